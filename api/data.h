@@ -1,0 +1,67 @@
+/* data.h: the data side of the contract (API.md section 3): dataset uploads (JSON and
+ * CSV), the dataset object, and the `data` field of a job (sources, generators and
+ * options), decoded strictly and resolved into a core tg_dataset.
+ *
+ * The store is reached only through the loader callback of data_env, so this layer
+ * knows no SQL. Every error names the field ("data.test_fraction", "x[3][1]", or for
+ * CSV "row 7, column petal_width") with the codes of API.md section 1.
+ *
+ * Threading: reentrant; json_t values are borrowed and never shared across threads.
+ */
+#ifndef TG_API_DATA_H
+#define TG_API_DATA_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../core/dataset.h"
+#include "../core/tg.h"
+
+/* Size limits enforced while decoding (TG_ETOOLARGE beyond them). */
+#define DATA_MAX_ELEMS ((size_t)1 << 28)  /* elements of x (+ x_test) in one dataset */
+#define DATA_MAX_ROWS ((size_t)10000000)
+#define DATA_MAX_CLASSES 100000
+
+/* Loads the uploaded dataset `id` into *out (new, caller frees). Returns TG_ENOTFOUND
+ * when there is none. Provided by the server (store-backed). */
+typedef int (*data_load_fn)(void *ud, const char *id, tg_dataset **out, tg_err *err);
+typedef struct data_env {
+    data_load_fn load;
+    void *ud;
+} data_env;
+
+/* JSON upload (section 3.1). *name_out is new (caller frees; "" when absent). */
+int data_upload_json(const json_t *body, char **name_out, tg_dataset **out, tg_err *err);
+
+typedef struct data_csv_opts {
+    const char *target;    /* column name; NULL = the last column */
+    const char *task;      /* "classification" | "regression" | NULL = infer */
+    double test_fraction;  /* [0, 1) */
+    uint64_t seed;
+} data_csv_opts;
+
+/* CSV upload: header row required, quoted fields and CRLF accepted. Errors are
+ * TG_EDATA naming "row R, column C" (R counts data rows from 1). */
+int data_upload_csv(const char *buf, size_t len, const data_csv_opts *opts,
+                    tg_dataset **out, tg_err *err);
+
+/* The dataset object fields that derive from the data: task, n_train, n_test, d,
+ * n_outputs, n_classes, classes (original labels; null for regression). New ref. */
+json_t *data_meta_json(const tg_dataset *ds);
+/* x, y, x_test, y_test as JSON (labels as the original labels). New ref. */
+json_t *data_arrays_json(const tg_dataset *ds);
+
+/* Byte serialization of a dataset for storage (little-endian, versioned). */
+int data_serialize(const tg_dataset *ds, unsigned char **buf_out, size_t *len_out);
+int data_deserialize(const unsigned char *buf, size_t len, tg_dataset **out, tg_err *err);
+
+/* The `data` field of a job (section 3.2): validates `data` (field path "data"),
+ * returns the filled-in value (every applicable default written) in *filled_out (new
+ * ref) and the resolved dataset in *ds_out (new; may be NULL to skip returning it).
+ * allow_preprocessing = 0 when the job has a model: `standardize` / `unit_norm` are
+ * then a 400. stats_out (may be NULL) receives the standardize statistics. */
+int data_resolve(const json_t *data, const data_env *env, int allow_preprocessing,
+                 json_t **filled_out, tg_dataset **ds_out, tg_standardize_stats *stats_out,
+                 tg_err *err);
+
+#endif

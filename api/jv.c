@@ -1,0 +1,393 @@
+/* jv.c: strict request decoding helpers (see jv.h). */
+#include "jv.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *jv_path(char *buf, size_t n, const char *prefix, const char *key)
+{
+    if (!prefix || !*prefix)
+        snprintf(buf, n, "%s", key);
+    else
+        snprintf(buf, n, "%s.%s", prefix, key);
+    return buf;
+}
+
+const char *jv_index_path(char *buf, size_t n, const char *prefix, size_t i)
+{
+    snprintf(buf, n, "%s[%zu]", prefix ? prefix : "", i);
+    return buf;
+}
+
+/* Levenshtein distance, bounded to short names (field names). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t prev[65], cur[65];
+    if (la > 64 || lb > 64)
+        return 100;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            size_t m = sub < del ? sub : del;
+            cur[j] = m < ins ? m : ins;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+    }
+    return prev[lb];
+}
+
+int jv_check_fields(const json_t *obj, const char *path, const char *const *allowed,
+                    tg_err *err)
+{
+    const char *key;
+    json_t *val;
+    char fb[256];
+    json_object_foreach((json_t *)obj, key, val) {
+        int ok = 0;
+        for (size_t i = 0; allowed[i]; i++)
+            if (strcmp(key, allowed[i]) == 0) {
+                ok = 1;
+                break;
+            }
+        if (ok)
+            continue;
+        const char *best = NULL;
+        size_t bd = 4;
+        for (size_t i = 0; allowed[i]; i++) {
+            size_t dd = edit_distance(key, allowed[i]);
+            if (dd < bd) {
+                bd = dd;
+                best = allowed[i];
+            }
+        }
+        jv_path(fb, sizeof fb, path, key);
+        if (best)
+            return tg_err_setf(err, TG_EUNKNOWN, fb, "unknown field %s (did you mean \"%s\"?)",
+                               fb, best);
+        return tg_err_setf(err, TG_EUNKNOWN, fb, "unknown field %s", fb);
+    }
+    return TG_OK;
+}
+
+int jv_expect_object(const json_t *v, const char *path, tg_err *err)
+{
+    if (!json_is_object(v))
+        return tg_err_setf(err, TG_EINVAL, path, "%s must be an object",
+                           *path ? path : "the request body");
+    return TG_OK;
+}
+
+static int check_range(double x, const char *fb, double lo, int lo_open, double hi,
+                       int hi_open, tg_err *err)
+{
+    int bad_lo = lo_open ? !(x > lo) : !(x >= lo);
+    int bad_hi = hi_open ? !(x < hi) : !(x <= hi);
+    if (bad_lo || bad_hi) {
+        char lo_s[64] = "", hi_s[64] = "";
+        if (isfinite(lo))
+            snprintf(lo_s, sizeof lo_s, "%s %.17g", lo_open ? ">" : ">=", lo);
+        if (isfinite(hi))
+            snprintf(hi_s, sizeof hi_s, "%s %.17g", hi_open ? "<" : "<=", hi);
+        return tg_err_setf(err, TG_EINVAL, fb, "%s must be %s%s%s (got %.17g)", fb, lo_s,
+                           (*lo_s && *hi_s) ? " and " : "", hi_s, x);
+    }
+    return TG_OK;
+}
+
+int jv_as_number(const json_t *v, const char *path, double *out, tg_err *err)
+{
+    if (!json_is_number(v))
+        return tg_err_setf(err, TG_EINVAL, path, "%s must be a number", path);
+    double x = json_number_value(v);
+    if (!isfinite(x))
+        return tg_err_setf(err, TG_EINVAL, path, "%s must be finite", path);
+    *out = x;
+    return TG_OK;
+}
+
+static int number_at(const json_t *v, const char *fb, double lo, int lo_open, double hi,
+                     int hi_open, double *out, tg_err *err)
+{
+    double x;
+    int rc = jv_as_number(v, fb, &x, err);
+    if (rc)
+        return rc;
+    rc = check_range(x, fb, lo, lo_open, hi, hi_open, err);
+    if (rc)
+        return rc;
+    *out = x;
+    return TG_OK;
+}
+
+int jv_number(const json_t *obj, const char *key, const char *path, double def, double lo,
+              int lo_open, double hi, int hi_open, double *out, tg_err *err)
+{
+    char fb[256];
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        *out = def;
+        return TG_OK;
+    }
+    return number_at(v, jv_path(fb, sizeof fb, path, key), lo, lo_open, hi, hi_open, out,
+                     err);
+}
+
+int jv_number_req(const json_t *obj, const char *key, const char *path, double lo,
+                  int lo_open, double hi, int hi_open, double *out, tg_err *err)
+{
+    char fb[256];
+    jv_path(fb, sizeof fb, path, key);
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
+    return number_at(v, fb, lo, lo_open, hi, hi_open, out, err);
+}
+
+int jv_as_int(const json_t *v, const char *path, long long lo, long long hi,
+              long long *out, tg_err *err)
+{
+    long long x;
+    if (json_is_integer(v)) {
+        x = json_integer_value(v);
+    } else if (json_is_real(v)) {
+        double r = json_real_value(v);
+        if (!isfinite(r) || r != floor(r) || fabs(r) > 9.007199254740992e15)
+            return tg_err_setf(err, TG_EINVAL, path, "%s must be an integer (got %.17g)",
+                               path, r);
+        x = (long long)r;
+    } else {
+        return tg_err_setf(err, TG_EINVAL, path, "%s must be an integer", path);
+    }
+    if (x < lo || x > hi)
+        return tg_err_setf(err, TG_EINVAL, path, "%s must be in [%lld, %lld] (got %lld)",
+                           path, lo, hi, x);
+    *out = x;
+    return TG_OK;
+}
+
+int jv_int(const json_t *obj, const char *key, const char *path, long long def,
+           long long lo, long long hi, long long *out, tg_err *err)
+{
+    char fb[256];
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        *out = def;
+        return TG_OK;
+    }
+    return jv_as_int(v, jv_path(fb, sizeof fb, path, key), lo, hi, out, err);
+}
+
+int jv_int_req(const json_t *obj, const char *key, const char *path, long long lo,
+               long long hi, long long *out, tg_err *err)
+{
+    char fb[256];
+    jv_path(fb, sizeof fb, path, key);
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
+    return jv_as_int(v, fb, lo, hi, out, err);
+}
+
+int jv_bool(const json_t *obj, const char *key, const char *path, int def, int *out,
+            tg_err *err)
+{
+    char fb[256];
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        *out = def;
+        return TG_OK;
+    }
+    if (!json_is_boolean(v))
+        return tg_err_setf(err, TG_EINVAL, jv_path(fb, sizeof fb, path, key),
+                           "%s must be true or false", fb);
+    *out = json_is_true(v);
+    return TG_OK;
+}
+
+static int string_at(const json_t *v, const char *fb, const char *const *choices,
+                     size_t max_len, const char **out, tg_err *err)
+{
+    if (!json_is_string(v))
+        return tg_err_setf(err, TG_EINVAL, fb, "%s must be a string", fb);
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (len > (max_len ? max_len : 4096))
+        return tg_err_setf(err, TG_EINVAL, fb, "%s is longer than %zu bytes", fb,
+                           max_len ? max_len : 4096);
+    if (strlen(s) != len)
+        return tg_err_setf(err, TG_EINVAL, fb, "%s must not contain NUL characters", fb);
+    if (choices) {
+        for (size_t i = 0; choices[i]; i++)
+            if (strcmp(s, choices[i]) == 0) {
+                *out = s;
+                return TG_OK;
+            }
+        char list[200];
+        size_t off = 0;
+        list[0] = '\0';
+        for (size_t i = 0; choices[i] && off < sizeof list - 1; i++) {
+            int w = snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "",
+                             choices[i]);
+            if (w < 0)
+                break;
+            off += (size_t)w;
+        }
+        return tg_err_setf(err, TG_EINVAL, fb, "%s must be one of: %s (got \"%.40s\")", fb,
+                           list, s);
+    }
+    *out = s;
+    return TG_OK;
+}
+
+int jv_string(const json_t *obj, const char *key, const char *path, const char *def,
+              const char *const *choices, size_t max_len, const char **out, tg_err *err)
+{
+    char fb[256];
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        *out = def;
+        return TG_OK;
+    }
+    return string_at(v, jv_path(fb, sizeof fb, path, key), choices, max_len, out, err);
+}
+
+int jv_string_req(const json_t *obj, const char *key, const char *path,
+                  const char *const *choices, size_t max_len, const char **out,
+                  tg_err *err)
+{
+    char fb[256];
+    jv_path(fb, sizeof fb, path, key);
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
+    return string_at(v, fb, choices, max_len, out, err);
+}
+
+int jv_matrix(const json_t *v, const char *path, int allow_vector, size_t max_elems,
+              size_t *rows_out, size_t *cols_out, double **out, tg_err *err)
+{
+    char fb[256];
+    if (!json_is_array(v))
+        return tg_err_setf(err, TG_EDATA, path, "%s must be a list of rows", path);
+    size_t rows = json_array_size(v);
+    if (rows == 0)
+        return tg_err_setf(err, TG_EDATA, path, "%s is empty", path);
+    json_t *first = json_array_get(v, 0);
+    int vector = !json_is_array(first);
+    if (vector && !allow_vector)
+        return tg_err_setf(err, TG_EDATA, jv_index_path(fb, sizeof fb, path, 0),
+                           "%s must be a list of numbers (a row)", fb);
+    size_t cols = vector ? 1 : json_array_size(first);
+    if (cols == 0)
+        return tg_err_setf(err, TG_EDATA, jv_index_path(fb, sizeof fb, path, 0),
+                           "%s is an empty row", fb);
+    size_t total;
+    if (tg_mul_size(rows, cols, &total) || total > max_elems)
+        return tg_err_setf(err, TG_ETOOLARGE, path, "%s has more than %zu elements", path,
+                           max_elems);
+    double *m = malloc(total * sizeof *m);
+    if (!m)
+        return tg_err_setf(err, TG_ENOMEM, path, "out of memory reading %s", path);
+    for (size_t i = 0; i < rows; i++) {
+        json_t *row = json_array_get(v, i);
+        if (vector) {
+            if (!json_is_number(row)) {
+                free(m);
+                return tg_err_setf(err, TG_EDATA, jv_index_path(fb, sizeof fb, path, i),
+                                   "%s must be a number", fb);
+            }
+            m[i] = json_number_value(row);
+            if (!isfinite(m[i])) {
+                free(m);
+                return tg_err_setf(err, TG_EDATA, fb, "%s is not finite", fb);
+            }
+            continue;
+        }
+        if (!json_is_array(row) || json_array_size(row) != cols) {
+            free(m);
+            jv_index_path(fb, sizeof fb, path, i);
+            if (!json_is_array(row))
+                return tg_err_setf(err, TG_EDATA, fb, "%s must be a list of numbers", fb);
+            return tg_err_setf(err, TG_EDATA, fb,
+                               "ragged matrix: %s has %zu columns, row 0 has %zu", fb,
+                               json_array_size(row), cols);
+        }
+        for (size_t j = 0; j < cols; j++) {
+            json_t *e = json_array_get(row, j);
+            if (!json_is_number(e) || !isfinite(json_number_value(e))) {
+                free(m);
+                snprintf(fb, sizeof fb, "%s[%zu][%zu]", path, i, j);
+                return tg_err_setf(err, TG_EDATA, fb, "%s must be a finite number", fb);
+            }
+            m[i * cols + j] = json_number_value(e);
+        }
+    }
+    *rows_out = rows;
+    *cols_out = cols;
+    *out = m;
+    return TG_OK;
+}
+
+int jv_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out,
+              double **out, tg_err *err)
+{
+    char fb[256];
+    if (!json_is_array(v))
+        return tg_err_setf(err, TG_EINVAL, path, "%s must be a list of numbers", path);
+    size_t n = json_array_size(v);
+    if (n > max_elems)
+        return tg_err_setf(err, TG_ETOOLARGE, path, "%s has more than %zu elements", path,
+                           max_elems);
+    double *m = malloc((n ? n : 1) * sizeof *m);
+    if (!m)
+        return tg_err_setf(err, TG_ENOMEM, path, "out of memory reading %s", path);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_number(e) || !isfinite(json_number_value(e))) {
+            free(m);
+            return tg_err_setf(err, TG_EINVAL, jv_index_path(fb, sizeof fb, path, i),
+                               "%s must be a finite number", fb);
+        }
+        m[i] = json_number_value(e);
+    }
+    *n_out = n;
+    *out = m;
+    return TG_OK;
+}
+
+void jv_default(json_t *obj, const char *key, json_t *val)
+{
+    if (!val)
+        return;
+    if (json_object_get(obj, key))
+        json_decref(val);
+    else
+        json_object_set_new(obj, key, val);
+}
+
+json_t *jv_real(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+json_t *jv_real_array(const double *x, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, jv_real(x[i]));
+    return a;
+}
+
+json_t *jv_real_matrix(const double *x, size_t rows, size_t cols)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < rows; i++)
+        json_array_append_new(a, jv_real_array(x + i * cols, cols));
+    return a;
+}

@@ -1,0 +1,38 @@
+/* rng.h: the job-owned random number generator (xoshiro256**, seeded through
+ * splitmix64) and the portable elementary functions that make generated data identical
+ * across machines: tg_plog/tg_pexp use only +, -, *, / on IEEE doubles, so they round
+ * the same everywhere (unlike libm, whose last bits vary between implementations).
+ *
+ * Threading: a tg_rng is owned by one job/thread; the functions are reentrant.
+ */
+#ifndef TG_RNG_H
+#define TG_RNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tg_rng {
+    uint64_t s[4];
+} tg_rng;
+
+/* Seeds the generator: s[0..3] = four successive splitmix64 outputs from seed. */
+void rng_seed(tg_rng *r, uint64_t seed);
+/* A derived, independent stream: seeded from (seed, stream) (e.g. per-purpose RNGs). */
+void rng_seed_stream(tg_rng *r, uint64_t seed, uint64_t stream);
+uint64_t rng_next(tg_rng *r);
+/* Uniform double in [0, 1): (next >> 11) * 2^-53. */
+double rng_uniform(tg_rng *r);
+/* Uniform integer in [0, n) without modulo bias (Lemire's rejection); n > 0. */
+uint64_t rng_below(tg_rng *r, uint64_t n);
+/* Standard normal by Marsaglia's polar method with tg_plog (deterministic). */
+double rng_normal(tg_rng *r);
+/* Fisher-Yates shuffle of idx[0..n) (i from n-1 down to 1, j = rng_below(i + 1)). */
+void rng_shuffle(tg_rng *r, size_t *idx, size_t n);
+/* idx[i] = i, then shuffled. */
+void rng_permutation(tg_rng *r, size_t *idx, size_t n);
+
+/* Portable natural log and exp (relative error below 1e-15), using only +, -, *, /. */
+double tg_plog(double x);
+double tg_pexp(double x);
+
+#endif

@@ -1,0 +1,74 @@
+/* tg.h: status codes, the error carrier and invariant checks shared by every layer.
+ *
+ * Internal calls return int: TG_OK (0) or a negative tg_status. Details go into an
+ * optional tg_err (code + fixed message buffer); tg_err_set is a no-op when err is
+ * NULL and never allocates, so it is safe on every error path (SQLite / redis style).
+ *
+ * The status codes map one-to-one onto the API's error catalogue (api/errors.def) for
+ * the request errors, and onto the job error codes of API.md section 2.2 for the
+ * errors of running jobs.
+ */
+#ifndef TG_H
+#define TG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef enum tg_status {
+    TG_OK = 0,
+    TG_EINVAL = -1,       /* invalid_argument: a value out of range or inconsistent */
+    TG_EDATA = -2,        /* invalid_data: bad rows, NaN in data, ragged matrix */
+    TG_EMISSING = -3,     /* missing_field */
+    TG_EUNKNOWN = -4,     /* unknown_field */
+    TG_ENOMEM = -5,       /* allocation failed */
+    TG_ETOOLARGE = -6,    /* too_large: over a documented limit or the memory budget */
+    TG_ENOTFOUND = -7,    /* not_found */
+    TG_ECONFLICT = -8,    /* conflict */
+    TG_ECANCELLED = -9,   /* the job was cancelled (a status, not an error) */
+    TG_ETIMEOUT = -10,    /* timeout */
+    TG_EDIVERGED = -11,   /* diverged: a loss became NaN/Inf */
+    TG_ENUMERICAL = -12,  /* numerical: e.g. a matrix that had to be PD was not */
+    TG_EINTERNAL = -13,   /* internal: a bug */
+    TG_EIO = -14,         /* storage failure */
+    TG_ESHUTDOWN = -15    /* stopped by a shutdown: leave the job queued */
+} tg_status;
+
+typedef struct tg_err {
+    int code;        /* a tg_status */
+    char field[128]; /* the request field at fault (dotted path), or "" */
+    char msg[256];
+} tg_err;
+
+/* Sets err (if not NULL) to code and a printf-formatted message; returns code. */
+int tg_err_set(tg_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* As tg_err_set, also naming the request field at fault. */
+int tg_err_setf(tg_err *err, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void tg_err_clear(tg_err *err);
+/* The job error code string of a running-job failure ("diverged", "timeout", ...). */
+const char *tg_status_job_code(int code);
+
+void tg_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+#define TG_ASSERT(e) ((e) ? (void)0 : tg_assert_fail(#e, __FILE__, __LINE__))
+
+/* Overflow-checked size products: return 0 and set *out, or -1 on overflow. */
+int tg_mul_size(size_t a, size_t b, size_t *out);
+int tg_mul3_size(size_t a, size_t b, size_t c, size_t *out);
+
+/* Progress and cancellation callback handed to core routines by the job runner.
+ * fraction in [0,1] (monotone within one call tree); msg may be NULL. Returns nonzero
+ * when the work must stop (cancelled, timed out or shutting down); the core routine
+ * then returns TG_ECANCELLED promptly. May be NULL: never stop, report nothing. */
+typedef int (*tg_progress_fn)(void *ud, double fraction, const char *msg);
+typedef struct tg_progress {
+    tg_progress_fn fn;
+    void *ud;
+} tg_progress;
+/* Calls p->fn if set; returns its verdict (0 = go on). */
+int tg_progress_report(const tg_progress *p, double fraction, const char *msg);
+
+#define TG_VERSION "0.1.0"
+
+#endif

@@ -31,7 +31,8 @@ typedef enum tg_status {
     TG_ENUMERICAL = -12,  /* numerical: e.g. a matrix that had to be PD was not */
     TG_EINTERNAL = -13,   /* internal: a bug */
     TG_EIO = -14,         /* storage failure */
-    TG_ESHUTDOWN = -15    /* stopped by a shutdown: leave the job queued */
+    TG_ESHUTDOWN = -15,   /* stopped by a shutdown: leave the job queued */
+    TG_EQUEUEFULL = -16   /* queue_full: the queue holds the maximum of waiting jobs */
 } tg_status;
 
 typedef struct tg_err {

@@ -1,0 +1,193 @@
+/* kinds.c: the job-kind registry and the validation common to every request
+ * (API.md section 2.1). The kinds' own rules live in api/kind_<name>.c. */
+#include "kinds.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "jv.h"
+
+extern const tg_kind kind_sleep;
+
+/* The registry: one row per kind. */
+static const tg_kind *const registry[] = {
+    &kind_sleep,
+    NULL,
+};
+
+/* Kinds of the contract that this build does not run yet (their issues are open):
+ * named so that a request for one gets a precise message rather than "unknown". */
+static const char *const planned[] = {"train", "ntk", "influence", "shapley", "pac_bayes",
+                                      "hessian", NULL};
+
+const tg_kind *kinds_find(const char *name, int test_kinds)
+{
+    for (size_t i = 0; registry[i]; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return (registry[i]->test_only && !test_kinds) ? NULL : registry[i];
+    return NULL;
+}
+
+const tg_kind *kinds_at(size_t i)
+{
+    return i < sizeof registry / sizeof registry[0] ? registry[i] : NULL;
+}
+
+int kinds_params(const json_t *req, json_t *filled, json_t **params_out, tg_err *err)
+{
+    (void)req;
+    json_t *p = json_object_get(filled, "params");
+    if (!p) {
+        p = json_object();
+        json_object_set_new(filled, "params", p);
+    }
+    if (!json_is_object(p))
+        return tg_err_setf(err, TG_EINVAL, "params", "params must be an object");
+    *params_out = p;
+    return TG_OK;
+}
+
+int kinds_forbid(const json_t *req, const char *field, const char *why, tg_err *err)
+{
+    if (json_object_get(req, field))
+        return tg_err_setf(err, TG_EINVAL, field, "%s is not allowed %s", field, why);
+    return TG_OK;
+}
+
+int kinds_require(const json_t *req, const char *field, const char *why, tg_err *err)
+{
+    if (!json_object_get(req, field))
+        return tg_err_setf(err, TG_EMISSING, field, "%s is required %s", field, why);
+    return TG_OK;
+}
+
+static int check_notify_url(const char *u, tg_err *err)
+{
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return tg_err_setf(err, TG_EINVAL, "notify_url",
+                           "notify_url must be an http:// or https:// URL");
+    const char *host = strstr(u, "://") + 3;
+    if (!*host || *host == '/' || strpbrk(u, " \t\r\n"))
+        return tg_err_setf(err, TG_EINVAL, "notify_url", "notify_url is not a valid URL");
+    return TG_OK;
+}
+
+int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
+                   kind_estimate *est, tg_err *err)
+{
+    static const char *const top[] = {"kind", "data", "model", "params", "label",
+                                      "timeout_s", "notify_url", NULL};
+    const char *kname, *label, *url;
+    double timeout;
+    json_t *filled = NULL;
+    int rc;
+
+    *filled_out = NULL;
+    if ((rc = jv_expect_object(req, "", err)))
+        return rc;
+    if ((rc = jv_check_fields(req, "", top, err)))
+        return rc;
+    if ((rc = jv_string_req(req, "kind", "", NULL, 64, &kname, err)))
+        return rc;
+    const tg_kind *k = kinds_find(kname, env->test_kinds);
+    if (!k) {
+        for (size_t i = 0; planned[i]; i++)
+            if (strcmp(planned[i], kname) == 0)
+                return tg_err_setf(err, TG_EINVAL, "kind",
+                                   "kind \"%s\" is not available in this build yet", kname);
+        char list[256] = "";
+        size_t off = 0;
+        for (size_t i = 0; registry[i]; i++) {
+            if (registry[i]->test_only && !env->test_kinds)
+                continue;
+            int w = snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "",
+                             registry[i]->name);
+            if (w > 0 && (size_t)w < sizeof list - off)
+                off += (size_t)w;
+        }
+        return tg_err_setf(err, TG_EINVAL, "kind", "unknown kind \"%.64s\" (kinds: %s)", kname,
+                           list);
+    }
+    if ((rc = jv_string(req, "label", "", NULL, NULL, 200, &label, err)))
+        return rc;
+    if ((rc = jv_number(req, "timeout_s", "", 0, 0, 1, 30.0 * 86400, 0, &timeout, err)))
+        return rc;
+    if ((rc = jv_string(req, "notify_url", "", NULL, NULL, 2048, &url, err)))
+        return rc;
+    if (url && (rc = check_notify_url(url, err)))
+        return rc;
+    json_t *m = json_object_get(req, "model");
+    if (m && !json_is_string(m))
+        return tg_err_setf(err, TG_EINVAL, "model", "model must be a model id (a string)");
+    json_t *p = json_object_get(req, "params");
+    if (p && !json_is_object(p))
+        return tg_err_setf(err, TG_EINVAL, "params", "params must be an object");
+    json_t *d = json_object_get(req, "data");
+    if (d && !json_is_object(d))
+        return tg_err_setf(err, TG_EINVAL, "data", "data must be an object");
+
+    filled = json_deep_copy(req);
+    if (!filled)
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
+    if (!json_object_get(filled, "params"))
+        json_object_set_new(filled, "params", json_object());
+    json_t *fp = json_object_get(filled, "params");
+    if (!json_object_get(fp, "seed"))
+        json_object_set_new(fp, "seed", json_integer(0));
+    else {
+        long long seed;
+        if ((rc = jv_int(fp, "seed", "params", 0, 0, 9007199254740991LL, &seed, err)))
+            goto out;
+    }
+    est->memory_bytes = 0;
+    est->flops = 0;
+    rc = k->validate(req, env, filled, est, err);
+out:
+    if (rc) {
+        json_decref(filled);
+        return rc;
+    }
+    *filled_out = filled;
+    return TG_OK;
+}
+
+json_t *kinds_describe_all(int test_kinds)
+{
+    json_t *kinds = json_array();
+    for (size_t i = 0; registry[i]; i++) {
+        const tg_kind *k = registry[i];
+        if (k->test_only && !test_kinds)
+            continue;
+        json_t *o = k->describe();
+        json_object_set_new(o, "name", json_string(k->name));
+        json_object_set_new(o, "summary", json_string(k->summary));
+        json_object_set_new(o, "available", json_true());
+        json_array_append_new(kinds, o);
+    }
+    for (size_t i = 0; planned[i]; i++)
+        json_array_append_new(kinds, json_pack("{s:s, s:b}", "name", planned[i],
+                                               "available", 0));
+    return json_pack("{s:o}", "kinds", kinds);
+}
+
+json_t *kinds_array(job_io *io, const char *name, size_t rows, size_t cols,
+                    const double *data, tg_err *err)
+{
+    size_t n;
+    if (tg_mul_size(rows, cols ? cols : 1, &n)) {
+        tg_err_set(err, TG_EINTERNAL, "array %s too large", name);
+        return NULL;
+    }
+    if (io->put_array(io->ud, name, rows, cols, data, err))
+        return NULL;
+    char href[256];
+    snprintf(href, sizeof href, "/v1/jobs/%s/arrays/%s", io->job_id, name);
+    json_t *shape = cols ? json_pack("[I, I]", (json_int_t)rows, (json_int_t)cols)
+                         : json_pack("[I]", (json_int_t)rows);
+    json_t *ref = json_pack("{s:o, s:s, s:s}", "shape", shape, "dtype", "float64", "href",
+                            href);
+    if (n <= KINDS_INLINE_MAX)
+        json_object_set_new(ref, "data",
+                            cols ? jv_real_matrix(data, rows, cols) : jv_real_array(data, rows));
+    return ref;
+}

@@ -1,0 +1,197 @@
+/* events.c: see events.h. Channels live in a linked list (few jobs run at once); a
+ * channel is freed when it is closed and has no subscribers, or when its last
+ * subscriber leaves. */
+#include "events.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct event {
+    char *type, *data;
+    int terminal;
+} event;
+
+typedef struct channel {
+    char job_id[40];
+    event ring[EVENTS_RING];
+    unsigned long long head; /* sequence number of the next event */
+    int closed;
+    event final;             /* the terminal event, kept for late readers */
+    int n_subs;
+    struct channel *next;
+} channel;
+
+struct ev_sub {
+    channel *ch;
+    unsigned long long next_seq;
+    int got_final;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv;
+static channel *channels;
+static int hub_down;
+
+void events_init(void)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static channel *find(const char *job_id)
+{
+    for (channel *c = channels; c; c = c->next)
+        if (strcmp(c->job_id, job_id) == 0)
+            return c;
+    return NULL;
+}
+
+static void channel_free(channel *c)
+{
+    for (channel **p = &channels; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    for (int i = 0; i < EVENTS_RING; i++) {
+        free(c->ring[i].type);
+        free(c->ring[i].data);
+    }
+    free(c->final.type);
+    free(c->final.data);
+    free(c);
+}
+
+void events_publish(const char *job_id, const char *type, const char *data, int terminal)
+{
+    pthread_mutex_lock(&mu);
+    channel *c = find(job_id);
+    if (!c || c->closed) {
+        /* Nobody listens: nothing to keep (a later subscriber reads the store). */
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    if (terminal) {
+        c->final.type = strdup(type);
+        c->final.data = strdup(data);
+        c->final.terminal = 1;
+        c->closed = 1;
+    } else {
+        event *e = &c->ring[c->head % EVENTS_RING];
+        free(e->type);
+        free(e->data);
+        e->type = strdup(type);
+        e->data = strdup(data);
+        e->terminal = 0;
+        c->head++;
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+ev_sub *events_subscribe(const char *job_id)
+{
+    ev_sub *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_lock(&mu);
+    channel *c = find(job_id);
+    if (c && c->closed && c->n_subs == 0) {
+        channel_free(c);
+        c = NULL;
+    }
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c) {
+            pthread_mutex_unlock(&mu);
+            free(s);
+            return NULL;
+        }
+        snprintf(c->job_id, sizeof c->job_id, "%s", job_id);
+        c->next = channels;
+        channels = c;
+    }
+    c->n_subs++;
+    s->ch = c;
+    s->next_seq = c->head;
+    pthread_mutex_unlock(&mu);
+    return s;
+}
+
+int events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
+                int *terminal_out)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += (time_t)timeout_s;
+    dl.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        channel *c = s->ch;
+        if (hub_down) {
+            rc = -1;
+            break;
+        }
+        if (c->head - s->next_seq > EVENTS_RING)
+            s->next_seq = c->head - EVENTS_RING;
+        if (s->next_seq < c->head) {
+            event *e = &c->ring[s->next_seq % EVENTS_RING];
+            *type_out = strdup(e->type);
+            *data_out = strdup(e->data);
+            *terminal_out = 0;
+            s->next_seq++;
+            rc = 1;
+            break;
+        }
+        if (c->closed && !s->got_final) {
+            *type_out = strdup(c->final.type);
+            *data_out = strdup(c->final.data);
+            *terminal_out = 1;
+            s->got_final = 1;
+            rc = 1;
+            break;
+        }
+        if (pthread_cond_timedwait(&cv, &mu, &dl) == ETIMEDOUT) {
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    if (rc == 1 && (!*type_out || !*data_out)) {
+        free(*type_out);
+        free(*data_out);
+        return -1;
+    }
+    return rc;
+}
+
+void events_unsubscribe(ev_sub *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&mu);
+    if (--s->ch->n_subs == 0)
+        channel_free(s->ch);
+    pthread_mutex_unlock(&mu);
+    free(s);
+}
+
+void events_shutdown(void)
+{
+    pthread_mutex_lock(&mu);
+    hub_down = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}

@@ -1,0 +1,74 @@
+/* h_ops.c: health, readiness, metrics, the OpenAPI document, the kinds list and the
+ * dashboard page (API.md 6.2, 2.7). */
+#include <string.h>
+
+#include "../api/kinds.h"
+#include "../core/embed.h"
+#include "app.h"
+#include "handlers.h"
+#include "metrics.h"
+#include "pool.h"
+
+void h_healthz(hreq *h)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    http_reply_json_text(h, 200, ok, sizeof ok - 1);
+}
+
+void h_readyz(hreq *h)
+{
+    int writable = store_writable(app->st);
+    int workers = pool_alive(app->pool);
+    if (writable && workers && !app->shutting_down) {
+        static const char ok[] = "{\"status\":\"ready\"}";
+        http_reply_json_text(h, 200, ok, sizeof ok - 1);
+        return;
+    }
+    http_reply_error(h, API_UNAVAILABLE, NULL, "not ready:%s%s%s",
+                     writable ? "" : " the store is not writable;",
+                     workers ? "" : " the workers are not running;",
+                     app->shutting_down ? " shutting down" : "");
+}
+
+void h_metrics(hreq *h)
+{
+    sbuf b = {0};
+    long long q = 0, r = 0;
+    store_job_counts(app->st, &q, &r);
+    metrics_render(&b, q, r, app->cfg.workers, app->cfg.memory_budget,
+                   app->pool ? pool_reserved(app->pool) : 0);
+    if (b.oom) {
+        sbuf_free(&b);
+        http_reply_error(h, API_INTERNAL, NULL, "out of memory rendering metrics");
+        return;
+    }
+    http_reply(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+    sbuf_free(&b);
+}
+
+void h_openapi(hreq *h)
+{
+    size_t len;
+    const unsigned char *doc = embed_find("openapi.json", &len);
+    if (!doc) {
+        http_reply_error(h, API_INTERNAL, NULL, "the OpenAPI document is not embedded");
+        return;
+    }
+    http_reply(h, 200, "application/json", (const char *)doc, len);
+}
+
+void h_kinds(hreq *h)
+{
+    http_reply_json(h, 200, kinds_describe_all(app->cfg.test_kinds));
+}
+
+void h_dashboard(hreq *h)
+{
+    size_t len;
+    const unsigned char *page = embed_find("server/assets/index.html", &len);
+    if (!page) {
+        http_reply_error(h, API_NOT_FOUND, NULL, "no dashboard in this build");
+        return;
+    }
+    http_reply(h, 200, "text/html; charset=utf-8", (const char *)page, len);
+}

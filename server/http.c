@@ -1,0 +1,464 @@
+/* http.c: the libmicrohttpd daemon, body buffering with a hard ceiling, the common
+ * headers (X-Request-Id, CORS), bearer-token checks, dispatch through the router, one
+ * log line and the metrics per request.
+ *
+ * Threading: MHD runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION) so that
+ * the SSE stream and array downloads may block in their content callbacks without
+ * stalling other clients; the number of connections is bounded by
+ * MHD_OPTION_CONNECTION_LIMIT. No analysis runs on these threads.
+ */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "handlers.h"
+#include "log.h"
+#include "metrics.h"
+
+#define MAX_EXTRA_HEADERS 4
+
+typedef struct extra_headers {
+    int n;
+    char name[MAX_EXTRA_HEADERS][48];
+    char value[MAX_EXTRA_HEADERS][256];
+} extra_headers;
+
+/* Extra headers are kept beside hreq (one allocation per request). */
+typedef struct hreq_full {
+    hreq h;
+    extra_headers xh;
+} hreq_full;
+
+static struct MHD_Daemon *daemon_;
+
+/* ---- helpers for handlers ---------------------------------------------------------- */
+
+const char *http_query(hreq *h, const char *key)
+{
+    return MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(hreq *h, const char *name)
+{
+    return MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, name);
+}
+
+void http_add_header(hreq *h, const char *name, const char *value)
+{
+    extra_headers *x = &((hreq_full *)h)->xh;
+    if (x->n >= MAX_EXTRA_HEADERS)
+        return;
+    size_t ln = strnlen(name, sizeof x->name[0] - 1), lv = strnlen(value, sizeof x->value[0] - 1);
+    memcpy(x->name[x->n], name, ln);
+    x->name[x->n][ln] = '\0';
+    memcpy(x->value[x->n], value, lv);
+    x->value[x->n][lv] = '\0';
+    x->n++;
+}
+
+/* Origin allowed by --cors-origins ("*" allows any). */
+static int origin_allowed(const char *origin)
+{
+    const char *list = app->cfg.cors_origins;
+    if (!origin || !*list)
+        return 0;
+    size_t olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        size_t len = (size_t)(e - p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        if ((len == 1 && *p == '*') || (len == olen && strncmp(p, origin, len) == 0))
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+static void add_common_headers(hreq *h, struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Request-Id", h->rid);
+    const char *origin = http_header(h, "Origin");
+    if (origin_allowed(origin)) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+        MHD_add_response_header(r, "Access-Control-Expose-Headers",
+                                "X-Request-Id, Location, Retry-After");
+    }
+    extra_headers *x = &((hreq_full *)h)->xh;
+    for (int i = 0; i < x->n; i++)
+        MHD_add_response_header(r, x->name[i], x->value[i]);
+    x->n = 0;
+}
+
+void http_reply_response(hreq *h, int status, struct MHD_Response *r)
+{
+    if (h->replied || !r) {
+        if (r)
+            MHD_destroy_response(r);
+        return;
+    }
+    add_common_headers(h, r);
+    h->status = status;
+    h->replied = 1;
+    MHD_queue_response(h->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+}
+
+void http_reply(hreq *h, int status, const char *content_type, const char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return;
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    h->bytes = (long long)len;
+    http_reply_response(h, status, r);
+}
+
+void http_reply_json_text(hreq *h, int status, const char *text, size_t len)
+{
+    http_reply(h, status, "application/json", text, len);
+}
+
+void http_reply_json(hreq *h, int status, json_t *json)
+{
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot "
+                                  "encode the response\"}}";
+        http_reply_json_text(h, 500, oom, sizeof oom - 1);
+        return;
+    }
+    http_reply_json_text(h, status, text, strlen(text));
+    free(text);
+}
+
+/* A copy of s that is valid UTF-8 (invalid bytes become '?'), for error messages that
+ * quote user input. */
+static void utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        int ok = n > 0;
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
+void http_reply_error(hreq *h, api_error e, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    char fld[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    utf8_sanitize(msg);
+    snprintf(fld, sizeof fld, "%s", field ? field : "");
+    utf8_sanitize(fld);
+    int status = api_error_status(e);
+    if (status == 500)
+        log_msg(LOG_ERROR, "internal", msg, "request_id", h->rid, NULL);
+    if (e == API_UNAUTHORIZED)
+        http_add_header(h, "WWW-Authenticate", "Bearer");
+    if (e == API_QUEUE_FULL || e == API_UNAVAILABLE)
+        http_add_header(h, "Retry-After", e == API_QUEUE_FULL ? "5" : "10");
+    json_t *body = api_error_body(e, status == 500 ? "internal error; see the server log "
+                                                     "with this request id"
+                                                   : msg,
+                                  fld, h->rid);
+    http_reply_json(h, status, body);
+}
+
+void http_reply_status(hreq *h, int status, const tg_err *err)
+{
+    api_error e = api_error_from_status(status);
+    http_reply_error(h, e, err ? err->field : NULL, "%s",
+                     err && err->msg[0] ? err->msg : api_error_code(e));
+}
+
+int http_content_type_is(hreq *h, const char *type)
+{
+    const char *ct = http_header(h, "Content-Type");
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n) != 0)
+        return 0;
+    ct += n;
+    while (*ct == ' ')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+/* Maximum nesting depth of a JSON text (strings skipped); stops counting past limit. */
+static int json_depth_exceeds(const char *p, size_t n, int limit)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit)
+                return 1;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+json_t *http_body_json(hreq *h)
+{
+    json_error_t je;
+    if (!http_content_type_is(h, "application/json")) {
+        const char *ct = http_header(h, "Content-Type");
+        http_reply_error(h, API_UNSUPPORTED_MEDIA_TYPE, NULL,
+                         "the body must be JSON with Content-Type: application/json (got %s)",
+                         ct ? ct : "no Content-Type");
+        return NULL;
+    }
+    if (h->body.len == 0) {
+        http_reply_error(h, API_INVALID_JSON, NULL, "the request body is empty");
+        return NULL;
+    }
+    if (json_depth_exceeds(h->body.p, h->body.len, 64)) {
+        http_reply_error(h, API_INVALID_JSON, NULL, "JSON nesting deeper than 64 levels");
+        return NULL;
+    }
+    json_t *v = json_loadb(h->body.p, h->body.len, JSON_REJECT_DUPLICATES, &je);
+    if (!v)
+        http_reply_error(h, API_INVALID_JSON, NULL, "invalid JSON at line %d, column %d: %s",
+                         je.line, je.column, je.text);
+    return v;
+}
+
+/* ---- the MHD callbacks ------------------------------------------------------------- */
+
+/* Constant-time comparison of the bearer token. */
+static int token_ok(hreq *h)
+{
+    const char *auth = http_header(h, "Authorization");
+    const char *tok = app->cfg.api_token;
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    const char *given = auth + 7;
+    size_t lt = strlen(tok), lg = strlen(given);
+    unsigned diff = (unsigned)(lt ^ lg);
+    for (size_t i = 0; i < lg; i++)
+        diff |= (unsigned char)given[i] ^ (unsigned char)tok[i % (lt ? lt : 1)];
+    return diff == 0;
+}
+
+static void set_request_id(hreq *h)
+{
+    const char *given = http_header(h, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given), ok = n > 0 && n < sizeof h->rid;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = given[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.' || c == ':';
+        }
+        if (ok) {
+            memcpy(h->rid, given, n + 1);
+            return;
+        }
+    }
+    util_new_id("", h->rid, sizeof h->rid);
+}
+
+static void preflight(hreq *h)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (origin_allowed(http_header(h, "Origin"))) {
+        MHD_add_response_header(r, "Access-Control-Allow-Methods",
+                                "GET, POST, DELETE, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, Idempotency-Key, X-Request-Id, "
+                                "Accept");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    }
+    http_reply_response(h, 204, r);
+}
+
+static void dispatch(hreq *h)
+{
+    const char *path = h->url;
+    int rc = router_match(h->method, path, &h->m);
+    if (strcmp(h->method, "OPTIONS") == 0 && (rc == 200 || rc == 405)) {
+        preflight(h);
+        return;
+    }
+    if (rc == 404) {
+        http_reply_error(h, API_NOT_FOUND, NULL, "no route for %s %s", h->method, path);
+        return;
+    }
+    if (rc == 405) {
+        http_add_header(h, "Allow", h->m.allow);
+        http_reply_error(h, API_METHOD_NOT_ALLOWED, NULL, "%s is not allowed on %s (allowed: %s)",
+                         h->method, path, h->m.allow);
+        return;
+    }
+    const route *rt = &router_routes(NULL)[h->m.index];
+    int needs_token = app->cfg.api_token[0] &&
+                      (rt->auth || (strcmp(rt->name, "metrics") == 0 && app->cfg.metrics_auth));
+    if (needs_token && !token_ok(h)) {
+        http_reply_error(h, API_UNAUTHORIZED, NULL,
+                         "this server needs Authorization: Bearer <token>");
+        return;
+    }
+    if (h->too_large) {
+        http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL, "the request body exceeds %zu bytes",
+                         app->cfg.max_body);
+        return;
+    }
+    rt->fn(h);
+    if (!h->replied)
+        http_reply_error(h, API_INTERNAL, NULL, "handler sent no response for %s %s",
+                         h->method, path);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    hreq *h = *con_cls;
+    (void)cls;
+    (void)version;
+    if (!h) {
+        hreq_full *hf = calloc(1, sizeof *hf);
+        if (!hf)
+            return MHD_NO;
+        h = &hf->h;
+        h->conn = conn;
+        h->method = method;
+        h->url = url;
+        h->t0 = util_mono();
+        h->status = 0;
+        set_request_id(h);
+        *con_cls = h;
+        /* Refuse early when the declared length is over the limit: nothing is read. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > app->cfg.max_body) {
+            h->too_large = 1;
+            router_match(method, url, &h->m);
+            http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL,
+                             "the request body (%s bytes) exceeds %zu bytes", cl,
+                             app->cfg.max_body);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!h->too_large && h->body.len + *upload_data_size <= app->cfg.max_body)
+            sbuf_put(&h->body, upload_data, *upload_data_size);
+        else if (!h->too_large) {
+            h->too_large = 1;
+            sbuf_free(&h->body);
+        }
+        if (h->body.oom && !h->too_large) {
+            h->too_large = 1;
+            sbuf_free(&h->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!h->replied)
+        dispatch(h);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    hreq *h = *con_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (!h)
+        return;
+    double dt = util_mono() - h->t0;
+    if (h->status)
+        metrics_http(h->m.index >= 0 ? h->m.index : METRICS_MAX_ROUTES - 1, h->status, dt);
+    log_request(h->rid, h->method, h->url, h->status, dt * 1e3, h->bytes);
+    sbuf_free(&h->body);
+    free(h);
+    *con_cls = NULL;
+}
+
+int http_start(int port, const char *bind_addr, tg_err *err)
+{
+    size_t n;
+    const route *rt = router_routes(&n);
+    for (size_t i = 0; i < n; i++)
+        metrics_route_name((int)i, rt[i].name);
+    metrics_route_name(METRICS_MAX_ROUTES - 1, "unmatched");
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, bind_addr, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, bind_addr, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        return tg_err_set(err, TG_EINVAL, "--bind: not an IP address: %s", bind_addr);
+    }
+    daemon_ = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
+                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.http_threads,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                               MHD_OPTION_END);
+    if (!daemon_)
+        return tg_err_set(err, TG_EIO, "cannot listen on %s:%d", bind_addr, port);
+    return TG_OK;
+}
+
+int http_port(void)
+{
+    const union MHD_DaemonInfo *di =
+        daemon_ ? MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    return di ? di->port : 0;
+}
+
+void http_stop(void)
+{
+    if (daemon_)
+        MHD_stop_daemon(daemon_);
+    daemon_ = NULL;
+}

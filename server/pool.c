@@ -1,0 +1,377 @@
+/* pool.c: see pool.h. */
+#include "pool.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../api/kinds.h"
+#include "app.h"
+#include "events.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+enum { STOP_NONE = 0, STOP_CANCEL = 1, STOP_SHUTDOWN = 2 };
+
+typedef struct slot {
+    int active;
+    char id[40], kind[40];
+    atomic_int stop;
+    double deadline;   /* monotonic seconds; 0 = none */
+    int timed_out;
+    double last_store, last_pub, frac;
+    long long mem;
+    char progress[512]; /* the latest progress object (JSON text) */
+    pool *owner;
+} slot;
+
+struct pool {
+    store *st;
+    int n;
+    long long budget, reserved;
+    int test_kinds;
+    data_env data;
+    pthread_t *threads;
+    slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* work available, or a job finished */
+    int stopping;
+    int running;
+    int alive;
+    char provenance[512];
+};
+
+/* ---- progress ---------------------------------------------------------------------- */
+
+static int on_progress(void *ud, double fraction, const char *msg, json_t *metrics)
+{
+    slot *s = ud;
+    double now = util_mono();
+    char ts[32];
+    if (!(fraction >= s->frac))
+        fraction = s->frac;
+    if (fraction > 1)
+        fraction = 1;
+    s->frac = fraction;
+    util_now_rfc3339(ts, sizeof ts);
+    json_t *prog = json_pack("{s:f, s:s, s:s}", "fraction", fraction, "message",
+                             msg ? msg : "", "updated_at", ts);
+    char *ptext = prog ? json_dumps(prog, JSON_COMPACT) : NULL;
+    if (ptext && strlen(ptext) < sizeof s->progress)
+        memcpy(s->progress, ptext, strlen(ptext) + 1);
+    if (prog && (metrics || now - s->last_pub >= 0.1 || fraction >= 1)) {
+        if (metrics)
+            json_object_set(prog, "metrics", metrics);
+        char *ev = json_dumps(prog, JSON_COMPACT);
+        if (ev)
+            events_publish(s->id, "progress", ev, 0);
+        free(ev);
+        s->last_pub = now;
+    }
+    if (ptext && now - s->last_store >= 0.5) {
+        store_job_set_progress(s->owner->st, s->id, ptext);
+        s->last_store = now;
+    }
+    free(ptext);
+    json_decref(prog);
+    json_decref(metrics);
+    if (s->deadline > 0 && now > s->deadline) {
+        s->timed_out = 1;
+        return 1;
+    }
+    return atomic_load(&s->stop) != STOP_NONE;
+}
+
+static int put_array(void *ud, const char *name, size_t rows, size_t cols,
+                     const double *data, tg_err *err)
+{
+    slot *s = ud;
+    return store_array_put(s->owner->st, s->id, name, rows, cols, data, err);
+}
+
+/* ---- one job ----------------------------------------------------------------------- */
+
+static char *status_event(const char *status)
+{
+    json_t *o = json_pack("{s:s}", "status", status);
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+static void finish(pool *p, slot *s, const char *status, const char *error,
+                   const char *partial, const char *result, double seconds, int attempt,
+                   const char *detail)
+{
+    char now[32];
+    util_now_rfc3339(now, sizeof now);
+    if (strcmp(status, "succeeded") == 0) {
+        char prog[160];
+        snprintf(prog, sizeof prog,
+                 "{\"fraction\":1.0,\"message\":\"done\",\"updated_at\":\"%s\"}", now);
+        store_job_set_progress(p->st, s->id, prog);
+    } else if (s->progress[0]) {
+        store_job_set_progress(p->st, s->id, s->progress);
+    }
+    if (store_job_finish(p->st, s->id, status, now, error, partial, result))
+        log_msg(LOG_ERROR, "store", "cannot record the end of a job", "job", s->id, NULL);
+    metrics_job(s->kind, status, seconds);
+    log_job(s->id, s->kind, "running", status, attempt, detail);
+    char *ev = status_event(status);
+    if (ev)
+        events_publish(s->id, "status", ev, 1);
+    free(ev);
+}
+
+static void run_job(pool *p, slot *s, job_row *j)
+{
+    json_error_t je;
+    json_t *req = json_loads(j->request, 0, &je);
+    json_t *result = NULL, *partial = NULL;
+    tg_err err;
+    char *rtext = NULL, *ptext = NULL, *etext = NULL;
+    double t0 = util_mono();
+    int rc;
+
+    tg_err_clear(&err);
+    const tg_kind *k = req ? kinds_find(j->kind, p->test_kinds) : NULL;
+    if (!k) {
+        rc = tg_err_set(&err, TG_EINTERNAL, "kind %s is not available in this process",
+                        j->kind);
+    } else {
+        job_io io = {.ud = s, .job_id = s->id, .data = p->data, .progress = on_progress,
+                     .put_array = put_array};
+        rc = k->run(req, &io, &result, &partial, &err);
+    }
+    double dt = util_mono() - t0;
+    if (partial)
+        ptext = json_dumps(partial, JSON_COMPACT);
+    if (rc == TG_OK) {
+        if (!json_object_get(result, "warnings"))
+            json_object_set_new(result, "warnings", json_array());
+        rtext = json_dumps(result, JSON_COMPACT);
+        finish(p, s, "succeeded", NULL, NULL, rtext, dt, j->attempt, NULL);
+    } else if (rc == TG_ECANCELLED && s->timed_out) {
+        json_t *e = json_pack("{s:s, s:s, s:{s:f}}", "code", "timeout", "message",
+                              "the job ran longer than its timeout_s", "details", "timeout_s",
+                              j->timeout_s);
+        etext = json_dumps(e, JSON_COMPACT);
+        json_decref(e);
+        finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, "timeout");
+    } else if (rc == TG_ECANCELLED && atomic_load(&s->stop) == STOP_SHUTDOWN) {
+        store_job_requeue(p->st, s->id);
+        log_job(s->id, s->kind, "running", "queued", j->attempt, "shutdown");
+        char *ev = status_event("queued");
+        if (ev)
+            events_publish(s->id, "status", ev, 0);
+        free(ev);
+    } else if (rc == TG_ECANCELLED) {
+        finish(p, s, "cancelled", NULL, ptext, NULL, dt, j->attempt, NULL);
+    } else {
+        json_t *details = partial ? json_object_get(partial, "error_details") : NULL;
+        json_t *e = json_pack("{s:s, s:s}", "code", tg_status_job_code(rc), "message",
+                              err.msg[0] ? err.msg : "the job failed");
+        if (details) {
+            json_object_set(e, "details", details);
+            json_object_del(partial, "error_details");
+            free(ptext);
+            ptext = json_object_size(partial) ? json_dumps(partial, JSON_COMPACT) : NULL;
+        }
+        etext = json_dumps(e, JSON_COMPACT);
+        json_decref(e);
+        finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, err.msg);
+    }
+    free(rtext);
+    free(ptext);
+    free(etext);
+    json_decref(result);
+    json_decref(partial);
+    json_decref(req);
+}
+
+/* ---- workers ----------------------------------------------------------------------- */
+
+typedef struct worker_arg {
+    pool *p;
+    int index;
+} worker_arg;
+
+static void timed_wait(pool *p, double seconds)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += (time_t)seconds;
+    dl.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_arg *wa = arg;
+    pool *p = wa->p;
+    slot *s = &p->slots[wa->index];
+    free(wa);
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        job_row j;
+        int blocked = 0;
+        char now[32];
+        util_now_rfc3339(now, sizeof now);
+        int rc = store_job_claim(p->st, p->budget - p->reserved, now, p->provenance, &j,
+                                 &blocked);
+        if (rc != TG_OK) {
+            /* Nothing to do (or the store is busy): wait for a submission or a finish. */
+            timed_wait(p, rc == TG_ENOTFOUND ? 1.0 : 0.2);
+            continue;
+        }
+        s->active = 1;
+        snprintf(s->id, sizeof s->id, "%s", j.id);
+        snprintf(s->kind, sizeof s->kind, "%s", j.kind);
+        atomic_store(&s->stop, STOP_NONE);
+        s->timed_out = 0;
+        s->deadline = j.timeout_s > 0 ? util_mono() + j.timeout_s : 0;
+        s->last_store = s->last_pub = util_mono();
+        s->frac = 0;
+        s->progress[0] = '\0';
+        s->mem = j.mem_estimate;
+        p->reserved += j.mem_estimate;
+        p->running++;
+        pthread_mutex_unlock(&p->mu);
+
+        log_job(j.id, j.kind, "queued", "running", j.attempt, NULL);
+        char *ev = status_event("running");
+        if (ev)
+            events_publish(j.id, "status", ev, 0);
+        free(ev);
+        run_job(p, s, &j);
+        job_row_deinit(&j);
+
+        pthread_mutex_lock(&p->mu);
+        p->reserved -= s->mem;
+        p->running--;
+        s->active = 0;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int pool_start(store *st, int n_workers, long long budget, int test_kinds,
+               const data_env *data, pool **out)
+{
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return TG_ENOMEM;
+    p->st = st;
+    p->n = n_workers;
+    p->budget = budget;
+    p->test_kinds = test_kinds;
+    p->data = *data;
+    p->threads = calloc((size_t)n_workers, sizeof *p->threads);
+    p->slots = calloc((size_t)n_workers, sizeof *p->slots);
+    if (!p->threads || !p->slots) {
+        free(p->threads);
+        free(p->slots);
+        free(p);
+        return TG_ENOMEM;
+    }
+    json_t *prov = json_pack("{s:s, s:s, s:i}", "version", app->version, "blas",
+                             app->blas_info, "blas_threads", app->cfg.blas_threads);
+    char *pt = json_dumps(prov, JSON_COMPACT);
+    snprintf(p->provenance, sizeof p->provenance, "%s", pt ? pt : "{}");
+    free(pt);
+    json_decref(prov);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    for (int i = 0; i < n_workers; i++) {
+        p->slots[i].owner = p;
+        worker_arg *wa = malloc(sizeof *wa);
+        if (!wa)
+            return TG_ENOMEM;
+        wa->p = p;
+        wa->index = i;
+        if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            return TG_EINTERNAL;
+        }
+        p->alive++;
+    }
+    *out = p;
+    return TG_OK;
+}
+
+void pool_notify(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_cancel(pool *p, const char *id)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n; i++)
+        if (p->slots[i].active && strcmp(p->slots[i].id, id) == 0) {
+            atomic_store(&p->slots[i].stop, STOP_CANCEL);
+            found = 1;
+        }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+void pool_stop(pool *p, double grace_s)
+{
+    if (!p)
+        return;
+    double dl = util_mono() + grace_s;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    while (p->running > 0 && util_mono() < dl)
+        timed_wait(p, 0.1);
+    for (int i = 0; i < p->n; i++)
+        if (p->slots[i].active)
+            atomic_store(&p->slots[i].stop, STOP_SHUTDOWN);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->alive; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p->slots);
+    free(p);
+}
+
+int pool_running(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int r = p->running;
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+long long pool_reserved(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    long long r = p->reserved;
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+int pool_alive(pool *p)
+{
+    return p && p->alive == p->n && !p->stopping;
+}

@@ -18,9 +18,6 @@
 #include "pool.h"
 #include "util.h"
 
-static tg_app the_app;
-tg_app *app = &the_app;
-
 int main(int argc, char **argv)
 {
     tg_err err;

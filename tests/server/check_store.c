@@ -1,0 +1,245 @@
+/* check_store.c: the SQLite store (server/store.c): migrations, job lifecycle
+ * transitions, idempotency, queue limit, recovery, chunked arrays, datasets. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/store.h"
+
+static char dbpath[256];
+static store *st;
+
+static void setup(void)
+{
+    char dir[] = "/tmp/tg_store_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(dbpath, sizeof dbpath, "%s/t.db", dir);
+    tg_err err;
+    ck_assert_int_eq(store_open(dbpath, &st, &err), TG_OK);
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    st = NULL;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %.*s", (int)(strrchr(dbpath, '/') - dbpath), dbpath);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void insert(const char *id, long long mem)
+{
+    job_row j;
+    int existing;
+    tg_err err;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "%s", id);
+    snprintf(j.kind, sizeof j.kind, "sleep");
+    snprintf(j.created_at, sizeof j.created_at, "2026-01-01T00:00:00.000Z");
+    j.request = "{\"kind\":\"sleep\"}";
+    j.mem_estimate = mem;
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 1000, &existing, &err), TG_OK);
+    ck_assert_int_eq(existing, 0);
+}
+
+START_TEST(reopen_keeps_schema_and_data)
+{
+    insert("j_a", 0);
+    store_close(st);
+    tg_err err;
+    ck_assert_int_eq(store_open(dbpath, &st, &err), TG_OK);
+    job_row j;
+    ck_assert_int_eq(store_job_get(st, "j_a", 0, &j), TG_OK);
+    ck_assert_str_eq(j.status, "queued");
+    ck_assert_str_eq(j.request, "{\"kind\":\"sleep\"}");
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_get(st, "j_nope", 0, &j), TG_ENOTFOUND);
+    ck_assert(store_writable(st));
+}
+END_TEST
+
+START_TEST(claim_is_fifo_and_respects_memory)
+{
+    insert("j_1", 100);
+    insert("j_2", 10);
+    job_row j;
+    int blocked;
+    ck_assert_int_eq(store_job_claim(st, 50, "t", "{}", &j, &blocked), TG_ENOTFOUND);
+    ck_assert_int_eq(blocked, 1);
+    ck_assert_int_eq(store_job_claim(st, 100, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_str_eq(j.id, "j_1");
+    ck_assert_int_eq(j.attempt, 1);
+    ck_assert_str_eq(j.status, "running");
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_claim(st, 100, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_str_eq(j.id, "j_2");
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_claim(st, 100, "t", "{}", &j, &blocked), TG_ENOTFOUND);
+    ck_assert_int_eq(blocked, 0);
+}
+END_TEST
+
+START_TEST(cancel_delete_and_finish_transitions)
+{
+    insert("j_q", 0);
+    insert("j_r", 0);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_q", "t"), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_q", "t"), TG_ECONFLICT);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_x", "t"), TG_ENOTFOUND);
+    job_row j;
+    int blocked;
+    ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_str_eq(j.id, "j_r");
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_r", "t"), 1);
+    ck_assert_int_eq(store_job_delete(st, "j_r"), TG_ECONFLICT);
+    double v[3] = {1, 2, 3};
+    tg_err err;
+    ck_assert_int_eq(store_array_put(st, "j_r", "v", 3, 0, v, &err), TG_OK);
+    ck_assert_int_eq(store_job_finish(st, "j_r", "succeeded", "t2", NULL, NULL, "{\"x\":1}"),
+                     TG_OK);
+    ck_assert_int_eq(store_job_get(st, "j_r", 0, &j), TG_OK);
+    ck_assert_str_eq(j.status, "succeeded");
+    ck_assert_str_eq(j.result, "{\"x\":1}");
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_delete(st, "j_r"), TG_OK);
+    size_t r, c;
+    ck_assert_int_eq(store_array_info(st, "j_r", "v", &r, &c), TG_ENOTFOUND);
+    ck_assert_int_eq(store_job_delete(st, "j_r"), TG_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(idempotency_and_queue_limit)
+{
+    job_row j;
+    int existing;
+    tg_err err;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "j_first");
+    snprintf(j.kind, sizeof j.kind, "sleep");
+    j.request = "{}";
+    ck_assert_int_eq(store_job_insert(st, &j, "key1", "{\"a\":1}", 2, &existing, &err), TG_OK);
+    snprintf(j.id, sizeof j.id, "j_second");
+    ck_assert_int_eq(store_job_insert(st, &j, "key1", "{\"a\":1}", 2, &existing, &err), TG_OK);
+    ck_assert_int_eq(existing, 1);
+    ck_assert_str_eq(j.id, "j_first");
+    snprintf(j.id, sizeof j.id, "j_third");
+    ck_assert_int_eq(store_job_insert(st, &j, "key1", "{\"a\":2}", 2, &existing, &err),
+                     TG_ECONFLICT);
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 2, &existing, &err), TG_OK);
+    snprintf(j.id, sizeof j.id, "j_fourth");
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 2, &existing, &err), TG_EQUEUEFULL);
+    long long q, r;
+    ck_assert_int_eq(store_job_counts(st, &q, &r), TG_OK);
+    ck_assert_int_eq(q, 2);
+    ck_assert_int_eq(r, 0);
+}
+END_TEST
+
+START_TEST(recovery_requeues_then_fails_interrupted)
+{
+    insert("j_1", 0);
+    job_row j;
+    int blocked, rq, fl;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+        ck_assert_int_eq(j.attempt, attempt);
+        job_row_deinit(&j);
+        /* The process "dies" here; the next start recovers. */
+        ck_assert_int_eq(store_recover(st, 3, "t", &rq, &fl), TG_OK);
+        ck_assert_int_eq(rq, attempt < 3);
+        ck_assert_int_eq(fl, attempt == 3);
+    }
+    ck_assert_int_eq(store_job_get(st, "j_1", 0, &j), TG_OK);
+    ck_assert_str_eq(j.status, "failed");
+    ck_assert_ptr_nonnull(strstr(j.error, "\"interrupted\""));
+    job_row_deinit(&j);
+}
+END_TEST
+
+START_TEST(requeue_does_not_count_the_attempt)
+{
+    insert("j_1", 0);
+    job_row j;
+    int blocked;
+    ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_requeue(st, "j_1"), TG_OK);
+    ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(j.attempt, 1);
+    job_row_deinit(&j);
+}
+END_TEST
+
+START_TEST(arrays_span_chunks)
+{
+    size_t n = 17 * 15500; /* more than two chunks, not a multiple of one */
+    double *v = malloc(n * sizeof *v), *buf = malloc(STORE_CHUNK * sizeof *buf);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (double)i * 0.5;
+    tg_err err;
+    ck_assert_int_eq(store_array_put(st, "j_a", "big", n / 17, 17, v, &err), TG_OK);
+    size_t r, c, got;
+    ck_assert_int_eq(store_array_info(st, "j_a", "big", &r, &c), TG_OK);
+    ck_assert_uint_eq(r, n / 17);
+    ck_assert_uint_eq(c, 17);
+    size_t seen = 0;
+    for (size_t idx = 0; store_array_chunk(st, "j_a", "big", idx, buf, &got) == TG_OK; idx++) {
+        for (size_t i = 0; i < got; i++)
+            ck_assert_double_eq(buf[i], (double)(seen + i) * 0.5);
+        seen += got;
+    }
+    ck_assert_uint_eq(seen, n);
+    free(v);
+    free(buf);
+}
+END_TEST
+
+START_TEST(datasets_and_in_use_guard)
+{
+    dataset_row d, g;
+    tg_err err;
+    memset(&d, 0, sizeof d);
+    snprintf(d.id, sizeof d.id, "d_1");
+    d.name = "n";
+    d.meta = "{\"task\":\"regression\"}";
+    unsigned char body[4] = {1, 2, 3, 4};
+    d.body = body;
+    d.body_len = 4;
+    ck_assert_int_eq(store_dataset_insert(st, &d, &err), TG_OK);
+    ck_assert_int_eq(store_dataset_get(st, "d_1", 1, &g), TG_OK);
+    ck_assert_uint_eq(g.body_len, 4);
+    ck_assert_int_eq(memcmp(g.body, body, 4), 0);
+    dataset_row_deinit(&g);
+    job_row j;
+    int existing;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "j_uses");
+    snprintf(j.kind, sizeof j.kind, "ntk");
+    j.request = "{}";
+    j.dataset_ref = "d_1";
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 10, &existing, &err), TG_OK);
+    ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_ECONFLICT);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_uses", "t"), TG_OK);
+    ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_OK);
+    ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_ENOTFOUND);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("sqlite");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, reopen_keeps_schema_and_data);
+    tcase_add_test(tc, claim_is_fifo_and_respects_memory);
+    tcase_add_test(tc, cancel_delete_and_finish_transitions);
+    tcase_add_test(tc, idempotency_and_queue_limit);
+    tcase_add_test(tc, recovery_requeues_then_fails_interrupted);
+    tcase_add_test(tc, requeue_does_not_count_the_attempt);
+    tcase_add_test(tc, arrays_span_chunks);
+    tcase_add_test(tc, datasets_and_in_use_guard);
+    suite_add_tcase(s, tc);
+    return s;
+}

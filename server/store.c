@@ -68,7 +68,8 @@ static const char *const sql_text[Q_N] = {
     [Q_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (key, body, job_id, created_at) "
                    "VALUES (?1, ?2, ?3, ?4)",
     [Q_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE created_at < ?1",
-    [Q_COUNT_QUEUED] = "SELECT count(*) FROM jobs WHERE status = 'queued'",
+    [Q_COUNT_QUEUED] = "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' "
+                       "LIMIT ?1)",
     [Q_JOB_INSERT] = "INSERT INTO jobs (id, kind, label, status, created_at, attempt, request, "
                      "progress, timeout_s, notify_url, mem_estimate, dataset_ref, model_ref) "
                      "VALUES (?1, ?2, ?3, 'queued', ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -121,6 +122,8 @@ static const char *const sql_text[Q_N] = {
 };
 
 typedef struct conn {
+    store *st;
+    int holds_w;     /* this connection holds st->wmu (inside a write transaction) */
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_N];
     struct conn *next;
@@ -129,6 +132,9 @@ typedef struct conn {
 struct store {
     char *path;
     pthread_mutex_t mu;
+    /* Writers queue here, in the process, instead of polling SQLite's busy handler:
+     * this keeps the latency of concurrent commits low and fair. */
+    pthread_mutex_t wmu;
     conn *idle;
 };
 
@@ -168,6 +174,22 @@ static void conn_close(conn *c)
     free(c);
 }
 
+static void wlock(conn *c)
+{
+    if (!c->holds_w) {
+        pthread_mutex_lock(&c->st->wmu);
+        c->holds_w = 1;
+    }
+}
+
+static void wunlock(conn *c)
+{
+    if (c->holds_w) {
+        c->holds_w = 0;
+        pthread_mutex_unlock(&c->st->wmu);
+    }
+}
+
 static conn *acquire(store *st)
 {
     conn *c;
@@ -178,6 +200,7 @@ static conn *acquire(store *st)
     pthread_mutex_unlock(&st->mu);
     if (!c && conn_open(st->path, &c, NULL))
         return NULL;
+    c->st = st;
     return c;
 }
 
@@ -185,6 +208,15 @@ static void release(store *st, conn *c)
 {
     if (!c)
         return;
+    /* A statement left mid-result would hold a read transaction on an old snapshot,
+     * and the connection's next write would fail with SQLITE_BUSY_SNAPSHOT at once
+     * instead of waiting: end them all here. */
+    for (int i = 0; i < Q_N; i++)
+        if (c->stmt[i] && sqlite3_stmt_busy(c->stmt[i]))
+            sqlite3_reset(c->stmt[i]);
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    wunlock(c);
     pthread_mutex_lock(&st->mu);
     c->next = st->idle;
     st->idle = c;
@@ -221,18 +253,26 @@ static int exec_q(conn *c, int q)
 
 static int begin(conn *c)
 {
-    return exec_q(c, Q_BEGIN) == SQLITE_DONE ? TG_OK : TG_EIO;
+    wlock(c);
+    if (exec_q(c, Q_BEGIN) == SQLITE_DONE)
+        return TG_OK;
+    wunlock(c);
+    return TG_EIO;
 }
 
 static int commit(conn *c)
 {
-    return exec_q(c, Q_COMMIT) == SQLITE_DONE ? TG_OK : TG_EIO;
+    int rc = exec_q(c, Q_COMMIT) == SQLITE_DONE ? TG_OK : TG_EIO;
+    if (rc == TG_OK)
+        wunlock(c);
+    return rc;
 }
 
 static void rollback(conn *c)
 {
     if (!sqlite3_get_autocommit(c->db))
         exec_q(c, Q_ROLLBACK);
+    wunlock(c);
 }
 
 static void bind_text_static(sqlite3_stmt *s, int i, const char *t)
@@ -303,8 +343,10 @@ int store_open(const char *path, store **out, tg_err *err)
         return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->wmu, NULL);
     if ((rc = conn_open(path, &c, err)))
         goto fail;
+    c->st = st;
     char *jm = NULL;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK) {
@@ -339,6 +381,7 @@ void store_close(store *st)
         conn_close(c);
     }
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->wmu);
     free(st->path);
     free(st);
 }
@@ -443,7 +486,10 @@ int store_job_insert(store *st, job_row *j, const char *idem_key, const char *id
             goto out;
         }
     }
-    if (!(s = stmt(c, Q_COUNT_QUEUED)) || sqlite3_step(s) != SQLITE_ROW)
+    if (!(s = stmt(c, Q_COUNT_QUEUED)))
+        goto out;
+    sqlite3_bind_int64(s, 1, max_queue);
+    if (sqlite3_step(s) != SQLITE_ROW)
         goto out;
     if (sqlite3_column_int64(s, 0) >= max_queue) {
         rc = tg_err_set(err, TG_EQUEUEFULL, "the queue holds %lld waiting jobs (the maximum)",
@@ -627,6 +673,7 @@ static int job_write(store *st, int q, const char *id, const char *a, const char
     int rc = TG_EIO;
     if (!c)
         return TG_EIO;
+    wlock(c);
     if (!(s = stmt(c, q)))
         goto out;
     bind_text_static(s, 1, id);

@@ -31,8 +31,21 @@ void rng_shuffle(tg_rng *r, size_t *idx, size_t n);
 /* idx[i] = i, then shuffled. */
 void rng_permutation(tg_rng *r, size_t *idx, size_t n);
 
-/* Portable natural log and exp (relative error below 1e-15), using only +, -, *, /. */
+/* Portable natural log and exp (relative error below 1e-15), using only +, -, *, /.
+ * Special values as in C99 Annex F: tg_plog(0) = -inf, tg_plog(x < 0) = NaN,
+ * tg_pexp overflows to +inf and underflows to 0 (subnormal results may differ from libm
+ * in the last bits, but are still identical on every IEEE machine). */
 double tg_plog(double x);
 double tg_pexp(double x);
+
+/* Further portable functions built the same way (only +, -, *, / and sqrt on doubles),
+ * for generators that need them (the teacher's activations). tg_pexpm1 / tg_plog1p are
+ * accurate near 0 (relative error below 1e-15); tg_ptanh below 1e-15; tg_perf and
+ * tg_perfc below 1e-14 relative (erfc until it underflows near x = 27). */
+double tg_pexpm1(double x);
+double tg_plog1p(double x);
+double tg_ptanh(double x);
+double tg_perf(double x);
+double tg_perfc(double x);
 
 #endif

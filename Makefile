@@ -85,7 +85,7 @@ $(BUILD)/tests/%.o: tests/%.c
 # ---- run and test -------------------------------------------------------------------
 run: deps
 	$(MAKE) all
-	$(BUILD)/tangentd --port $(PORT) --db $(DB)
+	$(BUILD)/tangentd --port $(PORT) --db $(DB) $(ARGS)
 
 unit: $(BUILD)/check_unit
 	cd tests && CK_DEFAULT_TIMEOUT=600 ../$(BUILD)/check_unit

@@ -26,6 +26,7 @@ typedef struct slot {
     double last_store, last_pub, frac;
     long long mem;
     char progress[512]; /* the latest progress object (JSON text) */
+    char message[160];  /* the latest message (kept when a report has none) */
     pool *owner;
 } slot;
 
@@ -57,27 +58,33 @@ static int on_progress(void *ud, double fraction, const char *msg, json_t *metri
     if (fraction > 1)
         fraction = 1;
     s->frac = fraction;
-    util_now_rfc3339(ts, sizeof ts);
-    json_t *prog = json_pack("{s:f, s:s, s:s}", "fraction", fraction, "message",
-                             msg ? msg : "", "updated_at", ts);
-    char *ptext = prog ? json_dumps(prog, JSON_COMPACT) : NULL;
-    if (ptext && strlen(ptext) < sizeof s->progress)
-        memcpy(s->progress, ptext, strlen(ptext) + 1);
-    if (prog && (metrics || now - s->last_pub >= 0.1 || fraction >= 1)) {
-        if (metrics)
-            json_object_set(prog, "metrics", metrics);
-        char *ev = json_dumps(prog, JSON_COMPACT);
-        if (ev)
-            events_publish(s->id, "progress", ev, 0);
-        free(ev);
-        s->last_pub = now;
+    if (msg)
+        snprintf(s->message, sizeof s->message, "%s", msg);
+    int publish = metrics || now - s->last_pub >= 0.1 || fraction >= 1;
+    int persist = now - s->last_store >= 0.5;
+    if (publish || persist) {
+        util_now_rfc3339(ts, sizeof ts);
+        json_t *prog = json_pack("{s:f, s:s, s:s}", "fraction", fraction, "message",
+                                 s->message, "updated_at", ts);
+        char *ptext = prog ? json_dumps(prog, JSON_COMPACT) : NULL;
+        if (ptext && strlen(ptext) < sizeof s->progress)
+            memcpy(s->progress, ptext, strlen(ptext) + 1);
+        if (prog && publish) {
+            if (metrics)
+                json_object_set(prog, "metrics", metrics);
+            char *ev = json_dumps(prog, JSON_COMPACT);
+            if (ev)
+                events_publish(s->id, "progress", ev, 0);
+            free(ev);
+            s->last_pub = now;
+        }
+        if (ptext && persist) {
+            store_job_set_progress(s->owner->st, s->id, ptext);
+            s->last_store = now;
+        }
+        free(ptext);
+        json_decref(prog);
     }
-    if (ptext && now - s->last_store >= 0.5) {
-        store_job_set_progress(s->owner->st, s->id, ptext);
-        s->last_store = now;
-    }
-    free(ptext);
-    json_decref(prog);
     json_decref(metrics);
     if (s->deadline > 0 && now > s->deadline) {
         s->timed_out = 1;
@@ -241,6 +248,7 @@ static void *worker_main(void *arg)
         s->last_store = s->last_pub = util_mono();
         s->frac = 0;
         s->progress[0] = '\0';
+        snprintf(s->message, sizeof s->message, "started");
         s->mem = j.mem_estimate;
         p->reserved += j.mem_estimate;
         p->running++;

@@ -1066,10 +1066,15 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
     rc = parse_options(data, ds, kind != 0, allow_preprocessing, filled, &opt, err);
     if (rc)
         goto out;
-    if (ds_out) {
-        rc = dataset_apply_options(ds, &opt, stats_out, err);
+    /* Options are applied whenever the data is at hand (only a generator's shell has no
+     * arrays), so that data-dependent errors (a split leaving no training point) are
+     * found at validation too. */
+    if (ds->x) {
+        rc = dataset_apply_options(ds, &opt, ds_out ? stats_out : NULL, err);
         if (rc)
             goto out;
+    }
+    if (ds_out) {
         *ds_out = ds;
         ds = NULL;
     }

@@ -20,6 +20,10 @@
 
 #include "../core/tg.h"
 #include "data.h"
+#include "model.h"
+
+/* Loads model `id` into *out (new, caller frees). TG_ENOTFOUND when there is none. */
+typedef int (*model_load_fn)(void *ud, const char *id, tg_model **out, tg_err *err);
 
 /* Elements up to which an array is inlined into the result JSON (API.md 2.3). */
 #define KINDS_INLINE_MAX 65536
@@ -27,6 +31,8 @@
 /* What validation has access to (all borrowed). */
 typedef struct kind_env {
     data_env data;       /* loader of uploaded datasets */
+    model_load_fn load_model;
+    void *model_ud;
     int test_kinds;      /* --enable-test-kinds */
 } kind_env;
 
@@ -48,6 +54,9 @@ typedef struct job_io {
      * elements), row-major, copied (borrowed). */
     int (*put_array)(void *ud, const char *name, size_t rows, size_t cols,
                      const double *data, tg_err *err);
+    model_load_fn load_model;
+    /* Stores m as a model produced by this job: sets m->id, created_at and source_job. */
+    int (*save_model)(void *ud, tg_model *m, tg_err *err);
 } job_io;
 
 typedef struct tg_kind {

@@ -122,7 +122,9 @@ void h_job_submit(hreq *h)
     }
     if (!(body = http_body_json(h)))
         return;
-    kind_env env = {.data = {server_load_dataset, NULL}, .test_kinds = app->cfg.test_kinds};
+    kind_env env = {.data = {server_load_dataset, NULL},
+                    .load_model = server_load_model,
+                    .test_kinds = app->cfg.test_kinds};
     int rc = kinds_validate(body, &env, &filled, &est, &err);
     if (rc) {
         http_reply_status(h, rc, &err);
@@ -137,8 +139,9 @@ void h_job_submit(hreq *h)
     }
     if (dry_run) {
         http_reply_json(h, 200,
-                        json_pack("{s:O, s:{s:f, s:f}}", "request", filled, "estimate",
-                                  "memory_bytes", est.memory_bytes, "flops", est.flops));
+                        json_pack("{s:O, s:{s:I, s:f}}", "request", filled, "estimate",
+                                  "memory_bytes", (json_int_t)ceil(est.memory_bytes), "flops",
+                                  est.flops));
         goto out;
     }
     const char *idem = http_header(h, "Idempotency-Key");
@@ -175,6 +178,9 @@ void h_job_submit(hreq *h)
     json_t *data = json_object_get(filled, "data");
     j.dataset_ref = (char *)json_string_value(json_object_get(data, "dataset"));
     j.model_ref = (char *)json_string_value(json_object_get(filled, "model"));
+    if (!j.model_ref) /* a train job reads its init_model */
+        j.model_ref = (char *)json_string_value(
+            json_object_get(json_object_get(filled, "params"), "init_model"));
 
     int existing = 0;
     rc = store_job_insert(app->st, &j, idem, canon, app->cfg.max_queue, &existing, &err);

@@ -52,6 +52,10 @@ int http_content_type_is(hreq *h, const char *type);
 
 /* The store-backed dataset loader of data_env. */
 int server_load_dataset(void *ud, const char *id, tg_dataset **out, tg_err *err);
+/* The store-backed model loader and saver of kind_env / job_io. */
+struct tg_model;
+int server_load_model(void *ud, const char *id, struct tg_model **out, tg_err *err);
+int server_save_model(void *ud, struct tg_model *m, const char *job_id, tg_err *err);
 
 void h_healthz(hreq *h);
 void h_readyz(hreq *h);
@@ -70,5 +74,10 @@ void h_dataset_upload(hreq *h);
 void h_dataset_list(hreq *h);
 void h_dataset_get(hreq *h);
 void h_dataset_delete(hreq *h);
+void h_model_list(hreq *h);
+void h_model_get(hreq *h);
+void h_model_upload(hreq *h);
+void h_model_predict(hreq *h);
+void h_model_delete(hreq *h);
 
 #endif

@@ -11,6 +11,7 @@
 #include "../api/kinds.h"
 #include "app.h"
 #include "events.h"
+#include "handlers.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -100,6 +101,12 @@ static int put_array(void *ud, const char *name, size_t rows, size_t cols,
     return store_array_put(s->owner->st, s->id, name, rows, cols, data, err);
 }
 
+static int save_model(void *ud, tg_model *m, tg_err *err)
+{
+    slot *s = ud;
+    return server_save_model(NULL, m, s->id, err);
+}
+
 /* ---- one job ----------------------------------------------------------------------- */
 
 static char *status_event(const char *status)
@@ -151,7 +158,8 @@ static void run_job(pool *p, slot *s, job_row *j)
                         j->kind);
     } else {
         job_io io = {.ud = s, .job_id = s->id, .data = p->data, .progress = on_progress,
-                     .put_array = put_array};
+                     .put_array = put_array, .load_model = server_load_model,
+                     .save_model = save_model};
         rc = k->run(req, &io, &result, &partial, &err);
     }
     double dt = util_mono() - t0;

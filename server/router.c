@@ -1,5 +1,5 @@
 /* router.c: see router.h. The table is the API surface of API.md sections 2, 3 and 6;
- * models (section 4) come with the train kind. */
+ * and the models of section 4. */
 #include "router.h"
 
 #include <stdio.h>
@@ -25,6 +25,11 @@ static const route routes[] = {
     {"GET", "/v1/datasets", "datasets_list", h_dataset_list, 1},
     {"GET", "/v1/datasets/*", "dataset_get", h_dataset_get, 1},
     {"DELETE", "/v1/datasets/*", "dataset_delete", h_dataset_delete, 1},
+    {"GET", "/v1/models", "models_list", h_model_list, 1},
+    {"POST", "/v1/models", "models_upload", h_model_upload, 1},
+    {"GET", "/v1/models/*", "model_get", h_model_get, 1},
+    {"DELETE", "/v1/models/*", "model_delete", h_model_delete, 1},
+    {"POST", "/v1/models/*/predict", "model_predict", h_model_predict, 1},
     {NULL, NULL, NULL, NULL, 0},
 };
 

@@ -52,6 +52,12 @@ enum {
     Q_ARR_INFO,
     Q_CHUNK_GET,
     Q_WRITABLE,
+    Q_MODEL_INSERT,
+    Q_MODEL_GET,
+    Q_MODEL_GET_W,
+    Q_MODEL_LIST,
+    Q_MODEL_IN_USE,
+    Q_MODEL_DELETE,
     Q_N
 };
 
@@ -119,6 +125,14 @@ static const char *const sql_text[Q_N] = {
     [Q_CHUNK_GET] = "SELECT data FROM array_chunks WHERE job_id = ?1 AND name = ?2 AND "
                     "idx = ?3",
     [Q_WRITABLE] = "UPDATE idempotency SET key = key WHERE 0",
+    [Q_MODEL_INSERT] = "INSERT INTO models (id, created_at, source_job, meta, weights, initial) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_MODEL_GET] = "SELECT id, created_at, meta FROM models WHERE id = ?1",
+    [Q_MODEL_GET_W] = "SELECT id, created_at, meta, weights, initial FROM models WHERE id = ?1",
+    [Q_MODEL_LIST] = "SELECT id, created_at, meta FROM models ORDER BY seq DESC",
+    [Q_MODEL_IN_USE] = "SELECT count(*) FROM jobs WHERE model_ref = ?1 AND status IN "
+                       "('queued', 'running')",
+    [Q_MODEL_DELETE] = "DELETE FROM models WHERE id = ?1",
 };
 
 typedef struct conn {
@@ -1072,6 +1086,166 @@ int store_array_chunk(store *st, const char *job_id, const char *name, size_t id
     }
     sqlite3_reset(s);
 out:
+    release(st, c);
+    return rc;
+}
+
+/* ---- models ------------------------------------------------------------------------ */
+
+void model_row_deinit(model_row *m)
+{
+    if (!m)
+        return;
+    free(m->meta);
+    free(m->weights);
+    free(m->initial);
+    memset(m, 0, sizeof *m);
+}
+
+int store_model_insert(store *st, const char *id, const char *created_at,
+                       const char *source_job, const char *meta, const void *weights,
+                       size_t weights_len, const void *initial, size_t initial_len,
+                       tg_err *err)
+{
+    conn *c = acquire(st);
+    sqlite3_stmt *s;
+    int rc = TG_EIO;
+    if (!c)
+        return tg_err_set(err, TG_EIO, "store unavailable");
+    if (begin(c) || !(s = stmt(c, Q_MODEL_INSERT)))
+        goto out;
+    bind_text_static(s, 1, id);
+    bind_text_static(s, 2, created_at);
+    bind_text_static(s, 3, source_job);
+    bind_text_static(s, 4, meta);
+    sqlite3_bind_blob64(s, 5, weights, weights_len, SQLITE_STATIC);
+    if (initial)
+        sqlite3_bind_blob64(s, 6, initial, initial_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 6);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto out;
+    rc = commit(c);
+out:
+    if (rc)
+        tg_err_set(err, TG_EIO, "store: %s", sqlite3_errmsg(c->db));
+    rollback(c);
+    release(st, c);
+    return rc;
+}
+
+static unsigned char *blob_dup(sqlite3_stmt *s, int i, size_t *len)
+{
+    const void *b = sqlite3_column_blob(s, i);
+    int n = sqlite3_column_bytes(s, i);
+    *len = 0;
+    if (!b)
+        return NULL;
+    unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
+    if (p && n > 0)
+        memcpy(p, b, (size_t)n);
+    *len = p ? (size_t)n : 0;
+    return p;
+}
+
+static void read_model(sqlite3_stmt *s, int with_weights, model_row *out)
+{
+    col_copy(s, 0, out->id, sizeof out->id);
+    col_copy(s, 1, out->created_at, sizeof out->created_at);
+    out->meta = col_dup(s, 2);
+    if (with_weights) {
+        out->weights = blob_dup(s, 3, &out->weights_len);
+        out->initial = blob_dup(s, 4, &out->initial_len);
+    }
+}
+
+int store_model_get(store *st, const char *id, int with_weights, model_row *out)
+{
+    conn *c = acquire(st);
+    sqlite3_stmt *s;
+    int rc = TG_EIO;
+    memset(out, 0, sizeof *out);
+    if (!c)
+        return TG_EIO;
+    if (!(s = stmt(c, with_weights ? Q_MODEL_GET_W : Q_MODEL_GET)))
+        goto out;
+    bind_text_static(s, 1, id);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        read_model(s, with_weights, out);
+        rc = (!out->meta || (with_weights && !out->weights)) ? TG_ENOMEM : TG_OK;
+    } else if (step == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    }
+    if (rc)
+        model_row_deinit(out);
+out:
+    release(st, c);
+    return rc;
+}
+
+int store_model_list(store *st, model_row **rows_out, size_t *n_out)
+{
+    conn *c = acquire(st);
+    sqlite3_stmt *s;
+    int rc = TG_EIO, step;
+    size_t n = 0, cap = 16;
+    model_row *rows = NULL;
+    *rows_out = NULL;
+    *n_out = 0;
+    if (!c)
+        return TG_EIO;
+    if (!(s = stmt(c, Q_MODEL_LIST)) || !(rows = calloc(cap, sizeof *rows)))
+        goto out;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            model_row *r = realloc(rows, 2 * cap * sizeof *rows);
+            if (!r)
+                break;
+            rows = r;
+            memset(rows + cap, 0, cap * sizeof *rows);
+            cap *= 2;
+        }
+        read_model(s, 0, &rows[n++]);
+    }
+    if (step != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            model_row_deinit(&rows[i]);
+        free(rows);
+        goto out;
+    }
+    *rows_out = rows;
+    *n_out = n;
+    rc = TG_OK;
+out:
+    release(st, c);
+    return rc;
+}
+
+int store_model_delete(store *st, const char *id)
+{
+    conn *c = acquire(st);
+    sqlite3_stmt *s;
+    int rc = TG_EIO;
+    if (!c)
+        return TG_EIO;
+    if (begin(c) || !(s = stmt(c, Q_MODEL_IN_USE)))
+        goto out;
+    bind_text_static(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    if (sqlite3_column_int64(s, 0) > 0) {
+        rc = TG_ECONFLICT;
+        goto out;
+    }
+    if (!(s = stmt(c, Q_MODEL_DELETE)))
+        goto out;
+    bind_text_static(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto out;
+    rc = sqlite3_changes(c->db) ? commit(c) : TG_ENOTFOUND;
+out:
+    rollback(c);
     release(st, c);
     return rc;
 }

@@ -106,6 +106,27 @@ int store_dataset_list(store *st, dataset_row **rows_out, size_t *n_out);
 /* TG_ECONFLICT while a queued or running job uses it. */
 int store_dataset_delete(store *st, const char *id);
 
+typedef struct model_row {
+    char id[40];
+    char created_at[32];
+    char *meta;                 /* the model object without layers (JSON text) */
+    unsigned char *weights;     /* NULL unless asked for */
+    size_t weights_len;
+    unsigned char *initial;     /* NULL when absent or not asked for */
+    size_t initial_len;
+} model_row;
+void model_row_deinit(model_row *m);
+/* source_job may be NULL (upload). */
+int store_model_insert(store *st, const char *id, const char *created_at,
+                       const char *source_job, const char *meta, const void *weights,
+                       size_t weights_len, const void *initial, size_t initial_len,
+                       tg_err *err);
+int store_model_get(store *st, const char *id, int with_weights, model_row *out);
+/* Newest first; rows without weights. */
+int store_model_list(store *st, model_row **rows_out, size_t *n_out);
+/* TG_ECONFLICT while a queued or running job uses it. */
+int store_model_delete(store *st, const char *id);
+
 /* Arrays of results, chunked (STORE_CHUNK doubles per chunk). cols 0 = a vector. */
 #define STORE_CHUNK ((size_t)131072)
 int store_array_put(store *st, const char *job_id, const char *name, size_t rows,

@@ -1,0 +1,577 @@
+/* model.c: see model.h. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jv.h"
+
+static const char *const loss_names[] = {"cross_entropy", "logistic", "mse"};
+
+int model_loss_from_name(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, loss_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *model_loss_name(tg_loss l)
+{
+    return (unsigned)l < 3 ? loss_names[l] : "?";
+}
+
+tg_model *model_new(void)
+{
+    return calloc(1, sizeof(tg_model));
+}
+
+void model_free(tg_model *m)
+{
+    if (!m)
+        return;
+    free(m->theta);
+    free(m->theta0);
+    classes_deinit(&m->classes);
+    standardize_stats_deinit(&m->pre);
+    json_decref(m->training);
+    free(m);
+}
+
+/* ---- architecture ------------------------------------------------------------------ */
+
+json_t *model_arch_json(const mlp_arch *a)
+{
+    json_t *hidden = json_array();
+    for (size_t l = 1; l < a->n_layers; l++)
+        json_array_append_new(hidden, json_integer((json_int_t)a->dims[l]));
+    return json_pack("{s:I, s:o, s:I, s:s, s:f, s:b, s:s, s:o, s:o}", "input_dim",
+                     (json_int_t)a->dims[0], "hidden", hidden, "output_dim",
+                     (json_int_t)a->dims[a->n_layers], "activation", mlp_act_name(a->act),
+                     "leaky_slope", a->leaky_slope, "bias", a->bias, "parameterization",
+                     a->ntk ? "ntk" : "standard", "w_std",
+                     a->ntk ? json_real(a->w_std) : json_null(), "b_std",
+                     a->ntk ? json_real(a->b_std) : json_null());
+}
+
+static const char *const act_choices[] = {"relu", "leaky_relu", "abs", "tanh", "sigmoid",
+                                          "softplus", "gelu", "erf", "identity", NULL};
+
+int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *err)
+{
+    static const char *const fields[] = {"input_dim", "hidden", "output_dim", "activation",
+                                         "leaky_slope", "bias", "parameterization", "w_std",
+                                         "b_std", NULL};
+    static const char *const params[] = {"standard", "ntk", NULL};
+    char fb[160];
+    long long in, out;
+    const char *act, *par;
+    int rc;
+    memset(a, 0, sizeof *a);
+    if ((rc = jv_expect_object(o, path, err)) || (rc = jv_check_fields(o, path, fields, err)) ||
+        (rc = jv_int_req(o, "input_dim", path, 1, 1000000, &in, err)) ||
+        (rc = jv_int_req(o, "output_dim", path, 1, 100000, &out, err)) ||
+        (rc = jv_string(o, "activation", path, "relu", act_choices, 0, &act, err)) ||
+        (rc = jv_number(o, "leaky_slope", path, 0.01, -INFINITY, 0, INFINITY, 0,
+                        &a->leaky_slope, err)) ||
+        (rc = jv_bool(o, "bias", path, 1, &a->bias, err)) ||
+        (rc = jv_string(o, "parameterization", path, "standard", params, 0, &par, err)))
+        return rc;
+    json_t *hidden = json_object_get(o, "hidden");
+    jv_path(fb, sizeof fb, path, "hidden");
+    if (!hidden)
+        return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
+    if (!json_is_array(hidden) || json_array_size(hidden) > MLP_MAX_LAYERS - 1)
+        return tg_err_setf(err, TG_EINVAL, fb, "%s must be a list of at most %d widths", fb,
+                           MLP_MAX_LAYERS - 1);
+    a->dims[0] = (size_t)in;
+    for (size_t i = 0; i < json_array_size(hidden); i++) {
+        char eb[180];
+        long long w;
+        if ((rc = jv_as_int(json_array_get(hidden, i), jv_index_path(eb, sizeof eb, fb, i), 1,
+                            1000000, &w, err)))
+            return rc;
+        a->dims[i + 1] = (size_t)w;
+    }
+    a->n_layers = json_array_size(hidden) + 1;
+    a->dims[a->n_layers] = (size_t)out;
+    a->act = (tg_act)mlp_act_from_name(act);
+    a->ntk = strcmp(par, "ntk") == 0;
+    json_t *ws = json_object_get(o, "w_std"), *bs = json_object_get(o, "b_std");
+    if (!a->ntk) {
+        if ((ws && !json_is_null(ws)) || (bs && !json_is_null(bs)))
+            return tg_err_setf(err, TG_EINVAL, jv_path(fb, sizeof fb, path, ws ? "w_std" : "b_std"),
+                               "%s applies to the ntk parameterization only", fb);
+        a->w_std = 1.0;
+        a->b_std = 0.0;
+    } else {
+        a->w_std = 1.0;
+        a->b_std = 0.0;
+        if (ws && !json_is_null(ws) &&
+            (rc = jv_number(o, "w_std", path, 1.0, 0, 1, INFINITY, 0, &a->w_std, err)))
+            return rc;
+        if (bs && !json_is_null(bs) &&
+            (rc = jv_number(o, "b_std", path, 0.0, 0, 0, INFINITY, 0, &a->b_std, err)))
+            return rc;
+    }
+    return TG_OK;
+}
+
+/* ---- layers ------------------------------------------------------------------------ */
+
+static json_t *layers_json(const mlp_arch *a, const double *theta)
+{
+    json_t *arr = json_array();
+    for (size_t l = 1; l <= a->n_layers; l++) {
+        size_t wo, bo;
+        mlp_layer_offsets(a, l, &wo, &bo);
+        json_t *o = json_pack("{s:o}", "weight",
+                              jv_real_matrix(theta + wo, a->dims[l], a->dims[l - 1]));
+        json_object_set_new(o, "bias", bo == (size_t)-1 ? json_null()
+                                                        : jv_real_array(theta + bo, a->dims[l]));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static int layers_decode(const json_t *v, const char *path, const mlp_arch *a, double *theta,
+                         tg_err *err)
+{
+    char fb[160], lb[200];
+    if (!json_is_array(v))
+        return tg_err_setf(err, TG_EINVAL, path, "%s must be a list of layers", path);
+    if (json_array_size(v) != a->n_layers)
+        return tg_err_setf(err, TG_EINVAL, path,
+                           "%s has %zu layers; the architecture has %zu (hidden + output)", path,
+                           json_array_size(v), a->n_layers);
+    for (size_t l = 1; l <= a->n_layers; l++) {
+        static const char *const fields[] = {"weight", "bias", NULL};
+        json_t *o = json_array_get(v, l - 1);
+        size_t wo, bo, r, c;
+        double *m = NULL;
+        int rc;
+        jv_index_path(fb, sizeof fb, path, l - 1);
+        if ((rc = jv_expect_object(o, fb, err)) || (rc = jv_check_fields(o, fb, fields, err)))
+            return rc;
+        mlp_layer_offsets(a, l, &wo, &bo);
+        json_t *w = json_object_get(o, "weight");
+        snprintf(lb, sizeof lb, "%s.weight", fb);
+        if (!w)
+            return tg_err_setf(err, TG_EMISSING, lb, "%s is required", lb);
+        rc = jv_matrix(w, lb, 0, (size_t)1 << 30, &r, &c, &m, err);
+        if (rc)
+            return rc == TG_EDATA ? (err ? (err->code = TG_EINVAL) : TG_EINVAL) : rc;
+        if (r != a->dims[l] || c != a->dims[l - 1]) {
+            free(m);
+            return tg_err_setf(err, TG_EINVAL, lb,
+                               "%s has shape %zu x %zu; the architecture needs %zu x %zu", lb, r,
+                               c, a->dims[l], a->dims[l - 1]);
+        }
+        memcpy(theta + wo, m, r * c * sizeof(double));
+        free(m);
+        json_t *b = json_object_get(o, "bias");
+        snprintf(lb, sizeof lb, "%s.bias", fb);
+        if (bo == (size_t)-1) {
+            if (b && !json_is_null(b))
+                return tg_err_setf(err, TG_EINVAL, lb, "%s must be absent: the architecture "
+                                   "has no biases", lb);
+            continue;
+        }
+        if (!b || json_is_null(b))
+            return tg_err_setf(err, TG_EMISSING, lb, "%s is required", lb);
+        size_t n;
+        if ((rc = jv_vector(b, lb, (size_t)1 << 24, &n, &m, err)))
+            return rc;
+        if (n != a->dims[l]) {
+            free(m);
+            return tg_err_setf(err, TG_EINVAL, lb, "%s has %zu entries; the architecture "
+                               "needs %zu", lb, n, a->dims[l]);
+        }
+        memcpy(theta + bo, m, n * sizeof(double));
+        free(m);
+    }
+    return TG_OK;
+}
+
+/* ---- classes and preprocessing ----------------------------------------------------- */
+
+static json_t *classes_json(const tg_classes *c)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < c->n; i++)
+        json_array_append_new(arr, c->is_string ? json_string(c->strs[i])
+                                                : json_integer((json_int_t)c->ints[i]));
+    return arr;
+}
+
+static int classes_decode(const json_t *v, const char *path, size_t k, tg_classes *c,
+                          tg_err *err)
+{
+    char fb[160];
+    memset(c, 0, sizeof *c);
+    if (!v || json_is_null(v)) {
+        c->n = k;
+        c->ints = malloc((k ? k : 1) * sizeof(long long));
+        if (!c->ints)
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
+        for (size_t i = 0; i < k; i++)
+            c->ints[i] = (long long)i;
+        return TG_OK;
+    }
+    if (!json_is_array(v) || json_array_size(v) != k)
+        return tg_err_setf(err, TG_EINVAL, path, "%s must list the %zu class labels", path, k);
+    c->n = k;
+    c->is_string = k > 0 && json_is_string(json_array_get(v, 0));
+    if (c->is_string) {
+        c->strs = calloc(k ? k : 1, sizeof(char *));
+        if (!c->strs)
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
+    } else {
+        c->ints = malloc((k ? k : 1) * sizeof(long long));
+        if (!c->ints)
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < k; i++) {
+        json_t *e = json_array_get(v, i);
+        jv_index_path(fb, sizeof fb, path, i);
+        if (c->is_string) {
+            if (!json_is_string(e))
+                return tg_err_setf(err, TG_EINVAL, fb, "%s: labels must all be strings or all "
+                                   "integers", fb);
+            c->strs[i] = strdup(json_string_value(e));
+            if (!c->strs[i])
+                return tg_err_set(err, TG_ENOMEM, "out of memory");
+        } else {
+            long long x;
+            int rc = jv_as_int(e, fb, -(1LL << 53), 1LL << 53, &x, err);
+            if (rc)
+                return rc;
+            c->ints[i] = x;
+        }
+    }
+    return TG_OK;
+}
+
+static json_t *pre_json(const tg_model *m)
+{
+    json_t *std = json_null();
+    if (m->pre.d > 0)
+        std = json_pack("{s:o, s:o}", "mean", jv_real_array(m->pre.mean, m->pre.d), "std",
+                        jv_real_array(m->pre.std, m->pre.d));
+    return json_pack("{s:o, s:b}", "standardize", std, "unit_norm", m->unit_norm);
+}
+
+static int pre_decode(const json_t *v, const char *path, size_t d, tg_model *m, tg_err *err)
+{
+    static const char *const fields[] = {"standardize", "unit_norm", NULL};
+    static const char *const sfields[] = {"mean", "std", NULL};
+    char fb[160], sb[180];
+    int rc;
+    if (!v || json_is_null(v))
+        return TG_OK;
+    if ((rc = jv_expect_object(v, path, err)) || (rc = jv_check_fields(v, path, fields, err)) ||
+        (rc = jv_bool(v, "unit_norm", path, 0, &m->unit_norm, err)))
+        return rc;
+    json_t *s = json_object_get(v, "standardize");
+    if (!s || json_is_null(s))
+        return TG_OK;
+    jv_path(fb, sizeof fb, path, "standardize");
+    if ((rc = jv_expect_object(s, fb, err)) || (rc = jv_check_fields(s, fb, sfields, err)))
+        return rc;
+    size_t n1, n2;
+    json_t *mean = json_object_get(s, "mean"), *sd = json_object_get(s, "std");
+    if (!mean || !sd)
+        return tg_err_setf(err, TG_EMISSING, jv_path(sb, sizeof sb, fb, mean ? "std" : "mean"),
+                           "%s is required", sb);
+    if ((rc = jv_vector(mean, jv_path(sb, sizeof sb, fb, "mean"), d + 1, &n1, &m->pre.mean,
+                        err)))
+        return rc;
+    if ((rc = jv_vector(sd, jv_path(sb, sizeof sb, fb, "std"), d + 1, &n2, &m->pre.std, err)))
+        return rc;
+    if (n1 != d || n2 != d)
+        return tg_err_setf(err, TG_EINVAL, fb, "%s.mean and .std must have input_dim = %zu "
+                           "entries", fb, d);
+    for (size_t i = 0; i < d; i++)
+        if (m->pre.std[i] < 0)
+            return tg_err_setf(err, TG_EINVAL, fb, "%s.std must not be negative", fb);
+    m->pre.d = d;
+    return TG_OK;
+}
+
+void model_preprocess(const tg_model *m, double *x, size_t n)
+{
+    size_t d = m->arch.dims[0];
+    for (size_t i = 0; i < n; i++) {
+        double *r = x + i * d;
+        if (m->pre.d == d)
+            for (size_t j = 0; j < d; j++) {
+                r[j] -= m->pre.mean[j];
+                if (m->pre.std[j] > 0)
+                    r[j] /= m->pre.std[j];
+            }
+        if (m->unit_norm) {
+            double s = 0;
+            for (size_t j = 0; j < d; j++)
+                s += r[j] * r[j];
+            if (s > 0) {
+                s = sqrt(s);
+                for (size_t j = 0; j < d; j++)
+                    r[j] /= s;
+            }
+        }
+    }
+}
+
+/* ---- the model object -------------------------------------------------------------- */
+
+json_t *model_encode(const tg_model *m, int include_weights, int include_initial)
+{
+    json_t *o = json_pack("{s:s, s:s}", "id", m->id, "created_at", m->created_at);
+    json_object_set_new(o, "source", m->source_job[0]
+                                         ? json_pack("{s:s}", "job", m->source_job)
+                                         : json_pack("{s:b}", "upload", 1));
+    json_object_set_new(o, "task", json_string(m->task == TG_TASK_CLASSIFICATION
+                                                   ? "classification"
+                                                   : "regression"));
+    json_object_set_new(o, "loss", json_string(model_loss_name(m->loss)));
+    json_object_set_new(o, "n_classes", json_integer((json_int_t)m->n_classes));
+    json_object_set_new(o, "classes", m->task == TG_TASK_CLASSIFICATION
+                                          ? classes_json(&m->classes)
+                                          : json_null());
+    json_object_set_new(o, "arch", model_arch_json(&m->arch));
+    json_object_set_new(o, "preprocessing", pre_json(m));
+    json_object_set(o, "training", m->training ? m->training : json_null());
+    json_object_set_new(o, "param_count", json_integer((json_int_t)m->P));
+    json_object_set_new(o, "has_initial", json_boolean(m->theta0 != NULL));
+    if (include_weights)
+        json_object_set_new(o, "layers", layers_json(&m->arch, m->theta));
+    if (include_initial)
+        json_object_set_new(o, "initial_layers",
+                            m->theta0 ? layers_json(&m->arch, m->theta0) : json_null());
+    return o;
+}
+
+char *model_meta_text(const tg_model *m)
+{
+    json_t *o = model_encode(m, 0, 0);
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+/* Task/loss/class consistency shared by uploads and stored models. */
+static int check_head(tg_model *m, const char *path, tg_err *err)
+{
+    size_t out = m->arch.dims[m->arch.n_layers];
+    if (m->task == TG_TASK_REGRESSION) {
+        if (m->loss != LOSS_MSE)
+            return tg_err_setf(err, TG_EINVAL, "loss", "regression models use the mse loss");
+        return TG_OK;
+    }
+    if (m->n_classes < 2)
+        return tg_err_setf(err, TG_EINVAL, "n_classes", "n_classes must be at least 2");
+    if (m->loss == LOSS_LOGISTIC && (m->n_classes != 2 || out != 1))
+        return tg_err_setf(err, TG_EINVAL, path,
+                           "the logistic loss needs 2 classes and output_dim 1");
+    if (m->loss != LOSS_LOGISTIC && out != m->n_classes)
+        return tg_err_setf(err, TG_EINVAL, path, "output_dim (%zu) must equal n_classes (%zu)",
+                           out, m->n_classes);
+    return TG_OK;
+}
+
+int model_decode_upload(const json_t *body, tg_model **out, tg_err *err)
+{
+    static const char *const fields[] = {"arch", "task", "loss", "n_classes", "classes",
+                                         "layers", "initial_layers", "preprocessing", NULL};
+    static const char *const tasks[] = {"classification", "regression", NULL};
+    static const char *const losses[] = {"cross_entropy", "logistic", "mse", NULL};
+    const char *task, *loss;
+    long long k;
+    int rc;
+    tg_model *m = model_new();
+    if (!m)
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
+    if ((rc = jv_expect_object(body, "", err)) || (rc = jv_check_fields(body, "", fields, err)))
+        goto fail;
+    json_t *arch = json_object_get(body, "arch");
+    if (!arch) {
+        rc = tg_err_setf(err, TG_EMISSING, "arch", "arch is required");
+        goto fail;
+    }
+    if ((rc = model_arch_decode(arch, "arch", &m->arch, err)) ||
+        (rc = jv_string_req(body, "task", "", tasks, 0, &task, err)))
+        goto fail;
+    m->task = strcmp(task, "classification") == 0 ? TG_TASK_CLASSIFICATION : TG_TASK_REGRESSION;
+    if ((rc = jv_string(body, "loss", "", m->task == TG_TASK_CLASSIFICATION ? "cross_entropy"
+                                                                            : "mse",
+                        losses, 0, &loss, err)))
+        goto fail;
+    m->loss = (tg_loss)model_loss_from_name(loss);
+    if (m->task == TG_TASK_CLASSIFICATION) {
+        if ((rc = jv_int_req(body, "n_classes", "", 2, 100000, &k, err)))
+            goto fail;
+        m->n_classes = (size_t)k;
+        if ((rc = classes_decode(json_object_get(body, "classes"), "classes", m->n_classes,
+                                 &m->classes, err)))
+            goto fail;
+    } else if (json_object_get(body, "n_classes") || json_object_get(body, "classes")) {
+        rc = tg_err_setf(err, TG_EINVAL, json_object_get(body, "classes") ? "classes" : "n_classes",
+                         "regression models have no classes");
+        goto fail;
+    }
+    if ((rc = check_head(m, "arch.output_dim", err)))
+        goto fail;
+    m->P = mlp_param_count(&m->arch);
+    if (m->P > ((size_t)1 << 27)) {
+        rc = tg_err_setf(err, TG_ETOOLARGE, "arch", "the model has %zu parameters (limit %zu)",
+                         m->P, (size_t)1 << 27);
+        goto fail;
+    }
+    m->theta = malloc(m->P * sizeof(double));
+    if (!m->theta) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    json_t *layers = json_object_get(body, "layers");
+    if (!layers) {
+        rc = tg_err_setf(err, TG_EMISSING, "layers", "layers is required");
+        goto fail;
+    }
+    if ((rc = layers_decode(layers, "layers", &m->arch, m->theta, err)))
+        goto fail;
+    json_t *init = json_object_get(body, "initial_layers");
+    if (init && !json_is_null(init)) {
+        m->theta0 = malloc(m->P * sizeof(double));
+        if (!m->theta0) {
+            rc = tg_err_set(err, TG_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if ((rc = layers_decode(init, "initial_layers", &m->arch, m->theta0, err)))
+            goto fail;
+    }
+    if ((rc = pre_decode(json_object_get(body, "preprocessing"), "preprocessing",
+                         m->arch.dims[0], m, err)))
+        goto fail;
+    *out = m;
+    return TG_OK;
+fail:
+    model_free(m);
+    return rc;
+}
+
+int model_from_stored(const char *meta, const void *weights, size_t weights_len,
+                      const void *initial, size_t initial_len, tg_model **out, tg_err *err)
+{
+    json_error_t je;
+    json_t *o = json_loads(meta, 0, &je);
+    tg_model *m = model_new();
+    int rc = TG_EINTERNAL;
+    if (!o || !m) {
+        tg_err_set(err, TG_EINTERNAL, "stored model metadata is unreadable");
+        goto fail;
+    }
+    snprintf(m->id, sizeof m->id, "%s", json_string_value(json_object_get(o, "id")));
+    snprintf(m->created_at, sizeof m->created_at, "%s",
+             json_string_value(json_object_get(o, "created_at")));
+    const char *job = json_string_value(json_object_get(json_object_get(o, "source"), "job"));
+    snprintf(m->source_job, sizeof m->source_job, "%s", job ? job : "");
+    const char *task = json_string_value(json_object_get(o, "task"));
+    m->task = task && strcmp(task, "classification") == 0 ? TG_TASK_CLASSIFICATION
+                                                         : TG_TASK_REGRESSION;
+    const char *loss = json_string_value(json_object_get(o, "loss"));
+    m->loss = (tg_loss)model_loss_from_name(loss ? loss : "mse");
+    if (model_arch_decode(json_object_get(o, "arch"), "arch", &m->arch, err))
+        goto fail;
+    m->n_classes = (size_t)json_integer_value(json_object_get(o, "n_classes"));
+    if (m->task == TG_TASK_CLASSIFICATION &&
+        classes_decode(json_object_get(o, "classes"), "classes", m->n_classes, &m->classes, err))
+        goto fail;
+    if (pre_decode(json_object_get(o, "preprocessing"), "preprocessing", m->arch.dims[0], m,
+                   err))
+        goto fail;
+    json_t *tr = json_object_get(o, "training");
+    if (tr && !json_is_null(tr)) {
+        m->training = json_incref(tr);
+        m->init_from_model = json_object_get(json_object_get(tr, "params"), "init_model") != NULL;
+    }
+    m->P = mlp_param_count(&m->arch);
+    if (weights_len != m->P * sizeof(double) ||
+        (initial && initial_len != m->P * sizeof(double))) {
+        tg_err_set(err, TG_EINTERNAL, "stored model weights have the wrong size");
+        goto fail;
+    }
+    m->theta = malloc(m->P * sizeof(double));
+    if (!m->theta)
+        goto fail;
+    memcpy(m->theta, weights, weights_len);
+    if (initial) {
+        m->theta0 = malloc(m->P * sizeof(double));
+        if (!m->theta0)
+            goto fail;
+        memcpy(m->theta0, initial, initial_len);
+    }
+    json_decref(o);
+    *out = m;
+    return TG_OK;
+fail:
+    json_decref(o);
+    model_free(m);
+    return err && err->code ? err->code : rc;
+}
+
+json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_err *err)
+{
+    size_t d = m->arch.dims[0], k = m->arch.dims[m->arch.n_layers];
+    double *x = malloc((n ? n : 1) * d * sizeof(double));
+    double *f = malloc((n ? n : 1) * k * sizeof(double));
+    mlp_ws *ws = mlp_ws_new(&m->arch, n < 1024 ? (n ? n : 1) : 1024);
+    json_t *res = NULL;
+    if (!x || !f || !ws) {
+        tg_err_set(err, TG_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(x, x_raw, n * d * sizeof(double));
+    model_preprocess(m, x, n);
+    mlp_predict(&m->arch, m->theta, x, n, ws, f);
+    res = json_pack("{s:o}", "outputs", jv_real_matrix(f, n, k));
+    if (m->task != TG_TASK_CLASSIFICATION)
+        goto out;
+    json_t *idx = json_array(), *pred = json_array(), *prob = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const double *fi = f + i * k;
+        size_t best = 0;
+        json_t *p = json_array();
+        if (m->loss == LOSS_LOGISTIC) {
+            double q = fi[0] >= 0 ? 1.0 / (1.0 + exp(-fi[0])) : exp(fi[0]) / (1.0 + exp(fi[0]));
+            best = fi[0] > 0;
+            json_array_append_new(p, jv_real(1.0 - q));
+            json_array_append_new(p, jv_real(q));
+        } else {
+            double mx = fi[0], s = 0;
+            for (size_t j = 1; j < k; j++)
+                if (fi[j] > fi[best])
+                    best = j;
+            mx = fi[best];
+            for (size_t j = 0; j < k; j++)
+                s += exp(fi[j] - mx);
+            for (size_t j = 0; j < k; j++)
+                json_array_append_new(p, m->loss == LOSS_CROSS_ENTROPY
+                                             ? jv_real(exp(fi[j] - mx) / s)
+                                             : json_null());
+        }
+        json_array_append_new(idx, json_integer((json_int_t)best));
+        json_array_append_new(pred, m->classes.is_string
+                                        ? json_string(m->classes.strs[best])
+                                        : json_integer((json_int_t)m->classes.ints[best]));
+        json_array_append_new(prob, m->loss == LOSS_MSE ? (json_decref(p), json_null()) : p);
+    }
+    json_object_set_new(res, "indices", idx);
+    json_object_set_new(res, "predictions", pred);
+    json_object_set_new(res, "probabilities", prob);
+out:
+    free(x);
+    free(f);
+    mlp_ws_free(ws);
+    return res;
+}

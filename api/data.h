@@ -59,7 +59,21 @@ int data_deserialize(const unsigned char *buf, size_t len, tg_dataset **out, tg_
  * returns the filled-in value (every applicable default written) in *filled_out (new
  * ref) and the resolved dataset in *ds_out (new; may be NULL to skip returning it).
  * allow_preprocessing = 0 when the job has a model: `standardize` / `unit_norm` are
- * then a 400. stats_out (may be NULL) receives the standardize statistics. */
+ * then a 400. stats_out (may be NULL) receives the standardize statistics.
+ *
+ * Details: exactly one of dataset / builtin / inline (else TG_EINVAL on "data");
+ * parameters that the source does not take are TG_EUNKNOWN ("data.noise" with blobs,
+ * "data.n" with iris, "data.standardize" without allow_preprocessing); generator limits
+ * are the DATASET_GEN_MAX_* of core/dataset.h (TG_ETOOLARGE); an uploaded dataset the
+ * loader does not find is TG_EINVAL on "data.dataset" (other loader errors pass
+ * through); test_fraction or split_seed given for a source with a test split are
+ * TG_EINVAL. Defaults filled in: test_fraction (0.2 for builtins and generators, 0
+ * otherwise) and split_seed unless the source has a test split, max_train / max_test
+ * null, subset_seed 0, standardize / unit_norm false (when allowed), classes / binary
+ * null for classification, every generator parameter, and inline.task when inferred.
+ * With ds_out NULL a generator is not run (its parameters and the options are checked
+ * against its metadata); other sources are loaded and the options applied, so that the
+ * verdict is the same. Deterministic: the same value always gives the same bytes. */
 int data_resolve(const json_t *data, const data_env *env, int allow_preprocessing,
                  json_t **filled_out, tg_dataset **ds_out, tg_standardize_stats *stats_out,
                  tg_err *err);

@@ -441,8 +441,8 @@ int dataset_from_csv(const struct csv_table *t, size_t target, int task, tg_data
             if (csv_to_int(c, &ints[i]) == 0)
                 continue;
             csv_to_double(c, &v);
-            if (!(v == (double)(long long)v && v > -9007199254740992.0 &&
-                  v < 9007199254740992.0)) {
+            if (!(v > -9007199254740992.0 && v < 9007199254740992.0 &&
+                  v == (double)(long long)v)) {
                 snprintf(fb, sizeof fb, "row %zu, column %.80s", i + 1, csv_header(t, target));
                 rc = tg_err_setf(err, TG_EDATA, fb, "%s: class label %.40s is not an integer",
                                  fb, c);

@@ -24,7 +24,9 @@ uint64_t rng_next(tg_rng *r);
 double rng_uniform(tg_rng *r);
 /* Uniform integer in [0, n) without modulo bias (Lemire's rejection); n > 0. */
 uint64_t rng_below(tg_rng *r, uint64_t n);
-/* Standard normal by Marsaglia's polar method with tg_plog (deterministic). */
+/* Standard normal by Marsaglia's polar method with tg_plog (deterministic): u, v =
+ * 2 rng_uniform - 1 until 0 < s = u^2 + v^2 < 1, then u sqrt(-2 log(s) / s); the second
+ * normal of the pair is not kept (a tg_rng is only its state). */
 double rng_normal(tg_rng *r);
 /* Fisher-Yates shuffle of idx[0..n) (i from n-1 down to 1, j = rng_below(i + 1)). */
 void rng_shuffle(tg_rng *r, size_t *idx, size_t n);

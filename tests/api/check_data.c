@@ -581,6 +581,20 @@ START_TEST(upload_json_errors)
     memset(big + strlen(big), 'q', 1100);
     strcat(big, "\"]}");
     upload_fails(big, TG_EDATA, "y[0]");
+    /* More than DATA_MAX_CLASSES distinct labels. */
+    json_t *x = json_array(), *y = json_array();
+    for (int i = 0; i <= DATA_MAX_CLASSES; i++) {
+        json_array_append_new(x, json_pack("[i]", i));
+        json_array_append_new(y, json_integer(i));
+    }
+    json_t *b = json_pack("{s:o, s:o}", "x", x, "y", y);
+    tg_dataset *ds = NULL;
+    char *name = NULL;
+    tg_err err;
+    ck_assert_int_eq(data_upload_json(b, &name, &ds, &err), TG_ETOOLARGE);
+    ck_assert_str_eq(err.field, "y");
+    ck_assert_ptr_null(ds);
+    json_decref(b);
 }
 END_TEST
 

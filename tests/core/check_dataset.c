@@ -380,6 +380,7 @@ START_TEST(dataset_from_csv_labels)
     from_csv("a,t\n1,1\n,2\n", 1, 0, TG_EDATA, "row 2, column a");
     from_csv("a,t\n1,\n", 1, 0, TG_EDATA, "row 1, column t");
     from_csv("a,t\n1,1.5\n", 1, TG_TASK_CLASSIFICATION, TG_EDATA, "row 1, column t");
+    from_csv("a,t\n1,1e300\n", 1, TG_TASK_CLASSIFICATION, TG_EDATA, "row 1, column t");
     from_csv("a,t\n1,x\n", 1, TG_TASK_REGRESSION, TG_EDATA, "row 1, column t");
     from_csv("t\n1\n", 0, 0, TG_EDATA, "header");
     from_csv("a,t\n", 1, 0, TG_EDATA, "row 1");

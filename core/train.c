@@ -241,12 +241,11 @@ static double batch_grad(loop *L, const double *tp, size_t m, double *g)
     double lv = mlp_loss_grad(&cfg->arch, tp, L->xb, L->yb, L->y_is_class, NULL, m, cfg->loss,
                               L->ws, g);
     if (cfg->clip > 0) {
-        double nrm = linalg_norm(g, L->P);
-        if (nrm > cfg->clip) {
-            double c = cfg->clip / (nrm + 1e-6);
+        /* torch.nn.utils.clip_grad_norm_: scale by min(1, c / (norm + 1e-6)). */
+        double c = cfg->clip / (linalg_norm(g, L->P) + 1e-6);
+        if (c < 1.0)
             for (size_t i = 0; i < L->P; i++)
                 g[i] *= c;
-        }
     }
     if (cfg->opt.kind != OPT_ADAMW && !(cfg->opt.kind == OPT_SAM && cfg->opt.base == OPT_ADAMW) &&
         cfg->weight_decay != 0)
@@ -385,6 +384,7 @@ int train_run(const train_cfg *cfg, const train_data *data, double *theta,
                 optim_step(&cfg->opt, L.opt, theta, L.g, lr);
             }
             res->steps++;
+            res->samples += (double)m;
             steps_this++;
         }
         if (!all_finite(theta, L.P)) {

@@ -78,6 +78,7 @@ typedef struct train_epoch {
 typedef struct train_result {
     long long epochs_run;
     long long steps;
+    double samples;             /* examples processed by optimizer steps */
     int stopped_early;
     long long best_epoch;       /* with early stopping */
     train_epoch final;          /* metrics of the returned weights */

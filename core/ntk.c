@@ -1,0 +1,471 @@
+/* ntk.c: see ntk.h. Formulas:
+ * relu (Cho & Saul 2009, arc-cosine kernel of degree 1; the theory's eq 9.13-9.14):
+ *   with s = sqrt(q1 q2), rho = c / s, theta = arccos(rho):
+ *   E[phi phi]   = s (sin theta + (pi - theta) cos theta) / (2 pi)
+ *   E[phi' phi'] = (pi - theta) / (2 pi)
+ * leaky_relu (slope a): phi = relu(z) - a relu(-z), so with J(theta) the relu value and
+ *   J(pi - theta) = s (sin theta - theta cos theta) / (2 pi):
+ *   E[phi phi] = (1 + a^2) J(theta) - 2 a J(pi - theta),
+ *   E[phi' phi'] = ((1 + a^2)(pi - theta) + 2 a theta) / (2 pi)
+ * abs: phi = relu(z) + relu(-z): E[phi phi] = s (2 sin theta + (pi - 2 theta) cos theta) / pi,
+ *   E[phi' phi'] = 1 - 2 theta / pi
+ * identity: c and 1
+ * erf (Williams 1997): (2/pi) asin(2c / sqrt((1 + 2 q1)(1 + 2 q2))) and
+ *   (4/pi) / sqrt((1 + 2 q1)(1 + 2 q2) - 4 c^2)
+ * gelu, phi(z) = z Phi(z): with Phi(u) = P(g <= u) for an independent g ~ N(0, 1),
+ *   E[phi(u) phi(v)] = E[u v 1{w1 >= 0, w2 >= 0}], w = (u - g1, v - g2) ~ N(0, S),
+ *   S = [[1 + q1, c], [c, 1 + q2]]; regressing u, v on w and using the Gaussian orthant
+ *   moments of w gives a closed form (gelu_k below). E[phi' phi'] with
+ *   phi' = Phi(z) + z N(z) splits into four Gaussian integrals, each closed:
+ *   1/4 + asin(rho_w)/(2 pi) + c (1/(1+q1) + 1/(1+q2)) / (2 pi sqrt(D)) + c / (2 pi D^1.5),
+ *   D = det S, rho_w = c / sqrt((1+q1)(1+q2)).
+ */
+#include "ntk.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "linalg.h"
+
+#define TWO_PI 6.283185307179586476925
+
+int ntk_closed_form(tg_act act)
+{
+    return act == ACT_RELU || act == ACT_LEAKY_RELU || act == ACT_ABS || act == ACT_IDENTITY ||
+           act == ACT_ERF || act == ACT_GELU;
+}
+
+static double clamp1(double r)
+{
+    return r > 1.0 ? 1.0 : (r < -1.0 ? -1.0 : r);
+}
+
+static double gelu_k(double a, double b, double c)
+{
+    double s1 = sqrt(a + 1.0), s2 = sqrt(b + 1.0);
+    double rw = c / (s1 * s2), sq = sqrt(1.0 - rw * rw);
+    double P = 0.25 + asin(rw) / TWO_PI;
+    double m11 = (a + 1.0) * (P + rw * sq / TWO_PI);
+    double m22 = (b + 1.0) * (P + rw * sq / TWO_PI);
+    double m12 = s1 * s2 * (rw * P + sq / TWO_PI);
+    double D = (a + 1.0) * (b + 1.0) - c * c;
+    double al1 = (a * (b + 1.0) - c * c) / D, al2 = c / D;
+    double be1 = c / D, be2 = (b * (a + 1.0) - c * c) / D;
+    double res = c - (a * be1 + c * be2);
+    return res * P + al1 * be1 * m11 + (al1 * be2 + al2 * be1) * m12 + al2 * be2 * m22;
+}
+
+static double gelu_dk(double a, double b, double c)
+{
+    double D = (1.0 + a) * (1.0 + b) - c * c, sd = sqrt(D);
+    double rw = c / sqrt((1.0 + a) * (1.0 + b));
+    return 0.25 + asin(rw) / TWO_PI + c * (1.0 / (1.0 + a) + 1.0 / (1.0 + b)) / (TWO_PI * sd) +
+           c / (TWO_PI * D * sd);
+}
+
+double ntk_map_k(tg_act act, double slope, double q1, double q2, double c)
+{
+    double s = sqrt(q1 * q2);
+    switch (act) {
+    case ACT_IDENTITY: return c;
+    case ACT_ERF: return (2.0 / M_PI) * asin(clamp1(2.0 * c / sqrt((1 + 2 * q1) * (1 + 2 * q2))));
+    case ACT_GELU: return gelu_k(q1, q2, c);
+    case ACT_RELU:
+    case ACT_LEAKY_RELU:
+    case ACT_ABS: {
+        if (s <= 0)
+            return 0.0;
+        double r = clamp1(c / s), th = acos(r), sn = sqrt(1.0 - r * r);
+        double j = s * (sn + (M_PI - th) * r) / TWO_PI;
+        if (act == ACT_RELU)
+            return j;
+        double jm = s * (sn - th * r) / TWO_PI;
+        if (act == ACT_ABS)
+            return 2.0 * (j + jm);
+        return (1.0 + slope * slope) * j - 2.0 * slope * jm;
+    }
+    default: return NAN;
+    }
+}
+
+double ntk_map_dk(tg_act act, double slope, double q1, double q2, double c)
+{
+    double s = sqrt(q1 * q2);
+    switch (act) {
+    case ACT_IDENTITY: return 1.0;
+    case ACT_ERF: return (4.0 / M_PI) / sqrt((1 + 2 * q1) * (1 + 2 * q2) - 4 * c * c);
+    case ACT_GELU: return gelu_dk(q1, q2, c);
+    case ACT_RELU:
+    case ACT_LEAKY_RELU:
+    case ACT_ABS: {
+        /* A zero variance makes u (or v) 0 almost surely, where phi'(0) is the
+         * documented value (relu 0, leaky_relu slope, abs 0). */
+        if (s <= 0) {
+            double d0 = act == ACT_LEAKY_RELU ? slope : 0.0;
+            if (q1 <= 0 && q2 <= 0)
+                return d0 * d0;
+            double other = act == ACT_RELU ? 0.5 : act == ACT_ABS ? 0.0 : (1.0 + slope) / 2.0;
+            return d0 * other;
+        }
+        double th = acos(clamp1(c / s));
+        if (act == ACT_RELU)
+            return (M_PI - th) / TWO_PI;
+        if (act == ACT_ABS)
+            return 1.0 - 2.0 * th / M_PI;
+        return ((1.0 + slope * slope) * (M_PI - th) + 2.0 * slope * th) / TWO_PI;
+    }
+    default: return NAN;
+    }
+}
+
+/* ---- quadrature -------------------------------------------------------------------- */
+
+typedef struct gh_rule {
+    int m;
+    double *x, *w; /* probabilists' Gauss-Hermite nodes and weights (sum w = 1) */
+} gh_rule;
+
+/* Golub-Welsch: the nodes are the eigenvalues of the Jacobi matrix of the probabilists'
+ * Hermite polynomials (zero diagonal, off-diagonal sqrt(k)); the weights are the
+ * squared first components of the normalized eigenvectors. */
+static int gh_make(int m, gh_rule *r)
+{
+    double *e = malloc((size_t)m * sizeof(double));
+    double *v = malloc((size_t)m * (size_t)m * sizeof(double));
+    r->m = m;
+    r->x = calloc((size_t)m, sizeof(double));
+    r->w = malloc((size_t)m * sizeof(double));
+    int rc = TG_ENOMEM;
+    if (!e || !v || !r->x || !r->w)
+        goto out;
+    for (int k = 1; k < m; k++)
+        e[k - 1] = sqrt((double)k);
+    if (linalg_tridiag_eig((size_t)m, r->x, e, v) != 0) {
+        rc = TG_ENUMERICAL;
+        goto out;
+    }
+    for (int j = 0; j < m; j++)
+        r->w[j] = v[(size_t)j * (size_t)m] * v[(size_t)j * (size_t)m];
+    rc = TG_OK;
+out:
+    free(e);
+    free(v);
+    return rc;
+}
+
+static void gh_free(gh_rule *r)
+{
+    free(r->x);
+    free(r->w);
+    r->x = r->w = NULL;
+}
+
+/* E[f(u) f(v)] and E[f'(u) f'(v)] by 2-D quadrature in whitened coordinates:
+ * u = sqrt(q1) z1, v = (c / sqrt(q1)) z1 + sqrt(q2 - c^2 / q1) z2. */
+static void quad_pair(const gh_rule *r, tg_act act, double slope, double q1, double q2,
+                      double c, double *k, double *dk)
+{
+    double su = sqrt(q1 > 0 ? q1 : 0), a = su > 0 ? c / su : 0;
+    double t2 = q2 - a * a, t = sqrt(t2 > 0 ? t2 : 0);
+    double sk = 0, sdk = 0;
+    for (int i = 0; i < r->m; i++) {
+        double u = su * r->x[i], fu = mlp_phi(act, slope, u), du = mlp_dphi(act, slope, u);
+        double ik = 0, idk = 0;
+        for (int j = 0; j < r->m; j++) {
+            double v = a * r->x[i] + t * r->x[j];
+            ik += r->w[j] * mlp_phi(act, slope, v);
+            idk += r->w[j] * mlp_dphi(act, slope, v);
+        }
+        sk += r->w[i] * fu * ik;
+        sdk += r->w[i] * du * idk;
+    }
+    *k = sk;
+    *dk = sdk;
+}
+
+/* ---- the per-entry recursion ------------------------------------------------------- */
+
+typedef struct job {
+    const ntk_cfg *cfg;
+    size_t n, m;
+    int sym, diag_only;
+    double *buf;               /* the input kernel (n x m, or n for diag) */
+    double *nngp, *ntk;        /* outputs (may be NULL) */
+    const double *qx, *qz;     /* post-Dense diagonal variances: (L+1) x n and x m */
+    const gh_rule *rule;       /* NULL for closed forms */
+    atomic_size_t done;        /* rows finished */
+    atomic_int stop;
+    int nthreads;
+} job;
+
+/* Runs the recursion for one entry with input kernel g; ix, jz index qx / qz. */
+static void entry(const job *J, double g, size_t ix, size_t jz, double *k_out, double *t_out)
+{
+    const ntk_cfg *c = J->cfg;
+    double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
+    double K = g, T = 0.0;
+    size_t L = c->depth;
+    for (size_t l = 0; l <= L; l++) {
+        K = w2 * K + b2;
+        T = K + w2 * T;
+        if (l == L)
+            break;
+        double q1 = J->qx[l * J->n + ix], q2 = J->qz[l * J->m + jz];
+        double kn, dk;
+        if (J->rule) {
+            quad_pair(J->rule, c->act, c->leaky_slope, q1, q2, K, &kn, &dk);
+        } else {
+            kn = ntk_map_k(c->act, c->leaky_slope, q1, q2, K);
+            dk = ntk_map_dk(c->act, c->leaky_slope, q1, q2, K);
+        }
+        T *= dk;
+        K = kn;
+    }
+    *k_out = K;
+    *t_out = T;
+}
+
+#define ROW_BLOCK 16
+
+static void *worker(void *arg)
+{
+    void **a = arg;
+    job *J = a[0];
+    int tid = (int)(size_t)a[1];
+    size_t n = J->n, m = J->m;
+    for (size_t r0 = (size_t)tid * ROW_BLOCK; r0 < n; r0 += (size_t)J->nthreads * ROW_BLOCK) {
+        if (atomic_load(&J->stop))
+            break;
+        size_t r1 = r0 + ROW_BLOCK < n ? r0 + ROW_BLOCK : n;
+        for (size_t i = r0; i < r1; i++) {
+            if (J->diag_only) {
+                double k, t;
+                entry(J, J->buf[i], i, i, &k, &t);
+                if (J->nngp)
+                    J->nngp[i] = k;
+                if (J->ntk)
+                    J->ntk[i] = t;
+                continue;
+            }
+            for (size_t j = J->sym ? i : 0; j < m; j++) {
+                double k, t;
+                entry(J, J->buf[i * m + j], i, j, &k, &t);
+                if (J->nngp) {
+                    J->nngp[i * m + j] = k;
+                    if (J->sym)
+                        J->nngp[j * m + i] = k;
+                }
+                if (J->ntk) {
+                    J->ntk[i * m + j] = t;
+                    if (J->sym)
+                        J->ntk[j * m + i] = t;
+                }
+            }
+        }
+        atomic_fetch_add(&J->done, r1 - r0);
+    }
+    return NULL;
+}
+
+/* Post-Dense diagonal variances of every layer: q[l][i] for l = 0..L-1 (the input to
+ * the l-th nonlinearity). */
+static void diag_chain(const ntk_cfg *c, const gh_rule *rule, const double *q0, size_t n,
+                       double *q)
+{
+    double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
+    for (size_t i = 0; i < n; i++) {
+        double v = q0[i];
+        for (size_t l = 0; l < c->depth; l++) {
+            v = w2 * v + b2;
+            q[l * n + i] = v;
+            if (rule) {
+                double k, dk;
+                quad_pair(rule, c->act, c->leaky_slope, v, v, v, &k, &dk);
+                v = k;
+            } else {
+                v = ntk_map_k(c->act, c->leaky_slope, v, v, v);
+            }
+        }
+    }
+}
+
+/* Relative difference of two probe results. */
+static double probe_diff(const job *J, const gh_rule *r1, const gh_rule *r2, const double *gx,
+                         size_t np)
+{
+    double worst = 0;
+    job A = *J, B = *J;
+    A.rule = r1;
+    B.rule = r2;
+    for (size_t p = 0; p < np; p++) {
+        size_t i = (p * 7919) % J->n, j = (p * 104729 + p / 3) % J->m;
+        double ka, ta, kb, tb;
+        /* Probes use the already-computed diagonal chain of the finer rule; the input
+         * kernel comes from gx. */
+        entry(&A, gx[p], i, j, &ka, &ta);
+        entry(&B, gx[p], i, j, &kb, &tb);
+        double dk = fabs(ka - kb) / (fabs(kb) > 1e-300 ? fabs(kb) : 1e-300);
+        double dt = fabs(ta - tb) / (fabs(tb) > 1e-300 ? fabs(tb) : 1e-300);
+        if (dk > worst || isnan(dk))
+            worst = isnan(dk) ? INFINITY : dk;
+        if (dt > worst || isnan(dt))
+            worst = isnan(dt) ? INFINITY : dt;
+    }
+    return worst;
+}
+
+int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z, size_t m,
+                 size_t d, int diag_only, double *nngp_out, double *ntk_out, int *order_out,
+                 const tg_progress *prog, tg_err *err)
+{
+    int sym = Z == NULL, rc = TG_OK;
+    size_t L = cfg->depth;
+    if (sym)
+        m = n;
+    if (order_out)
+        *order_out = 0;
+    double *buf = nngp_out ? nngp_out : ntk_out;
+    double *qx0 = malloc((n ? n : 1) * sizeof(double));
+    double *qz0 = malloc((m ? m : 1) * sizeof(double));
+    double *qx = malloc((L ? L : 1) * (n ? n : 1) * sizeof(double));
+    double *qz = malloc((L ? L : 1) * (m ? m : 1) * sizeof(double));
+    gh_rule rules[2];
+    memset(rules, 0, sizeof rules);
+    if (!buf || !qx0 || !qz0 || !qx || !qz) {
+        rc = tg_err_set(err, buf ? TG_ENOMEM : TG_EINTERNAL, "out of memory for the kernel");
+        goto out;
+    }
+    /* Input kernel x.x'/d: SYRK (upper triangle) or GEMM; diagonals separately. */
+    for (size_t i = 0; i < n; i++)
+        qx0[i] = linalg_dot(X + i * d, X + i * d, d) / (double)d;
+    for (size_t j = 0; j < m; j++)
+        qz0[j] = sym ? qx0[j] : linalg_dot(Z + j * d, Z + j * d, d) / (double)d;
+    if (diag_only) {
+        memcpy(buf, qx0, n * sizeof(double));
+    } else if (n > 0 && m > 0) {
+        if (sym)
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, 1.0 / (double)d,
+                        X, (int)d, 0.0, buf, (int)n);
+        else
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)d,
+                        1.0 / (double)d, X, (int)d, Z, (int)d, 0.0, buf, (int)m);
+    }
+    if (tg_progress_report(prog, 0.05, "input kernel done")) {
+        rc = TG_ECANCELLED;
+        goto out;
+    }
+    job J;
+    memset(&J, 0, sizeof J);
+    J.cfg = cfg;
+    J.n = n;
+    J.m = m;
+    J.sym = sym;
+    J.diag_only = diag_only;
+    J.buf = buf;
+    J.nngp = nngp_out;
+    J.ntk = ntk_out;
+    J.qx = qx;
+    J.qz = qz;
+    J.nthreads = cfg->threads > 0 ? cfg->threads : 1;
+    const gh_rule *use = NULL;
+    if (!ntk_closed_form(cfg->act) && L > 0) {
+        /* Raise the order (doubling from 8) until two successive rules agree to quad_tol
+         * on probe entries (diagonal chains included), then use the finer one. */
+        size_t np = n && m ? 64 : 0;
+        double gx[64];
+        for (size_t p = 0; p < np; p++) {
+            size_t i = (p * 7919) % n, j = (p * 104729 + p / 3) % m;
+            gx[p] = diag_only ? qx0[i]
+                              : linalg_dot(X + i * d, (sym ? X : Z) + j * d, d) / (double)d;
+        }
+        int ok = 0;
+        if ((rc = gh_make(8, &rules[0])))
+            goto out;
+        for (int mo = 16; mo <= 1024; mo *= 2) {
+            gh_free(&rules[1]);
+            if ((rc = gh_make(mo, &rules[1])))
+                goto out;
+            diag_chain(cfg, &rules[1], qx0, n, qx);
+            diag_chain(cfg, &rules[1], qz0, m, qz);
+            double diff = probe_diff(&J, &rules[0], &rules[1], gx, np);
+            if (diff <= cfg->quad_tol) {
+                ok = 1;
+                break;
+            }
+            gh_free(&rules[0]);
+            rules[0] = rules[1];
+            memset(&rules[1], 0, sizeof rules[1]);
+            if (tg_progress_report(prog, 0.05, "choosing the quadrature order")) {
+                rc = TG_ECANCELLED;
+                goto out;
+            }
+        }
+        if (!ok) {
+            rc = tg_err_set(err, TG_ENUMERICAL, "the quadrature for %s did not reach the "
+                            "relative tolerance %g by order 1024", mlp_act_name(cfg->act),
+                            cfg->quad_tol);
+            goto out;
+        }
+        use = &rules[1];
+        if (order_out)
+            *order_out = rules[1].m;
+    } else {
+        diag_chain(cfg, NULL, qx0, n, qx);
+        diag_chain(cfg, NULL, qz0, m, qz);
+    }
+    J.rule = use;
+
+    /* The elementwise pass on worker threads; this thread reports progress. */
+    pthread_t th[64];
+    void *args[64][2];
+    int nt = J.nthreads > 64 ? 64 : J.nthreads, started = 0;
+    for (int t = 0; t < nt; t++) {
+        args[t][0] = &J;
+        args[t][1] = (void *)(size_t)t;
+        if (pthread_create(&th[t], NULL, worker, args[t]) == 0)
+            started++;
+        else
+            break;
+    }
+    if (started < nt) {
+        /* Fewer threads than asked: the started ones cover their rows; run the rest
+         * here by renumbering is not possible, so stop and report. */
+        atomic_store(&J.stop, 1);
+        for (int t = 0; t < started; t++)
+            pthread_join(th[t], NULL);
+        rc = tg_err_set(err, TG_EINTERNAL, "cannot start kernel threads");
+        goto out;
+    }
+    for (;;) {
+        size_t dn = atomic_load(&J.done);
+        if (dn >= n)
+            break;
+        char msg[64];
+        snprintf(msg, sizeof msg, "%zu of %zu rows", dn, n);
+        double frac = 0.05 + 0.95 * (double)dn / (double)(n ? n : 1);
+        if (sym && n)
+            frac = 0.05 + 0.95 * (1.0 - (1.0 - (double)dn / n) * (1.0 - (double)dn / n));
+        if (tg_progress_report(prog, frac, msg)) {
+            atomic_store(&J.stop, 1);
+            rc = TG_ECANCELLED;
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    for (int t = 0; t < nt; t++)
+        pthread_join(th[t], NULL);
+out:
+    free(qx0);
+    free(qz0);
+    free(qx);
+    free(qz);
+    gh_free(&rules[0]);
+    gh_free(&rules[1]);
+    return rc;
+}

@@ -1,0 +1,59 @@
+/* ntk.h: analytic (infinite-width) NNGP and NTK Gram matrices of fully-connected
+ * networks (the theory's chapter 9; Jacot et al. 2018; Lee et al. 2019), in the
+ * neural-tangents `stax.serial(Dense, phi, ..., Dense)` convention with the NTK
+ * parameterization, so that the numbers equal neural-tangents':
+ *   input:  K(x, x') = x.x' / d,  Theta = 0
+ *   Dense:  K <- w_std^2 K + b_std^2,  Theta <- K_new + w_std^2 Theta
+ *   phi:    K <- E[phi(u) phi(v)],  Theta <- Theta * E[phi'(u) phi'(v)],
+ *           (u, v) ~ N(0, [[K(x,x), K(x,x')], [K(x,x'), K(x',x')]])
+ * with `depth` L hidden layers (L + 1 Dense layers). Closed forms (arc-cosine kernels,
+ * Cho & Saul 2009; the arcsin kernel of erf, Williams 1997; gelu by Gaussian orthant
+ * moments) for relu, leaky_relu, abs, identity, erf and gelu; 2-D Gauss-Hermite
+ * quadrature in whitened coordinates for tanh, sigmoid and softplus.
+ *
+ * Computation: one GEMM (SYRK when the two sets are the same) for the input kernel,
+ * then one blocked elementwise pass that runs every layer of both kernels per entry
+ * in registers, so memory is the output arrays plus O((n + m) L). Symmetric matrices
+ * are computed once per pair.
+ *
+ * Threading: reentrant; `threads` worker threads split the rows of the elementwise
+ * pass (the GEMM uses the process-wide OpenBLAS setting).
+ */
+#ifndef TG_NTK_H
+#define TG_NTK_H
+
+#include <stddef.h>
+
+#include "mlp.h"
+#include "tg.h"
+
+typedef struct ntk_cfg {
+    size_t depth;          /* hidden layers L (0 = a linear model) */
+    tg_act act;
+    double leaky_slope;
+    double w_std, b_std;
+    double quad_tol;       /* relative tolerance of the quadrature order search */
+    int threads;           /* >= 1 */
+} ntk_cfg;
+
+/* 1 when act has a closed form here (no quadrature needed). */
+int ntk_closed_form(tg_act act);
+
+/* The kernels between the rows of X (n x d) and of Z (m x d); Z == NULL means Z = X
+ * (symmetric, m = n). nngp_out and ntk_out (n x m, row-major; either may be NULL) are
+ * written. With diag_only, only the diagonal is computed: the outputs are then n-vectors
+ * (Z must be NULL). Progress fractions go from 0 to 1; a stop request returns
+ * TG_ECANCELLED. Quadrature that does not reach quad_tol by order 1024 returns
+ * TG_ENUMERICAL. *order_out (may be NULL) receives the quadrature order used (0 for
+ * closed forms). */
+int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z, size_t m,
+                 size_t d, int diag_only, double *nngp_out, double *ntk_out, int *order_out,
+                 const tg_progress *prog, tg_err *err);
+
+/* The per-pair maps, exposed for tests: E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
+ * variances q1, q2 and covariance c (closed forms only; quadrature activations return
+ * NaN). */
+double ntk_map_k(tg_act act, double slope, double q1, double q2, double c);
+double ntk_map_dk(tg_act act, double slope, double q1, double q2, double c);
+
+#endif

@@ -216,6 +216,21 @@ static const double *layer_input(const mlp_arch *a, const mlp_ws *ws, const doub
     return l == 1 ? x : ws->h + block(a, ws, l - 1);
 }
 
+const double *mlp_ws_z(const mlp_arch *a, const mlp_ws *ws, size_t l)
+{
+    return ws->z + block(a, ws, l);
+}
+
+const double *mlp_ws_h(const mlp_arch *a, const mlp_ws *ws, size_t l)
+{
+    return ws->h + block(a, ws, l);
+}
+
+const double *mlp_ws_input(const mlp_arch *a, const mlp_ws *ws, const double *x, size_t l)
+{
+    return layer_input(a, ws, x, l);
+}
+
 void mlp_forward(const mlp_arch *a, const double *theta, const double *x, size_t n,
                  mlp_ws *ws, double *out)
 {

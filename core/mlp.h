@@ -108,6 +108,12 @@ double mlp_hvp(const mlp_arch *a, const double *theta, const double *x, const do
                int y_is_class, size_t n, tg_loss loss, const double *v, mlp_ws *ws,
                double *Hv, double *grad);
 
+/* After mlp_forward: z_l and h_l of layer l (1-based; n rows of d_l), and the input of
+ * layer l (x for l = 1). Borrowed from ws. */
+const double *mlp_ws_z(const mlp_arch *a, const mlp_ws *ws, size_t l);
+const double *mlp_ws_h(const mlp_arch *a, const mlp_ws *ws, size_t l);
+const double *mlp_ws_input(const mlp_arch *a, const mlp_ws *ws, const double *x, size_t l);
+
 /* Predictions in blocks of ws->n_max rows: out (n x dims[L+1]). */
 void mlp_predict(const mlp_arch *a, const double *theta, const double *x, size_t n,
                  mlp_ws *ws, double *out);

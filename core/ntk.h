@@ -50,6 +50,17 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
                  size_t d, int diag_only, double *nngp_out, double *ntk_out, int *order_out,
                  const tg_progress *prog, tg_err *err);
 
+/* The empirical NTK of a finite network (theta, arch): Theta(x, x') = J(x) J(x')^T with
+ * J the Jacobian of the output (output >= 0: that output unit; -1: the mean over outputs
+ * of J_k J_k^T, neural-tangents trace_axes=(-1,)), without forming J: per layer l,
+ *   J_l(x) J_l(x')^T = (s_l^2 <h_{l-1}(x), h_{l-1}(x')> + t_l^2) <b_l(x), b_l(x')>
+ * with b_l = df/dz_l the backpropagated vector (the theory's section 9.4, extended to
+ * scales and biases), all as GEMMs in blocks of rows. Z == NULL: symmetric (m = n).
+ * diag_only: out is an n-vector. */
+int ntk_empirical(const mlp_arch *a, const double *theta, const double *X, size_t n,
+                  const double *Z, size_t m, int output, int diag_only, double *out,
+                  const tg_progress *prog, tg_err *err);
+
 /* The per-pair maps, exposed for tests: E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
  * variances q1, q2 and covariance c (closed forms only; quadrature activations return
  * NaN). */

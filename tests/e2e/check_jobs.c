@@ -1,0 +1,460 @@
+/* check_jobs.c: the job lifecycle against servers of its own (API.md 2.5, 6.1, 6.4):
+ * crash recovery after kill -9 (re-queue with the attempt counted, `interrupted` after
+ * --max-attempts), cancellation timing, the queue limit (429), the memory budget
+ * (jobs that do not fit together run one after the other) and the SIGTERM drain (503
+ * for new POSTs, a short job finishes, a long one is left queued without counting an
+ * attempt, exit 0 within about 31 s).
+ *
+ * Each test starts its own server(s) with --workers 1 or 2 and long `sleep` jobs, so
+ * the states it looks at are deterministic. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* POST /v1/jobs/{id}/cancel. */
+static resp *cancel(srv *s, const char *id)
+{
+    return http_post(s, fmt("/v1/jobs/%s/cancel", id), NULL);
+}
+
+/* ---- (3) crash recovery ---------------------------------------------------------------- */
+
+START_TEST(kill9_recovery)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *done = sleep_submit(s, "{\"ms\":0}");
+    job_wait(s, done, "succeeded", 10);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":600000}");
+    const char *c = job_submit(s, "{\"kind\":\"sleep\",\"label\":\"c\",\"params\":{\"ms\":50}}");
+    ck_assert_str_eq(jstr(job_get(s, b), "status"), "queued");
+    ck_assert_double_eq(jnum(job_get(s, a), "attempt"), 1);
+
+    srv_kill9(s);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
+
+    /* Every job that got a 202 is there. */
+    json_t *jd = job_get(s, done);
+    ck_assert_str_eq(jstr(jd, "status"), "succeeded");
+    ck_assert_double_eq(jnum(jd, "attempt"), 1);
+    /* The interrupted job runs again, as its second attempt. */
+    json_t *ja = job_wait(s, a, "running", 10);
+    ck_assert_double_eq(jnum(ja, "attempt"), 2);
+    ck_assert(json_is_null(jpath(ja, "error")));
+    json_t *jb = job_get(s, b);
+    ck_assert_str_eq(jstr(jb, "status"), "queued");
+    ck_assert_double_eq(jnum(jb, "attempt"), 0);
+    json_t *jc = job_get(s, c);
+    ck_assert_str_eq(jstr(jc, "status"), "queued");
+    ck_assert_str_eq(jstr(jc, "label"), "c");
+    ck_assert_double_eq(jnum(jc, "request.params.ms"), 50);
+    resp *r = http_get(s, "/v1/jobs?limit=10");
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "jobs")), 4);
+
+    /* The queue moves on after the recovered job: cancel it, b runs, then c. */
+    ASSERT_STATUS(cancel(s, a), 202);
+    job_wait(s, a, "cancelled", 5);
+    job_wait(s, b, "running", 5);
+    ASSERT_STATUS(cancel(s, b), 202);
+    json_t *jc2 = job_wait(s, c, "succeeded", 10);
+    ck_assert_double_eq(jnum(jc2, "attempt"), 1);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(kill9_interrupted_max_attempts_1)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", "--max-attempts", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":50}");
+    srv_kill9(s);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", "--max-attempts", "1", NULL);
+    json_t *ja = job_get(s, a);
+    ck_assert_str_eq(jstr(ja, "status"), "failed");
+    ck_assert_str_eq(jstr(ja, "error.code"), "interrupted");
+    ck_assert_ptr_nonnull(jstr(ja, "error.message"));
+    ck_assert(is_rfc3339_ms(jstr(ja, "finished_at")));
+    ck_assert_double_eq(jnum(ja, "attempt"), 1);
+    /* The queued job was not running: it is not interrupted, it runs. */
+    json_t *jb = job_wait(s, b, NULL, 10);
+    ck_assert_str_eq(jstr(jb, "status"), "succeeded");
+    ck_assert_double_eq(jnum(jb, "attempt"), 1);
+    /* A job failed as interrupted is finished: 409 on cancel, deletable. */
+    ASSERT_ERR(cancel(s, a), 409, "conflict");
+    ASSERT_STATUS(http_delete(s, fmt("/v1/jobs/%s", a)), 204);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(kill9_twice_max_attempts_2)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", "--max-attempts", "2", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    srv_kill9(s);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", "--max-attempts", "2", NULL);
+    json_t *ja = job_wait(s, a, "running", 10);
+    ck_assert_double_eq(jnum(ja, "attempt"), 2);
+    srv_kill9(s);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", "--max-attempts", "2", NULL);
+    ja = job_get(s, a);
+    ck_assert_str_eq(jstr(ja, "status"), "failed");
+    ck_assert_str_eq(jstr(ja, "error.code"), "interrupted");
+    ck_assert_double_eq(jnum(ja, "attempt"), 2);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+/* ---- (4) cancellation ---------------------------------------------------------------- */
+
+START_TEST(cancel_running_and_queued)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":600000}");
+
+    /* Queued: cancelled at once, 200. */
+    resp *r = cancel(s, b);
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "status"), "cancelled");
+    ck_assert(is_rfc3339_ms(jstr(r->json, "finished_at")));
+    ck_assert_str_eq(jstr(job_get(s, b), "status"), "cancelled");
+    ck_assert_str_eq(jstr(job_get(s, a), "status"), "running");
+
+    /* Running: 202, then cancelled within 1 s of the POST. */
+    double t0 = now_s();
+    r = cancel(s, a);
+    ASSERT_STATUS(r, 202);
+    double dl = t0 + 3.0, t_done = -1;
+    while (now_s() < dl) {
+        const char *st = jstr(job_get(s, a), "status");
+        if (strcmp(st, "cancelled") == 0) {
+            t_done = now_s() - t0;
+            break;
+        }
+        ck_assert_str_eq(st, "running");
+        sleep_s(0.005);
+    }
+    ck_assert_msg(t_done >= 0, "running job not cancelled after 3 s");
+    ck_assert_msg(t_done < 1.0, "running job took %.3f s to be cancelled", t_done);
+    json_t *ja = job_get(s, a);
+    ck_assert(json_is_null(jpath(ja, "error")));
+    ck_assert(json_is_null(jpath(ja, "result")));
+    ck_assert_double_lt(jnum(ja, "progress.fraction"), 1.0);
+
+    /* Finished now: 409 both. */
+    ASSERT_ERR(cancel(s, a), 409, "conflict");
+    ASSERT_ERR(cancel(s, b), 409, "conflict");
+
+    /* The worker is free again. */
+    const char *c = sleep_submit(s, "{\"ms\":0}");
+    job_wait(s, c, "succeeded", 5);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(delete_queued_and_running)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":600000}");
+    ASSERT_ERR(http_delete(s, fmt("/v1/jobs/%s", a)), 409, "conflict");
+    ASSERT_ERR(http_delete(s, fmt("/v1/jobs/%s", b)), 409, "conflict");
+    /* 409 for the array of a queued job too. */
+    ASSERT_ERR(http_getf(s, "/v1/jobs/%s/arrays/values", b), 409, "conflict");
+    ASSERT_STATUS(cancel(s, b), 200);
+    ASSERT_STATUS(http_delete(s, fmt("/v1/jobs/%s", b)), 204);
+    ASSERT_STATUS(cancel(s, a), 202);
+    job_wait(s, a, "cancelled", 5);
+    ASSERT_STATUS(http_delete(s, fmt("/v1/jobs/%s", a)), 204);
+    resp *r = http_get(s, "/v1/jobs");
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "jobs")), 0);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(sse_cancelled_job)
+{
+    /* A stream opened on a queued job sees it cancelled and closes. */
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":600000}");
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0) {
+        /* Cancel b while the parent listens. */
+        sleep_s(0.4);
+        resp *r = cancel(s, b);
+        _exit(r->status == 200 ? 0 : 1);
+    }
+    sse_res *e = sse_read(s, fmt("/v1/jobs/%s/events", b), 5);
+    int st = 0;
+    waitpid(kid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
+    ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
+    ck_assert_int_ge(e->n, 2);
+    ck_assert_str_eq(e->ev[0].type, "status");
+    ck_assert_str_eq(jstr(e->ev[0].json, "status"), "queued");
+    ck_assert_str_eq(e->ev[e->n - 1].type, "status");
+    ck_assert_str_eq(jstr(e->ev[e->n - 1].json, "status"), "cancelled");
+    /* And one on the running job sees progress, then cancelled. */
+    kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0) {
+        sleep_s(0.4);
+        resp *r = cancel(s, a);
+        _exit(r->status == 202 ? 0 : 1);
+    }
+    e = sse_read(s, fmt("/v1/jobs/%s/events", a), 5);
+    waitpid(kid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
+    ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
+    int n_progress = 0;
+    for (int i = 0; i < e->n; i++)
+        n_progress += strcmp(e->ev[i].type, "progress") == 0;
+    ck_assert_int_ge(n_progress, 2);
+    ck_assert_str_eq(jstr(e->ev[e->n - 1].json, "status"), "cancelled");
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+/* ---- queue limit and memory budget ------------------------------------------------------ */
+
+START_TEST(queue_full)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", "--max-queue", "2", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":600000}");
+    sleep_submit(s, "{\"ms\":0}");
+    resp *r = http_post(s, "/v1/jobs", "{\"kind\":\"sleep\",\"params\":{\"ms\":0}}");
+    ASSERT_ERR(r, 429, "queue_full");
+    const char *ra = resp_header(r, "Retry-After");
+    ck_assert_msg(ra && atoi(ra) > 0, "429 without a Retry-After in seconds: %s",
+                  ra ? ra : "(none)");
+    /* Dry runs store nothing and are not limited. */
+    r = http_post(s, "/v1/jobs?dry_run=true", "{\"kind\":\"sleep\"}");
+    ASSERT_STATUS(r, 200);
+    /* The 429 job was not stored. */
+    r = http_get(s, "/v1/jobs?limit=10");
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "jobs")), 3);
+    r = http_get(s, "/metrics");
+    ck_assert_ptr_nonnull(strstr(r->body, "\ntangent_jobs_queued 2\n"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\ntangent_jobs_running 1\n"));
+    /* Room again after a cancellation. */
+    ASSERT_STATUS(cancel(s, b), 200);
+    r = http_post(s, "/v1/jobs", "{\"kind\":\"sleep\",\"params\":{\"ms\":0}}");
+    ASSERT_STATUS(r, 202);
+    ASSERT_STATUS(cancel(s, a), 202);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(memory_budget_serializes)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "2", "--memory-budget", "1000", NULL);
+    resp *r = http_post(s, "/v1/jobs", "{\"kind\":\"sleep\",\"params\":{\"memory_bytes\":1001}}");
+    ASSERT_ERR(r, 422, "too_large");
+
+    /* Two jobs of 600 do not fit together: one after the other. */
+    const char *a = sleep_submit(s, "{\"ms\":700,\"memory_bytes\":600}");
+    const char *b = sleep_submit(s, "{\"ms\":700,\"memory_bytes\":600}");
+    int both = 0, b_waited = 0, reserved_seen = 0;
+    double dl = now_s() + 10;
+    for (;;) {
+        const char *sa = jstr(job_get(s, a), "status"), *sb = jstr(job_get(s, b), "status");
+        if (strcmp(sa, "running") == 0 && strcmp(sb, "running") == 0)
+            both = 1;
+        if (strcmp(sa, "running") == 0 && strcmp(sb, "queued") == 0) {
+            b_waited = 1;
+            if (!reserved_seen) {
+                resp *m = http_get(s, "/metrics");
+                reserved_seen = strstr(m->body, "\ntangent_memory_reserved_bytes 600\n") != NULL;
+            }
+        }
+        if (strcmp(sb, "succeeded") == 0 && strcmp(sa, "succeeded") == 0)
+            break;
+        ck_assert_msg(now_s() < dl, "jobs not done after 10 s: %s %s", sa, sb);
+        sleep_s(0.01);
+    }
+    ck_assert_msg(!both, "two jobs of 600 bytes ran together under a budget of 1000");
+    ck_assert_msg(b_waited, "the second job never waited");
+    ck_assert_msg(reserved_seen, "tangent_memory_reserved_bytes was not 600 while one ran");
+    json_t *ja = job_get(s, a), *jb = job_get(s, b);
+    ck_assert_msg(strcmp(jstr(jb, "started_at"), jstr(ja, "finished_at")) >= 0,
+                  "b started %s before a finished %s", jstr(jb, "started_at"),
+                  jstr(ja, "finished_at"));
+
+    /* Control: two jobs of 400 fit together and do run at once. */
+    const char *c = sleep_submit(s, "{\"ms\":1500,\"memory_bytes\":400}");
+    const char *d = sleep_submit(s, "{\"ms\":1500,\"memory_bytes\":400}");
+    dl = now_s() + 5;
+    both = 0;
+    while (!both && now_s() < dl) {
+        both = strcmp(jstr(job_get(s, c), "status"), "running") == 0 &&
+               strcmp(jstr(job_get(s, d), "status"), "running") == 0;
+        sleep_s(0.01);
+    }
+    ck_assert_msg(both, "two jobs of 400 under a budget of 1000 did not run together");
+    job_wait(s, c, "succeeded", 10);
+    job_wait(s, d, "succeeded", 10);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+/* ---- SIGTERM drain ---------------------------------------------------------------------- */
+
+/* The checks of a draining server: new POSTs 503 with Retry-After, readyz 503,
+ * healthz and reads still served. */
+static void check_draining(srv *s, const char *running_id)
+{
+    resp *r = http_post(s, "/v1/jobs", "{\"kind\":\"sleep\",\"params\":{\"ms\":0}}");
+    ASSERT_ERR(r, 503, "unavailable");
+    const char *ra = resp_header(r, "Retry-After");
+    ck_assert_msg(ra && atoi(ra) > 0, "503 without Retry-After: %s", ra ? ra : "(none)");
+    r = http_post(s, "/v1/datasets", "{\"x\":[[1],[2]],\"y\":[0,1]}");
+    ASSERT_ERR(r, 503, "unavailable");
+    ck_assert_ptr_nonnull(resp_header(r, "Retry-After"));
+    r = http_get(s, "/readyz");
+    ASSERT_ERR(r, 503, "unavailable");
+    ASSERT_STATUS(http_get(s, "/healthz"), 200);
+    ck_assert_str_eq(jstr(job_get(s, running_id), "status"), "running");
+}
+
+START_TEST(drain_short_job_finishes)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":2000}");
+    json_t *ja = job_wait(s, a, "running", 10);
+    (void)ja;
+    const char *q = sleep_submit(s, "{\"ms\":0}");
+    double t0 = now_s();
+    srv_signal(s, SIGTERM);
+    sleep_s(0.2);
+    check_draining(s, a);
+    int rc = srv_wait(s, 35);
+    double dt = now_s() - t0;
+    ck_assert_msg(rc == 0, "exit status %d after SIGTERM; log:\n%s", rc, srv_log_text(s));
+    ck_assert_msg(dt < 5.0, "took %.1f s to drain a job with < 2 s left", dt);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
+    ja = job_get(s, a);
+    ck_assert_str_eq(jstr(ja, "status"), "succeeded");
+    ck_assert_double_eq(jnum(ja, "attempt"), 1);
+    /* The job that was still queued was not started during the drain; it runs now. */
+    json_t *jq = job_wait(s, q, "succeeded", 10);
+    ck_assert_double_eq(jnum(jq, "attempt"), 1);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(drain_long_job_requeued)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "2", NULL);
+    const char *shortj = sleep_submit(s, "{\"ms\":3000}");
+    const char *longj = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, shortj, "running", 10);
+    job_wait(s, longj, "running", 10);
+    /* A third job waits in the queue; a client listens to its (silent) stream, which
+     * must carry a heartbeat comment after 15 s (API.md 2.6). The drain gives us the
+     * time to see it. */
+    const char *q = sleep_submit(s, "{\"ms\":0}");
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0) {
+        sse_res *e = sse_read(s, fmt("/v1/jobs/%s/events", q), 20);
+        int code = 0;
+        if (e->n < 1 || strcmp(e->ev[0].type, "status") != 0 ||
+            !jstr(e->ev[0].json, "status") || strcmp(jstr(e->ev[0].json, "status"), "queued"))
+            code = 3;
+        else if (e->heartbeats < 1)
+            code = 4;
+        else if (e->first_heartbeat < 14.0 || e->first_heartbeat > 17.0)
+            code = 5;
+        _exit(code);
+    }
+    sleep_s(0.3);
+    double t0 = now_s();
+    srv_signal(s, SIGTERM);
+    sleep_s(0.2);
+    check_draining(s, longj);
+    /* The short job finishes within the grace period while the server drains. */
+    json_t *js = job_wait(s, shortj, "succeeded", 10);
+    ck_assert_double_eq(jnum(js, "attempt"), 1);
+    ck_assert_str_eq(jstr(job_get(s, longj), "status"), "running");
+    int rc = srv_wait(s, 40);
+    double dt = now_s() - t0;
+    ck_assert_msg(rc == 0, "exit status %d after SIGTERM; log:\n%s", rc, srv_log_text(s));
+    ck_assert_msg(dt >= 29.0 && dt <= 33.0, "exit %.1f s after SIGTERM (want about 30)", dt);
+    int kst = 0;
+    waitpid(kid, &kst, 0);
+    ck_assert_msg(WIFEXITED(kst) && WEXITSTATUS(kst) == 0,
+                  "SSE on a queued job: %s",
+                  !WIFEXITED(kst)              ? "the listener died"
+                  : WEXITSTATUS(kst) == 3      ? "the first event was not status queued"
+                  : WEXITSTATUS(kst) == 4      ? "no heartbeat within 20 s"
+                                               : "the first heartbeat was not at about 15 s");
+
+    /* Restart: the long job was left queued without counting the attempt. */
+    srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
+    json_t *jl = job_get(s, longj);
+    const char *st = jstr(jl, "status");
+    ck_assert_msg(strcmp(st, "queued") == 0 || strcmp(st, "running") == 0,
+                  "long job %s after the drain", st);
+    ck_assert(json_is_null(jpath(jl, "error")));
+    jl = job_wait(s, longj, "running", 10);
+    ck_assert_msg(jnum(jl, "attempt") == 1, "the drained attempt counted: attempt %g",
+                  jnum(jl, "attempt"));
+    js = job_get(s, shortj);
+    ck_assert_str_eq(jstr(js, "status"), "succeeded");
+    ASSERT_STATUS(cancel(s, longj), 202);
+    job_wait(s, longj, "cancelled", 5);
+    /* The job that was queued during the drain was never started; it runs now. */
+    json_t *jq = job_wait(s, q, "succeeded", 10);
+    ck_assert_double_eq(jnum(jq, "attempt"), 1);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(sigterm_idle_exits_at_once)
+{
+    srv *s = srv_spawn("--enable-test-kinds", NULL);
+    double t0 = now_s();
+    srv_signal(s, SIGTERM);
+    ck_assert_int_eq(srv_wait(s, 10), 0);
+    ck_assert_msg(now_s() - t0 < 2.0, "an idle server took %.1f s to stop", now_s() - t0);
+    /* SIGINT drains the same way. */
+    srv_start(s, "--enable-test-kinds", NULL);
+    srv_signal(s, SIGINT);
+    ck_assert_int_eq(srv_wait(s, 10), 0);
+}
+END_TEST
+
+Suite *e2e_jobs_suite(void)
+{
+    Suite *s = suite_create("e2e_jobs");
+    TCase *tc = tcase_create("lifecycle");
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, kill9_recovery);
+    tcase_add_test(tc, kill9_interrupted_max_attempts_1);
+    tcase_add_test(tc, kill9_twice_max_attempts_2);
+    tcase_add_test(tc, cancel_running_and_queued);
+    tcase_add_test(tc, delete_queued_and_running);
+    tcase_add_test(tc, sse_cancelled_job);
+    tcase_add_test(tc, queue_full);
+    tcase_add_test(tc, memory_budget_serializes);
+    tcase_add_test(tc, sigterm_idle_exits_at_once);
+    tcase_add_test(tc, drain_short_job_finishes);
+    tcase_add_test(tc, drain_long_job_requeued);
+    suite_add_tcase(s, tc);
+    return s;
+}

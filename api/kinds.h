@@ -46,6 +46,7 @@ typedef struct job_io {
     void *ud;
     const char *job_id;
     data_env data;
+    int threads;   /* threads a kind may use for its own parallel passes */
     /* Progress and cancellation: fraction in [0,1], msg and metrics (stolen, may be
      * NULL) go to the job object and the SSE stream. Returns nonzero when the job must
      * stop (cancel, timeout, shutdown); the kind then returns TG_ECANCELLED. */

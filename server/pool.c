@@ -159,6 +159,7 @@ static void run_job(pool *p, slot *s, job_row *j)
     } else {
         job_io io = {.ud = s, .job_id = s->id, .data = p->data, .progress = on_progress,
                      .put_array = put_array, .load_model = server_load_model,
+                     .threads = app->cfg.blas_threads,
                      .save_model = save_model};
         rc = k->run(req, &io, &result, &partial, &err);
     }

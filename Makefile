@@ -53,7 +53,11 @@ deps:
 # ---- build ----------------------------------------------------------------------------
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(FILE_CFLAGS) -c $< -o $@
+
+# The kernel's elementwise pass vectorizes only without errno and FP-trap semantics
+# (neither is used anywhere in tangentd).
+$(BUILD)/core/ntk.o: FILE_CFLAGS = -O3 -fno-math-errno -fno-trapping-math
 
 # Files embedded in the binary: migrations, the OpenAPI document (YAML -> JSON at build
 # time by tools/yaml2json), the dashboard.

@@ -188,6 +188,112 @@ static void quad_pair(const gh_rule *r, tg_act act, double slope, double q1, dou
     *dk = sdk;
 }
 
+
+/* ---- the relu family, row-wise --------------------------------------------------------
+ * The hot loop of the default request. One row of entries at a time, layer by layer,
+ * over contiguous arrays, with arccos by an inline series (no libm call), so the
+ * compiler vectorizes it. asin(t) = sum_k c_k t^(2k+1) with c_k = (2k)! / (4^k (k!)^2
+ * (2k+1)) converges for t^2 <= 1/4 to below 1e-17 relative within 24 terms; arccos(x) =
+ * pi/2 - asin(x) for |x| <= 1/2 and 2 asin(sqrt((1 - |x|)/2)) (reflected for x < 0)
+ * beyond. */
+static const double asin_c[24] = {
+    1.0, 0.16666666666666666, 0.075, 0.044642857142857144, 0.030381944444444444,
+    0.022372159090909092, 0.017352764423076924, 0.01396484375, 0.011551800896139705,
+    0.009761609529194078, 0.008390335809616815, 0.0073125258735988454,
+    0.006447210311889649, 0.005740037670841924, 0.005153309682319905,
+    0.004660143486915096, 0.004240907093679363, 0.003880964558837669,
+    0.0035692053938259347, 0.003297059503473485, 0.0030578216492580306,
+    0.002846178401108942, 0.00265787063820729, 0.0024894486782468836};
+
+static inline __attribute__((always_inline)) double asin_series(double t)
+{
+    double z = t * t;
+    /* Horner, written out so that no loop remains in the caller's loop body. */
+    double p = asin_c[23];
+    p = p * z + asin_c[22]; p = p * z + asin_c[21]; p = p * z + asin_c[20];
+    p = p * z + asin_c[19]; p = p * z + asin_c[18]; p = p * z + asin_c[17];
+    p = p * z + asin_c[16]; p = p * z + asin_c[15]; p = p * z + asin_c[14];
+    p = p * z + asin_c[13]; p = p * z + asin_c[12]; p = p * z + asin_c[11];
+    p = p * z + asin_c[10]; p = p * z + asin_c[9]; p = p * z + asin_c[8];
+    p = p * z + asin_c[7]; p = p * z + asin_c[6]; p = p * z + asin_c[5];
+    p = p * z + asin_c[4]; p = p * z + asin_c[3]; p = p * z + asin_c[2];
+    p = p * z + asin_c[1];
+    return t + t * z * p;
+}
+
+/* Branch-free (selects only), so loops over it vectorize. */
+static inline __attribute__((always_inline)) double fast_acos(double x)
+{
+    double ax = fabs(x);
+    int big = ax > 0.5;
+    double h = (1.0 - ax) * 0.5, th = sqrt(h > 0 ? h : 0.0); /* always: a select, no branch */
+    double t = big ? th : ax;
+    double p = asin_series(t);
+    double a = big ? 2.0 * p : M_PI / 2 - p; /* arccos(|x|) */
+    return x >= 0 ? a : M_PI - a;
+}
+
+/* K, T: one row of m entries (in: input kernel; out: nngp, ntk). sq1 = sqrt(q) of the row
+ * point per layer; sq2/rs2 = sqrt(q) and 1/sqrt(q) of the column points per layer.
+ * first_is_diag: entry 0 pairs the point with itself (rho = 1 exactly). */
+__attribute__((target_clones("avx2", "default"))) static void
+relu_row(const ntk_cfg *c, size_t m, const double *sq1, const double *sq2, const double *rs2,
+         size_t m_stride, int first_is_diag, double *K, double *T)
+{
+    double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std, a = c->leaky_slope;
+    size_t L = c->depth;
+    tg_act act = c->act;
+    for (size_t j = 0; j < m; j++)
+        T[j] = 0.0;
+    for (size_t l = 0; l <= L; l++) {
+        for (size_t j = 0; j < m; j++) {
+            K[j] = w2 * K[j] + b2;
+            T[j] = K[j] + w2 * T[j];
+        }
+        if (l == L)
+            break;
+        double s1 = sq1[l], r1 = s1 > 0 ? 1.0 / s1 : 0.0;
+        const double *s2 = sq2 + l * m_stride, *q2 = rs2 + l * m_stride;
+        if (act == ACT_RELU) {
+            for (size_t j = 0; j < m; j++) {
+                double s = s1 * s2[j], rho = K[j] * r1 * q2[j];
+                rho = rho > 1.0 ? 1.0 : (rho < -1.0 ? -1.0 : rho);
+                rho = (first_is_diag && j == 0) ? 1.0 : rho;
+                double th = fast_acos(rho), sn = sqrt(1.0 - rho * rho);
+                double kn = s * (sn + (M_PI - th) * rho) * (1.0 / TWO_PI);
+                double dk = (M_PI - th) * (1.0 / TWO_PI);
+                /* A zero variance: E[phi phi] = 0 and E[phi' phi'] = 0 (relu'(0) = 0). */
+                T[j] *= s > 0 ? dk : 0.0;
+                K[j] = s > 0 ? kn : 0.0;
+            }
+            continue;
+        }
+        for (size_t j = 0; j < m; j++) {
+            double s = s1 * s2[j], rho = K[j] * r1 * q2[j];
+            rho = rho > 1.0 ? 1.0 : (rho < -1.0 ? -1.0 : rho);
+            rho = (first_is_diag && j == 0) ? 1.0 : rho;
+            double th = fast_acos(rho), sn = sqrt(1.0 - rho * rho);
+            double jp = s * (sn + (M_PI - th) * rho) * (1.0 / TWO_PI);
+            double jm = s * (sn - th * rho) * (1.0 / TWO_PI);
+            double kn, dk;
+            if (act == ACT_ABS) {
+                kn = 2.0 * (jp + jm);
+                dk = 1.0 - 2.0 * th * (1.0 / M_PI);
+            } else {
+                kn = (1.0 + a * a) * jp - 2.0 * a * jm;
+                dk = ((1.0 + a * a) * (M_PI - th) + 2.0 * a * th) * (1.0 / TWO_PI);
+            }
+            /* Zero variances: the maps' limits (see ntk_map_dk). */
+            if (!(s > 0)) {
+                kn = 0.0;
+                dk = ntk_map_dk(act, a, s1 * s1, s2[j] * s2[j], 0.0);
+            }
+            T[j] *= dk;
+            K[j] = kn;
+        }
+    }
+}
+
 /* ---- the per-entry recursion ------------------------------------------------------- */
 
 typedef struct job {
@@ -197,6 +303,7 @@ typedef struct job {
     double *buf;               /* the input kernel (n x m, or n for diag) */
     double *nngp, *ntk;        /* outputs (may be NULL) */
     const double *qx, *qz;     /* post-Dense diagonal variances: (L+1) x n and x m */
+    const double *sqx, *sqz, *rsz; /* sqrt(qx), sqrt(qz), 1 / sqrt(qz) (0 for q = 0) */
     const gh_rule *rule;       /* NULL for closed forms */
     atomic_size_t done;        /* rows finished */
     atomic_int stop;
@@ -232,12 +339,25 @@ static void entry(const job *J, double g, size_t ix, size_t jz, double *k_out, d
 
 #define ROW_BLOCK 16
 
+static int relu_family(tg_act a)
+{
+    return a == ACT_RELU || a == ACT_LEAKY_RELU || a == ACT_ABS;
+}
+
 static void *worker(void *arg)
 {
     void **a = arg;
     job *J = a[0];
     int tid = (int)(size_t)a[1];
     size_t n = J->n, m = J->m;
+    int fast = relu_family(J->cfg->act) && !J->diag_only && !J->rule;
+    double *rowK = fast ? malloc((m ? m : 1) * sizeof(double)) : NULL;
+    double *rowT = fast ? malloc((m ? m : 1) * sizeof(double)) : NULL;
+    double *sq1 = fast ? malloc((J->cfg->depth + 1) * sizeof(double)) : NULL;
+    if (fast && (!rowK || !rowT || !sq1)) {
+        /* Without scratch memory, fall back to the per-entry path. */
+        fast = 0;
+    }
     for (size_t r0 = (size_t)tid * ROW_BLOCK; r0 < n; r0 += (size_t)J->nthreads * ROW_BLOCK) {
         if (atomic_load(&J->stop))
             break;
@@ -252,24 +372,77 @@ static void *worker(void *arg)
                     J->ntk[i] = t;
                 continue;
             }
-            for (size_t j = J->sym ? i : 0; j < m; j++) {
+            size_t j0 = J->sym ? i : 0, len = m - j0;
+            if (fast) {
+                memcpy(rowK, J->buf + i * m + j0, len * sizeof(double));
+                for (size_t l = 0; l < J->cfg->depth; l++)
+                    sq1[l] = J->sqx[l * n + i];
+                relu_row(J->cfg, len, sq1, J->sqz + j0, J->rsz + j0, m, J->sym, rowK, rowT);
+                if (J->nngp)
+                    memcpy(J->nngp + i * m + j0, rowK, len * sizeof(double));
+                if (J->ntk)
+                    memcpy(J->ntk + i * m + j0, rowT, len * sizeof(double));
+                continue;
+            }
+            for (size_t j = j0; j < m; j++) {
                 double k, t;
                 entry(J, J->buf[i * m + j], i, j, &k, &t);
-                if (J->nngp) {
+                if (J->nngp)
                     J->nngp[i * m + j] = k;
-                    if (J->sym)
-                        J->nngp[j * m + i] = k;
-                }
-                if (J->ntk) {
+                if (J->ntk)
                     J->ntk[i * m + j] = t;
-                    if (J->sym)
-                        J->ntk[j * m + i] = t;
-                }
             }
         }
         atomic_fetch_add(&J->done, r1 - r0);
     }
+    free(rowK);
+    free(rowT);
+    free(sq1);
     return NULL;
+}
+
+/* Copies the upper triangle of the n x n matrix A to the lower, in cache blocks; rows
+ * of blocks are split between threads. */
+typedef struct mirror_arg {
+    double *A;
+    size_t n;
+    int tid, nt;
+} mirror_arg;
+
+static void *mirror_worker(void *arg)
+{
+    mirror_arg *ma = arg;
+    const size_t B = 64;
+    size_t n = ma->n;
+    for (size_t bi = (size_t)ma->tid * B; bi < n; bi += (size_t)ma->nt * B)
+        for (size_t bj = bi; bj < n; bj += B) {
+            size_t ie = bi + B < n ? bi + B : n, je = bj + B < n ? bj + B : n;
+            for (size_t i = bi; i < ie; i++)
+                for (size_t j = (bj > i + 1 ? bj : i + 1); j < je; j++)
+                    ma->A[j * n + i] = ma->A[i * n + j];
+        }
+    return NULL;
+}
+
+static void mirror(double *A, size_t n, int nt)
+{
+    pthread_t th[64];
+    mirror_arg args[64];
+    int started = 0;
+    if (!A)
+        return;
+    nt = nt > 64 ? 64 : (nt < 1 ? 1 : nt);
+    for (int t = 0; t < nt; t++) {
+        args[t] = (mirror_arg){A, n, t, nt};
+        if (t > 0 && pthread_create(&th[t], NULL, mirror_worker, &args[t]) == 0)
+            started |= 1 << (t % 31);
+        else if (t > 0)
+            mirror_worker(&args[t]);
+    }
+    mirror_worker(&args[0]);
+    for (int t = 1; t < nt; t++)
+        if (started & (1 << (t % 31)))
+            pthread_join(th[t], NULL);
 }
 
 /* Post-Dense diagonal variances of every layer: q[l][i] for l = 0..L-1 (the input to
@@ -334,6 +507,7 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     double *qz0 = malloc((m ? m : 1) * sizeof(double));
     double *qx = malloc((L ? L : 1) * (n ? n : 1) * sizeof(double));
     double *qz = malloc((L ? L : 1) * (m ? m : 1) * sizeof(double));
+    double *sqx = NULL, *sqz = NULL, *rsz = NULL;
     gh_rule rules[2];
     memset(rules, 0, sizeof rules);
     if (!buf || !qx0 || !qz0 || !qx || !qz) {
@@ -348,9 +522,15 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     if (diag_only) {
         memcpy(buf, qx0, n * sizeof(double));
     } else if (n > 0 && m > 0) {
-        if (sym)
+        if (sym) {
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, 1.0 / (double)d,
                         X, (int)d, 0.0, buf, (int)n);
+            /* The diagonal exactly as the diagonal chain sees it: K(x, x) must equal the
+             * variance bit for bit, or arccos near 1 turns a rounding difference of
+             * 1e-16 in rho into 1e-8 in the angle. */
+            for (size_t i = 0; i < n; i++)
+                buf[i * n + i] = qx0[i];
+        }
         else
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)d,
                         1.0 / (double)d, X, (int)d, Z, (int)d, 0.0, buf, (int)m);
@@ -419,6 +599,24 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
         diag_chain(cfg, NULL, qz0, m, qz);
     }
     J.rule = use;
+    if (L > 0 && relu_family(cfg->act) && !diag_only) {
+        sqx = malloc(L * (n ? n : 1) * sizeof(double));
+        sqz = malloc(L * (m ? m : 1) * sizeof(double));
+        rsz = malloc(L * (m ? m : 1) * sizeof(double));
+        if (!sqx || !sqz || !rsz) {
+            rc = tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
+            goto out;
+        }
+        for (size_t i = 0; i < L * n; i++)
+            sqx[i] = sqrt(qx[i]);
+        for (size_t j = 0; j < L * m; j++) {
+            sqz[j] = sqrt(qz[j]);
+            rsz[j] = sqz[j] > 0 ? 1.0 / sqz[j] : 0.0;
+        }
+        J.sqx = sqx;
+        J.sqz = sqz;
+        J.rsz = rsz;
+    }
 
     /* The elementwise pass on worker threads; this thread reports progress. */
     pthread_t th[64];
@@ -460,7 +658,14 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     }
     for (int t = 0; t < nt; t++)
         pthread_join(th[t], NULL);
+    if (rc == TG_OK && sym && !diag_only) {
+        mirror(nngp_out, n, nt);
+        mirror(ntk_out, n, nt);
+    }
 out:
+    free(sqx);
+    free(sqz);
+    free(rsz);
     free(qx0);
     free(qz0);
     free(qx);

@@ -1,0 +1,63 @@
+#!/bin/sh
+# bench/ntk: the analytic NTK + NNGP job (relu, depth 3, the default request: no
+# regression, spectrum or complexity) on n synthetic points in d = 784 against
+# (1) a vectorized NumPy implementation of the same recursion and (2) one bare DSYRK of
+# the same size; plus the server's peak resident memory against the size of the arrays
+# the job produces. One run, same machine, same thread count.
+# Usage: N=10000 THREADS=2 sh bench/ntk/run.sh
+set -e
+cd "$(dirname "$0")/../.."
+N=${N:-10000}
+D=${D:-784}
+TH=${THREADS:-2}
+tmp=$(mktemp -d)
+trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+cc -O2 bench/ntk/syrk.c -o "$tmp/syrk" $(pkg-config --cflags --libs openblas)
+/usr/bin/python3 - "$tmp" "$N" "$D" <<'PY'
+import sys, numpy as np
+tmp, n, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+X = rng.standard_normal((n, d))
+y = rng.integers(0, 10, n)
+np.save(tmp + "/X.npy", X)
+with open(tmp + "/data.csv", "w") as f:
+    f.write(",".join("f%d" % j for j in range(d)) + ",label\n")
+    for i in range(n):
+        f.write(",".join("%.17g" % v for v in X[i]) + ",%d\n" % y[i])
+PY
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+build/tangentd --port "$port" --db "$tmp/b.db" --workers 1 --blas-threads "$TH" --max-body 2G \
+    --log-level warn 2>"$tmp/server.log" &
+pid=$!
+for i in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+ds=$(curl -s -X POST "http://127.0.0.1:$port/v1/datasets?name=bench" -H 'Content-Type: text/csv' \
+     --data-binary @"$tmp/data.csv" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+rss_before=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+t0=$(date +%s.%N)
+job=$(curl -s -X POST "http://127.0.0.1:$port/v1/jobs" -H 'Content-Type: application/json' \
+      -d "{\"kind\":\"ntk\",\"data\":{\"dataset\":\"$ds\"},\"params\":{\"depth\":3}}" \
+      | sed 's/.*"id":"\([^"]*\)".*/\1/')
+peak=0
+while :; do
+  st=$(curl -s "http://127.0.0.1:$port/v1/jobs/$job" | sed 's/.*"status":"\([a-z]*\)".*/\1/')
+  r=$(awk '/VmRSS/ {print $2}' /proc/$pid/status); [ "$r" -gt "$peak" ] && peak=$r
+  [ "$st" = succeeded ] || [ "$st" = failed ] && break
+  sleep 0.05
+done
+t1=$(date +%s.%N)
+ours=$(curl -s "http://127.0.0.1:$port/v1/jobs/$job" | sed 's/.*"time_s":\([0-9.e+-]*\).*/\1/')
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+kill $pid; wait $pid 2>/dev/null || true
+syrk=$("$tmp/syrk" "$N" "$D" "$TH" 3)
+np_out=$(OPENBLAS_NUM_THREADS=$TH /usr/bin/python3 bench/ntk/ntk_numpy.py "$tmp/X.npy" 3)
+np_t=$(echo "$np_out" | cut -d' ' -f1)
+np_rss=$(echo "$np_out" | cut -d' ' -f2)
+arrays_mb=$(echo "$N" | awk '{printf "%.0f", 2 * $1 * $1 * 8 / 1048576}')
+echo "n=$N d=$D depth=3 relu, threads=$TH, job status: $st"
+printf 'tangentd job (compute, result.time_s): %8.3f s\n' "$ours"
+printf 'tangentd job (submit to stored, wall): %8.3f s\n' "$(echo "$t1 $t0" | awk '{print $1 - $2}')"
+printf 'NumPy reference:                       %8.3f s   (peak RSS %s MB)\n' "$np_t" "$np_rss"
+printf 'one DSYRK n x d:                       %8.3f s\n' "$syrk"
+printf 'speed-up vs NumPy: %.2fx   time / SYRK: %.2fx\n' "$(echo "$np_t $ours" | awk '{print $1 / $2}')" "$(echo "$ours $syrk" | awk '{print $1 / $2}')"
+printf 'server peak RSS: %s MB (VmHWM %s MB, %s MB before the job); arrays produced: %s MB; ratio %.2f\n' \
+  "$((peak / 1024))" "$((hwm / 1024))" "$((rss_before / 1024))" "$arrays_mb" "$(echo "$hwm $arrays_mb" | awk '{print $1 / 1024 / $2}')"

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -731,6 +733,26 @@ START_TEST(submit_and_get)
 }
 END_TEST
 
+START_TEST(progress_is_persisted)
+{
+    /* GET shows the progress of a running job (API.md 2.2: updated at least every 2 s of
+     * work), not only the event stream. */
+    const char *id = sleep_submit(S, "{\"ms\":3000}");
+    job_wait(S, id, "running", 10);
+    sleep_s(2.2);
+    json_t *j = job_get(S, id);
+    ck_assert_str_eq(jstr(j, "status"), "running");
+    double f = jnum(j, "progress.fraction");
+    ck_assert_msg(f >= 0.3 && f < 1.0, "progress.fraction %g after 2.2 s of a 3 s job", f);
+    ck_assert_ptr_nonnull(jstr(j, "progress.message"));
+    ck_assert(is_rfc3339_ms(jstr(j, "progress.updated_at")));
+    ck_assert(is_rfc3339_ms(jstr(j, "started_at")));
+    ck_assert_double_eq(jnum(j, "attempt"), 1);
+    ASSERT_STATUS(http_post(S, fmt("/v1/jobs/%s/cancel", id), NULL), 202);
+    job_wait(S, id, "cancelled", 5);
+}
+END_TEST
+
 START_TEST(dry_run)
 {
     const char *label = uniq("dry");
@@ -801,6 +823,64 @@ START_TEST(idempotency)
     job_wait(S, id2, "succeeded", 10);
     r = http_getf(S, "/v1/jobs?label=%s", label);
     ck_assert_uint_eq(json_array_size(jpath(r->json, "jobs")), 2);
+}
+END_TEST
+
+START_TEST(concurrent_submissions)
+{
+    /* Eight clients at once, each submitting and reading back 25 jobs (half of them with
+     * an Idempotency-Key, retried once), while the workers finish earlier ones: every
+     * submission is accepted (no 5xx from a busy store) and every job is listed. */
+    enum { CLIENTS = 8, PER = 25 };
+    const char *label = uniq("burst");
+    pid_t kids[CLIENTS];
+    for (int c = 0; c < CLIENTS; c++) {
+        kids[c] = fork();
+        ck_assert_int_ge(kids[c], 0);
+        if (kids[c] == 0) {
+            int bad = 0;
+            for (int i = 0; i < PER && bad < 100; i++) {
+                const char *body =
+                    fmt("{\"kind\":\"sleep\",\"label\":\"%s\",\"params\":{\"ms\":0,\"seed\":%d}}",
+                        label, c * PER + i);
+                reqopt o = {.body = body};
+                if (i % 2)
+                    o.headers[0] = fmt("Idempotency-Key: %s-%d-%d", label, c, i);
+                resp *r = http_req(S, "POST", "/v1/jobs", &o);
+                bad += r->status != 202;
+                if (i % 2) {
+                    resp *again = http_req(S, "POST", "/v1/jobs", &o);
+                    bad += again->status != 200 ||
+                           strcmp(jstr(again->json, "id") ? jstr(again->json, "id") : "",
+                                  jstr(r->json, "id") ? jstr(r->json, "id") : "-") != 0;
+                }
+                if (r->status == 202)
+                    bad += http_getf(S, "/v1/jobs/%s", jstr(r->json, "id"))->status != 200;
+            }
+            _exit(bad > 100 ? 100 : bad);
+        }
+    }
+    int failures = 0;
+    for (int c = 0; c < CLIENTS; c++) {
+        int st = 0;
+        waitpid(kids[c], &st, 0);
+        failures += WIFEXITED(st) ? WEXITSTATUS(st) : 1000;
+    }
+    ck_assert_msg(failures == 0, "%d requests failed under concurrency; log tail:\n%s", failures,
+                  srv_log_tail(S, 2000));
+    resp *r = http_getf(S, "/v1/jobs?label=%s&limit=500", label);
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "jobs")), CLIENTS * PER);
+    /* They all run to the end. */
+    double dl = now_s() + 30;
+    for (;;) {
+        r = http_getf(S, "/v1/jobs?label=%s&status=succeeded&limit=500", label);
+        if (json_array_size(jpath(r->json, "jobs")) == CLIENTS * PER)
+            break;
+        ck_assert_msg(now_s() < dl, "only %zu of %d jobs succeeded after 30 s",
+                      json_array_size(jpath(r->json, "jobs")), CLIENTS * PER);
+        sleep_s(0.05);
+    }
 }
 END_TEST
 
@@ -983,6 +1063,7 @@ START_TEST(sse_progress_stream)
     sse_res *e = sse_read(S, fmt("/v1/jobs/%s/events", id), 10);
     ck_assert_int_eq(e->status, 200);
     ck_assert_msg(strncmp(e->ctype, "text/event-stream", 17) == 0, "Content-Type %s", e->ctype);
+    ck_assert_msg(e->request_id[0], "event stream without X-Request-Id");
     ck_assert_msg(e->closed, "the stream did not end (%.1f s, %d events)", e->secs, e->n);
     ck_assert_msg(e->secs < 5.0, "stream took %.1f s", e->secs);
     int n_progress = 0, n_metrics = 0;
@@ -1334,8 +1415,10 @@ Suite *e2e_api_suite(void)
     tcase_add_test(tc, payload_not_buffered);
     tcase_add_test(tc, too_large_for_budget);
     tcase_add_test(tc, submit_and_get);
+    tcase_add_test(tc, progress_is_persisted);
     tcase_add_test(tc, dry_run);
     tcase_add_test(tc, idempotency);
+    tcase_add_test(tc, concurrent_submissions);
     tcase_add_test(tc, list_pagination);
     tcase_add_test(tc, list_default_limit);
     tcase_add_test(tc, list_filters);

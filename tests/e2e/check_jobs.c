@@ -36,10 +36,18 @@ START_TEST(kill9_recovery)
     ck_assert_str_eq(jstr(job_get(s, b), "status"), "queued");
     ck_assert_double_eq(jnum(job_get(s, a), "attempt"), 1);
 
+    /* A burst of submissions, killed right after the last 202. */
+    const char *burst[20];
+    for (int i = 0; i < 20; i++)
+        burst[i] = job_submit(s, "{\"kind\":\"sleep\",\"label\":\"burst\",\"params\":{\"ms\":0}}");
     srv_kill9(s);
     srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
 
     /* Every job that got a 202 is there. */
+    resp *rb = http_get(s, "/v1/jobs?label=burst&limit=100");
+    ck_assert_uint_eq(json_array_size(jpath(rb->json, "jobs")), 20);
+    for (int i = 0; i < 20; i++)
+        ck_assert_str_eq(jstr(job_get(s, burst[i]), "status"), "queued");
     json_t *jd = job_get(s, done);
     ck_assert_str_eq(jstr(jd, "status"), "succeeded");
     ck_assert_double_eq(jnum(jd, "attempt"), 1);
@@ -54,8 +62,8 @@ START_TEST(kill9_recovery)
     ck_assert_str_eq(jstr(jc, "status"), "queued");
     ck_assert_str_eq(jstr(jc, "label"), "c");
     ck_assert_double_eq(jnum(jc, "request.params.ms"), 50);
-    resp *r = http_get(s, "/v1/jobs?limit=10");
-    ck_assert_uint_eq(json_array_size(jpath(r->json, "jobs")), 4);
+    resp *r = http_get(s, "/v1/jobs?limit=100");
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "jobs")), 24);
 
     /* The queue moves on after the recovered job: cancel it, b runs, then c. */
     ASSERT_STATUS(cancel(s, a), 202);
@@ -228,6 +236,39 @@ START_TEST(sse_cancelled_job)
 }
 END_TEST
 
+START_TEST(sse_queued_then_runs)
+{
+    /* A stream opened on a queued job follows it: queued, running, progress, succeeded. */
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":500}");
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0) {
+        sleep_s(0.4);
+        resp *r = cancel(s, a);
+        _exit(r->status == 202 ? 0 : 1);
+    }
+    sse_res *e = sse_read(s, fmt("/v1/jobs/%s/events", b), 10);
+    int st = 0;
+    waitpid(kid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
+    ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
+    char seq[512] = "";
+    for (int i = 0; i < e->n; i++) {
+        const char *what = strcmp(e->ev[i].type, "status") == 0 ? jstr(e->ev[i].json, "status")
+                                                                 : e->ev[i].type;
+        size_t l = strlen(seq);
+        snprintf(seq + l, sizeof seq - l, "%s%s", l ? "," : "", what ? what : "?");
+    }
+    ck_assert_msg(strncmp(seq, "queued,running,progress", 23) == 0, "events: %s", seq);
+    ck_assert_msg(strlen(seq) >= 10 && strcmp(seq + strlen(seq) - 10, ",succeeded") == 0,
+                  "events: %s", seq);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
 /* ---- queue limit and memory budget ------------------------------------------------------ */
 
 START_TEST(queue_full)
@@ -266,13 +307,28 @@ START_TEST(memory_budget_serializes)
     resp *r = http_post(s, "/v1/jobs", "{\"kind\":\"sleep\",\"params\":{\"memory_bytes\":1001}}");
     ASSERT_ERR(r, 422, "too_large");
 
-    /* Two jobs of 600 do not fit together: one after the other. */
-    const char *a = sleep_submit(s, "{\"ms\":700,\"memory_bytes\":600}");
-    const char *b = sleep_submit(s, "{\"ms\":700,\"memory_bytes\":600}");
+    /* Two jobs of 600 do not fit together: one after the other. The states are read
+     * with one list request (one snapshot), never two GETs that a transition could fall
+     * between. */
+    const char *a = job_submit(s, "{\"kind\":\"sleep\",\"label\":\"m600\",\"params\":"
+                                  "{\"ms\":700,\"memory_bytes\":600}}");
+    const char *b = job_submit(s, "{\"kind\":\"sleep\",\"label\":\"m600\",\"params\":"
+                                  "{\"ms\":700,\"memory_bytes\":600}}");
     int both = 0, b_waited = 0, reserved_seen = 0;
     double dl = now_s() + 10;
     for (;;) {
-        const char *sa = jstr(job_get(s, a), "status"), *sb = jstr(job_get(s, b), "status");
+        resp *l = http_get(s, "/v1/jobs?label=m600");
+        ASSERT_STATUS(l, 200);
+        const char *sa = NULL, *sb = NULL;
+        size_t i;
+        json_t *j;
+        json_array_foreach(jpath(l->json, "jobs"), i, j) {
+            if (strcmp(jstr(j, "id"), a) == 0)
+                sa = jstr(j, "status");
+            else if (strcmp(jstr(j, "id"), b) == 0)
+                sb = jstr(j, "status");
+        }
+        ck_assert_msg(sa && sb, "jobs missing from the list: %s", l->body);
         if (strcmp(sa, "running") == 0 && strcmp(sb, "running") == 0)
             both = 1;
         if (strcmp(sa, "running") == 0 && strcmp(sb, "queued") == 0) {
@@ -296,13 +352,15 @@ START_TEST(memory_budget_serializes)
                   jstr(ja, "finished_at"));
 
     /* Control: two jobs of 400 fit together and do run at once. */
-    const char *c = sleep_submit(s, "{\"ms\":1500,\"memory_bytes\":400}");
-    const char *d = sleep_submit(s, "{\"ms\":1500,\"memory_bytes\":400}");
+    const char *c = job_submit(s, "{\"kind\":\"sleep\",\"label\":\"m400\",\"params\":"
+                                  "{\"ms\":1500,\"memory_bytes\":400}}");
+    const char *d = job_submit(s, "{\"kind\":\"sleep\",\"label\":\"m400\",\"params\":"
+                                  "{\"ms\":1500,\"memory_bytes\":400}}");
     dl = now_s() + 5;
     both = 0;
     while (!both && now_s() < dl) {
-        both = strcmp(jstr(job_get(s, c), "status"), "running") == 0 &&
-               strcmp(jstr(job_get(s, d), "status"), "running") == 0;
+        resp *l = http_get(s, "/v1/jobs?label=m400&status=running");
+        both = json_array_size(jpath(l->json, "jobs")) == 2;
         sleep_s(0.01);
     }
     ck_assert_msg(both, "two jobs of 400 under a budget of 1000 did not run together");
@@ -450,6 +508,7 @@ Suite *e2e_jobs_suite(void)
     tcase_add_test(tc, cancel_running_and_queued);
     tcase_add_test(tc, delete_queued_and_running);
     tcase_add_test(tc, sse_cancelled_job);
+    tcase_add_test(tc, sse_queued_then_runs);
     tcase_add_test(tc, queue_full);
     tcase_add_test(tc, memory_budget_serializes);
     tcase_add_test(tc, sigterm_idle_exits_at_once);

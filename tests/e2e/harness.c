@@ -858,6 +858,10 @@ sse_res *sse_read(srv *s, const char *path, double timeout_s)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1e3));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sse);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sp);
+    resp hdrs;
+    memset(&hdrs, 0, sizeof hdrs);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdrs);
     sp.t0 = now_s();
     CURLcode rc = curl_easy_perform(c);
     r->secs = now_s() - sp.t0;
@@ -866,6 +870,9 @@ sse_res *sse_read(srv *s, const char *path, double timeout_s)
     char *ct = NULL;
     curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
     snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
+    const char *rid = resp_header(&hdrs, "X-Request-Id");
+    snprintf(r->request_id, sizeof r->request_id, "%s", rid ? rid : "");
+    resp_free(&hdrs);
     curl_easy_cleanup(c);
     curl_slist_free_all(hl);
     free(sp.line.p);

@@ -137,6 +137,7 @@ typedef struct sse_res {
     int n;
     sse_ev *ev;
     char ctype[128];
+    char request_id[128];  /* the X-Request-Id header ("" when absent) */
 } sse_res;
 
 /* GET path as an event stream; returns when the server closes it or at timeout_s. */

@@ -204,5 +204,6 @@ Suite *e2e_api_suite(void);
 Suite *e2e_data_suite(void);
 Suite *e2e_jobs_suite(void);
 Suite *e2e_ops_suite(void);
+Suite *e2e_train_suite(void);
 
 #endif

@@ -31,9 +31,7 @@ static void shared_down(void)
 
 static void need_server(void)
 {
-    ck_assert_msg(start_error == NULL, "shared server did not start: %s", start_error);
-    ck_assert_msg(S->pid > 0 && srv_alive(S), "the shared server is not answering; log tail:\n%s",
-                  srv_log_tail(S, 1500));
+    srv_require(S, start_error);
 }
 
 static resp *upload_json(const char *body)

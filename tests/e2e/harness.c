@@ -652,6 +652,22 @@ int srv_alive(srv *s)
     return do_request(s, "GET", "/healthz", &o)->status == 200;
 }
 
+void srv_require(srv *s, const char *start_error)
+{
+    ck_assert_msg(start_error == NULL, "the shared server did not start: %s", start_error);
+    if (s->pid > 0 && srv_alive(s))
+        return;
+    char mark[400];
+    snprintf(mark, sizeof mark, "%s/dead-reported", s->dir);
+    if (access(mark, F_OK) == 0)
+        ck_abort_msg("the shared server is gone (see the first failure of this case)");
+    FILE *f = fopen(mark, "w");
+    if (f)
+        fclose(f);
+    ck_abort_msg("the shared server stopped answering (crashed?); log tail:\n%s",
+                 srv_log_tail(s, 1500));
+}
+
 resp *http_get(srv *s, const char *path)
 {
     return http_req(s, "GET", path, NULL);

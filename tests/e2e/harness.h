@@ -73,6 +73,10 @@ const char *srv_log_text(srv *s);
 const char *srv_log_tail(srv *s, size_t n);
 /* True when GET /healthz answers 200 within 2 s. */
 int srv_alive(srv *s);
+/* For the checked setup of tests that share a server: fails the test unless the server
+ * answers. The first test to find it dead prints the tail of its log, the later ones a
+ * short note (one crash must not bury the report under copies of the log). */
+void srv_require(srv *s, const char *start_error);
 
 /* ---- HTTP -------------------------------------------------------------------------- */
 

@@ -50,23 +50,18 @@ CREATE TABLE models (
     initial    BLOB                  -- initial weights, or NULL
 );
 
--- Arrays of job results, stored in chunks so that a 20000 x 20000 float64 array
--- (3.2 GB) is written and streamed chunk by chunk.
+-- Arrays of job results: the metadata here, the float64 payload (little-endian, row-major)
+-- in a file beside the database (<db>.arrays/<file>), written once and streamed in chunks,
+-- so that a 20000 x 20000 array (3.2 GB) costs one sequential write, not a page-by-page
+-- copy through the WAL.
 CREATE TABLE arrays (
     job_id     TEXT NOT NULL,
     name       TEXT NOT NULL,
     rows       INTEGER NOT NULL,
     cols       INTEGER NOT NULL,     -- 0 for a vector (shape [rows])
-    chunk_len  INTEGER NOT NULL,     -- doubles per chunk (the last may be shorter)
+    file       TEXT NOT NULL,        -- relative to the array directory
     PRIMARY KEY (job_id, name)
 );
-CREATE TABLE array_chunks (
-    job_id TEXT NOT NULL,
-    name   TEXT NOT NULL,
-    idx    INTEGER NOT NULL,
-    data   BLOB NOT NULL,            -- little-endian float64
-    PRIMARY KEY (job_id, name, idx)
-) WITHOUT ROWID;
 
 CREATE TABLE idempotency (
     key        TEXT PRIMARY KEY,

@@ -12,8 +12,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "../core/embed.h"
 
@@ -37,7 +42,7 @@ enum {
     Q_JOB_CANCEL,
     Q_JOB_DELETE,
     Q_ARRAYS_DELETE,
-    Q_CHUNKS_DELETE,
+    Q_ARRAY_FILES,
     Q_RECOVER_FAIL,
     Q_RECOVER_REQUEUE,
     Q_COUNTS,
@@ -48,9 +53,7 @@ enum {
     Q_DS_IN_USE,
     Q_DS_DELETE,
     Q_ARR_PUT,
-    Q_CHUNK_PUT,
     Q_ARR_INFO,
-    Q_CHUNK_GET,
     Q_WRITABLE,
     Q_MODEL_INSERT,
     Q_MODEL_GET,
@@ -99,7 +102,7 @@ static const char *const sql_text[Q_N] = {
                      "WHERE id = ?1 AND status = 'queued'",
     [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
     [Q_ARRAYS_DELETE] = "DELETE FROM arrays WHERE job_id = ?1",
-    [Q_CHUNKS_DELETE] = "DELETE FROM array_chunks WHERE job_id = ?1",
+    [Q_ARRAY_FILES] = "SELECT file FROM arrays WHERE job_id = ?1",
     [Q_RECOVER_FAIL] = "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
                        "json_object('code', 'interrupted', 'message', "
                        "'the process died during each of the ' || attempt || ' attempts', "
@@ -117,13 +120,9 @@ static const char *const sql_text[Q_N] = {
     [Q_DS_IN_USE] = "SELECT count(*) FROM jobs WHERE dataset_ref = ?1 AND status IN "
                     "('queued', 'running')",
     [Q_DS_DELETE] = "DELETE FROM datasets WHERE id = ?1",
-    [Q_ARR_PUT] = "INSERT OR REPLACE INTO arrays (job_id, name, rows, cols, chunk_len) "
+    [Q_ARR_PUT] = "INSERT OR REPLACE INTO arrays (job_id, name, rows, cols, file) "
                   "VALUES (?1, ?2, ?3, ?4, ?5)",
-    [Q_CHUNK_PUT] = "INSERT OR REPLACE INTO array_chunks (job_id, name, idx, data) "
-                    "VALUES (?1, ?2, ?3, ?4)",
-    [Q_ARR_INFO] = "SELECT rows, cols FROM arrays WHERE job_id = ?1 AND name = ?2",
-    [Q_CHUNK_GET] = "SELECT data FROM array_chunks WHERE job_id = ?1 AND name = ?2 AND "
-                    "idx = ?3",
+    [Q_ARR_INFO] = "SELECT rows, cols, file FROM arrays WHERE job_id = ?1 AND name = ?2",
     [Q_WRITABLE] = "UPDATE idempotency SET key = key WHERE 0",
     [Q_MODEL_INSERT] = "INSERT INTO models (id, created_at, source_job, meta, weights, initial) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -145,6 +144,7 @@ typedef struct conn {
 
 struct store {
     char *path;
+    char *array_dir;   /* <db>.arrays: the payload files of result arrays */
     pthread_mutex_t mu;
     /* Writers queue here, in the process, instead of polling SQLite's busy handler:
      * this keeps the latency of concurrent commits low and fair. */
@@ -358,6 +358,21 @@ int store_open(const char *path, store **out, tg_err *err)
     }
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->wmu, NULL);
+    size_t al = strlen(path) + 8;
+    st->array_dir = malloc(al);
+    if (!st->array_dir) {
+        free(st->path);
+        free(st);
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
+    }
+    snprintf(st->array_dir, al, "%s.arrays", path);
+    if (mkdir(st->array_dir, 0750) != 0 && errno != EEXIST) {
+        rc = tg_err_set(err, TG_EIO, "cannot create %s: %s", st->array_dir, strerror(errno));
+        free(st->array_dir);
+        free(st->path);
+        free(st);
+        return rc;
+    }
     if ((rc = conn_open(path, &c, err)))
         goto fail;
     c->st = st;
@@ -396,6 +411,7 @@ void store_close(store *st)
     }
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->wmu);
+    free(st->array_dir);
     free(st->path);
     free(st);
 }
@@ -755,6 +771,20 @@ out:
     return rc;
 }
 
+static void dir_remove(const char *dir);
+
+/* Only ids and names made of [A-Za-z0-9_] become file names. */
+static int safe_name(const char *s)
+{
+    if (!*s || strlen(s) > 100)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
 int store_job_delete(store *st, const char *id)
 {
     conn *c = acquire(st);
@@ -778,8 +808,8 @@ int store_job_delete(store *st, const char *id)
         goto out;
     }
     sqlite3_reset(s);
-    const int qs[] = {Q_CHUNKS_DELETE, Q_ARRAYS_DELETE, Q_JOB_DELETE};
-    for (int i = 0; i < 3; i++) {
+    const int qs[] = {Q_ARRAYS_DELETE, Q_JOB_DELETE};
+    for (int i = 0; i < 2; i++) {
         if (!(s = stmt(c, qs[i])))
             goto out;
         bind_text_static(s, 1, id);
@@ -787,6 +817,13 @@ int store_job_delete(store *st, const char *id)
             goto out;
     }
     rc = commit(c);
+    if (rc == TG_OK && safe_name(id)) {
+        /* The payload files go after the rows: a crash in between leaves files that no
+         * row names, never a row without its file. */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", st->array_dir, id);
+        dir_remove(dir);
+    }
 out:
     rollback(c);
     release(st, c);
@@ -987,43 +1024,82 @@ out:
 
 /* ---- arrays ------------------------------------------------------------------------ */
 
+/* Removes dir and the files in it (one level: array files). */
+static void dir_remove(const char *dir)
+{
+    char cmd_path[4400];
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(cmd_path, sizeof cmd_path, "%s/%s", dir, e->d_name);
+        unlink(cmd_path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 int store_array_put(store *st, const char *job_id, const char *name, size_t rows,
                     size_t cols, const double *data, tg_err *err)
 {
+    size_t n;
+    char dir[4096], tmp[4400], fin[4300], rel[256];
+    if (!safe_name(job_id) || !safe_name(name))
+        return tg_err_set(err, TG_EINTERNAL, "bad array name %s/%s", job_id, name);
+    if (tg_mul_size(rows, cols ? cols : 1, &n) || n > SIZE_MAX / sizeof(double))
+        return tg_err_set(err, TG_EINTERNAL, "array too large");
+    snprintf(dir, sizeof dir, "%s/%s", st->array_dir, job_id);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return tg_err_set(err, TG_EIO, "cannot create %s: %s", dir, strerror(errno));
+    snprintf(rel, sizeof rel, "%s/%s.f64", job_id, name);
+    snprintf(fin, sizeof fin, "%s/%s", st->array_dir, rel);
+    snprintf(tmp, sizeof tmp, "%s.tmp", fin);
+    /* Doubles are written in the machine's order; every supported target is
+     * little-endian (checked at start-up by main.c). Written to a temporary name and
+     * renamed, so a file that a row names is always complete. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return tg_err_set(err, TG_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    int bad = write_all(fd, data, n * sizeof(double));
+    if (close(fd) != 0)
+        bad = 1;
+    if (bad || rename(tmp, fin) != 0) {
+        unlink(tmp);
+        return tg_err_set(err, TG_EIO, "cannot write array %s: %s", name, strerror(errno));
+    }
     conn *c = acquire(st);
     sqlite3_stmt *s;
     int rc = TG_EIO;
-    size_t n;
     if (!c)
         return tg_err_set(err, TG_EIO, "store unavailable");
-    if (tg_mul_size(rows, cols ? cols : 1, &n)) {
-        rc = tg_err_set(err, TG_EINTERNAL, "array too large");
-        goto out;
-    }
     if (begin(c) || !(s = stmt(c, Q_ARR_PUT)))
         goto out;
     bind_text_static(s, 1, job_id);
     bind_text_static(s, 2, name);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)rows);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)cols);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)STORE_CHUNK);
+    bind_text_static(s, 5, rel);
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
-    /* Doubles are stored in the machine's order; every supported target is
-     * little-endian (checked at start-up by main.c). */
-    for (size_t off = 0, idx = 0; off < n || (n == 0 && idx == 0); off += STORE_CHUNK, idx++) {
-        size_t len = n - off < STORE_CHUNK ? n - off : STORE_CHUNK;
-        if (!(s = stmt(c, Q_CHUNK_PUT)))
-            goto out;
-        bind_text_static(s, 1, job_id);
-        bind_text_static(s, 2, name);
-        sqlite3_bind_int64(s, 3, (sqlite3_int64)idx);
-        sqlite3_bind_blob64(s, 4, data + off, len * sizeof(double), SQLITE_STATIC);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            goto out;
-        if (n == 0)
-            break;
-    }
     rc = commit(c);
 out:
     if (rc == TG_EIO)
@@ -1033,8 +1109,9 @@ out:
     return rc;
 }
 
-int store_array_info(store *st, const char *job_id, const char *name, size_t *rows,
-                     size_t *cols)
+/* rows, cols and the file of an array. */
+static int array_lookup(store *st, const char *job_id, const char *name, size_t *rows,
+                        size_t *cols, char *file, size_t file_n)
 {
     conn *c = acquire(st);
     sqlite3_stmt *s;
@@ -1049,6 +1126,8 @@ int store_array_info(store *st, const char *job_id, const char *name, size_t *ro
     if (step == SQLITE_ROW) {
         *rows = (size_t)sqlite3_column_int64(s, 0);
         *cols = (size_t)sqlite3_column_int64(s, 1);
+        if (file)
+            col_copy(s, 2, file, file_n);
         rc = TG_OK;
     } else if (step == SQLITE_DONE) {
         rc = TG_ENOTFOUND;
@@ -1059,35 +1138,44 @@ out:
     return rc;
 }
 
+int store_array_info(store *st, const char *job_id, const char *name, size_t *rows,
+                     size_t *cols)
+{
+    return array_lookup(st, job_id, name, rows, cols, NULL, 0);
+}
+
 int store_array_chunk(store *st, const char *job_id, const char *name, size_t idx,
                       double *buf, size_t *n_out)
 {
-    conn *c = acquire(st);
-    sqlite3_stmt *s;
-    int rc = TG_EIO;
+    size_t rows, cols, n;
+    char rel[256], path[4400];
     *n_out = 0;
-    if (!c)
+    int rc = array_lookup(st, job_id, name, &rows, &cols, rel, sizeof rel);
+    if (rc)
+        return rc;
+    n = rows * (cols ? cols : 1);
+    if (idx * STORE_CHUNK >= n)
+        return TG_ENOTFOUND;
+    size_t len = n - idx * STORE_CHUNK < STORE_CHUNK ? n - idx * STORE_CHUNK : STORE_CHUNK;
+    snprintf(path, sizeof path, "%s/%s", st->array_dir, rel);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return TG_EIO;
-    if (!(s = stmt(c, Q_CHUNK_GET)))
-        goto out;
-    bind_text_static(s, 1, job_id);
-    bind_text_static(s, 2, name);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)idx);
-    int step = sqlite3_step(s);
-    if (step == SQLITE_ROW) {
-        size_t len = (size_t)sqlite3_column_bytes(s, 0);
-        if (len > STORE_CHUNK * sizeof(double))
-            len = STORE_CHUNK * sizeof(double);
-        memcpy(buf, sqlite3_column_blob(s, 0), len);
-        *n_out = len / sizeof(double);
-        rc = TG_OK;
-    } else if (step == SQLITE_DONE) {
-        rc = TG_ENOTFOUND;
+    size_t got = 0, want = len * sizeof(double);
+    off_t off = (off_t)(idx * STORE_CHUNK * sizeof(double));
+    while (got < want) {
+        ssize_t r = pread(fd, (char *)buf + got, want - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
     }
-    sqlite3_reset(s);
-out:
-    release(st, c);
-    return rc;
+    close(fd);
+    if (got != want)
+        return TG_EIO;
+    *n_out = len;
+    return TG_OK;
 }
 
 /* ---- models ------------------------------------------------------------------------ */

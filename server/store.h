@@ -127,14 +127,16 @@ int store_model_list(store *st, model_row **rows_out, size_t *n_out);
 /* TG_ECONFLICT while a queued or running job uses it. */
 int store_model_delete(store *st, const char *id);
 
-/* Arrays of results, chunked (STORE_CHUNK doubles per chunk). cols 0 = a vector. */
+/* Arrays of results: metadata in the database, the float64 payload in a file under
+ * <db>.arrays/ (written once, renamed into place before its row is committed), read back
+ * in chunks of STORE_CHUNK doubles. cols 0 = a vector. */
 #define STORE_CHUNK ((size_t)131072)
 int store_array_put(store *st, const char *job_id, const char *name, size_t rows,
                     size_t cols, const double *data, tg_err *err);
 int store_array_info(store *st, const char *job_id, const char *name, size_t *rows,
                      size_t *cols);
 /* Reads chunk idx (STORE_CHUNK doubles, the last may be shorter) into buf; *n_out
- * doubles. */
+ * doubles. TG_ENOTFOUND past the end. */
 int store_array_chunk(store *st, const char *job_id, const char *name, size_t idx,
                       double *buf, size_t *n_out);
 

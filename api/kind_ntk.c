@@ -538,10 +538,8 @@ out:
 
 static json_t *ntk_describe(void)
 {
-    return json_pack("{s:[s,s], s:s, s:s, s:{s:s, s:s}}", "modes", "analytic", "empirical",
-                     "data", "required", "model",
-                     "forbidden in analytic mode; optional in empirical mode", "params", "type",
-                     "object", "see", "/v1/openapi.json#/components/schemas/NtkParams");
+    return json_pack("{s:[s,s], s:s, s:s}", "modes", "analytic", "empirical", "data",
+                     "required", "model", "forbidden in analytic mode; optional in empirical mode");
 }
 
 const tg_kind kind_ntk = {
@@ -552,4 +550,5 @@ const tg_kind kind_ntk = {
     .validate = ntk_validate,
     .run = ntk_run,
     .describe = ntk_describe,
+    .schema = "NtkParams",
 };

@@ -96,17 +96,8 @@ static int sleep_run(const json_t *request, job_io *io, json_t **result_out,
 
 static json_t *sleep_describe(void)
 {
-    return json_pack(
-        "{s:[s], s:s, s:s, s:{s:s, s:b, s:{s:{s:s, s:i, s:i, s:i}, s:{s:s, s:b},"
-        " s:{s:s, s:i, s:i, s:i}, s:{s:s, s:i, s:i}, s:{s:s, s:i, s:i, s:i},"
-        " s:{s:s, s:i, s:i}}}}",
-        "modes", "default", "data", "forbidden", "model", "forbidden", "params", "type",
-        "object", "additionalProperties", 0, "properties", "ms", "type", "integer", "default",
-        1000, "minimum", 0, "maximum", 3600000, "fail", "type", "boolean", "default", 0,
-        "progress_every_ms", "type", "integer", "default", 50, "minimum", 1, "maximum", 60000,
-        "memory_bytes", "type", "integer", "default", 0, "minimum", 0, "array", "type",
-        "integer", "default", 0, "minimum", 0, "maximum", 20000, "seed", "type", "integer",
-        "default", 0, "minimum", 0);
+    return json_pack("{s:[s], s:s, s:s}", "modes", "default", "data", "forbidden", "model",
+                     "forbidden");
 }
 
 const tg_kind kind_sleep = {
@@ -116,4 +107,5 @@ const tg_kind kind_sleep = {
     .validate = sleep_validate,
     .run = sleep_run,
     .describe = sleep_describe,
+    .schema = "SleepParams",
 };

@@ -824,24 +824,8 @@ out:
 
 static json_t *train_describe(void)
 {
-    json_t *opt = json_pack("{s:s, s:[s,s,s,s,s,s,s,s,s], s:s}", "type", "object", "names",
-                            "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
-                            "normalized_gd", "sam", "default", "sgd");
-    json_t *props = json_pack(
-        "{s:{s:s, s:[i]}, s:{s:s, s:o, s:s}, s:{s:s, s:f}, s:{s:s, s:b},"
-        " s:{s:s, s:[s,s], s:s}, s:{s:s, s:s}, s:{s:s, s:i, s:i}, s:{s:s, s:i, s:i},"
-        " s:{s:s, s:f, s:f}, s:o}",
-        "hidden", "type", "array", "default", 64, "activation", "type", "string", "enum",
-        json_pack("[s,s,s,s,s,s,s,s,s]", "relu", "leaky_relu", "abs", "tanh", "sigmoid",
-                  "softplus", "gelu", "erf", "identity"),
-        "default", "relu", "leaky_slope", "type", "number", "default", 0.01, "bias", "type",
-        "boolean", "default", 1, "parameterization", "type", "string", "enum", "standard", "ntk",
-        "default", "standard", "loss", "type", "string", "batch_size", "type", "integer",
-        "default", 32, "minimum", 0, "epochs", "type", "integer", "default", 20, "minimum", 1,
-        "weight_decay", "type", "number", "default", 0.0, "minimum", 0.0, "optimizer", opt);
-    return json_pack("{s:[s], s:s, s:s, s:{s:s, s:o, s:s}}", "modes", "default", "data",
-                     "required", "model", "forbidden (use params.init_model)", "params", "type",
-                     "object", "properties", props, "see", "/v1/openapi.json#/components/schemas/TrainParams");
+    return json_pack("{s:[s], s:s, s:s}", "modes", "default", "data", "required", "model",
+                     "forbidden (use params.init_model)");
 }
 
 const tg_kind kind_train = {
@@ -851,4 +835,5 @@ const tg_kind kind_train = {
     .validate = train_validate,
     .run = train_run_job,
     .describe = train_describe,
+    .schema = "TrainParams",
 };

@@ -3,8 +3,10 @@
 #include "kinds.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
+#include "../core/embed.h"
 #include "jv.h"
 
 extern const tg_kind kind_sleep;
@@ -155,14 +157,61 @@ out:
     return TG_OK;
 }
 
+/* The OpenAPI document's schemas, parsed once. */
+static json_t *schemas;
+static pthread_once_t schemas_once = PTHREAD_ONCE_INIT;
+
+static void load_schemas(void)
+{
+    size_t len;
+    const unsigned char *doc = embed_find("openapi.json", &len);
+    json_error_t je;
+    json_t *root = doc ? json_loadb((const char *)doc, len, 0, &je) : NULL;
+    json_t *s = json_object_get(json_object_get(root, "components"), "schemas");
+    schemas = s ? json_incref(s) : json_object();
+    json_decref(root);
+}
+
+/* A deep copy of v with every {"$ref": "#/components/schemas/X"} replaced by X (itself
+ * resolved), to a bounded depth (the schemas are not recursive). */
+static json_t *resolve_refs(json_t *v, int depth)
+{
+    if (depth > 32)
+        return json_object();
+    if (json_is_object(v)) {
+        const char *ref = json_string_value(json_object_get(v, "$ref"));
+        const char *pre = "#/components/schemas/";
+        if (ref && strncmp(ref, pre, strlen(pre)) == 0) {
+            json_t *target = json_object_get(schemas, ref + strlen(pre));
+            return target ? resolve_refs(target, depth + 1) : json_object();
+        }
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(o, k, resolve_refs(x, depth + 1));
+        return o;
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(a, resolve_refs(x, depth + 1));
+        return a;
+    }
+    return json_deep_copy(v);
+}
+
 json_t *kinds_describe_all(int test_kinds)
 {
+    pthread_once(&schemas_once, load_schemas);
     json_t *kinds = json_array();
     for (size_t i = 0; registry[i]; i++) {
         const tg_kind *k = registry[i];
         if (k->test_only && !test_kinds)
             continue;
         json_t *o = k->describe();
+        json_t *sch = k->schema ? json_object_get(schemas, k->schema) : NULL;
+        json_object_set_new(o, "params", sch ? resolve_refs(sch, 0) : json_object());
         json_object_set_new(o, "name", json_string(k->name));
         json_object_set_new(o, "summary", json_string(k->summary));
         json_object_set_new(o, "available", json_true());

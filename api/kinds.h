@@ -74,8 +74,10 @@ typedef struct tg_kind {
      * hold partial results (new ref or NULL) and err the job error. */
     int (*run)(const json_t *request, job_io *io, json_t **result_out,
                json_t **partial_out, tg_err *err);
-    /* {"modes": [...], "params": JSON Schema, "data": ..., "model": ...}: new ref. */
+    /* {"modes": [...], "data": ..., "model": ...}: new ref. The `params` JSON Schema is
+     * added from the OpenAPI document (components/schemas/<schema>, $refs resolved). */
     json_t *(*describe)(void);
+    const char *schema;
 } tg_kind;
 
 /* The kind named `name` (NULL if none, or test-only while test_kinds is off). */

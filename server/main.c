@@ -1,10 +1,12 @@
 /* main.c: tangentd's entry point. Order of start: configuration, store (migrations),
  * recovery of jobs interrupted by a crash, workers, HTTP. Signals are taken by this
- * thread alone with sigwait (blocked in every other thread); SIGTERM/SIGINT drain as
+ * handler that writes to a pipe which this thread reads; SIGTERM/SIGINT drain as
  * API.md 6.4 says: new POSTs get 503, running jobs get up to 30 s, then are stopped and
  * left queued; exit 0. */
 #include <cblas.h>
+#include <errno.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,20 @@
 #include "log.h"
 #include "pool.h"
 #include "util.h"
+
+/* SIGTERM/SIGINT: OpenBLAS starts its threads before main, so a blocked mask cannot
+ * keep the signals away from every thread; a handler (async-signal-safe: one write to a
+ * pipe) runs on whichever thread receives them, and main reads the pipe. */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    unsigned char b = (unsigned char)sig;
+    int saved = errno;
+    ssize_t w = write(sig_pipe[1], &b, 1);
+    (void)w;
+    errno = saved;
+}
 
 int main(int argc, char **argv)
 {
@@ -36,12 +52,17 @@ int main(int argc, char **argv)
     openblas_set_num_threads(app->cfg.blas_threads);
     snprintf(app->blas_info, sizeof app->blas_info, "%s", openblas_get_config());
 
-    /* Block the signals before any thread starts, so only sigwait below sees them. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (pipe(sig_pipe) != 0) {
+        fprintf(stderr, "tangentd: cannot create the signal pipe\n");
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (store_open(app->cfg.db, &app->st, &err)) {
@@ -80,7 +101,18 @@ int main(int argc, char **argv)
             "workers", nw, "version", TG_VERSION, NULL);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        unsigned char b;
+        ssize_t r = read(sig_pipe[0], &b, 1);
+        if (r == 1) {
+            sig = b;
+            break;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+    }
     log_msg(LOG_INFO, "shutdown", sig == SIGTERM ? "SIGTERM: draining" : "SIGINT: draining",
             NULL);
     atomic_store(&app->shutting_down, 1);

@@ -417,12 +417,14 @@ END_TEST
 
 START_TEST(drain_long_job_requeued)
 {
-    srv *s = srv_spawn("--enable-test-kinds", "--workers", "2", NULL);
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "3", NULL);
     const char *shortj = sleep_submit(s, "{\"ms\":3000}");
     const char *longj = sleep_submit(s, "{\"ms\":600000}");
+    const char *longj2 = sleep_submit(s, "{\"ms\":600000}");
     job_wait(s, shortj, "running", 10);
     job_wait(s, longj, "running", 10);
-    /* A third job waits in the queue; a client listens to its (silent) stream, which
+    job_wait(s, longj2, "running", 10);
+    /* A fourth job waits in the queue; a client listens to its (silent) stream, which
      * must carry a heartbeat comment after 15 s (API.md 2.6). The drain gives us the
      * time to see it. */
     const char *q = sleep_submit(s, "{\"ms\":0}");
@@ -462,7 +464,8 @@ START_TEST(drain_long_job_requeued)
                   : WEXITSTATUS(kst) == 4      ? "no heartbeat within 20 s"
                                                : "the first heartbeat was not at about 15 s");
 
-    /* Restart: the long job was left queued without counting the attempt. */
+    /* Restart with one worker: the long jobs were left queued without counting their
+     * attempts; the first runs again as attempt 1, the second waits (attempt 0). */
     srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
     json_t *jl = job_get(s, longj);
     const char *st = jstr(jl, "status");
@@ -472,14 +475,28 @@ START_TEST(drain_long_job_requeued)
     jl = job_wait(s, longj, "running", 10);
     ck_assert_msg(jnum(jl, "attempt") == 1, "the drained attempt counted: attempt %g",
                   jnum(jl, "attempt"));
+    json_t *jl2 = job_get(s, longj2);
+    ck_assert_str_eq(jstr(jl2, "status"), "queued");
+    ck_assert_msg(jnum(jl2, "attempt") == 0, "the drained attempt counted: attempt %g",
+                  jnum(jl2, "attempt"));
+    ck_assert(json_is_null(jpath(jl2, "error")));
+    ck_assert(json_is_null(jpath(jl2, "started_at")));
     js = job_get(s, shortj);
     ck_assert_str_eq(jstr(js, "status"), "succeeded");
     ASSERT_STATUS(cancel(s, longj), 202);
     job_wait(s, longj, "cancelled", 5);
+    jl = job_wait(s, longj2, "running", 10);
+    ck_assert_double_eq(jnum(jl, "attempt"), 1);
+    ASSERT_STATUS(cancel(s, longj2), 202);
     /* The job that was queued during the drain was never started; it runs now. */
     json_t *jq = job_wait(s, q, "succeeded", 10);
     ck_assert_double_eq(jnum(jq, "attempt"), 1);
     ck_assert_int_eq(srv_stop(s, 10), 0);
+    /* Last, a smaller defect: the re-queued job had the progress object of a queued job
+     * (API.md 2.2), not null. */
+    ck_assert_msg(json_is_object(jpath(jl2, "progress")),
+                  "a job re-queued by the drain shows \"progress\": %s while queued",
+                  json_dumps(jpath(jl2, "progress"), JSON_ENCODE_ANY));
 }
 END_TEST
 

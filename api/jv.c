@@ -171,6 +171,14 @@ int jv_as_int(const json_t *v, const char *path, long long lo, long long hi,
     return TG_OK;
 }
 
+/* An integral real (3.0) is rewritten as the integer in obj, so that the filled-in
+ * request (always a copy owned by the decoder) shows canonical integers. */
+static void canonical_int(const json_t *obj, const char *key, const json_t *v, long long x)
+{
+    if (json_is_real(v))
+        json_object_set_new((json_t *)obj, key, json_integer((json_int_t)x));
+}
+
 int jv_int(const json_t *obj, const char *key, const char *path, long long def,
            long long lo, long long hi, long long *out, tg_err *err)
 {
@@ -180,7 +188,10 @@ int jv_int(const json_t *obj, const char *key, const char *path, long long def,
         *out = def;
         return TG_OK;
     }
-    return jv_as_int(v, jv_path(fb, sizeof fb, path, key), lo, hi, out, err);
+    int rc = jv_as_int(v, jv_path(fb, sizeof fb, path, key), lo, hi, out, err);
+    if (rc == TG_OK)
+        canonical_int(obj, key, v, *out);
+    return rc;
 }
 
 int jv_int_req(const json_t *obj, const char *key, const char *path, long long lo,
@@ -191,7 +202,10 @@ int jv_int_req(const json_t *obj, const char *key, const char *path, long long l
     json_t *v = json_object_get(obj, key);
     if (!v)
         return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
-    return jv_as_int(v, fb, lo, hi, out, err);
+    int rc = jv_as_int(v, fb, lo, hi, out, err);
+    if (rc == TG_OK)
+        canonical_int(obj, key, v, *out);
+    return rc;
 }
 
 int jv_bool(const json_t *obj, const char *key, const char *path, int def, int *out,

@@ -37,7 +37,8 @@ int jv_number(const json_t *obj, const char *key, const char *path, double def,
               double lo, int lo_open, double hi, int hi_open, double *out, tg_err *err);
 int jv_number_req(const json_t *obj, const char *key, const char *path, double lo,
                   int lo_open, double hi, int hi_open, double *out, tg_err *err);
-/* An integer: integral JSON numbers only (3 or 3.0), in [lo, hi]. */
+/* An integer: integral JSON numbers only (3 or 3.0), in [lo, hi]. A real 3.0 is replaced
+ * by the integer 3 in obj (decoders work on their own copy of the request). */
 int jv_int(const json_t *obj, const char *key, const char *path, long long def,
            long long lo, long long hi, long long *out, tg_err *err);
 int jv_int_req(const json_t *obj, const char *key, const char *path, long long lo,

@@ -95,7 +95,9 @@ static const char *const sql_text[Q_N] = {
     [Q_JOB_FINISH] = "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, "
                      "partial = ?5, result = ?6 WHERE id = ?1 AND status = 'running'",
     [Q_JOB_REQUEUE] = "UPDATE jobs SET status = 'queued', attempt = attempt - 1, "
-                      "started_at = NULL, progress = NULL WHERE id = ?1 AND status = "
+                      "started_at = NULL, progress = json_object('fraction', 0.0, 'message', "
+                      "'queued again: the server stopped', 'updated_at', "
+                      "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = ?1 AND status = "
                       "'running'",
     [Q_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1",
     [Q_JOB_CANCEL] = "UPDATE jobs SET status = 'cancelled', finished_at = ?2 "
@@ -108,7 +110,9 @@ static const char *const sql_text[Q_N] = {
                        "'the process died during each of the ' || attempt || ' attempts', "
                        "'details', json_object('attempts', attempt)) "
                        "WHERE status = 'running' AND attempt >= ?1",
-    [Q_RECOVER_REQUEUE] = "UPDATE jobs SET status = 'queued', started_at = NULL "
+    [Q_RECOVER_REQUEUE] = "UPDATE jobs SET status = 'queued', started_at = NULL, "
+                          "progress = json_object('fraction', 0.0, 'message', "
+                          "'queued again: the process died', 'updated_at', ?1) "
                           "WHERE status = 'running'",
     [Q_COUNTS] = "SELECT sum(status = 'queued'), sum(status = 'running') FROM jobs "
                  "WHERE status IN ('queued', 'running')",
@@ -845,7 +849,10 @@ int store_recover(store *st, int max_attempts, const char *now, int *requeued, i
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     *failed = sqlite3_changes(c->db);
-    if (!(s = stmt(c, Q_RECOVER_REQUEUE)) || sqlite3_step(s) != SQLITE_DONE)
+    if (!(s = stmt(c, Q_RECOVER_REQUEUE)))
+        goto out;
+    bind_text_static(s, 1, now);
+    if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     *requeued = sqlite3_changes(c->db);
     rc = commit(c);

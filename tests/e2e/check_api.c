@@ -1035,6 +1035,25 @@ START_TEST(integral_reals_run_as_integers)
 }
 END_TEST
 
+START_TEST(integral_seed_reaches_the_kind)
+{
+    /* The same rule for a real kind: "seed": 1.0 must train with seed 1, not 0. */
+    const char *body = "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
+                       "\"params\":{\"epochs\":1,\"seed\":%s}}";
+    const char *i1 = job_submit(S, fmt(body, "1"));
+    const char *r1 = job_submit(S, fmt(body, "1.0"));
+    const char *i0 = job_submit(S, fmt(body, "0"));
+    json_t *a = job_wait(S, i1, "succeeded", 30), *b = job_wait(S, r1, "succeeded", 30),
+           *z = job_wait(S, i0, "succeeded", 30);
+    json_t *fa = jpath(a, "result.final"), *fb = jpath(b, "result.final"),
+           *fz = jpath(z, "result.final");
+    ck_assert_msg(fa && fz && !json_equal(fa, fz),
+                  "seeds 0 and 1 give the same result: the test cannot tell them apart");
+    ck_assert_msg(json_equal(fa, fb), "\"seed\": 1.0 trained differently from \"seed\": 1%s",
+                  json_equal(fb, fz) ? " (it trained with seed 0)" : "");
+}
+END_TEST
+
 START_TEST(timeout_s)
 {
     double t0 = now_s();
@@ -1423,6 +1442,7 @@ Suite *e2e_api_suite(void)
     tcase_add_test(tc, list_bad_query);
     tcase_add_test(tc, fail_is_internal);
     tcase_add_test(tc, integral_reals_run_as_integers);
+    tcase_add_test(tc, integral_seed_reaches_the_kind);
     tcase_add_test(tc, timeout_s);
     tcase_add_test(tc, sse_progress_stream);
     tcase_add_test(tc, sse_finished_job);

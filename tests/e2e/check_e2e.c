@@ -1,6 +1,6 @@
 /* check_e2e.c: the runner of the end-to-end suites, which drive the real tangentd binary
  * ($TANGENTD_BIN) over HTTP. `build/check_e2e [suite]` runs every suite or the one
- * named (api, data, jobs, ops, train); Check's CK_RUN_CASE selects one test case.
+ * named (api, data, jobs, ops, train, ntk); Check's CK_RUN_CASE selects one test case.
  * E2E_KEEP=1 keeps the temporary directories (databases and server logs). */
 #include <check.h>
 #include <stdio.h>
@@ -20,6 +20,7 @@ int main(int argc, char **argv)
         {"jobs", e2e_jobs_suite},
         {"ops", e2e_ops_suite},
         {"train", e2e_train_suite},
+        {"ntk", e2e_ntk_suite},
     };
     harness_init();
     SRunner *sr = srunner_create(NULL);
@@ -30,7 +31,7 @@ int main(int argc, char **argv)
             n++;
         }
     if (!n) {
-        fprintf(stderr, "check_e2e: no suite %s (api, data, jobs, ops, train)\n", argv[1]);
+        fprintf(stderr, "check_e2e: no suite %s (api, data, jobs, ops, train, ntk)\n", argv[1]);
         srunner_free(sr);
         return 2;
     }

@@ -209,5 +209,6 @@ Suite *e2e_data_suite(void);
 Suite *e2e_jobs_suite(void);
 Suite *e2e_ops_suite(void);
 Suite *e2e_train_suite(void);
+Suite *e2e_ntk_suite(void);
 
 #endif

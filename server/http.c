@@ -252,7 +252,7 @@ json_t *http_body_json(hreq *h)
         http_reply_error(h, API_INVALID_JSON, NULL, "JSON nesting deeper than 64 levels");
         return NULL;
     }
-    json_t *v = json_loadb(h->body.p, h->body.len, JSON_REJECT_DUPLICATES, &je);
+    json_t *v = json_loadb(h->body.p, h->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!v)
         http_reply_error(h, API_INVALID_JSON, NULL, "invalid JSON at line %d, column %d: %s",
                          je.line, je.column, je.text);

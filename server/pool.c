@@ -241,8 +241,12 @@ static void *worker_main(void *arg)
         int blocked = 0;
         char now[32];
         util_now_rfc3339(now, sizeof now);
-        int rc = store_job_claim(p->st, p->budget - p->reserved, now, p->provenance, &j,
-                                 &blocked);
+        int rc = store_job_claim(p->st, p->budget - p->reserved, p->budget, now, p->provenance,
+                                 &j, &blocked);
+        if (rc == TG_ENOTFOUND && blocked == 2) {
+            log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", NULL);
+            continue;
+        }
         if (rc != TG_OK) {
             /* Nothing to do (or the store is busy): wait for a submission or a finish. */
             timed_wait(p, rc == TG_ENOTFOUND ? 1.0 : 0.2);

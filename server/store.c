@@ -43,6 +43,8 @@ enum {
     Q_JOB_DELETE,
     Q_ARRAYS_DELETE,
     Q_ARRAY_FILES,
+    Q_IDEM_DELETE_JOB,
+    Q_JOB_FAIL_TOO_LARGE,
     Q_RECOVER_FAIL,
     Q_RECOVER_REQUEUE,
     Q_COUNTS,
@@ -100,10 +102,17 @@ static const char *const sql_text[Q_N] = {
                       "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = ?1 AND status = "
                       "'running'",
     [Q_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1",
+    [Q_JOB_FAIL_TOO_LARGE] = "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
+                             "json_object('code', 'too_large', 'message', "
+                             "'the estimated memory of the job (' || mem_estimate || "
+                             "' bytes) exceeds the memory budget of this server (' || ?3 || "
+                             "' bytes); it was accepted under a larger budget') "
+                             "WHERE seq = ?1 AND status = 'queued'",
     [Q_JOB_CANCEL] = "UPDATE jobs SET status = 'cancelled', finished_at = ?2 "
                      "WHERE id = ?1 AND status = 'queued'",
     [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
     [Q_ARRAYS_DELETE] = "DELETE FROM arrays WHERE job_id = ?1",
+    [Q_IDEM_DELETE_JOB] = "DELETE FROM idempotency WHERE job_id = ?1",
     [Q_ARRAY_FILES] = "SELECT file FROM arrays WHERE job_id = ?1",
     [Q_RECOVER_FAIL] = "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
                        "json_object('code', 'interrupted', 'message', "
@@ -651,8 +660,8 @@ out:
     return rc;
 }
 
-int store_job_claim(store *st, long long mem_free, const char *now, const char *provenance,
-                    job_row *out, int *blocked)
+int store_job_claim(store *st, long long mem_free, long long budget, const char *now,
+                    const char *provenance, job_row *out, int *blocked)
 {
     conn *c = acquire(st);
     sqlite3_stmt *s;
@@ -674,6 +683,22 @@ int store_job_claim(store *st, long long mem_free, const char *now, const char *
         goto out;
     long long seq = sqlite3_column_int64(s, 0), mem = sqlite3_column_int64(s, 1);
     sqlite3_reset(s);
+    if (mem > budget) {
+        /* Accepted under a larger budget (before a restart): it can never start here, and
+         * waiting for it would stall the whole queue. */
+        if (!(s = stmt(c, Q_JOB_FAIL_TOO_LARGE)))
+            goto out;
+        sqlite3_bind_int64(s, 1, seq);
+        bind_text_static(s, 2, now);
+        sqlite3_bind_int64(s, 3, budget);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto out;
+        rc = commit(c);
+        *blocked = 2;
+        if (rc == TG_OK)
+            rc = TG_ENOTFOUND;
+        goto out;
+    }
     if (mem > mem_free) {
         *blocked = 1;
         rc = TG_ENOTFOUND;
@@ -812,8 +837,9 @@ int store_job_delete(store *st, const char *id)
         goto out;
     }
     sqlite3_reset(s);
-    const int qs[] = {Q_ARRAYS_DELETE, Q_JOB_DELETE};
-    for (int i = 0; i < 2; i++) {
+    /* A retry with the job's Idempotency-Key creates a new job once this one is gone. */
+    const int qs[] = {Q_ARRAYS_DELETE, Q_IDEM_DELETE_JOB, Q_JOB_DELETE};
+    for (int i = 0; i < 3; i++) {
         if (!(s = stmt(c, qs[i])))
             goto out;
         bind_text_static(s, 1, id);

@@ -71,9 +71,11 @@ int store_job_list(store *st, const job_filter *f, job_row **rows_out, size_t *n
 
 /* Claims the oldest queued job if its mem_estimate <= mem_free: status running,
  * attempt + 1, started_at = now, provenance set. TG_ENOTFOUND when none is queued;
- * *blocked = 1 when the oldest does not fit. */
-int store_job_claim(store *st, long long mem_free, const char *now, const char *provenance,
-                    job_row *out, int *blocked);
+ * *blocked = 1 when the oldest does not fit now; *blocked = 2 when it could never fit
+ * (estimate > budget: accepted under a larger budget), in which case it has been failed
+ * with `too_large` and the caller should try again at once. */
+int store_job_claim(store *st, long long mem_free, long long budget, const char *now,
+                    const char *provenance, job_row *out, int *blocked);
 int store_job_set_progress(store *st, const char *id, const char *progress);
 /* Terminal transition of a running job; error/partial/result may be NULL. */
 int store_job_finish(store *st, const char *id, const char *status, const char *now,

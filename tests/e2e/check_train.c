@@ -141,7 +141,7 @@ static const char *upload_initial(json_t *p)
     ASSERT_STATUS(r, 201);
     free(text);
     json_decref(body);
-    return strdup(jstr(r->json, "id"));
+    return fmt("%s", jstr(r->json, "id"));
 }
 
 START_TEST(ten_full_batch_steps_equal_torch_optim)
@@ -379,7 +379,7 @@ START_TEST(models_endpoints)
                   "\"preprocessing\":{\"standardize\":{\"mean\":[1,1],\"std\":[2,1]},"
                   "\"unit_norm\":false}}");
     ASSERT_STATUS(r, 201);
-    const char *id = strdup(jstr(r->json, "id"));
+    const char *id = fmt("%s", jstr(r->json, "id"));
     /* predict on raw inputs: ((3-1)/2)*2 - (2-1) + 0.5 = 1.5 */
     r = http_post(S, fmt("/v1/models/%s/predict", id), "{\"x\":[[3,2]]}");
     ASSERT_STATUS(r, 200);

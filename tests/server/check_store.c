@@ -65,18 +65,55 @@ START_TEST(claim_is_fifo_and_respects_memory)
     insert("j_2", 10);
     job_row j;
     int blocked;
-    ck_assert_int_eq(store_job_claim(st, 50, "t", "{}", &j, &blocked), TG_ENOTFOUND);
+    ck_assert_int_eq(store_job_claim(st, 50, 1000000, "t", "{}", &j, &blocked), TG_ENOTFOUND);
     ck_assert_int_eq(blocked, 1);
-    ck_assert_int_eq(store_job_claim(st, 100, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(store_job_claim(st, 100, 1000000, "t", "{}", &j, &blocked), TG_OK);
     ck_assert_str_eq(j.id, "j_1");
     ck_assert_int_eq(j.attempt, 1);
     ck_assert_str_eq(j.status, "running");
     job_row_deinit(&j);
-    ck_assert_int_eq(store_job_claim(st, 100, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(store_job_claim(st, 100, 1000000, "t", "{}", &j, &blocked), TG_OK);
     ck_assert_str_eq(j.id, "j_2");
     job_row_deinit(&j);
-    ck_assert_int_eq(store_job_claim(st, 100, "t", "{}", &j, &blocked), TG_ENOTFOUND);
+    ck_assert_int_eq(store_job_claim(st, 100, 1000000, "t", "{}", &j, &blocked), TG_ENOTFOUND);
     ck_assert_int_eq(blocked, 0);
+}
+END_TEST
+
+START_TEST(a_job_over_the_budget_fails_instead_of_stalling_the_queue)
+{
+    insert("j_big", 5000);
+    insert("j_small", 10);
+    job_row j;
+    int blocked;
+    ck_assert_int_eq(store_job_claim(st, 1000, 1000, "t", "{}", &j, &blocked), TG_ENOTFOUND);
+    ck_assert_int_eq(blocked, 2);
+    ck_assert_int_eq(store_job_get(st, "j_big", 0, &j), TG_OK);
+    ck_assert_str_eq(j.status, "failed");
+    ck_assert_ptr_nonnull(strstr(j.error, "\"too_large\""));
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_claim(st, 1000, 1000, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_str_eq(j.id, "j_small");
+    job_row_deinit(&j);
+}
+END_TEST
+
+START_TEST(idempotency_key_forgets_a_deleted_job)
+{
+    job_row j;
+    int existing;
+    tg_err err;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "j_k1");
+    snprintf(j.kind, sizeof j.kind, "sleep");
+    j.request = "{}";
+    ck_assert_int_eq(store_job_insert(st, &j, "k", "{}", 10, &existing, &err), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_k1", "t"), TG_OK);
+    ck_assert_int_eq(store_job_delete(st, "j_k1"), TG_OK);
+    snprintf(j.id, sizeof j.id, "j_k2");
+    ck_assert_int_eq(store_job_insert(st, &j, "k", "{}", 10, &existing, &err), TG_OK);
+    ck_assert_int_eq(existing, 0);
+    ck_assert_str_eq(j.id, "j_k2");
 }
 END_TEST
 
@@ -89,7 +126,7 @@ START_TEST(cancel_delete_and_finish_transitions)
     ck_assert_int_eq(store_job_cancel_queued(st, "j_x", "t"), TG_ENOTFOUND);
     job_row j;
     int blocked;
-    ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
     ck_assert_str_eq(j.id, "j_r");
     job_row_deinit(&j);
     ck_assert_int_eq(store_job_cancel_queued(st, "j_r", "t"), 1);
@@ -143,7 +180,7 @@ START_TEST(recovery_requeues_then_fails_interrupted)
     job_row j;
     int blocked, rq, fl;
     for (int attempt = 1; attempt <= 3; attempt++) {
-        ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+        ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
         ck_assert_int_eq(j.attempt, attempt);
         job_row_deinit(&j);
         /* The process "dies" here; the next start recovers. */
@@ -163,10 +200,10 @@ START_TEST(requeue_does_not_count_the_attempt)
     insert("j_1", 0);
     job_row j;
     int blocked;
-    ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
     job_row_deinit(&j);
     ck_assert_int_eq(store_job_requeue(st, "j_1"), TG_OK);
-    ck_assert_int_eq(store_job_claim(st, 0, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
     ck_assert_int_eq(j.attempt, 1);
     job_row_deinit(&j);
 }
@@ -235,6 +272,8 @@ Suite *store_suite(void)
     tcase_add_test(tc, reopen_keeps_schema_and_data);
     tcase_add_test(tc, claim_is_fifo_and_respects_memory);
     tcase_add_test(tc, cancel_delete_and_finish_transitions);
+    tcase_add_test(tc, a_job_over_the_budget_fails_instead_of_stalling_the_queue);
+    tcase_add_test(tc, idempotency_key_forgets_a_deleted_job);
     tcase_add_test(tc, idempotency_and_queue_limit);
     tcase_add_test(tc, recovery_requeues_then_fails_interrupted);
     tcase_add_test(tc, requeue_does_not_count_the_attempt);

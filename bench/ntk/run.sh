@@ -61,3 +61,5 @@ printf 'one DSYRK n x d:                       %8.3f s\n' "$syrk"
 printf 'speed-up vs NumPy: %.2fx   time / SYRK: %.2fx\n' "$(echo "$np_t $ours" | awk '{print $1 / $2}')" "$(echo "$ours $syrk" | awk '{print $1 / $2}')"
 printf 'server peak RSS: %s MB (VmHWM %s MB, %s MB before the job); arrays produced: %s MB; ratio %.2f\n' \
   "$((peak / 1024))" "$((hwm / 1024))" "$((rss_before / 1024))" "$arrays_mb" "$(echo "$hwm $arrays_mb" | awk '{print $1 / 1024 / $2}')"
+echo
+sh bench/ntk/empirical.sh

@@ -177,6 +177,15 @@ int events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
     return rc;
 }
 
+int events_ready(ev_sub *s)
+{
+    pthread_mutex_lock(&mu);
+    channel *c = s->ch;
+    int r = hub_down || s->next_seq < c->head || (c->closed && !s->got_final);
+    pthread_mutex_unlock(&mu);
+    return r;
+}
+
 void events_unsubscribe(ev_sub *s)
 {
     if (!s)

@@ -25,6 +25,9 @@ ev_sub *events_subscribe(const char *job_id);
 int events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
                 int *terminal_out);
 void events_unsubscribe(ev_sub *s);
+/* 1 when events_next would return at once (an event is waiting, the terminal event is
+ * not yet delivered, or the hub is down). Non-blocking. */
+int events_ready(ev_sub *s);
 /* Wakes every waiting subscriber with -1 (process shutdown). */
 void events_shutdown(void);
 

@@ -50,6 +50,11 @@ json_t *http_body_json(hreq *h);
 /* 1 when the Content-Type header is media type `type` (parameters ignored). */
 int http_content_type_is(hreq *h, const char *type);
 
+/* The parking thread of the SSE streams (see h_jobs.c): started before the daemon,
+ * stopped (resuming every parked stream) before MHD_stop_daemon. */
+void sse_park_start(void);
+void sse_park_stop(void);
+
 /* The store-backed dataset loader of data_env. */
 int server_load_dataset(void *ud, const char *id, tg_dataset **out, tg_err *err);
 /* The store-backed model loader and saver of kind_env / job_io. */

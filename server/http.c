@@ -2,9 +2,9 @@
  * headers (X-Request-Id, CORS), bearer-token checks, dispatch through the router, one
  * log line and the metrics per request.
  *
- * Threading: MHD runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION) so that
- * the SSE stream and array downloads may block in their content callbacks without
- * stalling other clients; the number of connections is bounded by
+ * Threading: MHD runs a pool of epoll threads (MHD_OPTION_THREAD_POOL_SIZE); no callback
+ * blocks for long: SSE streams park their connection (suspend/resume) while they wait,
+ * array downloads read one chunk per call. The number of connections is bounded by
  * MHD_OPTION_CONNECTION_LIMIT. No analysis runs on these threads.
  */
 #include "http.h"
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "handlers.h"
@@ -425,8 +426,10 @@ int http_start(int port, const char *bind_addr, tg_err *err)
     memset(&ss, 0, sizeof ss);
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned pool = cores > 2 ? (unsigned)cores : 2;
     if (inet_pton(AF_INET, bind_addr, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
         s4->sin_port = htons((uint16_t)port);
@@ -441,11 +444,13 @@ int http_start(int port, const char *bind_addr, tg_err *err)
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.http_threads,
+                               MHD_OPTION_THREAD_POOL_SIZE, pool,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                                MHD_OPTION_END);
     if (!daemon_)
         return tg_err_set(err, TG_EIO, "cannot listen on %s:%d", bind_addr, port);
+    sse_park_start();
     return TG_OK;
 }
 
@@ -458,6 +463,8 @@ int http_port(void)
 
 void http_stop(void)
 {
+    /* Parked streams must be resumed before MHD may stop. */
+    sse_park_stop();
     if (daemon_)
         MHD_stop_daemon(daemon_);
     daemon_ = NULL;

@@ -1027,14 +1027,16 @@ out:
     return rc;
 }
 
-int store_dataset_delete(store *st, const char *id)
+/* Deletes row `id` with q_delete unless q_in_use counts a queued or running job that
+ * uses it (TG_ECONFLICT); TG_ENOTFOUND when there is no such row. One transaction. */
+static int delete_unless_used(store *st, int q_in_use, int q_delete, const char *id)
 {
     conn *c = acquire(st);
     sqlite3_stmt *s;
     int rc = TG_EIO;
     if (!c)
         return TG_EIO;
-    if (begin(c) || !(s = stmt(c, Q_DS_IN_USE)))
+    if (begin(c) || !(s = stmt(c, q_in_use)))
         goto out;
     bind_text_static(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW)
@@ -1043,7 +1045,7 @@ int store_dataset_delete(store *st, const char *id)
         rc = TG_ECONFLICT;
         goto out;
     }
-    if (!(s = stmt(c, Q_DS_DELETE)))
+    if (!(s = stmt(c, q_delete)))
         goto out;
     bind_text_static(s, 1, id);
     if (sqlite3_step(s) != SQLITE_DONE)
@@ -1053,6 +1055,11 @@ out:
     rollback(c);
     release(st, c);
     return rc;
+}
+
+int store_dataset_delete(store *st, const char *id)
+{
+    return delete_unless_used(st, Q_DS_IN_USE, Q_DS_DELETE, id);
 }
 
 /* ---- arrays ------------------------------------------------------------------------ */
@@ -1345,28 +1352,5 @@ out:
 
 int store_model_delete(store *st, const char *id)
 {
-    conn *c = acquire(st);
-    sqlite3_stmt *s;
-    int rc = TG_EIO;
-    if (!c)
-        return TG_EIO;
-    if (begin(c) || !(s = stmt(c, Q_MODEL_IN_USE)))
-        goto out;
-    bind_text_static(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW)
-        goto out;
-    if (sqlite3_column_int64(s, 0) > 0) {
-        rc = TG_ECONFLICT;
-        goto out;
-    }
-    if (!(s = stmt(c, Q_MODEL_DELETE)))
-        goto out;
-    bind_text_static(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        goto out;
-    rc = sqlite3_changes(c->db) ? commit(c) : TG_ENOTFOUND;
-out:
-    rollback(c);
-    release(st, c);
-    return rc;
+    return delete_unless_used(st, Q_MODEL_IN_USE, Q_MODEL_DELETE, id);
 }

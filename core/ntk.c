@@ -23,6 +23,7 @@
 #include "ntk.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,9 +41,14 @@ int ntk_closed_form(tg_act act)
            act == ACT_ERF || act == ACT_GELU;
 }
 
+/* rho clamped to [-1, 1] and snapped to +-1 within 8 epsilon: arccos is so ill-conditioned
+ * there (theta ~ sqrt(2 (1 - rho))) that rounding in rho alone moves theta by 1e-8, and
+ * identical points must give exactly theta = 0 whichever way their kernel was summed. */
+#define RHO_SNAP (1.0 - 8 * DBL_EPSILON)
+
 static double clamp1(double r)
 {
-    return r > 1.0 ? 1.0 : (r < -1.0 ? -1.0 : r);
+    return r >= RHO_SNAP ? 1.0 : (r <= -RHO_SNAP ? -1.0 : r);
 }
 
 static double gelu_k(double a, double b, double c)
@@ -171,7 +177,9 @@ static void quad_pair(const gh_rule *r, tg_act act, double slope, double q1, dou
                       double c, double *k, double *dk)
 {
     double su = sqrt(q1 > 0 ? q1 : 0), a = su > 0 ? c / su : 0;
-    double t2 = q2 - a * a, t = sqrt(t2 > 0 ? t2 : 0);
+    double t2 = q2 - a * a;
+    /* Rounding leaves t2 slightly positive for perfectly correlated pairs: snap. */
+    double t = t2 > 8 * DBL_EPSILON * fabs(q2) ? sqrt(t2) : 0.0;
     double sk = 0, sdk = 0;
     for (int i = 0; i < r->m; i++) {
         double u = su * r->x[i], fu = mlp_phi(act, slope, u), du = mlp_dphi(act, slope, u);
@@ -264,7 +272,7 @@ relu_row(const ntk_cfg *c, size_t m, const double *sq1, const double *sq2, const
         if (act == ACT_RELU) {
             for (size_t j = 0; j < m; j++) {
                 double s = s1 * s2[j], rho = K[j] * r1 * q2[j];
-                rho = rho > 1.0 ? 1.0 : (rho < -1.0 ? -1.0 : rho);
+                rho = rho >= RHO_SNAP ? 1.0 : (rho <= -RHO_SNAP ? -1.0 : rho);
                 rho = (first_is_diag && j == 0) ? 1.0 : rho;
                 double th = fast_acos(rho), sn = sqrt(1.0 - rho * rho);
                 double kn = s * (sn + (M_PI - th) * rho) * (1.0 / TWO_PI);
@@ -277,7 +285,7 @@ relu_row(const ntk_cfg *c, size_t m, const double *sq1, const double *sq2, const
         }
         for (size_t j = 0; j < m; j++) {
             double s = s1 * s2[j], rho = K[j] * r1 * q2[j];
-            rho = rho > 1.0 ? 1.0 : (rho < -1.0 ? -1.0 : rho);
+            rho = rho >= RHO_SNAP ? 1.0 : (rho <= -RHO_SNAP ? -1.0 : rho);
             rho = (first_is_diag && j == 0) ? 1.0 : rho;
             double th = fast_acos(rho), sn = sqrt(1.0 - rho * rho);
             double jp = s * (sn + (M_PI - th) * rho) * (1.0 / TWO_PI);
@@ -517,8 +525,12 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     double *sqx = NULL, *sqz = NULL, *rsz = NULL;
     gh_rule rules[2];
     memset(rules, 0, sizeof rules);
-    if (!buf || !qx0 || !qz0 || !qx || !qz) {
-        rc = tg_err_set(err, buf ? TG_ENOMEM : TG_EINTERNAL, "out of memory for the kernel");
+    if (!buf) {
+        rc = tg_err_set(err, TG_EINTERNAL, "ntk_analytic: no output array");
+        goto out;
+    }
+    if (!qx0 || !qz0 || !qx || !qz) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
         goto out;
     }
     /* Input kernel x.x'/d: SYRK (upper triangle) or GEMM; diagonals separately. */
@@ -625,7 +637,20 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
         J.rsz = rsz;
     }
 
-    /* The elementwise pass on worker threads; this thread reports progress. */
+    /* Small problems run on this thread; large ones on worker threads while this thread
+     * reports progress and watches for a stop request. */
+    if ((double)n * (double)(diag_only ? 1 : m) <= 65536.0) {
+        J.nthreads = 1;
+        void *arg[2] = {&J, (void *)(size_t)0};
+        worker(arg);
+        if (sym && !diag_only) {
+            mirror(nngp_out, n, 1);
+            mirror(ntk_out, n, 1);
+        }
+        if (tg_progress_report(prog, 1.0, "kernel done"))
+            rc = TG_ECANCELLED;
+        goto out;
+    }
     pthread_t th[64];
     void *args[64][2];
     int nt = J.nthreads > 64 ? 64 : J.nthreads, started = 0;
@@ -669,6 +694,8 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
         mirror(nngp_out, n, nt);
         mirror(ntk_out, n, nt);
     }
+    if (rc == TG_OK && tg_progress_report(prog, 1.0, "kernel done"))
+        rc = TG_ECANCELLED;
 out:
     free(sqx);
     free(sqz);

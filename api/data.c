@@ -463,8 +463,21 @@ static unsigned char *put_u64(unsigned char *p, uint64_t v)
     return p + 8;
 }
 
+/* The format is little-endian; on little-endian machines (every target: main.c checks)
+ * doubles are copied as they are. */
+static int little_endian(void)
+{
+    const uint16_t probe = 1;
+    return *(const unsigned char *)&probe == 1;
+}
+
 static unsigned char *put_f64s(unsigned char *p, const double *x, size_t n)
 {
+    if (little_endian()) {
+        if (n)
+            memcpy(p, x, n * sizeof(double));
+        return p + n * sizeof(double);
+    }
     for (size_t i = 0; i < n; i++) {
         uint64_t u;
         memcpy(&u, &x[i], sizeof u);
@@ -571,6 +584,12 @@ static int get_f64s(blob_reader *r, size_t rows, size_t cols, double **out)
     *out = malloc(bytes);
     if (!*out)
         return -2;
+    if (little_endian()) {
+        memcpy(*out, r->p, bytes);
+        r->p += bytes;
+        r->left -= bytes;
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         uint64_t u = 0;
         get_u64(r, &u);

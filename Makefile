@@ -58,6 +58,9 @@ $(BUILD)/%.o: %.c
 # The kernel's elementwise pass vectorizes only without errno and FP-trap semantics
 # (neither is used anywhere in tangentd).
 $(BUILD)/core/ntk.o: FILE_CFLAGS = -O3 -fno-math-errno -fno-trapping-math
+# Training's elementwise loops (activations, optimizers) vectorize at -O3; no flag here
+# changes a result (no reassociation).
+$(BUILD)/core/mlp.o $(BUILD)/core/optim.o $(BUILD)/core/train.o: FILE_CFLAGS = -O3
 
 # Files embedded in the binary: migrations, the OpenAPI document (YAML -> JSON at build
 # time by tools/yaml2json), the dashboard.

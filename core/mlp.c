@@ -107,6 +107,42 @@ double mlp_d2phi(tg_act a, double s, double z)
     }
 }
 
+/* h[i] = phi(z[i]) for n values, the switch outside the loop (the hot elementwise pass of
+ * training). */
+static void act_forward(const mlp_arch *a, const double *z, double *h, size_t n)
+{
+    switch (a->act) {
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            h[i] = z[i] > 0 ? z[i] : 0.0;
+        return;
+    case ACT_IDENTITY:
+        memcpy(h, z, n * sizeof(double));
+        return;
+    default:
+        for (size_t i = 0; i < n; i++)
+            h[i] = mlp_phi(a->act, a->leaky_slope, z[i]);
+        return;
+    }
+}
+
+/* d[i] *= phi'(z[i]). */
+static void act_backward(const mlp_arch *a, const double *z, double *d, size_t n)
+{
+    switch (a->act) {
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            d[i] = z[i] > 0 ? d[i] : 0.0;
+        return;
+    case ACT_IDENTITY:
+        return;
+    default:
+        for (size_t i = 0; i < n; i++)
+            d[i] *= mlp_dphi(a->act, a->leaky_slope, z[i]);
+        return;
+    }
+}
+
 int mlp_has_bias(const mlp_arch *a)
 {
     return a->ntk ? (a->bias && a->b_std != 0.0) : a->bias;
@@ -252,8 +288,7 @@ void mlp_forward(const mlp_arch *a, const double *theta, const double *x, size_t
                     z[i * dout + j] += t * b[j];
         }
         if (l < a->n_layers)
-            for (size_t i = 0; i < n * dout; i++)
-                h[i] = mlp_phi(a->act, a->leaky_slope, z[i]);
+            act_forward(a, z, h, n * dout);
     }
     if (out) {
         size_t k = a->dims[a->n_layers];
@@ -412,9 +447,7 @@ static void backward(const mlp_arch *a, const double *theta, const double *x, si
         if (n > 0)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)din, (int)dout,
                         s, delta, (int)dout, theta + wo, (int)din, 0.0, next, (int)din);
-        const double *zp = ws->z + block(a, ws, l - 1);
-        for (size_t i = 0; i < n * din; i++)
-            next[i] *= mlp_dphi(a->act, a->leaky_slope, zp[i]);
+        act_backward(a, ws->z + block(a, ws, l - 1), next, n * din);
         delta = next;
         next = (next == ws->d0) ? ws->d1 : ws->d0;
     }
@@ -427,7 +460,9 @@ double mlp_loss_grad(const mlp_arch *a, const double *theta, const double *x,
     size_t P = mlp_param_count(a), d = a->dims[0], yd = ydim_of(a, loss, y_is_class);
     double total = 0;
     double *part = NULL;
-    memset(grad, 0, P * sizeof(double));
+    /* One block: the backward pass writes every entry of grad itself. */
+    if (n == 0 || n > ws->n_max)
+        memset(grad, 0, P * sizeof(double));
     if (n == 0)
         return 0;
     if (n > ws->n_max) {

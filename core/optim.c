@@ -96,13 +96,21 @@ void optim_step(const optim_cfg *cfg, optim_state *s, double *theta, const doubl
             theta[i] += -lr * g[i];
         break;
     case OPT_MOMENTUM:
-    case OPT_NESTEROV:
-        for (size_t i = 0; i < n; i++) {
-            s->a[i] = s->t == 1 ? g[i] : s->a[i] * cfg->momentum + g[i];
-            double d = k == OPT_NESTEROV ? g[i] + cfg->momentum * s->a[i] : s->a[i];
-            theta[i] += -lr * d;
-        }
+    case OPT_NESTEROV: {
+        double m = cfg->momentum;
+        if (s->t == 1)
+            memcpy(s->a, g, n * sizeof(double));
+        else
+            for (size_t i = 0; i < n; i++)
+                s->a[i] = s->a[i] * m + g[i];
+        if (k == OPT_NESTEROV)
+            for (size_t i = 0; i < n; i++)
+                theta[i] += -lr * (g[i] + m * s->a[i]);
+        else
+            for (size_t i = 0; i < n; i++)
+                theta[i] += -lr * s->a[i];
         break;
+    }
     case OPT_ADAGRAD:
         for (size_t i = 0; i < n; i++) {
             s->a[i] += g[i] * g[i];

@@ -274,6 +274,22 @@ static void gather(loop *L, const size_t *idx, size_t m)
     }
 }
 
+/* Sum of squares with four accumulators (the compiler keeps them in registers). */
+static double sumsq(const double *v, size_t n)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += v[i] * v[i];
+        s1 += v[i + 1] * v[i + 1];
+        s2 += v[i + 2] * v[i + 2];
+        s3 += v[i + 3] * v[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += v[i] * v[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
 static int all_finite(const double *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -367,13 +383,16 @@ int train_run(const train_cfg *cfg, const train_data *data, double *theta,
             size_t lo = b * L.bs, m = n - lo < L.bs ? n - lo : L.bs;
             gather(&L, L.perm + lo, m);
             double lv = batch_grad(&L, theta, m, L.g);
-            if (!isfinite(lv) || !all_finite(L.g, L.P)) {
+            /* One pass for the norm; a non-finite sum of squares means a non-finite
+             * gradient (or an overflow, which diverges all the same). */
+            double gsq = sumsq(L.g, L.P);
+            if (!isfinite(lv) || !isfinite(gsq)) {
                 rc = tg_err_set(err, TG_EDIVERGED, "the training loss became %s at epoch %lld, "
                                 "step %lld (lower the learning rate?)",
                                 isnan(lv) ? "NaN" : "infinite", ep + 1, res->steps + 1);
                 goto out;
             }
-            gsum += linalg_norm(L.g, L.P);
+            gsum += sqrt(gsq);
             if (cfg->opt.kind == OPT_SAM) {
                 optim_sam_perturbation(cfg->opt.rho, L.g, L.P, L.e);
                 for (size_t i = 0; i < L.P; i++)

@@ -38,8 +38,13 @@ def f(params, x):
 
 t0 = time.perf_counter()
 # The per-sample Jacobian (n x P) by vectorized reverse mode (vmap over the output
-# cotangents), then the contraction J J^T.
-J = torch.autograd.functional.jacobian(lambda q: f(q, X), theta, vectorize=True)
+# cotangents) in blocks of 100 rows, then the contraction J J^T.
+# In blocks of rows: all n at once would need n x n x P intermediates.
+J = torch.empty(n, theta.numel())
+B = 100
+for i in range(0, n, B):
+    J[i:i + B] = torch.autograd.functional.jacobian(lambda q: f(q, X[i:i + B]), theta,
+                                                    vectorize=True)
 K = J @ J.T
 dt = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

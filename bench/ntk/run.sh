@@ -46,6 +46,7 @@ while :; do
 done
 t1=$(date +%s.%N)
 ours=$(curl -s "http://127.0.0.1:$port/v1/jobs/$job" | sed 's/.*"time_s":\([0-9.e+-]*\).*/\1/')
+stored=$(curl -s "http://127.0.0.1:$port/v1/jobs/$job" | sed 's/.*"store_s":\([0-9.e+-]*\).*/\1/')
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 kill $pid; wait $pid 2>/dev/null || true
 syrk=$("$tmp/syrk" "$N" "$D" "$TH" 3)
@@ -55,6 +56,7 @@ np_rss=$(echo "$np_out" | cut -d' ' -f2)
 arrays_mb=$(echo "$N" | awk '{printf "%.0f", 2 * $1 * $1 * 8 / 1048576}')
 echo "n=$N d=$D depth=3 relu, threads=$TH, job status: $st"
 printf 'tangentd job (compute, result.time_s): %8.3f s\n' "$ours"
+printf 'tangentd job (storing the arrays):     %8.3f s\n' "$stored"
 printf 'tangentd job (submit to stored, wall): %8.3f s\n' "$(echo "$t1 $t0" | awk '{print $1 - $2}')"
 printf 'NumPy reference:                       %8.3f s   (peak RSS %s MB)\n' "$np_t" "$np_rss"
 printf 'one DSYRK n x d:                       %8.3f s\n' "$syrk"

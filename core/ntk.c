@@ -389,14 +389,16 @@ static void *worker(void *arg)
             }
             size_t j0 = J->sym ? i : 0, len = m - j0;
             if (fast) {
-                memcpy(rowK, J->buf + i * m + j0, len * sizeof(double));
+                /* In place where the outputs allow: the input kernel lives in buf, which
+                 * is the nngp output when there is one (else the ntk output, and K then
+                 * needs the scratch row). */
+                double *K = J->nngp ? J->nngp + i * m + j0 : rowK;
+                double *T = J->ntk ? J->ntk + i * m + j0 : rowT;
+                if (!J->nngp)
+                    memcpy(rowK, J->buf + i * m + j0, len * sizeof(double));
                 for (size_t l = 0; l < J->cfg->depth; l++)
                     sq1[l] = J->sqx[l * n + i];
-                relu_row(J->cfg, len, sq1, J->sqz + j0, J->rsz + j0, m, J->sym, rowK, rowT);
-                if (J->nngp)
-                    memcpy(J->nngp + i * m + j0, rowK, len * sizeof(double));
-                if (J->ntk)
-                    memcpy(J->ntk + i * m + j0, rowT, len * sizeof(double));
+                relu_row(J->cfg, len, sq1, J->sqz + j0, J->rsz + j0, m, J->sym, K, T);
                 continue;
             }
             for (size_t j = j0; j < m; j++) {

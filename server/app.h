@@ -27,7 +27,7 @@ typedef struct tg_config {
     int log_json;
     int log_level;           /* 0 debug, 1 info, 2 warn, 3 error */
     int test_kinds;
-    int http_threads;        /* connection limit guard: max concurrent connections */
+    int max_connections;     /* MHD_OPTION_CONNECTION_LIMIT */
 } tg_config;
 
 /* Parses argv and the TANGENT_* environment into cfg. Returns 0 to run, 1 when it printed

@@ -216,7 +216,7 @@ int config_parse(tg_config *cfg, int argc, char **argv)
                                                 : (1LL << 32);
     cfg->max_attempts = 3;
     cfg->log_level = 1;
-    cfg->http_threads = 1024;
+    cfg->max_connections = 1024;
 
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *v = options[i].env ? getenv(options[i].env) : NULL;

@@ -443,7 +443,7 @@ int http_start(int port, const char *bind_addr, tg_err *err)
     daemon_ = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.http_threads,
+                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections,
                                MHD_OPTION_THREAD_POOL_SIZE, pool,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,

@@ -1,5 +1,5 @@
 /* main.c: tangentd's entry point. Order of start: configuration, store (migrations),
- * recovery of jobs interrupted by a crash, workers, HTTP. Signals are taken by this
+ * recovery of jobs interrupted by a crash, workers, HTTP. Signals are taken by a
  * handler that writes to a pipe which this thread reads; SIGTERM/SIGINT drain as
  * API.md 6.4 says: new POSTs get 503, running jobs get up to 30 s, then are stopped and
  * left queued; exit 0. */

@@ -342,15 +342,16 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     }
     int need_cross = m > 0 && (r.cross || r.has_reg);
     size_t kn = r.diag_only ? n : n * n;
-    if (r.want_ntk && !(ntk = malloc(kn * sizeof(double))))
+    if (r.want_ntk && !(ntk = tg_alloc_big(kn * sizeof(double))))
         goto oom;
-    if (r.want_nngp && !(nngp = malloc(kn * sizeof(double))))
+    if (r.want_nngp && !(nngp = tg_alloc_big(kn * sizeof(double))))
         goto oom;
     if (need_cross && !r.diag_only) {
-        if ((r.want_ntk || (r.has_reg && !r.reg_nngp)) && !(ntk_t = malloc(m * n * sizeof(double))))
+        if ((r.want_ntk || (r.has_reg && !r.reg_nngp)) &&
+            !(ntk_t = tg_alloc_big(m * n * sizeof(double))))
             goto oom;
         if ((r.want_nngp || (r.has_reg && r.reg_nngp)) &&
-            !(nngp_t = malloc(m * n * sizeof(double))))
+            !(nngp_t = tg_alloc_big(m * n * sizeof(double))))
             goto oom;
     }
     stage st = {io, 0.0, need_cross && !r.diag_only ? 0.7 : 0.9};

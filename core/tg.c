@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int tg_err_set(tg_err *err, int code, const char *fmt, ...)
 {
@@ -79,4 +80,18 @@ int tg_progress_report(const tg_progress *p, double fraction, const char *msg)
     if (!p || !p->fn)
         return 0;
     return p->fn(p->ud, fraction, msg);
+}
+
+void *tg_alloc_big(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (bytes < 2 * huge)
+        return malloc(bytes ? bytes : 1);
+    if (posix_memalign(&p, huge, bytes) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
 }

@@ -4,7 +4,7 @@
 # (1) a vectorized NumPy implementation of the same recursion and (2) one bare DSYRK of
 # the same size; plus the server's peak resident memory against the size of the arrays
 # the job produces. One run, same machine, same thread count.
-# Usage: N=10000 THREADS=2 sh bench/ntk/run.sh
+# Usage: N=10000 THREADS=2 sh bench/ntk/run.sh   (SKIP_EMPIRICAL=1: analytic part only)
 set -e
 cd "$(dirname "$0")/../.."
 N=${N:-10000}
@@ -64,4 +64,5 @@ printf 'speed-up vs NumPy: %.2fx   time / SYRK: %.2fx\n' "$(echo "$np_t $ours" |
 printf 'server peak RSS: %s MB (VmHWM %s MB, %s MB before the job); arrays produced: %s MB; ratio %.2f\n' \
   "$((peak / 1024))" "$((hwm / 1024))" "$((rss_before / 1024))" "$arrays_mb" "$(echo "$hwm $arrays_mb" | awk '{print $1 / 1024 / $2}')"
 echo
-sh bench/ntk/empirical.sh
+# The empirical comparison has its own sizes (n = 2000, width 512 by default).
+[ -n "$SKIP_EMPIRICAL" ] || N=${EMP_N:-2000} sh bench/ntk/empirical.sh

@@ -42,7 +42,6 @@ enum {
     Q_JOB_CANCEL,
     Q_JOB_DELETE,
     Q_ARRAYS_DELETE,
-    Q_ARRAY_FILES,
     Q_IDEM_DELETE_JOB,
     Q_JOB_FAIL_TOO_LARGE,
     Q_RECOVER_FAIL,
@@ -113,7 +112,6 @@ static const char *const sql_text[Q_N] = {
     [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
     [Q_ARRAYS_DELETE] = "DELETE FROM arrays WHERE job_id = ?1",
     [Q_IDEM_DELETE_JOB] = "DELETE FROM idempotency WHERE job_id = ?1",
-    [Q_ARRAY_FILES] = "SELECT file FROM arrays WHERE job_id = ?1",
     [Q_RECOVER_FAIL] = "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
                        "json_object('code', 'interrupted', 'message', "
                        "'the process died during each of the ' || attempt || ' attempts', "
@@ -988,34 +986,39 @@ out:
     return rc;
 }
 
-int store_dataset_list(store *st, dataset_row **rows_out, size_t *n_out)
+/* Runs the listing statement q and reads every row with read_row into a new array of
+ * rows of row_size bytes (zeroed before reading; deinit releases one on failure). */
+typedef void (*row_reader)(sqlite3_stmt *s, void *row);
+typedef void (*row_deinit)(void *row);
+
+static int list_rows(store *st, int q, size_t row_size, row_reader read_row,
+                     row_deinit deinit, void **rows_out, size_t *n_out)
 {
     conn *c = acquire(st);
     sqlite3_stmt *s;
-    int rc = TG_EIO, step;
+    int rc = TG_EIO, step = SQLITE_ERROR;
     size_t n = 0, cap = 16;
-    dataset_row *rows = NULL;
+    char *rows = NULL;
     *rows_out = NULL;
     *n_out = 0;
     if (!c)
         return TG_EIO;
-    if (!(s = stmt(c, Q_DS_LIST)) || !(rows = calloc(cap, sizeof *rows)))
+    if (!(s = stmt(c, q)) || !(rows = calloc(cap, row_size)))
         goto out;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (n == cap) {
-            dataset_row *r = realloc(rows, 2 * cap * sizeof *rows);
+            char *r = realloc(rows, 2 * cap * row_size);
             if (!r)
                 break;
             rows = r;
-            memset(rows + cap, 0, cap * sizeof *rows);
+            memset(rows + cap * row_size, 0, cap * row_size);
             cap *= 2;
         }
-        read_dataset(s, 0, &rows[n++]);
+        read_row(s, rows + n++ * row_size);
     }
-    sqlite3_reset(s);
     if (step != SQLITE_DONE) {
         for (size_t i = 0; i < n; i++)
-            dataset_row_deinit(&rows[i]);
+            deinit(rows + i * row_size);
         free(rows);
         goto out;
     }
@@ -1024,6 +1027,25 @@ int store_dataset_list(store *st, dataset_row **rows_out, size_t *n_out)
     rc = TG_OK;
 out:
     release(st, c);
+    return rc;
+}
+
+static void read_dataset_meta(sqlite3_stmt *s, void *row)
+{
+    read_dataset(s, 0, row);
+}
+
+static void deinit_dataset(void *row)
+{
+    dataset_row_deinit(row);
+}
+
+int store_dataset_list(store *st, dataset_row **rows_out, size_t *n_out)
+{
+    void *rows;
+    int rc = list_rows(st, Q_DS_LIST, sizeof(dataset_row), read_dataset_meta, deinit_dataset,
+                       &rows, n_out);
+    *rows_out = rows;
     return rc;
 }
 
@@ -1312,41 +1334,22 @@ out:
     return rc;
 }
 
+static void read_model_meta(sqlite3_stmt *s, void *row)
+{
+    read_model(s, 0, row);
+}
+
+static void deinit_model(void *row)
+{
+    model_row_deinit(row);
+}
+
 int store_model_list(store *st, model_row **rows_out, size_t *n_out)
 {
-    conn *c = acquire(st);
-    sqlite3_stmt *s;
-    int rc = TG_EIO, step;
-    size_t n = 0, cap = 16;
-    model_row *rows = NULL;
-    *rows_out = NULL;
-    *n_out = 0;
-    if (!c)
-        return TG_EIO;
-    if (!(s = stmt(c, Q_MODEL_LIST)) || !(rows = calloc(cap, sizeof *rows)))
-        goto out;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            model_row *r = realloc(rows, 2 * cap * sizeof *rows);
-            if (!r)
-                break;
-            rows = r;
-            memset(rows + cap, 0, cap * sizeof *rows);
-            cap *= 2;
-        }
-        read_model(s, 0, &rows[n++]);
-    }
-    if (step != SQLITE_DONE) {
-        for (size_t i = 0; i < n; i++)
-            model_row_deinit(&rows[i]);
-        free(rows);
-        goto out;
-    }
+    void *rows;
+    int rc = list_rows(st, Q_MODEL_LIST, sizeof(model_row), read_model_meta, deinit_model,
+                       &rows, n_out);
     *rows_out = rows;
-    *n_out = n;
-    rc = TG_OK;
-out:
-    release(st, c);
     return rc;
 }
 

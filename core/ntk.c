@@ -251,7 +251,9 @@ static inline __attribute__((always_inline)) double fast_acos(double x)
 /* K, T: one row of m entries (in: input kernel; out: nngp, ntk). sq1 = sqrt(q) of the row
  * point per layer; sq2/rs2 = sqrt(q) and 1/sqrt(q) of the column points per layer.
  * first_is_diag: entry 0 pairs the point with itself (rho = 1 exactly). */
-__attribute__((target_clones("avx2", "default"))) static void
+/* Clones: AVX-512 (x86-64-v4), AVX2 and the baseline; the same operations in the same
+ * order in each (no FMA contraction under -std=c11), so every clone gives the same bits. */
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) static void
 relu_row(const ntk_cfg *c, size_t m, const double *sq1, const double *sq2, const double *rs2,
          size_t m_stride, int first_is_diag, double *K, double *T)
 {
@@ -320,9 +322,16 @@ typedef struct job {
     const double *qx, *qz;     /* post-Dense diagonal variances: (L+1) x n and x m */
     const double *sqx, *sqz, *rsz; /* sqrt(qx), sqrt(qz), 1 / sqrt(qz) (0 for q = 0) */
     const gh_rule *rule;       /* NULL for closed forms */
-    atomic_size_t done;        /* rows finished */
     atomic_int stop;
     int nthreads;
+    /* Blocks of BLOCK rows go in order; a barrier per block separates the row pass of a
+     * block from its mirror (which reads rows of every thread). done[t]: the rows thread
+     * t has finished (row pass and mirror); the rows below min_t done[t] are final. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int arrived;
+    unsigned gen;
+    atomic_size_t done[64];
 } job;
 
 /* Runs the recursion for one entry with input kernel g; ix, jz index qx / qz. */
@@ -352,114 +361,140 @@ static void entry(const job *J, double g, size_t ix, size_t jz, double *k_out, d
     *t_out = T;
 }
 
-#define ROW_BLOCK 16
+#define BLOCK 64
 
 static int relu_family(tg_act a)
 {
     return a == ACT_RELU || a == ACT_LEAKY_RELU || a == ACT_ABS;
 }
 
+/* Waits until every thread has arrived, or a stop was requested; returns 1 on stop. */
+static int block_barrier(job *J)
+{
+    if (J->nthreads == 1)
+        return atomic_load(&J->stop);
+    pthread_mutex_lock(&J->mu);
+    unsigned g = J->gen;
+    if (++J->arrived == J->nthreads) {
+        J->arrived = 0;
+        J->gen++;
+        pthread_cond_broadcast(&J->cv);
+    } else {
+        while (g == J->gen && !atomic_load(&J->stop))
+            pthread_cond_wait(&J->cv, &J->mu);
+    }
+    pthread_mutex_unlock(&J->mu);
+    return atomic_load(&J->stop);
+}
+
+static void request_stop(job *J)
+{
+    pthread_mutex_lock(&J->mu);
+    atomic_store(&J->stop, 1);
+    pthread_cond_broadcast(&J->cv);
+    pthread_mutex_unlock(&J->mu);
+}
+
+/* The rows below this are final in both outputs. */
+static size_t rows_final(job *J)
+{
+    size_t lo = J->n;
+    for (int t = 0; t < J->nthreads; t++) {
+        size_t d = atomic_load(&J->done[t]);
+        lo = d < lo ? d : lo;
+    }
+    return lo;
+}
+
+/* One row of the recursion: entries j0..m-1 of row i. */
+static void do_row(job *J, size_t i, double *rowK, double *rowT, double *sq1)
+{
+    size_t n = J->n, m = J->m;
+    if (J->diag_only) {
+        double k, t;
+        entry(J, J->buf[i], i, i, &k, &t);
+        if (J->nngp)
+            J->nngp[i] = k;
+        if (J->ntk)
+            J->ntk[i] = t;
+        return;
+    }
+    size_t j0 = J->sym ? i : 0, len = m - j0;
+    if (sq1) {
+        /* In place where the outputs allow: the input kernel lives in buf, which is the
+         * nngp output when there is one (else the ntk output, and K then needs the
+         * scratch row). */
+        double *K = J->nngp ? J->nngp + i * m + j0 : rowK;
+        double *T = J->ntk ? J->ntk + i * m + j0 : rowT;
+        if (!J->nngp)
+            memcpy(rowK, J->buf + i * m + j0, len * sizeof(double));
+        for (size_t l = 0; l < J->cfg->depth; l++)
+            sq1[l] = J->sqx[l * n + i];
+        relu_row(J->cfg, len, sq1, J->sqz + j0, J->rsz + j0, m, J->sym, K, T);
+        return;
+    }
+    for (size_t j = j0; j < m; j++) {
+        double k, t;
+        entry(J, J->buf[i * m + j], i, j, &k, &t);
+        if (J->nngp)
+            J->nngp[i * m + j] = k;
+        if (J->ntk)
+            J->ntk[i * m + j] = t;
+    }
+}
+
+/* Copies block rows [b0, b1) of the upper triangle of A (n x n) to the lower one: the
+ * entries (j, i) for i in [b0, b1), j > i, j in this thread's share of [b0, n). */
+static void mirror_block(double *A, size_t n, size_t b0, size_t b1, int tid, int nt)
+{
+    if (!A)
+        return;
+    size_t span = n - b0, per = (span + (size_t)nt - 1) / (size_t)nt;
+    size_t j_lo = b0 + per * (size_t)tid, j_hi = j_lo + per < n ? j_lo + per : n;
+    for (size_t jb = j_lo; jb < j_hi; jb += BLOCK) {
+        size_t je = jb + BLOCK < j_hi ? jb + BLOCK : j_hi;
+        for (size_t i = b0; i < b1; i++) {
+            const double *src = A + i * n;
+            for (size_t j = (jb > i + 1 ? jb : i + 1); j < je; j++)
+                A[j * n + i] = src[j];
+        }
+    }
+}
+
 static void *worker(void *arg)
 {
     void **a = arg;
     job *J = a[0];
-    int tid = (int)(size_t)a[1];
+    int tid = (int)(size_t)a[1], nt = J->nthreads;
     size_t n = J->n, m = J->m;
     int fast = relu_family(J->cfg->act) && !J->diag_only && !J->rule;
     double *rowK = fast ? malloc((m ? m : 1) * sizeof(double)) : NULL;
     double *rowT = fast ? malloc((m ? m : 1) * sizeof(double)) : NULL;
     double *sq1 = fast ? malloc((J->cfg->depth + 1) * sizeof(double)) : NULL;
     if (fast && (!rowK || !rowT || !sq1)) {
-        /* Without scratch memory, fall back to the per-entry path. */
-        fast = 0;
+        /* Without scratch memory, the per-entry path. */
+        free(sq1);
+        sq1 = NULL;
     }
-    for (size_t r0 = (size_t)tid * ROW_BLOCK; r0 < n; r0 += (size_t)J->nthreads * ROW_BLOCK) {
+    int mirror = J->sym && !J->diag_only;
+    for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
+        size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
         if (atomic_load(&J->stop))
             break;
-        size_t r1 = r0 + ROW_BLOCK < n ? r0 + ROW_BLOCK : n;
-        for (size_t i = r0; i < r1; i++) {
-            if (J->diag_only) {
-                double k, t;
-                entry(J, J->buf[i], i, i, &k, &t);
-                if (J->nngp)
-                    J->nngp[i] = k;
-                if (J->ntk)
-                    J->ntk[i] = t;
-                continue;
-            }
-            size_t j0 = J->sym ? i : 0, len = m - j0;
-            if (fast) {
-                /* In place where the outputs allow: the input kernel lives in buf, which
-                 * is the nngp output when there is one (else the ntk output, and K then
-                 * needs the scratch row). */
-                double *K = J->nngp ? J->nngp + i * m + j0 : rowK;
-                double *T = J->ntk ? J->ntk + i * m + j0 : rowT;
-                if (!J->nngp)
-                    memcpy(rowK, J->buf + i * m + j0, len * sizeof(double));
-                for (size_t l = 0; l < J->cfg->depth; l++)
-                    sq1[l] = J->sqx[l * n + i];
-                relu_row(J->cfg, len, sq1, J->sqz + j0, J->rsz + j0, m, J->sym, K, T);
-                continue;
-            }
-            for (size_t j = j0; j < m; j++) {
-                double k, t;
-                entry(J, J->buf[i * m + j], i, j, &k, &t);
-                if (J->nngp)
-                    J->nngp[i * m + j] = k;
-                if (J->ntk)
-                    J->ntk[i * m + j] = t;
-            }
+        for (size_t i = b0 + (size_t)tid; i < b1; i += (size_t)nt)
+            do_row(J, i, rowK, rowT, sq1);
+        if (mirror) {
+            if (block_barrier(J))
+                break;
+            mirror_block(J->nngp, n, b0, b1, tid, nt);
+            mirror_block(J->ntk, n, b0, b1, tid, nt);
         }
-        atomic_fetch_add(&J->done, r1 - r0);
+        atomic_store(&J->done[tid], b1);
     }
     free(rowK);
     free(rowT);
     free(sq1);
     return NULL;
-}
-
-/* Copies the upper triangle of the n x n matrix A to the lower, in cache blocks; rows
- * of blocks are split between threads. */
-typedef struct mirror_arg {
-    double *A;
-    size_t n;
-    int tid, nt;
-} mirror_arg;
-
-static void *mirror_worker(void *arg)
-{
-    mirror_arg *ma = arg;
-    const size_t B = 64;
-    size_t n = ma->n;
-    for (size_t bi = (size_t)ma->tid * B; bi < n; bi += (size_t)ma->nt * B)
-        for (size_t bj = bi; bj < n; bj += B) {
-            size_t ie = bi + B < n ? bi + B : n, je = bj + B < n ? bj + B : n;
-            for (size_t i = bi; i < ie; i++)
-                for (size_t j = (bj > i + 1 ? bj : i + 1); j < je; j++)
-                    ma->A[j * n + i] = ma->A[i * n + j];
-        }
-    return NULL;
-}
-
-static void mirror(double *A, size_t n, int nt)
-{
-    pthread_t th[64];
-    mirror_arg args[64];
-    int started = 0;
-    if (!A)
-        return;
-    nt = nt > 64 ? 64 : (nt < 1 ? 1 : nt);
-    for (int t = 0; t < nt; t++) {
-        args[t] = (mirror_arg){A, n, t, nt};
-        if (t > 0 && pthread_create(&th[t], NULL, mirror_worker, &args[t]) == 0)
-            started |= 1 << (t % 31);
-        else if (t > 0)
-            mirror_worker(&args[t]);
-    }
-    mirror_worker(&args[0]);
-    for (int t = 1; t < nt; t++)
-        if (started & (1 << (t % 31)))
-            pthread_join(th[t], NULL);
 }
 
 /* Post-Dense diagonal variances of every layer: q[l][i] for l = 0..L-1 (the input to
@@ -640,64 +675,68 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     }
 
     /* Small problems run on this thread; large ones on worker threads while this thread
-     * reports progress and watches for a stop request. */
+     * reports progress, hands final rows to cfg->rows_final and watches for a stop. */
+    pthread_mutex_init(&J.mu, NULL);
+    pthread_cond_init(&J.cv, NULL);
+    size_t handed = 0;
     if ((double)n * (double)(diag_only ? 1 : m) <= 65536.0) {
         J.nthreads = 1;
         void *arg[2] = {&J, (void *)(size_t)0};
         worker(arg);
-        if (sym && !diag_only) {
-            mirror(nngp_out, n, 1);
-            mirror(ntk_out, n, 1);
+    } else {
+        pthread_t th[64];
+        void *args[64][2];
+        int nt = J.nthreads > 64 ? 64 : J.nthreads, started = 0;
+        J.nthreads = nt;
+        for (int t = 0; t < nt; t++) {
+            args[t][0] = &J;
+            args[t][1] = (void *)(size_t)t;
+            if (pthread_create(&th[t], NULL, worker, args[t]) == 0)
+                started++;
+            else
+                break;
         }
-        if (tg_progress_report(prog, 1.0, "kernel done"))
-            rc = TG_ECANCELLED;
-        goto out;
-    }
-    pthread_t th[64];
-    void *args[64][2];
-    int nt = J.nthreads > 64 ? 64 : J.nthreads, started = 0;
-    for (int t = 0; t < nt; t++) {
-        args[t][0] = &J;
-        args[t][1] = (void *)(size_t)t;
-        if (pthread_create(&th[t], NULL, worker, args[t]) == 0)
-            started++;
-        else
-            break;
-    }
-    if (started < nt) {
-        /* Fewer threads than asked: the started ones cover their rows; run the rest
-         * here by renumbering is not possible, so stop and report. */
-        atomic_store(&J.stop, 1);
-        for (int t = 0; t < started; t++)
+        if (started < nt) {
+            /* The rows are dealt to nt threads; with fewer, stop and report. */
+            request_stop(&J);
+            for (int t = 0; t < started; t++)
+                pthread_join(th[t], NULL);
+            rc = tg_err_set(err, TG_EINTERNAL, "cannot start kernel threads");
+            goto done;
+        }
+        for (;;) {
+            size_t dn = rows_final(&J);
+            if (dn >= n)
+                break;
+            char msg[96];
+            snprintf(msg, sizeof msg, "%zu of %zu rows", dn, n);
+            double frac = 0.05 + 0.95 * (double)dn / (double)(n ? n : 1);
+            if (sym && n)
+                frac = 0.05 + 0.95 * (1.0 - (1.0 - (double)dn / n) * (1.0 - (double)dn / n));
+            if (tg_progress_report(prog, frac, msg)) {
+                rc = TG_ECANCELLED;
+                break;
+            }
+            if (cfg->rows_final && dn > handed) {
+                if ((rc = cfg->rows_final(cfg->rows_ud, dn)) != TG_OK)
+                    break;
+                handed = dn;
+            }
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (rc != TG_OK)
+            request_stop(&J);
+        for (int t = 0; t < nt; t++)
             pthread_join(th[t], NULL);
-        rc = tg_err_set(err, TG_EINTERNAL, "cannot start kernel threads");
-        goto out;
-    }
-    for (;;) {
-        size_t dn = atomic_load(&J.done);
-        if (dn >= n)
-            break;
-        char msg[96];
-        snprintf(msg, sizeof msg, "%zu of %zu rows", dn, n);
-        double frac = 0.05 + 0.95 * (double)dn / (double)(n ? n : 1);
-        if (sym && n)
-            frac = 0.05 + 0.95 * (1.0 - (1.0 - (double)dn / n) * (1.0 - (double)dn / n));
-        if (tg_progress_report(prog, frac, msg)) {
-            atomic_store(&J.stop, 1);
-            rc = TG_ECANCELLED;
-            break;
-        }
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    for (int t = 0; t < nt; t++)
-        pthread_join(th[t], NULL);
-    if (rc == TG_OK && sym && !diag_only) {
-        mirror(nngp_out, n, nt);
-        mirror(ntk_out, n, nt);
     }
     if (rc == TG_OK && tg_progress_report(prog, 1.0, "kernel done"))
         rc = TG_ECANCELLED;
+    if (rc == TG_OK && cfg->rows_final && !diag_only && handed < n)
+        rc = cfg->rows_final(cfg->rows_ud, n);
+done:
+    pthread_cond_destroy(&J.cv);
+    pthread_mutex_destroy(&J.mu);
 out:
     free(sqx);
     free(sqz);

@@ -12,9 +12,11 @@
  * quadrature in whitened coordinates for tanh, sigmoid and softplus.
  *
  * Computation: one GEMM (SYRK when the two sets are the same) for the input kernel,
- * then one blocked elementwise pass that runs every layer of both kernels per entry
- * in registers, so memory is the output arrays plus O((n + m) L). Symmetric matrices
- * are computed once per pair.
+ * then one elementwise pass over blocks of rows, in order, that runs every layer of
+ * both kernels per entry, so memory is the output arrays plus O((n + m) L). Symmetric
+ * matrices are computed once per pair: each block's upper-triangle rows, then (after a
+ * barrier) their mirror into the lower triangle while the block is still in cache; so
+ * rows become final in order, and can be written out during the computation.
  *
  * Threading: reentrant; `threads` worker threads split the rows of the elementwise
  * pass (the GEMM uses the process-wide OpenBLAS setting).
@@ -34,6 +36,13 @@ typedef struct ntk_cfg {
     double w_std, b_std;
     double quad_tol;       /* relative tolerance of the quadrature order search */
     int threads;           /* >= 1 */
+    /* Optional (NULL: none), for writing the outputs out while the rest is computed:
+     * called on the calling thread of ntk_analytic (not for diag_only) whenever more
+     * rows have become final: rows [0, rows) of both outputs will not change again. The
+     * last call has rows = n. A nonzero return stops the computation, and ntk_analytic
+     * returns that value (the callback reports its own error through rows_ud). */
+    int (*rows_final)(void *rows_ud, size_t rows);
+    void *rows_ud;
 } ntk_cfg;
 
 /* 1 when act has a closed form here (no quadrature needed). */

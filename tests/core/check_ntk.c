@@ -744,7 +744,9 @@ START_TEST(test_threads_symmetry)
         size_t nn = runs[r].nn;
         int quad = !ntk_closed_form(runs[r].act);
         const double *X = quad ? Xs : X0, *Z = quad ? Zs : Z0;
-        ntk_cfg c1 = {runs[r].depth, runs[r].act, 0.2, 1.3, 0.2, QUAD_TOL, 1}, c3 = c1;
+        ntk_cfg c1 = {.depth = runs[r].depth, .act = runs[r].act, .leaky_slope = 0.2,
+                      .w_std = 1.3, .b_std = 0.2, .quad_tol = QUAD_TOL, .threads = 1};
+        ntk_cfg c3 = c1;
         c3.threads = 3;
         char label[96];
         snprintf(label, sizeof label, "%s depth %zu (n %zu, d %zu)", mlp_act_name(runs[r].act),
@@ -842,7 +844,8 @@ START_TEST(test_cancel)
     const size_t n = 1500, d = 10;
     double *X = dalloc(n * d), *K = dalloc(n * n), *T = dalloc(n * n);
     make_rows(X, n, d, 3);
-    ntk_cfg cfg = {5, ACT_RELU, 0.01, 1.0, 0.1, QUAD_TOL, 2};
+    ntk_cfg cfg = {.depth = 5, .act = ACT_RELU, .leaky_slope = 0.01,
+                   .w_std = 1.0, .b_std = 0.1, .quad_tol = QUAD_TOL, .threads = 2};
     tg_err err;
 
     /* An uncancelled run: fractions monotone in [0, 1]. */
@@ -869,7 +872,8 @@ START_TEST(test_cancel)
     p = prog_new(2);
     ck_assert_int_eq(ntk_analytic(&cfg, X, n, X, 700, d, 0, K, T, NULL, &pr, &err),
                      TG_ECANCELLED);
-    ntk_cfg qc = {2, ACT_TANH, 0.01, 1.0, 0.1, QUAD_TOL, 1};
+    ntk_cfg qc = {.depth = 2, .act = ACT_TANH, .leaky_slope = 0.01,
+                   .w_std = 1.0, .b_std = 0.1, .quad_tol = QUAD_TOL, .threads = 1};
     p = prog_new(2);
     ck_assert_int_eq(ntk_analytic(&qc, X, 200, NULL, 0, d, 0, K, T, NULL, &pr, &err),
                      TG_ECANCELLED);
@@ -905,6 +909,70 @@ START_TEST(test_cancel)
     free(theta);
     free(X), free(K), free(T);
     finish("cancel");
+}
+END_TEST
+
+/* rows_final: at each call, rows [0, rows) must already hold their final values (they
+ * are copied aside then and compared with the end result bit for bit); calls come in
+ * increasing order and the last has rows = n; a nonzero return stops the computation. */
+typedef struct rows_probe {
+    const double *K, *T;
+    double *K_copy, *T_copy;
+    size_t cols, seen, calls;
+    int monotone, fail_at;
+} rows_probe;
+
+static int rows_probe_fn(void *ud, size_t rows)
+{
+    rows_probe *p = ud;
+    p->monotone &= rows > p->seen;
+    memcpy(p->K_copy + p->seen * p->cols, p->K + p->seen * p->cols,
+           (rows - p->seen) * p->cols * sizeof(double));
+    memcpy(p->T_copy + p->seen * p->cols, p->T + p->seen * p->cols,
+           (rows - p->seen) * p->cols * sizeof(double));
+    p->seen = rows;
+    p->calls++;
+    return p->fail_at && (int)p->calls >= p->fail_at ? TG_EIO : TG_OK;
+}
+
+START_TEST(test_rows_final)
+{
+    begin();
+    const size_t n = 3000, m = 1000, d = 12;
+    double *X = dalloc(n * d), *K = dalloc(n * n), *T = dalloc(n * n);
+    double *Kc = dalloc(n * n), *Tc = dalloc(n * n);
+    make_rows(X, n, d, 4);
+    tg_err err;
+    for (int mode = 0; mode < 3; mode++) {
+        /* symmetric relu, symmetric leaky_relu with 3 threads, cross abs */
+        ntk_cfg cfg = {.depth = 4, .act = mode == 1 ? ACT_LEAKY_RELU : mode ? ACT_ABS : ACT_RELU,
+                       .leaky_slope = 0.1, .w_std = 1.2, .b_std = 0.2, .quad_tol = QUAD_TOL,
+                       .threads = mode == 1 ? 3 : 2};
+        size_t rows = mode == 2 ? m : n;
+        rows_probe p = {K, T, Kc, Tc, n, 0, 0, 1, 0};
+        cfg.rows_final = rows_probe_fn;
+        cfg.rows_ud = &p;
+        int rc = mode == 2 ? ntk_analytic(&cfg, X, m, X, n, d, 0, K, T, NULL, NULL, &err)
+                           : ntk_analytic(&cfg, X, n, NULL, 0, d, 0, K, T, NULL, NULL, &err);
+        ck_assert_int_eq(rc, TG_OK);
+        ck_assert_msg(p.monotone && p.seen == rows && p.calls >= 1,
+                      "mode %d: %zu calls, last %zu of %zu rows, monotone %d", mode, p.calls,
+                      p.seen, rows, p.monotone);
+        ck_assert_msg(memcmp(K, Kc, rows * n * sizeof(double)) == 0 &&
+                          memcmp(T, Tc, rows * n * sizeof(double)) == 0,
+                      "mode %d: rows handed over as final changed afterwards", mode);
+        printf("ntk: rows_final mode %d: %zu calls\n", mode, p.calls);
+    }
+    /* A failing callback stops the pass and its code comes back. */
+    ntk_cfg cfg = {.depth = 4, .act = ACT_RELU, .w_std = 1.0, .quad_tol = QUAD_TOL,
+                   .threads = 2};
+    rows_probe p = {K, T, Kc, Tc, n, 0, 0, 1, 1};
+    cfg.rows_final = rows_probe_fn;
+    cfg.rows_ud = &p;
+    ck_assert_int_eq(ntk_analytic(&cfg, X, n, NULL, 0, d, 0, K, T, NULL, NULL, &err), TG_EIO);
+    ck_assert_uint_eq(p.calls, 1);
+    free(X), free(K), free(T), free(Kc), free(Tc);
+    finish("rows_final");
 }
 END_TEST
 
@@ -1127,7 +1195,8 @@ START_TEST(test_width)
     const double X[6 * 5] = {0.9,  -0.4, 0.3,  1.2,  -0.5, -1.1, 0.2,  0.8,  0.1,  0.6,
                              0.05, 0.3,  -0.2, 0.15, 0.25, 1.9,  -1.4, 0.7,  -0.9, 2.2,
                              -0.3, -0.6, -1.0, 0.4,  0.2,  0.5,  0.9,  -1.6, -0.1, 1.3};
-    ntk_cfg cfg = {2, ACT_RELU, 0.01, 1.0, 0.0, QUAD_TOL, 1};
+    ntk_cfg cfg = {.depth = 2, .act = ACT_RELU, .leaky_slope = 0.01,
+                   .w_std = 1.0, .b_std = 0.0, .quad_tol = QUAD_TOL, .threads = 1};
     double Ta[36], T[36], mean[36];
     tg_err err;
     ck_assert_int_eq(ntk_analytic(&cfg, X, n, NULL, 0, d, 0, NULL, Ta, NULL, NULL, &err), TG_OK);
@@ -1181,6 +1250,7 @@ Suite *ntk_suite(void)
     tcase_add_test(tc, test_analytic_quad_large);
     tcase_add_test(tc, test_threads_symmetry);
     tcase_add_test(tc, test_cancel);
+    tcase_add_test(tc, test_rows_final);
     suite_add_tcase(s, tc);
     tc = tcase_create("empirical");
     tcase_set_timeout(tc, 120);

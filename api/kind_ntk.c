@@ -310,6 +310,73 @@ static int put(json_t *res, job_io *io, const char *name, size_t rows, size_t co
     return TG_OK;
 }
 
+/* The kernel arrays of one ntk_analytic call, written out as their rows become final
+ * (ntk_cfg.rows_final), so that storing overlaps the computation. */
+typedef struct stream {
+    job_io *io;
+    const char *name[2];
+    double *data[2];
+    void *h[2];
+    size_t rows, cols;
+    tg_err *err;
+} stream;
+
+static int stream_rows(void *ud, size_t rows)
+{
+    stream *sm = ud;
+    double t = now_s();
+    int rc = TG_OK;
+    for (int k = 0; k < 2 && rc == TG_OK; k++)
+        if (sm->h[k])
+            rc = sm->io->array_advance(sm->h[k], rows * sm->cols * sizeof(double), sm->err);
+    store_s += now_s() - t;
+    return rc;
+}
+
+static void stream_abort(stream *sm)
+{
+    for (int k = 0; k < 2; k++)
+        if (sm->h[k])
+            sm->io->array_end(sm->h[k], 0, NULL);
+    sm->h[0] = sm->h[1] = NULL;
+}
+
+/* Opens the arrays of the names given (NULL: not stored) for streaming. */
+static int stream_begin(stream *sm, job_io *io, size_t rows, size_t cols, const char *n0,
+                        double *d0, const char *n1, double *d1, tg_err *err)
+{
+    memset(sm, 0, sizeof *sm);
+    *sm = (stream){io, {n0, n1}, {d0, d1}, {NULL, NULL}, rows, cols, err};
+    for (int k = 0; k < 2; k++)
+        if (sm->name[k] && sm->data[k] &&
+            io->array_begin(io->ud, sm->name[k], rows, cols, sm->data[k], &sm->h[k], err)) {
+            stream_abort(sm);
+            return err->code ? err->code : TG_EIO;
+        }
+    return TG_OK;
+}
+
+/* Commits the streamed arrays and adds their references to res. */
+static int stream_end(stream *sm, json_t *res, tg_err *err)
+{
+    double t = now_s();
+    int rc = TG_OK;
+    for (int k = 0; k < 2; k++) {
+        if (!sm->h[k])
+            continue;
+        void *h = sm->h[k];
+        sm->h[k] = NULL;
+        if (rc == TG_OK && (rc = sm->io->array_end(h, 1, err)) == TG_OK)
+            json_object_set_new(res, sm->name[k],
+                                kinds_array_ref(sm->io, sm->name[k], sm->rows, sm->cols,
+                                                sm->data[k]));
+        else if (rc != TG_OK && h)
+            sm->io->array_end(h, 0, NULL);
+    }
+    store_s += now_s() - t;
+    return rc;
+}
+
 static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
                    json_t **partial_out, tg_err *err)
 {
@@ -323,6 +390,9 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     ntk_req r;
     int rc, order = 0;
     double t0 = now_s();
+    stream sm_train, sm_test;
+    memset(&sm_train, 0, sizeof sm_train);
+    memset(&sm_test, 0, sizeof sm_test);
     store_s = 0;
     (void)partial_out;
     if (!filled)
@@ -389,6 +459,28 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
             if (rc)
                 goto out;
         }
+    } else if (!r.diag_only && io->array_begin) {
+        /* The kernels go to the store while they are computed. */
+        if ((rc = stream_begin(&sm_train, io, n, n, "ntk", ntk, "nngp", nngp, err)))
+            goto out;
+        ntk_cfg cfg = r.cfg;
+        cfg.rows_final = stream_rows;
+        cfg.rows_ud = &sm_train;
+        rc = ntk_analytic(&cfg, X, n, NULL, n, d, 0, nngp, ntk, &order, &prog, err);
+        if (rc)
+            goto out;
+        if (need_cross) {
+            st.lo = st.hi;
+            st.hi = 0.9;
+            if (r.cross &&
+                (rc = stream_begin(&sm_test, io, m, n, "ntk_test", r.want_ntk ? ntk_t : NULL,
+                                   "nngp_test", r.want_nngp ? nngp_t : NULL, err)))
+                goto out;
+            cfg.rows_ud = &sm_test;
+            rc = ntk_analytic(&cfg, Xt, m, X, n, d, 0, nngp_t, ntk_t, NULL, &prog, err);
+            if (rc)
+                goto out;
+        }
     } else {
         rc = ntk_analytic(&r.cfg, X, n, NULL, n, d, r.diag_only, nngp, ntk, &order, &prog, err);
         if (rc)
@@ -407,12 +499,17 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     }
     res = json_object();
     size_t cols = r.diag_only ? 0 : n;
-    if ((ntk && (rc = put(res, io, "ntk", n, cols, ntk, err))) ||
-        (nngp && (rc = put(res, io, "nngp", n, cols, nngp, err))))
+    if ((rc = stream_end(&sm_train, res, err)) || (rc = stream_end(&sm_test, res, err)))
+        goto out;
+    if ((ntk && !json_object_get(res, "ntk") && (rc = put(res, io, "ntk", n, cols, ntk, err))) ||
+        (nngp && !json_object_get(res, "nngp") &&
+         (rc = put(res, io, "nngp", n, cols, nngp, err))))
         goto out;
     if (r.cross && need_cross && !r.diag_only) {
-        if ((r.want_ntk && (rc = put(res, io, "ntk_test", m, n, ntk_t, err))) ||
-            (r.want_nngp && (rc = put(res, io, "nngp_test", m, n, nngp_t, err))))
+        if ((r.want_ntk && !json_object_get(res, "ntk_test") &&
+             (rc = put(res, io, "ntk_test", m, n, ntk_t, err))) ||
+            (r.want_nngp && !json_object_get(res, "nngp_test") &&
+             (rc = put(res, io, "nngp_test", m, n, nngp_t, err))))
             goto out;
     }
     /* Targets: one-hot columns for classification, the targets for regression. */
@@ -518,7 +615,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     }
     if (order)
         json_object_set_new(res, "quadrature_order", json_integer(order));
-    json_object_set_new(res, "time_s", json_real(now_s() - t0 - store_s));
+    json_object_set_new(res, "time_s", json_real(now_s() - t0));
     json_object_set_new(res, "store_s", json_real(store_s));
     json_object_set(res, "warnings", warnings);
     *result_out = res;
@@ -527,15 +624,17 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
 oom:
     rc = tg_err_set(err, TG_ENOMEM, "out of memory");
 out:
+    stream_abort(&sm_train);
+    stream_abort(&sm_test);
     if (!model || theta != model->theta)
         free(theta);
     json_decref(res);
     json_decref(warnings);
     json_decref(filled);
-    free(ntk);
-    free(nngp);
-    free(ntk_t);
-    free(nngp_t);
+    tg_free_big(ntk);
+    tg_free_big(nngp);
+    tg_free_big(ntk_t);
+    tg_free_big(nngp_t);
     free(Y);
     free(pred);
     free(eig);

@@ -233,6 +233,13 @@ json_t *kinds_array(job_io *io, const char *name, size_t rows, size_t cols,
     }
     if (io->put_array(io->ud, name, rows, cols, data, err))
         return NULL;
+    return kinds_array_ref(io, name, rows, cols, data);
+}
+
+json_t *kinds_array_ref(const job_io *io, const char *name, size_t rows, size_t cols,
+                        const double *data)
+{
+    size_t n = rows * (cols ? cols : 1);
     char href[256];
     snprintf(href, sizeof href, "/v1/jobs/%s/arrays/%s", io->job_id, name);
     json_t *shape = cols ? json_pack("[I, I]", (json_int_t)rows, (json_int_t)cols)

@@ -55,6 +55,15 @@ typedef struct job_io {
      * elements), row-major, copied (borrowed). */
     int (*put_array)(void *ud, const char *name, size_t rows, size_t cols,
                      const double *data, tg_err *err);
+    /* The same for large arrays written out while they are computed in place:
+     * array_begin reserves `name` for data (rows x cols; the buffer stays valid until
+     * array_end); array_advance(h, b) writes its first b bytes, which must be final;
+     * array_end stores the rest and records the array (commit = 1) or discards it
+     * (commit = 0, err unused); either way h is released. */
+    int (*array_begin)(void *ud, const char *name, size_t rows, size_t cols,
+                       const double *data, void **h, tg_err *err);
+    int (*array_advance)(void *h, size_t bytes, tg_err *err);
+    int (*array_end)(void *h, int commit, tg_err *err);
     model_load_fn load_model;
     /* Stores m as a model produced by this job: sets m->id, created_at and source_job. */
     int (*save_model)(void *ud, tg_model *m, tg_err *err);
@@ -97,6 +106,9 @@ json_t *kinds_describe_all(int test_kinds);
  * reference object {"shape", "dtype", "href", "data"?} (new ref), or NULL with err. */
 json_t *kinds_array(job_io *io, const char *name, size_t rows, size_t cols,
                     const double *data, tg_err *err);
+/* The reference object of an array already stored (through array_begin/end). */
+json_t *kinds_array_ref(const job_io *io, const char *name, size_t rows, size_t cols,
+                        const double *data);
 
 /* Helpers for validate functions: the `params` object of req (an empty object when
  * absent; TG_EINVAL when not an object), and field presence rules. */

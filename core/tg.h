@@ -57,8 +57,21 @@ void tg_assert_fail(const char *expr, const char *file, int line) __attribute__(
 /* Memory for large arrays (kernels, Gram matrices): aligned to 2 MiB and marked for
  * transparent huge pages where the system has them, which cuts page faults and TLB
  * misses of a first pass over gigabytes by ~512x (measured: -35% on an 8000 x 8000
- * NTK). Free with free(). NULL on failure. */
+ * NTK). Free with tg_free_big(). NULL on failure. Contents are not zeroed.
+ *
+ * Blocks of 64 MiB and more can be kept after tg_free_big (up to tg_big_keep bytes in
+ * all; none by default) and handed out again to a request of exactly the same size:
+ * repeated jobs of one size then run on memory that is already mapped, instead of
+ * paying a page fault per page again (on virtual machines that return freed memory to
+ * the host, the first touch of a gigabyte costs seconds). A request that finds no block
+ * of its size frees every kept block first, so keeping never adds to the peak memory of
+ * a job. tg_big_trim frees the blocks kept for max_age_s seconds or longer (a negative
+ * age: none). Thread-safe. */
 void *tg_alloc_big(size_t bytes);
+void tg_free_big(void *p);
+void tg_big_keep(size_t limit);
+void tg_big_trim(double max_age_s);
+size_t tg_big_kept(void);
 
 /* Overflow-checked size products: return 0 and set *out, or -1 on overflow. */
 int tg_mul_size(size_t a, size_t b, size_t *out);

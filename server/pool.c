@@ -101,6 +101,31 @@ static int put_array(void *ud, const char *name, size_t rows, size_t cols,
     return store_array_put(s->owner->st, s->id, name, rows, cols, data, err);
 }
 
+static int array_begin(void *ud, const char *name, size_t rows, size_t cols,
+                       const double *data, void **h, tg_err *err)
+{
+    slot *s = ud;
+    store_array_writer *w = NULL;
+    int rc = store_array_begin(s->owner->st, s->id, name, rows, cols, data, &w, err);
+    *h = w;
+    return rc;
+}
+
+static int array_advance(void *h, size_t bytes, tg_err *err)
+{
+    return store_array_advance(h, bytes, err);
+}
+
+static int array_end(void *h, int commit, tg_err *err)
+{
+    if (!h)
+        return TG_OK;
+    if (commit)
+        return store_array_commit(h, err);
+    store_array_abort(h);
+    return TG_OK;
+}
+
 static int save_model(void *ud, tg_model *m, tg_err *err)
 {
     slot *s = ud;
@@ -158,7 +183,9 @@ static void run_job(pool *p, slot *s, job_row *j)
                         j->kind);
     } else {
         job_io io = {.ud = s, .job_id = s->id, .data = p->data, .progress = on_progress,
-                     .put_array = put_array, .load_model = server_load_model,
+                     .put_array = put_array, .array_begin = array_begin,
+                     .array_advance = array_advance, .array_end = array_end,
+                     .load_model = server_load_model,
                      .threads = app->cfg.blas_threads,
                      .save_model = save_model};
         rc = k->run(req, &io, &result, &partial, &err);
@@ -211,6 +238,11 @@ static void run_job(pool *p, slot *s, job_row *j)
 
 /* ---- workers ----------------------------------------------------------------------- */
 
+/* Seconds for which an idle pool keeps the large blocks of finished jobs for reuse
+ * (tg_alloc_big): long enough for a client's next job of a sweep, short enough that an
+ * idle service gives its memory back. */
+#define BIG_KEEP_S 30.0
+
 typedef struct worker_arg {
     pool *p;
     int index;
@@ -247,6 +279,8 @@ static void *worker_main(void *arg)
             log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", NULL);
             continue;
         }
+        if (rc == TG_ENOTFOUND && p->running == 0)
+            tg_big_trim(BIG_KEEP_S); /* idle: give back the kernel memory kept for reuse */
         if (rc != TG_OK) {
             /* Nothing to do (or the store is busy): wait for a submission or a finish. */
             timed_wait(p, rc == TG_ENOTFOUND ? 1.0 : 0.2);
@@ -296,6 +330,9 @@ int pool_start(store *st, int n_workers, long long budget, int test_kinds,
     p->budget = budget;
     p->test_kinds = test_kinds;
     p->data = *data;
+    /* Kept blocks stay within the memory budget: they are only ever reused by, or
+     * freed for, the next large allocation. */
+    tg_big_keep(budget > 0 ? (size_t)(budget / 2) : 0);
     p->threads = calloc((size_t)n_workers, sizeof *p->threads);
     p->slots = calloc((size_t)n_workers, sizeof *p->slots);
     if (!p->threads || !p->slots) {

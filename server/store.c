@@ -1104,62 +1104,163 @@ static void dir_remove(const char *dir)
     rmdir(dir);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+struct store_array_writer {
+    store *st;
+    char job_id[64], name[64];
+    char tmp[4400], fin[4300], rel[256];
+    size_t rows, cols, bytes, written;
+    const char *data;
+    int fd, direct;
+};
+
+#define DIRECT_ALIGN ((size_t)4096)
+#define DIRECT_MIN ((size_t)8 << 20)
+#define WRITE_MAX ((size_t)64 << 20)
+
+/* Writes data bytes [w->written, upto) at the same file offsets. */
+static int writer_put(store_array_writer *w, size_t upto)
 {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
+    while (w->written < upto) {
+        size_t len = upto - w->written;
+        len = len > WRITE_MAX ? WRITE_MAX : len;
+        if (w->direct)
+            len -= len % DIRECT_ALIGN;
+        if (len == 0)
+            break; /* under one block left for a direct write: the caller's tail */
+        ssize_t r = pwrite(w->fd, w->data + w->written, len, (off_t)w->written);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EINVAL && w->direct) {
+            /* The file system does not take direct I/O after all: buffered from here. */
+            int fl = fcntl(w->fd, F_GETFL);
+            if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+                return -1;
+            w->direct = 0;
+            continue;
         }
-        p += w;
-        len -= (size_t)w;
+        if (r <= 0)
+            return -1;
+        w->written += (size_t)r;
+        if (w->direct && w->written % DIRECT_ALIGN) {
+            /* A short direct write left the offset unaligned: buffered for the rest. */
+            int fl = fcntl(w->fd, F_GETFL);
+            if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+                return -1;
+            w->direct = 0;
+        }
     }
     return 0;
 }
 
-int store_array_put(store *st, const char *job_id, const char *name, size_t rows,
-                    size_t cols, const double *data, tg_err *err)
+int store_array_begin(store *st, const char *job_id, const char *name, size_t rows,
+                      size_t cols, const double *data, store_array_writer **out, tg_err *err)
 {
     size_t n;
-    char dir[4096], tmp[4400], fin[4300], rel[256];
-    if (!safe_name(job_id) || !safe_name(name))
+    char dir[4096];
+    *out = NULL;
+    if (!safe_name(job_id) || !safe_name(name) || strlen(job_id) >= 64 || strlen(name) >= 64)
         return tg_err_set(err, TG_EINTERNAL, "bad array name %s/%s", job_id, name);
     if (tg_mul_size(rows, cols ? cols : 1, &n) || n > SIZE_MAX / sizeof(double))
         return tg_err_set(err, TG_EINTERNAL, "array too large");
+    store_array_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
+    w->st = st;
+    snprintf(w->job_id, sizeof w->job_id, "%s", job_id);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->rows = rows;
+    w->cols = cols;
+    w->bytes = n * sizeof(double);
+    w->data = (const char *)data;
     snprintf(dir, sizeof dir, "%s/%s", st->array_dir, job_id);
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        free(w);
         return tg_err_set(err, TG_EIO, "cannot create %s: %s", dir, strerror(errno));
-    snprintf(rel, sizeof rel, "%s/%s.f64", job_id, name);
-    snprintf(fin, sizeof fin, "%s/%s", st->array_dir, rel);
-    snprintf(tmp, sizeof tmp, "%s.tmp", fin);
+    }
+    snprintf(w->rel, sizeof w->rel, "%s/%s.f64", job_id, name);
+    snprintf(w->fin, sizeof w->fin, "%s/%s", st->array_dir, w->rel);
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->fin);
     /* Doubles are written in the machine's order; every supported target is
      * little-endian (checked at start-up by main.c). Written to a temporary name and
      * renamed, so a file that a row names is always complete. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return tg_err_set(err, TG_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    int bad = write_all(fd, data, n * sizeof(double));
-    if (close(fd) != 0)
+    int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    w->direct = w->bytes >= DIRECT_MIN && (uintptr_t)data % DIRECT_ALIGN == 0;
+    w->fd = w->direct ? open(w->tmp, flags | O_DIRECT, 0640) : -1;
+    if (w->fd < 0) {
+        w->direct = 0;
+        w->fd = open(w->tmp, flags, 0640);
+    }
+    if (w->fd < 0) {
+        int e = errno;
+        free(w);
+        return tg_err_set(err, TG_EIO, "cannot write %s/%s: %s", job_id, name, strerror(e));
+    }
+    *out = w;
+    return TG_OK;
+}
+
+int store_array_advance(store_array_writer *w, size_t bytes, tg_err *err)
+{
+    bytes = bytes < w->bytes ? bytes : w->bytes;
+    if (w->direct)
+        bytes -= bytes % DIRECT_ALIGN;
+    if (bytes > w->written && writer_put(w, bytes) != 0)
+        return tg_err_set(err, TG_EIO, "cannot write array %s: %s", w->name, strerror(errno));
+    return TG_OK;
+}
+
+void store_array_abort(store_array_writer *w)
+{
+    if (!w)
+        return;
+    close(w->fd);
+    unlink(w->tmp);
+    free(w);
+}
+
+int store_array_commit(store_array_writer *w, tg_err *err)
+{
+    store *st = w->st;
+    int bad = 0;
+    if (w->direct) {
+        /* The aligned part directly, the tail (under one block) buffered. */
+        size_t aligned = w->bytes - w->bytes % DIRECT_ALIGN;
+        bad = writer_put(w, aligned) != 0;
+        int fl = fcntl(w->fd, F_GETFL);
+        if (!bad && (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0))
+            bad = 1;
+        w->direct = 0;
+    }
+    if (!bad)
+        bad = writer_put(w, w->bytes) != 0;
+    int e = errno;
+    if (close(w->fd) != 0 && !bad) {
         bad = 1;
-    if (bad || rename(tmp, fin) != 0) {
-        unlink(tmp);
-        return tg_err_set(err, TG_EIO, "cannot write array %s: %s", name, strerror(errno));
+        e = errno;
+    }
+    w->fd = -1;
+    if (bad || rename(w->tmp, w->fin) != 0) {
+        if (!bad)
+            e = errno;
+        unlink(w->tmp);
+        tg_err_set(err, TG_EIO, "cannot write array %s: %s", w->name, strerror(e));
+        free(w);
+        return TG_EIO;
     }
     conn *c = acquire(st);
     sqlite3_stmt *s;
     int rc = TG_EIO;
-    if (!c)
+    if (!c) {
+        free(w);
         return tg_err_set(err, TG_EIO, "store unavailable");
+    }
     if (begin(c) || !(s = stmt(c, Q_ARR_PUT)))
         goto out;
-    bind_text_static(s, 1, job_id);
-    bind_text_static(s, 2, name);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)rows);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)cols);
-    bind_text_static(s, 5, rel);
+    bind_text_static(s, 1, w->job_id);
+    bind_text_static(s, 2, w->name);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)w->rows);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)w->cols);
+    bind_text_static(s, 5, w->rel);
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     rc = commit(c);
@@ -1168,7 +1269,16 @@ out:
         tg_err_set(err, TG_EIO, "store: %s", sqlite3_errmsg(c->db));
     rollback(c);
     release(st, c);
+    free(w);
     return rc;
+}
+
+int store_array_put(store *st, const char *job_id, const char *name, size_t rows,
+                    size_t cols, const double *data, tg_err *err)
+{
+    store_array_writer *w;
+    int rc = store_array_begin(st, job_id, name, rows, cols, data, &w, err);
+    return rc ? rc : store_array_commit(w, err);
 }
 
 /* rows, cols and the file of an array. */

@@ -135,6 +135,20 @@ int store_model_delete(store *st, const char *id);
 #define STORE_CHUNK ((size_t)131072)
 int store_array_put(store *st, const char *job_id, const char *name, size_t rows,
                     size_t cols, const double *data, tg_err *err);
+/* The same, streamed, for arrays written out while they are being computed:
+ * store_array_begin opens the (temporary) file for data, rows x cols doubles, which
+ * stays valid until commit or abort; store_array_advance(w, b) writes bytes up to b of
+ * data (the caller promises that they no longer change; b only grows);
+ * store_array_commit writes the rest, renames the file into place and records the
+ * array; store_array_abort discards it. Both free w. Large page-aligned buffers are
+ * written with O_DIRECT (no page-cache copy, no CPU time taken from the computation;
+ * buffered writes where the file system refuses it). */
+typedef struct store_array_writer store_array_writer;
+int store_array_begin(store *st, const char *job_id, const char *name, size_t rows,
+                      size_t cols, const double *data, store_array_writer **out, tg_err *err);
+int store_array_advance(store_array_writer *w, size_t bytes, tg_err *err);
+int store_array_commit(store_array_writer *w, tg_err *err);
+void store_array_abort(store_array_writer *w);
 int store_array_info(store *st, const char *job_id, const char *name, size_t *rows,
                      size_t *cols);
 /* Reads chunk idx (STORE_CHUNK doubles, the last may be shorter) into buf; *n_out

@@ -233,6 +233,101 @@ START_TEST(arrays_span_chunks)
 }
 END_TEST
 
+/* Streamed arrays (store_array_begin/advance/commit): a page-aligned buffer over the
+ * direct-I/O threshold handed over in uneven steps, a size that is not a multiple of a
+ * block, and an unaligned buffer (buffered path) read back exactly; an aborted array
+ * leaves nothing behind. */
+static void check_back(const char *job, const char *name, const double *v, size_t n)
+{
+    double *buf = malloc(STORE_CHUNK * sizeof *buf);
+    size_t seen = 0, got;
+    for (size_t idx = 0; store_array_chunk(st, job, name, idx, buf, &got) == TG_OK; idx++) {
+        ck_assert_msg(memcmp(buf, v + seen, got * sizeof(double)) == 0, "%s chunk %zu differs",
+                      name, idx);
+        seen += got;
+    }
+    ck_assert_uint_eq(seen, n);
+    free(buf);
+}
+
+START_TEST(arrays_streamed)
+{
+    const size_t rows = 1531, cols = 1003, n = rows * cols; /* 12.3 MB, odd size */
+    double *a = tg_alloc_big(n * sizeof(double));
+    double *raw = malloc((n + 1) * sizeof(double)), *b = raw + 1; /* not page-aligned */
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(raw);
+    for (size_t i = 0; i < n; i++)
+        a[i] = b[i] = (double)i * 0.25 - 7.0;
+    tg_err err;
+    for (int k = 0; k < 2; k++) {
+        const double *v = k ? b : a;
+        const char *name = k ? "unaligned" : "aligned";
+        store_array_writer *w;
+        ck_assert_int_eq(store_array_begin(st, "j_s", name, rows, cols, v, &w, &err), TG_OK);
+        size_t steps[] = {1, 4095, 4097, 1000003, 5000000, 5000000, 9000000};
+        for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+            ck_assert_int_eq(store_array_advance(w, steps[i], &err), TG_OK);
+        ck_assert_int_eq(store_array_info(st, "j_s", name, &(size_t){0}, &(size_t){0}),
+                         TG_ENOTFOUND);
+        ck_assert_int_eq(store_array_commit(w, &err), TG_OK);
+        size_t r, c;
+        ck_assert_int_eq(store_array_info(st, "j_s", name, &r, &c), TG_OK);
+        ck_assert_uint_eq(r, rows);
+        ck_assert_uint_eq(c, cols);
+        check_back("j_s", name, v, n);
+    }
+    /* Abort: no row, no file (the job's directory holds the two committed files only). */
+    store_array_writer *w;
+    ck_assert_int_eq(store_array_begin(st, "j_s", "gone", rows, cols, a, &w, &err), TG_OK);
+    ck_assert_int_eq(store_array_advance(w, n * 4, &err), TG_OK);
+    store_array_abort(w);
+    ck_assert_int_eq(store_array_info(st, "j_s", "gone", &(size_t){0}, &(size_t){0}),
+                     TG_ENOTFOUND);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "test $(ls %s.arrays/j_s | wc -l) -eq 2", dbpath);
+    ck_assert_int_eq(system(cmd), 0);
+    tg_free_big(a);
+    free(raw);
+}
+END_TEST
+
+/* tg_alloc_big keeps freed blocks (up to the limit) for a request of the same size, and a
+ * request of another size frees them first; trim frees by age. */
+START_TEST(big_blocks_are_kept_for_reuse)
+{
+    const size_t big = (size_t)80 << 20;
+    tg_big_keep(3 * big);
+    double *p = tg_alloc_big(big), *q = tg_alloc_big(big);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(q);
+    p[0] = 1.0;
+    q[0] = 2.0;
+    tg_free_big(p);
+    tg_free_big(q);
+    ck_assert_uint_eq(tg_big_kept(), 2 * big);
+    double *p2 = tg_alloc_big(big);
+    ck_assert(p2 == p || p2 == q);
+    ck_assert_uint_eq(tg_big_kept(), big);
+    double *r = tg_alloc_big(big + ((size_t)2 << 20)); /* another size: the kept one goes */
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(tg_big_kept(), 0);
+    tg_free_big(p2);
+    tg_free_big(r);
+    ck_assert_uint_eq(tg_big_kept(), 2 * big + ((size_t)2 << 20));
+    tg_big_trim(3600.0); /* too young */
+    ck_assert_uint_eq(tg_big_kept(), 2 * big + ((size_t)2 << 20));
+    tg_big_trim(0.0);
+    ck_assert_uint_eq(tg_big_kept(), 0);
+    /* Over the limit: freed at once. */
+    tg_big_keep(big / 2);
+    p = tg_alloc_big(big);
+    tg_free_big(p);
+    ck_assert_uint_eq(tg_big_kept(), 0);
+    tg_big_keep(0);
+}
+END_TEST
+
 START_TEST(datasets_and_in_use_guard)
 {
     dataset_row d, g;
@@ -278,6 +373,8 @@ Suite *store_suite(void)
     tcase_add_test(tc, recovery_requeues_then_fails_interrupted);
     tcase_add_test(tc, requeue_does_not_count_the_attempt);
     tcase_add_test(tc, arrays_span_chunks);
+    tcase_add_test(tc, arrays_streamed);
+    tcase_add_test(tc, big_blocks_are_kept_for_reuse);
     tcase_add_test(tc, datasets_and_in_use_guard);
     suite_add_tcase(s, tc);
     return s;

@@ -454,10 +454,18 @@ typedef struct job {
      * block from its mirror (which reads rows of every thread). done[t]: the rows thread
      * t has finished (row pass and mirror); the rows below min_t done[t] are final. */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, cv_ready;
     int arrived;
     unsigned gen;
     atomic_size_t done[64];
+    /* The input kernel is computed in panels of rows by the calling thread; the rows
+     * below `ready` have theirs. */
+    const double *X, *Z;
+    size_t d;
+    atomic_size_t ready;
+    /* The writer thread: rows [0, handed) were given to cfg->rows_final. */
+    size_t handed;
+    int writer_rc;
 } job;
 
 /* Runs the recursion for one entry with input kernel g; ix, jz index qx / qz. */
@@ -518,7 +526,74 @@ static void request_stop(job *J)
     pthread_mutex_lock(&J->mu);
     atomic_store(&J->stop, 1);
     pthread_cond_broadcast(&J->cv);
+    pthread_cond_broadcast(&J->cv_ready);
     pthread_mutex_unlock(&J->mu);
+}
+
+/* Waits until the input kernel of the rows below upto is there; 1 on a stop. */
+static int wait_ready(job *J, size_t upto)
+{
+    if (atomic_load(&J->ready) >= upto)
+        return atomic_load(&J->stop);
+    pthread_mutex_lock(&J->mu);
+    while (atomic_load(&J->ready) < upto && !atomic_load(&J->stop))
+        pthread_cond_wait(&J->cv_ready, &J->mu);
+    pthread_mutex_unlock(&J->mu);
+    return atomic_load(&J->stop);
+}
+
+/* The input kernel of rows [p0, p1) into buf: symmetric: the upper triangle of the
+ * diagonal block by SYRK and the rows' part right of it by GEMM (so the whole is one
+ * SYRK's worth of work), with the diagonal set to exactly the variances the diagonal
+ * chain uses (K(x, x) must equal them bit for bit, or arccos near 1 turns a rounding
+ * difference of 1e-16 in rho into 1e-8 in the angle); cross: one GEMM. Then publishes
+ * the rows to the workers. */
+static void input_panel(job *J, const double *qx0, size_t p0, size_t p1)
+{
+    size_t n = J->n, m = J->m, d = J->d, P = p1 - p0;
+    double *buf = J->buf, s = 1.0 / (double)d;
+    if (P > 0 && J->sym) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)P, (int)d, s, J->X + p0 * d,
+                    (int)d, 0.0, buf + p0 * n + p0, (int)n);
+        if (p1 < n)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)(n - p1), (int)d,
+                        s, J->X + p0 * d, (int)d, J->X + p1 * d, (int)d, 0.0,
+                        buf + p0 * n + p1, (int)n);
+        for (size_t i = p0; i < p1; i++)
+            buf[i * n + i] = qx0[i];
+    } else if (P > 0 && m > 0) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)m, (int)d, s,
+                    J->X + p0 * d, (int)d, J->Z, (int)d, 0.0, buf + p0 * m, (int)m);
+    }
+    pthread_mutex_lock(&J->mu);
+    atomic_store(&J->ready, p1);
+    pthread_cond_broadcast(&J->cv_ready);
+    pthread_mutex_unlock(&J->mu);
+}
+
+static size_t rows_final(job *J);
+
+/* Hands final rows to cfg->rows_final as they come, until all are handed or a stop. */
+static void *writer_main(void *arg)
+{
+    job *J = arg;
+    for (;;) {
+        size_t dn = rows_final(J);
+        if (dn > J->handed) {
+            int r = J->cfg->rows_final(J->cfg->rows_ud, dn);
+            if (r != TG_OK) {
+                J->writer_rc = r;
+                request_stop(J);
+                break;
+            }
+            J->handed = dn;
+        }
+        if (J->handed >= J->n || atomic_load(&J->stop))
+            break;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
 }
 
 /* The rows below this are final in both outputs. */
@@ -605,7 +680,7 @@ static void *worker(void *arg)
     int mirror = J->sym && !J->diag_only;
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
         size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
-        if (atomic_load(&J->stop))
+        if (atomic_load(&J->stop) || (!J->diag_only && wait_ready(J, b1)))
             break;
         for (size_t i = b0 + (size_t)tid; i < b1; i += (size_t)nt)
             do_row(J, i, rowK, rowT, sq1);
@@ -696,28 +771,15 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
         goto out;
     }
-    /* Input kernel x.x'/d: SYRK (upper triangle) or GEMM; diagonals separately. */
+    /* Diagonals of the input kernel x.x'/d; the rest is computed in panels of rows
+     * (input_panel) just before the elementwise pass needs them. */
     for (size_t i = 0; i < n; i++)
         qx0[i] = linalg_dot(X + i * d, X + i * d, d) / (double)d;
     for (size_t j = 0; j < m; j++)
         qz0[j] = sym ? qx0[j] : linalg_dot(Z + j * d, Z + j * d, d) / (double)d;
-    if (diag_only) {
+    if (diag_only)
         memcpy(buf, qx0, n * sizeof(double));
-    } else if (n > 0 && m > 0) {
-        if (sym) {
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, 1.0 / (double)d,
-                        X, (int)d, 0.0, buf, (int)n);
-            /* The diagonal exactly as the diagonal chain sees it: K(x, x) must equal the
-             * variance bit for bit, or arccos near 1 turns a rounding difference of
-             * 1e-16 in rho into 1e-8 in the angle. */
-            for (size_t i = 0; i < n; i++)
-                buf[i * n + i] = qx0[i];
-        }
-        else
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)d,
-                        1.0 / (double)d, X, (int)d, Z, (int)d, 0.0, buf, (int)m);
-    }
-    if (tg_progress_report(prog, 0.05, "input kernel done")) {
+    if (tg_progress_report(prog, 0.01, "diagonals done")) {
         rc = TG_ECANCELLED;
         goto out;
     }
@@ -804,64 +866,97 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
      * reports progress, hands final rows to cfg->rows_final and watches for a stop. */
     pthread_mutex_init(&J.mu, NULL);
     pthread_cond_init(&J.cv, NULL);
-    size_t handed = 0;
+    pthread_cond_init(&J.cv_ready, NULL);
+    J.X = X;
+    J.Z = Z;
+    J.d = d;
+    if (diag_only)
+        atomic_store(&J.ready, n);
     if ((double)n * (double)(diag_only ? 1 : m) <= 65536.0) {
         J.nthreads = 1;
+        if (!diag_only)
+            input_panel(&J, qx0, 0, n);
         void *arg[2] = {&J, (void *)(size_t)0};
         worker(arg);
-    } else {
-        pthread_t th[64];
-        void *args[64][2];
-        int nt = J.nthreads > 64 ? 64 : J.nthreads, started = 0;
-        J.nthreads = nt;
-        for (int t = 0; t < nt; t++) {
-            args[t][0] = &J;
-            args[t][1] = (void *)(size_t)t;
-            if (pthread_create(&th[t], NULL, worker, args[t]) == 0)
-                started++;
-            else
-                break;
-        }
-        if (started < nt) {
-            /* The rows are dealt to nt threads; with fewer, stop and report. */
-            request_stop(&J);
-            for (int t = 0; t < started; t++)
-                pthread_join(th[t], NULL);
-            rc = tg_err_set(err, TG_EINTERNAL, "cannot start kernel threads");
-            goto done;
-        }
-        for (;;) {
-            size_t dn = rows_final(&J);
-            if (dn >= n)
-                break;
-            char msg[96];
-            snprintf(msg, sizeof msg, "%zu of %zu rows", dn, n);
-            double frac = 0.05 + 0.95 * (double)dn / (double)(n ? n : 1);
-            if (sym && n)
-                frac = 0.05 + 0.95 * (1.0 - (1.0 - (double)dn / n) * (1.0 - (double)dn / n));
-            if (tg_progress_report(prog, frac, msg)) {
-                rc = TG_ECANCELLED;
-                break;
-            }
-            if (cfg->rows_final && dn > handed) {
-                if ((rc = cfg->rows_final(cfg->rows_ud, dn)) != TG_OK)
-                    break;
-                handed = dn;
-            }
-            struct timespec ts = {0, 20 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        if (rc != TG_OK)
-            request_stop(&J);
-        for (int t = 0; t < nt; t++)
-            pthread_join(th[t], NULL);
+        if (tg_progress_report(prog, 1.0, "kernel done"))
+            rc = TG_ECANCELLED;
+        if (rc == TG_OK && cfg->rows_final && !diag_only)
+            rc = cfg->rows_final(cfg->rows_ud, n);
+        goto done;
     }
+    pthread_t th[64], wth;
+    void *args[64][2];
+    int nt = J.nthreads > 64 ? 64 : J.nthreads, started = 0, writer = 0;
+    J.nthreads = nt;
+    for (int t = 0; t < nt; t++) {
+        args[t][0] = &J;
+        args[t][1] = (void *)(size_t)t;
+        if (pthread_create(&th[t], NULL, worker, args[t]) == 0)
+            started++;
+        else
+            break;
+    }
+    if (started == nt && cfg->rows_final && !diag_only) {
+        writer = pthread_create(&wth, NULL, writer_main, &J) == 0;
+        if (!writer)
+            started = -1;
+    }
+    if (started < nt) {
+        /* The rows are dealt to nt threads; with fewer, stop and report. */
+        request_stop(&J);
+        for (int t = 0; t < (started < 0 ? nt : started); t++)
+            pthread_join(th[t], NULL);
+        rc = tg_err_set(err, TG_EINTERNAL, "cannot start kernel threads");
+        goto done;
+    }
+    /* Panels of rows (about a sixteenth of the input kernel's work each, in whole
+     * blocks): the pass over a panel and the writing of its rows proceed while the next
+     * panel's input kernel is computed. */
+    size_t panel = diag_only ? n : (n / 16 + BLOCK - 1) / BLOCK * BLOCK;
+    panel = panel < BLOCK ? BLOCK : panel;
+    for (size_t p0 = 0; p0 < n && !diag_only; p0 += panel) {
+        size_t dn = rows_final(&J);
+        char msg[96];
+        snprintf(msg, sizeof msg, "%zu of %zu rows", dn, n);
+        if (atomic_load(&J.stop))
+            break; /* the writer's error: reported below */
+        if (tg_progress_report(prog, 0.01 + 0.04 * (double)p0 / n, msg)) {
+            rc = TG_ECANCELLED;
+            break;
+        }
+        input_panel(&J, qx0, p0, p0 + panel < n ? p0 + panel : n);
+    }
+    while (rc == TG_OK) {
+        size_t dn = rows_final(&J);
+        if (dn >= n || atomic_load(&J.stop))
+            break;
+        char msg[96];
+        snprintf(msg, sizeof msg, "%zu of %zu rows", dn, n);
+        double frac = 0.05 + 0.95 * (double)dn / (double)(n ? n : 1);
+        if (sym && n)
+            frac = 0.05 + 0.95 * (1.0 - (1.0 - (double)dn / n) * (1.0 - (double)dn / n));
+        if (tg_progress_report(prog, frac, msg)) {
+            rc = TG_ECANCELLED;
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc != TG_OK)
+        request_stop(&J);
+    for (int t = 0; t < nt; t++)
+        pthread_join(th[t], NULL);
+    if (writer)
+        pthread_join(wth, NULL);
+    if (rc == TG_OK && J.writer_rc != TG_OK)
+        rc = J.writer_rc;
+    if (rc == TG_OK && atomic_load(&J.stop))
+        rc = TG_ECANCELLED;
     if (rc == TG_OK && tg_progress_report(prog, 1.0, "kernel done"))
         rc = TG_ECANCELLED;
-    if (rc == TG_OK && cfg->rows_final && !diag_only && handed < n)
-        rc = cfg->rows_final(cfg->rows_ud, n);
 done:
     pthread_cond_destroy(&J.cv);
+    pthread_cond_destroy(&J.cv_ready);
     pthread_mutex_destroy(&J.mu);
 out:
     free(sqx);

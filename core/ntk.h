@@ -11,12 +11,14 @@
  * moments) for relu, leaky_relu, abs, identity, erf and gelu; 2-D Gauss-Hermite
  * quadrature in whitened coordinates for tanh, sigmoid and softplus.
  *
- * Computation: one GEMM (SYRK when the two sets are the same) for the input kernel,
- * then one elementwise pass over blocks of rows, in order, that runs every layer of
- * both kernels per entry, so memory is the output arrays plus O((n + m) L). Symmetric
- * matrices are computed once per pair: each block's upper-triangle rows, then (after a
- * barrier) their mirror into the lower triangle while the block is still in cache; so
- * rows become final in order, and can be written out during the computation.
+ * Computation: the input kernel by GEMM (SYRK for the diagonal blocks of a symmetric
+ * kernel: one SYRK's worth of work in all) in panels of rows, and one elementwise pass
+ * over blocks of rows, in order, that runs every layer of both kernels per entry, so
+ * memory is the output arrays plus O((n + m) L). The pass over a panel runs while the
+ * next panel's input kernel is computed. Symmetric matrices are computed once per pair:
+ * each block's upper-triangle rows, then (after a barrier) their mirror into the lower
+ * triangle while the block is still in cache; so rows become final in order, and are
+ * handed to rows_final to be written out during the computation.
  *
  * Threading: reentrant; `threads` worker threads split the rows of the elementwise
  * pass (the GEMM uses the process-wide OpenBLAS setting).
@@ -37,10 +39,11 @@ typedef struct ntk_cfg {
     double quad_tol;       /* relative tolerance of the quadrature order search */
     int threads;           /* >= 1 */
     /* Optional (NULL: none), for writing the outputs out while the rest is computed:
-     * called on the calling thread of ntk_analytic (not for diag_only) whenever more
-     * rows have become final: rows [0, rows) of both outputs will not change again. The
-     * last call has rows = n. A nonzero return stops the computation, and ntk_analytic
-     * returns that value (the callback reports its own error through rows_ud). */
+     * called (one call at a time, from a helper thread of ntk_analytic; not for
+     * diag_only) whenever more rows have become final: rows [0, rows) of both outputs
+     * will not change again. The last call has rows = n. A nonzero return stops the
+     * computation, and ntk_analytic returns that value (the callback reports its own
+     * error through rows_ud). */
     int (*rows_final)(void *rows_ud, size_t rows);
     void *rows_ud;
 } ntk_cfg;

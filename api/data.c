@@ -581,7 +581,7 @@ static int get_f64s(blob_reader *r, size_t rows, size_t cols, double **out)
         return -1;
     if (n == 0)
         return 0;
-    *out = malloc(bytes);
+    *out = tg_alloc_huge(bytes);
     if (!*out)
         return -2;
     if (little_endian()) {

@@ -404,6 +404,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     if (rc)
         goto out;
     size_t n = ds->n_train, m = ds->n_test, d = ds->d;
+    double load_s = now_s() - t0;
     r.cfg.threads = io->threads > 0 ? io->threads : 1;
     X = ds->x;
     Xt = ds->x_test;
@@ -619,6 +620,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     if (order)
         json_object_set_new(res, "quadrature_order", json_integer(order));
     json_object_set_new(res, "time_s", json_real(now_s() - t0));
+    json_object_set_new(res, "load_s", json_real(load_s));
     json_object_set_new(res, "store_s", json_real(store_s));
     json_object_set(res, "warnings", warnings);
     *result_out = res;

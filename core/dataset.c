@@ -51,7 +51,7 @@ static double *alloc_doubles(size_t a, size_t b)
     size_t n, bytes;
     if (tg_mul_size(a, b, &n) || tg_mul_size(n ? n : 1, sizeof(double), &bytes))
         return NULL;
-    return malloc(bytes);
+    return tg_alloc_huge(bytes);
 }
 
 static char *str_dup(const char *s)

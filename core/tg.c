@@ -140,50 +140,54 @@ size_t tg_big_kept(void)
     return k;
 }
 
-void *tg_alloc_big(size_t bytes)
+void *tg_alloc_huge(size_t bytes)
 {
     const size_t huge = (size_t)2 << 20;
     void *p = NULL;
     if (bytes < 2 * huge)
         return malloc(bytes ? bytes : 1);
-    if (bytes >= BIG_KEEP_MIN) {
-        /* A kept block of the same size, or else none is kept any longer: what was kept
-         * for reuse must not add to the memory of a job that cannot use it. */
-        void *drop[BIG_SLOTS];
-        int nd = 0, slot = -1;
-        pthread_mutex_lock(&big_mu);
-        for (int i = 0; i < BIG_SLOTS && !p; i++)
-            if (big[i].p && !big[i].live && big[i].bytes == bytes) {
-                big[i].live = 1;
-                big_kept -= bytes;
-                p = big[i].p;
-            }
-        for (int i = 0; i < BIG_SLOTS && !p; i++)
-            if (big[i].p && !big[i].live) {
-                drop[nd++] = big[i].p;
-                big_kept -= big[i].bytes;
-                big[i].p = NULL;
-            }
-        pthread_mutex_unlock(&big_mu);
-        for (int i = 0; i < nd; i++)
-            free(drop[i]);
-        if (p)
-            return p;
-        if (posix_memalign(&p, huge, bytes) != 0)
-            return NULL;
-        pthread_mutex_lock(&big_mu);
-        for (int i = 0; i < BIG_SLOTS && slot < 0; i++)
-            if (!big[i].p)
-                slot = i;
-        if (slot >= 0)
-            big[slot] = (big_block){p, bytes, 1, 0.0};
-        pthread_mutex_unlock(&big_mu);
-    } else if (posix_memalign(&p, huge, bytes) != 0) {
+    if (posix_memalign(&p, huge, bytes) != 0)
         return NULL;
-    }
 #ifdef MADV_HUGEPAGE
     madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
 #endif
+    return p;
+}
+
+void *tg_alloc_big(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes < BIG_KEEP_MIN)
+        return tg_alloc_huge(bytes);
+    /* A kept block of the same size, or else none is kept any longer: what was kept for
+     * reuse must not add to the memory of a job that cannot use it. */
+    void *drop[BIG_SLOTS];
+    int nd = 0, slot = -1;
+    pthread_mutex_lock(&big_mu);
+    for (int i = 0; i < BIG_SLOTS && !p; i++)
+        if (big[i].p && !big[i].live && big[i].bytes == bytes) {
+            big[i].live = 1;
+            big_kept -= bytes;
+            p = big[i].p;
+        }
+    for (int i = 0; i < BIG_SLOTS && !p; i++)
+        if (big[i].p && !big[i].live) {
+            drop[nd++] = big[i].p;
+            big_kept -= big[i].bytes;
+            big[i].p = NULL;
+        }
+    pthread_mutex_unlock(&big_mu);
+    for (int i = 0; i < nd; i++)
+        free(drop[i]);
+    if (p || !(p = tg_alloc_huge(bytes)))
+        return p;
+    pthread_mutex_lock(&big_mu);
+    for (int i = 0; i < BIG_SLOTS && slot < 0; i++)
+        if (!big[i].p)
+            slot = i;
+    if (slot >= 0)
+        big[slot] = (big_block){p, bytes, 1, 0.0};
+    pthread_mutex_unlock(&big_mu);
     return p;
 }
 

@@ -69,6 +69,9 @@ void tg_assert_fail(const char *expr, const char *file, int line) __attribute__(
  * age: none). Thread-safe. */
 void *tg_alloc_big(size_t bytes);
 void tg_free_big(void *p);
+/* The same memory (2 MiB aligned, huge pages) without the keep-list: free with free().
+ * For arrays that other code frees (datasets, stored blobs). */
+void *tg_alloc_huge(size_t bytes);
 void tg_big_keep(size_t limit);
 void tg_big_trim(double max_age_s);
 size_t tg_big_kept(void);

@@ -952,7 +952,7 @@ static int read_dataset(sqlite3_stmt *s, int with_body, dataset_row *out)
     if (with_body) {
         int len = sqlite3_column_bytes(s, 4);
         const void *b = sqlite3_column_blob(s, 4);
-        out->body = malloc(len > 0 ? (size_t)len : 1);
+        out->body = tg_alloc_huge(len > 0 ? (size_t)len : 1);
         if (!out->body)
             return TG_ENOMEM;
         if (len > 0)

@@ -346,7 +346,6 @@ static void stream_abort(stream *sm)
 static int stream_begin(stream *sm, job_io *io, size_t rows, size_t cols, const char *n0,
                         double *d0, const char *n1, double *d1, tg_err *err)
 {
-    memset(sm, 0, sizeof *sm);
     *sm = (stream){io, {n0, n1}, {d0, d1}, {NULL, NULL}, rows, cols, err, 0.0};
     for (int k = 0; k < 2; k++)
         if (sm->name[k] && sm->data[k] &&

@@ -109,10 +109,19 @@ static double mono_s(void)
 
 void tg_big_keep(size_t limit)
 {
+    void *drop[BIG_SLOTS];
+    int nd = 0;
     pthread_mutex_lock(&big_mu);
     big_limit = limit;
+    for (int i = 0; i < BIG_SLOTS && big_kept > limit; i++)
+        if (big[i].p && !big[i].live) {
+            drop[nd++] = big[i].p;
+            big_kept -= big[i].bytes;
+            big[i].p = NULL;
+        }
     pthread_mutex_unlock(&big_mu);
-    tg_big_trim(limit ? -1.0 : 0.0);
+    for (int i = 0; i < nd; i++)
+        free(drop[i]);
 }
 
 void tg_big_trim(double max_age_s)
@@ -122,7 +131,7 @@ void tg_big_trim(double max_age_s)
     double now = mono_s();
     pthread_mutex_lock(&big_mu);
     for (int i = 0; i < BIG_SLOTS; i++)
-        if (big[i].p && !big[i].live && (max_age_s >= 0 && now - big[i].freed_at >= max_age_s)) {
+        if (big[i].p && !big[i].live && max_age_s >= 0 && now - big[i].freed_at >= max_age_s) {
             drop[nd++] = big[i].p;
             big_kept -= big[i].bytes;
             big[i].p = NULL;

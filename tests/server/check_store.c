@@ -319,8 +319,12 @@ START_TEST(big_blocks_are_kept_for_reuse)
     ck_assert_uint_eq(tg_big_kept(), 2 * big + ((size_t)2 << 20));
     tg_big_trim(0.0);
     ck_assert_uint_eq(tg_big_kept(), 0);
-    /* Over the limit: freed at once. */
+    /* A lowered limit frees what is kept beyond it; over the limit, freed at once. */
+    p = tg_alloc_big(big);
+    tg_free_big(p);
+    ck_assert_uint_eq(tg_big_kept(), big);
     tg_big_keep(big / 2);
+    ck_assert_uint_eq(tg_big_kept(), 0);
     p = tg_alloc_big(big);
     tg_free_big(p);
     ck_assert_uint_eq(tg_big_kept(), 0);

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "../core/csv.h"
-#include "jv.h"
+#include "jx.h"
 
 #define DATA_MAX_LABEL_LEN 1024
 #define DATA_MAX_NAME_LEN 200
@@ -75,7 +75,7 @@ static int labels_scan(const json_t *y, const json_t *yt, const char *py, const 
         for (size_t i = 0; i < n; i++) {
             const json_t *v = json_array_get(a, i);
             int k = label_kind(v);
-            jv_index_path(fb, sizeof fb, part ? pyt : py, i);
+            jx_index_path(fb, sizeof fb, part ? pyt : py, i);
             if (k < 0)
                 return tg_err_setf(err, TG_EDATA, fb,
                                    "%s must be a number, a string or a list of numbers", fb);
@@ -112,7 +112,7 @@ static int labels_collect(const json_t *a, const char *path, long long *ints,
     char fb[300];
     for (size_t i = 0; i < json_array_size(a); i++) {
         const json_t *v = json_array_get(a, i);
-        jv_index_path(fb, sizeof fb, path, i);
+        jx_index_path(fb, sizeof fb, path, i);
         if (strs) {
             size_t len = json_string_length(v);
             strs[i] = json_string_value(v);
@@ -174,11 +174,11 @@ static int decode_xy(const json_t *obj, const char *path, tg_dataset **out, tg_e
     int task = 0, rc;
 
     *out = NULL;
-    jv_path(px, sizeof px, path, "x");
-    jv_path(py, sizeof py, path, "y");
-    jv_path(pxt, sizeof pxt, path, "x_test");
-    jv_path(pyt, sizeof pyt, path, "y_test");
-    rc = jv_string(obj, "task", path, NULL, task_names, 0, &task_s, err);
+    jx_path(px, sizeof px, path, "x");
+    jx_path(py, sizeof py, path, "y");
+    jx_path(pxt, sizeof pxt, path, "x_test");
+    jx_path(pyt, sizeof pyt, path, "y_test");
+    rc = jx_string(obj, "task", path, NULL, task_names, 0, &task_s, err);
     if (rc)
         return rc;
     if (task_s)
@@ -202,7 +202,7 @@ static int decode_xy(const json_t *obj, const char *path, tg_dataset **out, tg_e
     ds = dataset_new();
     if (!ds)
         return tg_err_set(err, TG_ENOMEM, "out of memory");
-    rc = jv_matrix(json_object_get(obj, "x"), px, 0, DATA_MAX_ELEMS, &rows, &cols, &ds->x,
+    rc = jx_matrix(json_object_get(obj, "x"), px, 0, DATA_MAX_ELEMS, &rows, &cols, &ds->x,
                    err);
     if (rc)
         goto out;
@@ -214,7 +214,7 @@ static int decode_xy(const json_t *obj, const char *path, tg_dataset **out, tg_e
     ds->n_train = rows;
     ds->d = cols;
     if (xt) {
-        rc = jv_matrix(xt, pxt, 0, DATA_MAX_ELEMS - rows * cols, &rows, &cols, &ds->x_test,
+        rc = jx_matrix(xt, pxt, 0, DATA_MAX_ELEMS - rows * cols, &rows, &cols, &ds->x_test,
                        err);
         if (rc)
             goto out;
@@ -255,12 +255,12 @@ static int decode_xy(const json_t *obj, const char *path, tg_dataset **out, tg_e
             goto out;
     } else {
         ds->task = TG_TASK_REGRESSION;
-        rc = jv_matrix(y, py, 1, DATA_MAX_ELEMS, &rows, &q, &ds->y, err);
+        rc = jx_matrix(y, py, 1, DATA_MAX_ELEMS, &rows, &q, &ds->y, err);
         if (rc)
             goto out;
         ds->n_outputs = q;
         if (yt) {
-            rc = jv_matrix(yt, pyt, 1, DATA_MAX_ELEMS, &rows, &q, &ds->y_test, err);
+            rc = jx_matrix(yt, pyt, 1, DATA_MAX_ELEMS, &rows, &q, &ds->y_test, err);
             if (rc)
                 goto out;
             if (q != ds->n_outputs) {
@@ -290,11 +290,11 @@ int data_upload_json(const json_t *body, char **name_out, tg_dataset **out, tg_e
 
     *out = NULL;
     *name_out = NULL;
-    rc = jv_expect_object(body, "", err);
+    rc = jx_expect_object(body, "", err);
     if (!rc)
-        rc = jv_check_fields(body, "", fields, err);
+        rc = jx_check_fields(body, "", fields, err);
     if (!rc)
-        rc = jv_string(body, "name", "", "", NULL, DATA_MAX_NAME_LEN, &name, err);
+        rc = jx_string(body, "name", "", "", NULL, DATA_MAX_NAME_LEN, &name, err);
     if (rc)
         return rc;
     rc = decode_xy(body, "", out, err);
@@ -415,7 +415,7 @@ static json_t *targets_json(const tg_dataset *ds, const double *y, size_t n)
     if (!y)
         return json_null();
     if (ds->task != TG_TASK_CLASSIFICATION)
-        return ds->n_outputs == 1 ? jv_real_array(y, n) : jv_real_matrix(y, n, ds->n_outputs);
+        return ds->n_outputs == 1 ? jx_real_array(y, n) : jx_real_matrix(y, n, ds->n_outputs);
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++) {
         size_t k = (size_t)y[i];
@@ -429,9 +429,9 @@ static json_t *targets_json(const tg_dataset *ds, const double *y, size_t n)
 
 json_t *data_arrays_json(const tg_dataset *ds)
 {
-    json_t *x = jv_real_matrix(ds->x, ds->n_train, ds->d);
+    json_t *x = jx_real_matrix(ds->x, ds->n_train, ds->d);
     json_t *y = targets_json(ds, ds->y, ds->n_train);
-    json_t *xt = ds->n_test ? jv_real_matrix(ds->x_test, ds->n_test, ds->d) : json_null();
+    json_t *xt = ds->n_test ? jx_real_matrix(ds->x_test, ds->n_test, ds->d) : json_null();
     json_t *yt = ds->n_test ? targets_json(ds, ds->y_test, ds->n_test) : json_null();
     if (!x || !y || !xt || !yt) {
         json_decref(x);
@@ -755,11 +755,11 @@ static int size_param(const json_t *data, const char *key, long long def, size_t
 {
     char fb[64];
     long long v;
-    int rc = jv_int(data, key, "data", def, 1, LLONG_MAX, &v, err);
+    int rc = jx_int(data, key, "data", def, 1, LLONG_MAX, &v, err);
     if (rc)
         return rc;
     if ((unsigned long long)v > max)
-        return tg_err_setf(err, TG_ETOOLARGE, jv_path(fb, sizeof fb, "data", key),
+        return tg_err_setf(err, TG_ETOOLARGE, jx_path(fb, sizeof fb, "data", key),
                            "%s must be at most %zu (got %lld)", fb, max, v);
     *out = (size_t)v;
     return TG_OK;
@@ -775,46 +775,46 @@ static int gen_params(const json_t *data, int g, json_t *filled, tg_gen_params *
     memset(p, 0, sizeof *p);
     rc = size_param(data, "n", 1000, DATASET_GEN_MAX_N, &p->n, err);
     if (!rc)
-        rc = jv_int(data, "seed", "data", 0, 0, LLONG_MAX, &seed, err);
+        rc = jx_int(data, "seed", "data", 0, 0, LLONG_MAX, &seed, err);
     if (rc)
         return rc;
     p->seed = (uint64_t)seed;
-    jv_default(filled, "n", json_integer((json_int_t)p->n));
-    jv_default(filled, "seed", json_integer(seed));
+    jx_default(filled, "n", json_integer((json_int_t)p->n));
+    jx_default(filled, "seed", json_integer(seed));
     if (gen_takes(g, "noise")) {
-        rc = jv_number(data, "noise", "data", generators[g].noise, 0, 0, INFINITY, 0,
+        rc = jx_number(data, "noise", "data", generators[g].noise, 0, 0, INFINITY, 0,
                        &p->noise, err);
         if (rc)
             return rc;
-        jv_default(filled, "noise", json_real(p->noise));
+        jx_default(filled, "noise", json_real(p->noise));
     }
     if (gen_takes(g, "d")) {
         rc = size_param(data, "d", 10, DATASET_GEN_MAX_D, &p->d, err);
         if (rc)
             return rc;
-        jv_default(filled, "d", json_integer((json_int_t)p->d));
+        jx_default(filled, "d", json_integer((json_int_t)p->d));
     }
     if (gen_takes(g, "centers")) {
         rc = size_param(data, "centers", 3, DATASET_GEN_MAX_CENTERS, &p->centers, err);
         if (!rc)
-            rc = jv_number(data, "spread", "data", 1.0, 0, 0, INFINITY, 0, &p->spread, err);
+            rc = jx_number(data, "spread", "data", 1.0, 0, 0, INFINITY, 0, &p->spread, err);
         if (rc)
             return rc;
-        jv_default(filled, "centers", json_integer((json_int_t)p->centers));
-        jv_default(filled, "spread", json_real(p->spread));
+        jx_default(filled, "centers", json_integer((json_int_t)p->centers));
+        jx_default(filled, "spread", json_real(p->spread));
     }
     if (gen_takes(g, "width")) {
         rc = size_param(data, "width", 64, DATASET_GEN_MAX_WIDTH, &p->width, err);
         if (rc)
             return rc;
-        jv_default(filled, "width", json_integer((json_int_t)p->width));
+        jx_default(filled, "width", json_integer((json_int_t)p->width));
     }
     if (gen_takes(g, "activation")) {
-        rc = jv_string(data, "activation", "data", "relu", activation_names, 0,
+        rc = jx_string(data, "activation", "data", "relu", activation_names, 0,
                        &p->activation, err);
         if (rc)
             return rc;
-        jv_default(filled, "activation", json_string(p->activation));
+        jx_default(filled, "activation", json_string(p->activation));
     }
     return TG_OK;
 }
@@ -842,7 +842,7 @@ static int label_list(const json_t *v, const char *path, const tg_classes *c,
     l->n = n;
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(v, i);
-        jv_index_path(fb, sizeof fb, path, i);
+        jx_index_path(fb, sizeof fb, path, i);
         if (c->is_string) {
             if (!json_is_string(e))
                 return tg_err_setf(err, TG_EINVAL, fb,
@@ -850,7 +850,7 @@ static int label_list(const json_t *v, const char *path, const tg_classes *c,
                                    fb);
             l->strs[i] = (char *)json_string_value(e); /* borrowed, never written */
         } else {
-            int rc = jv_as_int(e, fb, LLONG_MIN, LLONG_MAX, &l->ints[i], err);
+            int rc = jx_as_int(e, fb, LLONG_MIN, LLONG_MAX, &l->ints[i], err);
             if (rc)
                 return rc;
         }
@@ -867,7 +867,7 @@ static int limit_option(const json_t *data, const char *key, size_t *out, tg_err
     *out = 0;
     if (!v || json_is_null(v))
         return TG_OK;
-    int rc = jv_as_int(v, jv_path(fb, sizeof fb, "data", key), 1, LLONG_MAX, &x, err);
+    int rc = jx_as_int(v, jx_path(fb, sizeof fb, "data", key), 1, LLONG_MAX, &x, err);
     if (!rc)
         *out = (size_t)x;
     return rc;
@@ -898,9 +898,9 @@ static int parse_options(const json_t *data, const tg_dataset *ds, int is_builti
         if (!cls)
             return tg_err_setf(err, TG_EINVAL, "data.binary",
                                "data.binary applies to classification data only");
-        rc = jv_expect_object(v, "data.binary", err);
+        rc = jx_expect_object(v, "data.binary", err);
         if (!rc)
-            rc = jv_check_fields(v, "data.binary", bf, err);
+            rc = jx_check_fields(v, "data.binary", bf, err);
         if (rc)
             return rc;
         pos = json_object_get(v, "positive");
@@ -921,10 +921,10 @@ static int parse_options(const json_t *data, const tg_dataset *ds, int is_builti
         return tg_err_setf(err, TG_EINVAL, "data.split_seed",
                            "data.split_seed does not apply: the dataset already has a "
                            "test split");
-    rc = jv_number(data, "test_fraction", "data", is_builtin ? 0.2 : 0.0, 0, 0, 1, 1,
+    rc = jx_number(data, "test_fraction", "data", is_builtin ? 0.2 : 0.0, 0, 0, 1, 1,
                    &o->test_fraction, err);
     if (!rc)
-        rc = jv_int(data, "split_seed", "data", 0, 0, LLONG_MAX, &seed, err);
+        rc = jx_int(data, "split_seed", "data", 0, 0, LLONG_MAX, &seed, err);
     if (rc)
         return rc;
     o->split_seed = (uint64_t)seed;
@@ -932,14 +932,14 @@ static int parse_options(const json_t *data, const tg_dataset *ds, int is_builti
     if (!rc)
         rc = limit_option(data, "max_test", &o->max_test, err);
     if (!rc)
-        rc = jv_int(data, "subset_seed", "data", 0, 0, LLONG_MAX, &seed, err);
+        rc = jx_int(data, "subset_seed", "data", 0, 0, LLONG_MAX, &seed, err);
     if (rc)
         return rc;
     o->subset_seed = (uint64_t)seed;
     if (allow_pre) {
-        rc = jv_bool(data, "standardize", "data", 0, &o->standardize, err);
+        rc = jx_bool(data, "standardize", "data", 0, &o->standardize, err);
         if (!rc)
-            rc = jv_bool(data, "unit_norm", "data", 0, &o->unit_norm, err);
+            rc = jx_bool(data, "unit_norm", "data", 0, &o->unit_norm, err);
         if (rc)
             return rc;
     }
@@ -948,19 +948,19 @@ static int parse_options(const json_t *data, const tg_dataset *ds, int is_builti
         return rc;
 
     if (cls) {
-        jv_default(filled, "classes", json_null());
-        jv_default(filled, "binary", json_null());
+        jx_default(filled, "classes", json_null());
+        jx_default(filled, "binary", json_null());
     }
     if (!has_test) {
-        jv_default(filled, "test_fraction", json_real(o->test_fraction));
-        jv_default(filled, "split_seed", json_integer((json_int_t)o->split_seed));
+        jx_default(filled, "test_fraction", json_real(o->test_fraction));
+        jx_default(filled, "split_seed", json_integer((json_int_t)o->split_seed));
     }
-    jv_default(filled, "max_train", json_null());
-    jv_default(filled, "max_test", json_null());
-    jv_default(filled, "subset_seed", json_integer((json_int_t)o->subset_seed));
+    jx_default(filled, "max_train", json_null());
+    jx_default(filled, "max_test", json_null());
+    jx_default(filled, "subset_seed", json_integer((json_int_t)o->subset_seed));
     if (allow_pre) {
-        jv_default(filled, "standardize", json_false());
-        jv_default(filled, "unit_norm", json_false());
+        jx_default(filled, "standardize", json_false());
+        jx_default(filled, "unit_norm", json_false());
     }
     return TG_OK;
 }
@@ -983,7 +983,7 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
         *ds_out = NULL;
     if (stats_out)
         memset(stats_out, 0, sizeof *stats_out);
-    rc = jv_expect_object(data, "data", err);
+    rc = jx_expect_object(data, "data", err);
     if (rc)
         return rc;
     for (int i = 0; i < 3; i++)
@@ -1000,7 +1000,7 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
             const char *key = i ? "unit_norm" : "standardize";
             if (json_object_get(data, key)) {
                 char fb[64];
-                jv_path(fb, sizeof fb, "data", key);
+                jx_path(fb, sizeof fb, "data", key);
                 return tg_err_setf(err, TG_EUNKNOWN, fb,
                                    "%s does not apply to a job with a model (the model's "
                                    "preprocessing is used)", fb);
@@ -1011,7 +1011,7 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
         if (allow_preprocessing || i < N_OPTION_FIELDS - 2)
             allowed[na++] = option_fields[i];
     if (strcmp(src, "builtin") == 0) {
-        rc = jv_string_req(data, "builtin", "data", dataset_builtin_names, 0, &name, err);
+        rc = jx_string_req(data, "builtin", "data", dataset_builtin_names, 0, &name, err);
         if (rc)
             return rc;
         kind = dataset_builtin_kind(name);
@@ -1025,7 +1025,7 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
         }
     }
     allowed[na] = NULL;
-    rc = jv_check_fields(data, "data", allowed, err);
+    rc = jx_check_fields(data, "data", allowed, err);
     if (rc)
         return rc;
     filled = json_deep_copy(data);
@@ -1035,7 +1035,7 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
     if (strcmp(src, "dataset") == 0) {
         const char *id;
         tg_err lerr;
-        rc = jv_string_req(data, "dataset", "data", NULL, 256, &id, err);
+        rc = jx_string_req(data, "dataset", "data", NULL, 256, &id, err);
         if (rc)
             goto out;
         if (!env || !env->load) {
@@ -1071,14 +1071,14 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
     } else {
         static const char *const inl[] = {"x", "y", "x_test", "y_test", "task", NULL};
         const json_t *v = json_object_get(data, "inline");
-        rc = jv_expect_object(v, "data.inline", err);
+        rc = jx_expect_object(v, "data.inline", err);
         if (!rc)
-            rc = jv_check_fields(v, "data.inline", inl, err);
+            rc = jx_check_fields(v, "data.inline", inl, err);
         if (!rc)
             rc = decode_xy(v, "data.inline", &ds, err);
         if (rc)
             goto out;
-        jv_default(json_object_get(filled, "inline"), "task",
+        jx_default(json_object_get(filled, "inline"), "task",
                    json_string(task_name(ds->task)));
     }
 

@@ -11,7 +11,7 @@
 #include "../core/kreg.h"
 #include "../core/ntk.h"
 #include "../core/train.h"
-#include "jv.h"
+#include "jx.h"
 #include "kinds.h"
 
 #define NTK_MAX_N 50000
@@ -49,11 +49,11 @@ static int decode(const json_t *req, json_t *p, const tg_model *model, const tg_
     long long v;
     int rc;
     memset(r, 0, sizeof *r);
-    if ((rc = jv_string(p, "mode", "params", "analytic", modes, 0, &mode, err)))
+    if ((rc = jx_string(p, "mode", "params", "analytic", modes, 0, &mode, err)))
         return rc;
-    jv_default(p, "mode", json_string(mode));
+    jx_default(p, "mode", json_string(mode));
     r->empirical = strcmp(mode, "empirical") == 0;
-    if ((rc = jv_check_fields(p, "params", r->empirical ? emp_f : analytic_f, err)))
+    if ((rc = jx_check_fields(p, "params", r->empirical ? emp_f : analytic_f, err)))
         return rc;
     if (!r->empirical && json_object_get(req, "model"))
         return tg_err_setf(err, TG_EINVAL, "model",
@@ -70,41 +70,41 @@ static int decode(const json_t *req, json_t *p, const tg_model *model, const tg_
                                    "%s comes from the model; it cannot be given with a model", fb);
             }
     } else {
-        if ((rc = jv_int(p, "depth", "params", 1, 0, MLP_MAX_LAYERS - 2, &v, err)))
+        if ((rc = jx_int(p, "depth", "params", 1, 0, MLP_MAX_LAYERS - 2, &v, err)))
             return rc;
         r->cfg.depth = (size_t)v;
-        jv_default(p, "depth", json_integer(v));
+        jx_default(p, "depth", json_integer(v));
         if (r->empirical) {
-            if ((rc = jv_int(p, "width", "params", 512, 1, 100000, &v, err)))
+            if ((rc = jx_int(p, "width", "params", 512, 1, 100000, &v, err)))
                 return rc;
             r->width = (size_t)v;
-            jv_default(p, "width", json_integer(v));
+            jx_default(p, "width", json_integer(v));
         }
-        if ((rc = jv_string(p, "activation", "params", "relu", act_choices, 0, &s, err)))
+        if ((rc = jx_string(p, "activation", "params", "relu", act_choices, 0, &s, err)))
             return rc;
         r->cfg.act = (tg_act)mlp_act_from_name(s);
-        jv_default(p, "activation", json_string(s));
+        jx_default(p, "activation", json_string(s));
         r->cfg.leaky_slope = 0.01;
         if (r->cfg.act == ACT_LEAKY_RELU) {
-            if ((rc = jv_number(p, "leaky_slope", "params", 0.01, -INFINITY, 0, INFINITY, 0,
+            if ((rc = jx_number(p, "leaky_slope", "params", 0.01, -INFINITY, 0, INFINITY, 0,
                                 &r->cfg.leaky_slope, err)))
                 return rc;
-            jv_default(p, "leaky_slope", json_real(r->cfg.leaky_slope));
+            jx_default(p, "leaky_slope", json_real(r->cfg.leaky_slope));
         } else if (json_object_get(p, "leaky_slope")) {
             return tg_err_setf(err, TG_EINVAL, "params.leaky_slope",
                                "params.leaky_slope applies to the leaky_relu activation only");
         }
-        if ((rc = jv_number(p, "w_std", "params", 1.0, 0, 1, INFINITY, 0, &r->cfg.w_std, err)) ||
-            (rc = jv_number(p, "b_std", "params", 0.0, 0, 0, INFINITY, 0, &r->cfg.b_std, err)))
+        if ((rc = jx_number(p, "w_std", "params", 1.0, 0, 1, INFINITY, 0, &r->cfg.w_std, err)) ||
+            (rc = jx_number(p, "b_std", "params", 0.0, 0, 0, INFINITY, 0, &r->cfg.b_std, err)))
             return rc;
-        jv_default(p, "w_std", json_real(r->cfg.w_std));
-        jv_default(p, "b_std", json_real(r->cfg.b_std));
+        jx_default(p, "w_std", json_real(r->cfg.w_std));
+        jx_default(p, "b_std", json_real(r->cfg.b_std));
     }
     if (!r->empirical) {
-        if ((rc = jv_number(p, "quadrature_tol", "params", 1e-10, 0, 1, 1, 0, &r->cfg.quad_tol,
+        if ((rc = jx_number(p, "quadrature_tol", "params", 1e-10, 0, 1, 1, 0, &r->cfg.quad_tol,
                             err)))
             return rc;
-        jv_default(p, "quadrature_tol", json_real(r->cfg.quad_tol));
+        jx_default(p, "quadrature_tol", json_real(r->cfg.quad_tol));
     }
     /* kernels */
     json_t *k = json_object_get(p, "kernels");
@@ -128,23 +128,23 @@ static int decode(const json_t *req, json_t *p, const tg_model *model, const tg_
                                r->empirical ? "\"ntk\" (the empirical kernel is the NTK)"
                                             : "\"ntk\" or \"nngp\"");
     }
-    if ((rc = jv_bool(p, "cross", "params", 1, &r->cross, err)) ||
-        (rc = jv_bool(p, "diagonal_only", "params", 0, &r->diag_only, err)) ||
-        (rc = jv_bool(p, "spectrum", "params", 0, &r->spectrum, err)) ||
-        (rc = jv_bool(p, "complexity", "params", 0, &r->complexity, err)))
+    if ((rc = jx_bool(p, "cross", "params", 1, &r->cross, err)) ||
+        (rc = jx_bool(p, "diagonal_only", "params", 0, &r->diag_only, err)) ||
+        (rc = jx_bool(p, "spectrum", "params", 0, &r->spectrum, err)) ||
+        (rc = jx_bool(p, "complexity", "params", 0, &r->complexity, err)))
         return rc;
-    jv_default(p, "cross", json_boolean(r->cross));
-    jv_default(p, "diagonal_only", json_boolean(r->diag_only));
-    jv_default(p, "spectrum", json_boolean(r->spectrum));
-    jv_default(p, "complexity", json_boolean(r->complexity));
+    jx_default(p, "cross", json_boolean(r->cross));
+    jx_default(p, "diagonal_only", json_boolean(r->diag_only));
+    jx_default(p, "spectrum", json_boolean(r->spectrum));
+    jx_default(p, "complexity", json_boolean(r->complexity));
     r->output = -1;
     if (r->empirical) {
         json_t *o = json_object_get(p, "output");
         size_t K = model ? model->arch.dims[model->arch.n_layers] : 1;
         if (!o || (json_is_string(o) && strcmp(json_string_value(o), "mean") == 0)) {
-            jv_default(p, "output", json_string("mean"));
+            jx_default(p, "output", json_string("mean"));
         } else {
-            if ((rc = jv_as_int(o, "params.output", 0, (long long)K - 1, &v, err)))
+            if ((rc = jx_as_int(o, "params.output", 0, (long long)K - 1, &v, err)))
                 return rc;
             r->output = (int)v;
         }
@@ -157,16 +157,16 @@ static int decode(const json_t *req, json_t *p, const tg_model *model, const tg_
         static const char *const rf[] = {"ridge", "kernel", "time", NULL};
         static const char *const kk[] = {"ntk", "nngp", NULL};
         const char *path = "params.regression";
-        if ((rc = jv_expect_object(rg, path, err)) || (rc = jv_check_fields(rg, path, rf, err)) ||
-            (rc = jv_number(rg, "ridge", path, 0.0, 0, 0, INFINITY, 0, &r->ridge, err)) ||
-            (rc = jv_string(rg, "kernel", path, "ntk", kk, 0, &s, err)))
+        if ((rc = jx_expect_object(rg, path, err)) || (rc = jx_check_fields(rg, path, rf, err)) ||
+            (rc = jx_number(rg, "ridge", path, 0.0, 0, 0, INFINITY, 0, &r->ridge, err)) ||
+            (rc = jx_string(rg, "kernel", path, "ntk", kk, 0, &s, err)))
             return rc;
         r->reg_nngp = strcmp(s, "nngp") == 0;
-        jv_default(rg, "ridge", json_real(r->ridge));
-        jv_default(rg, "kernel", json_string(s));
+        jx_default(rg, "ridge", json_real(r->ridge));
+        jx_default(rg, "kernel", json_string(s));
         json_t *t = json_object_get(rg, "time");
         if (t && !json_is_null(t)) {
-            if ((rc = jv_number(rg, "time", path, 0, 0, 1, INFINITY, 0, &r->time, err)))
+            if ((rc = jx_number(rg, "time", path, 0, 0, 1, INFINITY, 0, &r->time, err)))
                 return rc;
         } else {
             json_object_set_new(rg, "time", json_null());
@@ -580,9 +580,9 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
         json_decref(mine);
         json_decref(maxe);
         json_decref(cond);
-        mine = jv_real(eig[n - 1]);
-        maxe = jv_real(eig[0]);
-        cond = eig[n - 1] > 0 ? jv_real(eig[0] / eig[n - 1]) : json_null();
+        mine = jx_real(eig[n - 1]);
+        maxe = jx_real(eig[0]);
+        cond = eig[n - 1] > 0 ? jx_real(eig[0] / eig[n - 1]) : json_null();
         if (!(eig[n - 1] > 0))
             json_array_append_new(warnings, json_string("the train NTK is not positive "
                                                         "definite: condition_number is null"));
@@ -599,7 +599,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
             goto out;
         } else {
             json_decref(cplx);
-            cplx = jv_real(cx);
+            cplx = jx_real(cx);
         }
     }
     json_object_set_new(res, "n_train", json_integer((json_int_t)n));
@@ -656,7 +656,6 @@ static json_t *ntk_describe(void)
 
 const tg_kind kind_ntk = {
     .name = "ntk",
-    .test_only = 0,
     .summary = "analytic and empirical NTK / NNGP kernels, kernel regression, spectrum, "
                "complexity",
     .validate = ntk_validate,

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "jv.h"
+#include "jx.h"
 #include "kinds.h"
 
 static const char *const sleep_fields[] = {"ms", "fail", "progress_every_ms", "memory_bytes",
@@ -24,18 +24,18 @@ static int sleep_validate(const json_t *req, const kind_env *env, json_t *filled
     if ((rc = kinds_forbid(req, "data", "for kind sleep", err)) ||
         (rc = kinds_forbid(req, "model", "for kind sleep", err)) ||
         (rc = kinds_params(req, filled, &p, err)) ||
-        (rc = jv_check_fields(p, "params", sleep_fields, err)) ||
-        (rc = jv_int(p, "ms", "params", 1000, 0, 3600000, &ms, err)) ||
-        (rc = jv_bool(p, "fail", "params", 0, &fail, err)) ||
-        (rc = jv_int(p, "progress_every_ms", "params", 50, 1, 60000, &every, err)) ||
-        (rc = jv_int(p, "memory_bytes", "params", 0, 0, 1LL << 50, &mem, err)) ||
-        (rc = jv_int(p, "array", "params", 0, 0, 20000, &arr, err)))
+        (rc = jx_check_fields(p, "params", sleep_fields, err)) ||
+        (rc = jx_int(p, "ms", "params", 1000, 0, 3600000, &ms, err)) ||
+        (rc = jx_bool(p, "fail", "params", 0, &fail, err)) ||
+        (rc = jx_int(p, "progress_every_ms", "params", 50, 1, 60000, &every, err)) ||
+        (rc = jx_int(p, "memory_bytes", "params", 0, 0, 1LL << 50, &mem, err)) ||
+        (rc = jx_int(p, "array", "params", 0, 0, 20000, &arr, err)))
         return rc;
-    jv_default(p, "ms", json_integer(ms));
-    jv_default(p, "fail", json_boolean(fail));
-    jv_default(p, "progress_every_ms", json_integer(every));
-    jv_default(p, "memory_bytes", json_integer(mem));
-    jv_default(p, "array", json_integer(arr));
+    jx_default(p, "ms", json_integer(ms));
+    jx_default(p, "fail", json_boolean(fail));
+    jx_default(p, "progress_every_ms", json_integer(every));
+    jx_default(p, "memory_bytes", json_integer(mem));
+    jx_default(p, "array", json_integer(arr));
     est->memory_bytes = (double)mem + (double)arr * (double)arr * 8.0;
     est->flops = 0;
     return TG_OK;
@@ -102,7 +102,6 @@ static json_t *sleep_describe(void)
 
 const tg_kind kind_sleep = {
     .name = "sleep",
-    .test_only = 1,
     .summary = "test-only: sleeps, reports progress, optionally fails or stores an array",
     .validate = sleep_validate,
     .run = sleep_run,

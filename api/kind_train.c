@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "../core/train.h"
-#include "jv.h"
+#include "jx.h"
 #include "kinds.h"
 
 #define TRAIN_MAX_PARAMS ((size_t)1 << 27)
@@ -58,28 +58,28 @@ static int decode_opt_fields(json_t *o, const char *path, tg_opt k, optim_cfg *c
 {
     int rc;
     double lr_def = (k == OPT_ADAM || k == OPT_ADAMW) ? 0.001 : 0.01;
-    if ((rc = jv_number(o, "lr", path, lr_def, 0, 1, INFINITY, 0, &c->lr, err)))
+    if ((rc = jx_number(o, "lr", path, lr_def, 0, 1, INFINITY, 0, &c->lr, err)))
         return rc;
-    jv_default(o, "lr", json_real(c->lr));
+    jx_default(o, "lr", json_real(c->lr));
     if (k == OPT_MOMENTUM || k == OPT_NESTEROV) {
-        if ((rc = jv_number(o, "momentum", path, 0.9, 0, k == OPT_NESTEROV, 1, 1, &c->momentum,
+        if ((rc = jx_number(o, "momentum", path, 0.9, 0, k == OPT_NESTEROV, 1, 1, &c->momentum,
                             err)))
             return rc;
-        jv_default(o, "momentum", json_real(c->momentum));
+        jx_default(o, "momentum", json_real(c->momentum));
     }
     if (k == OPT_ADAGRAD) {
-        if ((rc = jv_number(o, "eps", path, 1e-10, 0, 0, INFINITY, 0, &c->eps, err)))
+        if ((rc = jx_number(o, "eps", path, 1e-10, 0, 0, INFINITY, 0, &c->eps, err)))
             return rc;
-        jv_default(o, "eps", json_real(c->eps));
+        jx_default(o, "eps", json_real(c->eps));
     }
     if (k == OPT_RMSPROP) {
-        if ((rc = jv_number(o, "alpha", path, 0.99, 0, 0, 1, 0, &c->alpha, err)) ||
-            (rc = jv_number(o, "eps", path, 1e-8, 0, 0, INFINITY, 0, &c->eps, err)) ||
-            (rc = jv_number(o, "momentum", path, 0, 0, 0, 1, 1, &c->momentum, err)))
+        if ((rc = jx_number(o, "alpha", path, 0.99, 0, 0, 1, 0, &c->alpha, err)) ||
+            (rc = jx_number(o, "eps", path, 1e-8, 0, 0, INFINITY, 0, &c->eps, err)) ||
+            (rc = jx_number(o, "momentum", path, 0, 0, 0, 1, 1, &c->momentum, err)))
             return rc;
-        jv_default(o, "alpha", json_real(c->alpha));
-        jv_default(o, "eps", json_real(c->eps));
-        jv_default(o, "momentum", json_real(c->momentum));
+        jx_default(o, "alpha", json_real(c->alpha));
+        jx_default(o, "eps", json_real(c->eps));
+        jx_default(o, "momentum", json_real(c->momentum));
     }
     if (k == OPT_ADAM || k == OPT_ADAMW) {
         char fb[160];
@@ -87,14 +87,14 @@ static int decode_opt_fields(json_t *o, const char *path, tg_opt k, optim_cfg *c
         c->beta1 = 0.9;
         c->beta2 = 0.999;
         if (b) {
-            jv_path(fb, sizeof fb, path, "betas");
+            jx_path(fb, sizeof fb, path, "betas");
             if (!json_is_array(b) || json_array_size(b) != 2)
                 return tg_err_setf(err, TG_EINVAL, fb, "%s must be a pair [beta1, beta2]", fb);
             for (int i = 0; i < 2; i++) {
                 char eb[180];
                 double v;
-                if ((rc = jv_as_number(json_array_get(b, (size_t)i),
-                                       jv_index_path(eb, sizeof eb, fb, (size_t)i), &v, err)))
+                if ((rc = jx_as_number(json_array_get(b, (size_t)i),
+                                       jx_index_path(eb, sizeof eb, fb, (size_t)i), &v, err)))
                     return rc;
                 if (!(v >= 0 && v < 1))
                     return tg_err_setf(err, TG_EINVAL, eb, "%s must be in [0, 1) (got %g)", eb,
@@ -105,12 +105,12 @@ static int decode_opt_fields(json_t *o, const char *path, tg_opt k, optim_cfg *c
                     c->beta2 = v;
             }
         }
-        if ((rc = jv_number(o, "eps", path, 1e-8, 0, 0, INFINITY, 0, &c->eps, err)) ||
-            (rc = jv_bool(o, "amsgrad", path, 0, &c->amsgrad, err)))
+        if ((rc = jx_number(o, "eps", path, 1e-8, 0, 0, INFINITY, 0, &c->eps, err)) ||
+            (rc = jx_bool(o, "amsgrad", path, 0, &c->amsgrad, err)))
             return rc;
-        jv_default(o, "betas", json_pack("[f, f]", c->beta1, c->beta2));
-        jv_default(o, "eps", json_real(c->eps));
-        jv_default(o, "amsgrad", json_boolean(c->amsgrad));
+        jx_default(o, "betas", json_pack("[f, f]", c->beta1, c->beta2));
+        jx_default(o, "eps", json_real(c->eps));
+        jx_default(o, "amsgrad", json_boolean(c->amsgrad));
     }
     return TG_OK;
 }
@@ -129,8 +129,8 @@ static int decode_optimizer(json_t *p, optim_cfg *c, tg_err *err)
         o = json_pack("{s:s}", "name", "sgd");
         json_object_set_new(p, "optimizer", o);
     }
-    if ((rc = jv_expect_object(o, path, err)) ||
-        (rc = jv_string_req(o, "name", path, opt_choices, 0, &name, err)))
+    if ((rc = jx_expect_object(o, path, err)) ||
+        (rc = jx_string_req(o, "name", path, opt_choices, 0, &name, err)))
         return rc;
     memset(c, 0, sizeof *c);
     c->kind = (tg_opt)optim_from_name(name);
@@ -139,11 +139,11 @@ static int decode_optimizer(json_t *p, optim_cfg *c, tg_err *err)
         static const char *const bases[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
                                             "adam", "adamw", "normalized_gd", NULL};
         const char *base;
-        if ((rc = jv_string(o, "base", path, "sgd", bases, 0, &base, err)))
+        if ((rc = jx_string(o, "base", path, "sgd", bases, 0, &base, err)))
             return rc;
         c->base = (tg_opt)optim_from_name(base);
         k = c->base;
-        jv_default(o, "base", json_string(base));
+        jx_default(o, "base", json_string(base));
     }
     opt_fields(k, fields, &nf);
     fields[nf++] = "name";
@@ -152,12 +152,12 @@ static int decode_optimizer(json_t *p, optim_cfg *c, tg_err *err)
         fields[nf++] = "base";
     }
     fields[nf] = NULL;
-    if ((rc = jv_check_fields(o, path, fields, err)))
+    if ((rc = jx_check_fields(o, path, fields, err)))
         return rc;
     if (c->kind == OPT_SAM) {
-        if ((rc = jv_number(o, "rho", path, 0.05, 0, 1, INFINITY, 0, &c->rho, err)))
+        if ((rc = jx_number(o, "rho", path, 0.05, 0, 1, INFINITY, 0, &c->rho, err)))
             return rc;
-        jv_default(o, "rho", json_real(c->rho));
+        jx_default(o, "rho", json_real(c->rho));
     }
     return decode_opt_fields(o, path, k, c, err);
 }
@@ -175,8 +175,8 @@ static int decode_schedule(json_t *p, long long epochs, sched_cfg *s, tg_err *er
         o = json_pack("{s:s}", "name", "constant");
         json_object_set_new(p, "schedule", o);
     }
-    if ((rc = jv_expect_object(o, path, err)) ||
-        (rc = jv_string_req(o, "name", path, sched_choices, 0, &name, err)))
+    if ((rc = jx_expect_object(o, path, err)) ||
+        (rc = jx_string_req(o, "name", path, sched_choices, 0, &name, err)))
         return rc;
     memset(s, 0, sizeof *s);
     s->kind = (tg_sched)sched_from_name(name);
@@ -191,26 +191,26 @@ static int decode_schedule(json_t *p, long long epochs, sched_cfg *s, tg_err *er
     default: break;
     }
     fields[nf] = NULL;
-    if ((rc = jv_check_fields(o, path, fields, err)) ||
-        (rc = jv_int(o, "warmup_epochs", path, 0, 0, TRAIN_MAX_EPOCHS, &w, err)))
+    if ((rc = jx_check_fields(o, path, fields, err)) ||
+        (rc = jx_int(o, "warmup_epochs", path, 0, 0, TRAIN_MAX_EPOCHS, &w, err)))
         return rc;
     s->warmup = w;
-    jv_default(o, "warmup_epochs", json_integer(w));
+    jx_default(o, "warmup_epochs", json_integer(w));
     switch (s->kind) {
     case SCHED_STEP: {
         long long ss;
-        if ((rc = jv_int(o, "step_size", path, 10, 1, TRAIN_MAX_EPOCHS, &ss, err)) ||
-            (rc = jv_number(o, "gamma", path, 0.1, 0, 1, INFINITY, 0, &s->gamma, err)))
+        if ((rc = jx_int(o, "step_size", path, 10, 1, TRAIN_MAX_EPOCHS, &ss, err)) ||
+            (rc = jx_number(o, "gamma", path, 0.1, 0, 1, INFINITY, 0, &s->gamma, err)))
             return rc;
         s->step_size = ss;
-        jv_default(o, "step_size", json_integer(ss));
-        jv_default(o, "gamma", json_real(s->gamma));
+        jx_default(o, "step_size", json_integer(ss));
+        jx_default(o, "gamma", json_real(s->gamma));
         break;
     }
     case SCHED_MULTISTEP: {
         char fb[160], eb[180];
         json_t *m = json_object_get(o, "milestones");
-        jv_path(fb, sizeof fb, path, "milestones");
+        jx_path(fb, sizeof fb, path, "milestones");
         if (!m)
             return tg_err_setf(err, TG_EMISSING, fb, "%s is required for multistep", fb);
         if (!json_is_array(m) || json_array_size(m) > SCHED_MAX_MILESTONES)
@@ -218,7 +218,7 @@ static int decode_schedule(json_t *p, long long epochs, sched_cfg *s, tg_err *er
                                SCHED_MAX_MILESTONES);
         for (size_t i = 0; i < json_array_size(m); i++) {
             long long v;
-            if ((rc = jv_as_int(json_array_get(m, i), jv_index_path(eb, sizeof eb, fb, i), 0,
+            if ((rc = jx_as_int(json_array_get(m, i), jx_index_path(eb, sizeof eb, fb, i), 0,
                                 TRAIN_MAX_EPOCHS, &v, err)))
                 return rc;
             if (i > 0 && v <= s->milestones[i - 1])
@@ -226,35 +226,35 @@ static int decode_schedule(json_t *p, long long epochs, sched_cfg *s, tg_err *er
             s->milestones[i] = v;
         }
         s->n_milestones = json_array_size(m);
-        if ((rc = jv_number(o, "gamma", path, 0.1, 0, 1, INFINITY, 0, &s->gamma, err)))
+        if ((rc = jx_number(o, "gamma", path, 0.1, 0, 1, INFINITY, 0, &s->gamma, err)))
             return rc;
-        jv_default(o, "gamma", json_real(s->gamma));
+        jx_default(o, "gamma", json_real(s->gamma));
         break;
     }
     case SCHED_EXPONENTIAL:
-        if ((rc = jv_number(o, "gamma", path, 0.95, 0, 1, INFINITY, 0, &s->gamma, err)))
+        if ((rc = jx_number(o, "gamma", path, 0.95, 0, 1, INFINITY, 0, &s->gamma, err)))
             return rc;
-        jv_default(o, "gamma", json_real(s->gamma));
+        jx_default(o, "gamma", json_real(s->gamma));
         break;
     case SCHED_COSINE: {
         long long tm;
-        if ((rc = jv_int(o, "t_max", path, epochs, 1, TRAIN_MAX_EPOCHS, &tm, err)) ||
-            (rc = jv_number(o, "eta_min", path, 0, 0, 0, INFINITY, 0, &s->eta_min, err)))
+        if ((rc = jx_int(o, "t_max", path, epochs, 1, TRAIN_MAX_EPOCHS, &tm, err)) ||
+            (rc = jx_number(o, "eta_min", path, 0, 0, 0, INFINITY, 0, &s->eta_min, err)))
             return rc;
         s->t_max = (double)tm;
-        jv_default(o, "t_max", json_integer(tm));
-        jv_default(o, "eta_min", json_real(s->eta_min));
+        jx_default(o, "t_max", json_integer(tm));
+        jx_default(o, "eta_min", json_real(s->eta_min));
         break;
     }
     case SCHED_LINEAR: {
         long long te;
-        if ((rc = jv_number(o, "end_factor", path, 0.01, 0, 0, INFINITY, 0, &s->end_factor,
+        if ((rc = jx_number(o, "end_factor", path, 0.01, 0, 0, INFINITY, 0, &s->end_factor,
                             err)) ||
-            (rc = jv_int(o, "total_epochs", path, epochs, 1, TRAIN_MAX_EPOCHS, &te, err)))
+            (rc = jx_int(o, "total_epochs", path, epochs, 1, TRAIN_MAX_EPOCHS, &te, err)))
             return rc;
         s->total_epochs = (double)te;
-        jv_default(o, "end_factor", json_real(s->end_factor));
-        jv_default(o, "total_epochs", json_integer(te));
+        jx_default(o, "end_factor", json_real(s->end_factor));
+        jx_default(o, "total_epochs", json_integer(te));
         break;
     }
     default: break;
@@ -303,7 +303,7 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
     int classification = ds->task == TG_TASK_CLASSIFICATION;
     memset(r, 0, sizeof *r);
     *init_out = NULL;
-    if ((rc = jv_check_fields(p, "params", fields, err)))
+    if ((rc = jx_check_fields(p, "params", fields, err)))
         return rc;
 
     /* init_model first: it supplies the architecture's defaults. */
@@ -321,7 +321,7 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
         if (rc)
             return rc;
     } else {
-        jv_default(p, "init_model", json_null());
+        jx_default(p, "init_model", json_null());
     }
     *init_out = im;
 
@@ -351,42 +351,42 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
     a->dims[0] = ds->d;
     for (size_t i = 0; i < json_array_size(hidden); i++) {
         char eb[64];
-        if ((rc = jv_as_int(json_array_get(hidden, i), jv_index_path(eb, sizeof eb, "params.hidden", i),
+        if ((rc = jx_as_int(json_array_get(hidden, i), jx_index_path(eb, sizeof eb, "params.hidden", i),
                             1, 1000000, &v, err)))
             return rc;
         a->dims[i + 1] = (size_t)v;
     }
     a->n_layers = json_array_size(hidden) + 1;
 
-    if ((rc = jv_string(p, "activation", "params", im ? mlp_act_name(im->arch.act) : "relu",
+    if ((rc = jx_string(p, "activation", "params", im ? mlp_act_name(im->arch.act) : "relu",
                         act_choices, 0, &s, err)))
         return rc;
     a->act = (tg_act)mlp_act_from_name(s);
     if (im && a->act != im->arch.act)
         return arch_conflict("activation", err);
-    jv_default(p, "activation", json_string(s));
+    jx_default(p, "activation", json_string(s));
     if (a->act == ACT_LEAKY_RELU) {
-        if ((rc = jv_number(p, "leaky_slope", "params", im ? im->arch.leaky_slope : 0.01,
+        if ((rc = jx_number(p, "leaky_slope", "params", im ? im->arch.leaky_slope : 0.01,
                             -INFINITY, 0, INFINITY, 0, &a->leaky_slope, err)))
             return rc;
         if (im && a->leaky_slope != im->arch.leaky_slope)
             return arch_conflict("leaky_slope", err);
-        jv_default(p, "leaky_slope", json_real(a->leaky_slope));
+        jx_default(p, "leaky_slope", json_real(a->leaky_slope));
     } else if (json_object_get(p, "leaky_slope")) {
         return tg_err_setf(err, TG_EINVAL, "params.leaky_slope",
                            "params.leaky_slope applies to the leaky_relu activation only");
     } else {
         a->leaky_slope = 0.01;
     }
-    if ((rc = jv_bool(p, "bias", "params", im ? im->arch.bias : 1, &a->bias, err)))
+    if ((rc = jx_bool(p, "bias", "params", im ? im->arch.bias : 1, &a->bias, err)))
         return rc;
-    jv_default(p, "bias", json_boolean(a->bias));
-    if ((rc = jv_string(p, "parameterization", "params",
+    jx_default(p, "bias", json_boolean(a->bias));
+    if ((rc = jx_string(p, "parameterization", "params",
                         im ? (im->arch.ntk ? "ntk" : "standard") : "standard", params_choices, 0,
                         &s, err)))
         return rc;
     a->ntk = strcmp(s, "ntk") == 0;
-    jv_default(p, "parameterization", json_string(s));
+    jx_default(p, "parameterization", json_string(s));
     if (!a->ntk) {
         if (!is_unset(p, "w_std") || !is_unset(p, "b_std"))
             return tg_err_setf(err, TG_EINVAL, is_unset(p, "w_std") ? "params.b_std" : "params.w_std",
@@ -394,13 +394,13 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
         a->w_std = 1.0;
         a->b_std = 0.0;
     } else {
-        if ((rc = jv_number(p, "w_std", "params", im ? im->arch.w_std : 1.0, 0, 1, INFINITY, 0,
+        if ((rc = jx_number(p, "w_std", "params", im ? im->arch.w_std : 1.0, 0, 1, INFINITY, 0,
                             &a->w_std, err)) ||
-            (rc = jv_number(p, "b_std", "params", im ? im->arch.b_std : 0.0, 0, 0, INFINITY, 0,
+            (rc = jx_number(p, "b_std", "params", im ? im->arch.b_std : 0.0, 0, 0, INFINITY, 0,
                             &a->b_std, err)))
             return rc;
-        jv_default(p, "w_std", json_real(a->w_std));
-        jv_default(p, "b_std", json_real(a->b_std));
+        jx_default(p, "w_std", json_real(a->w_std));
+        jx_default(p, "b_std", json_real(a->b_std));
     }
     if (im && (a->bias != im->arch.bias || a->ntk != im->arch.ntk))
         return arch_conflict(a->bias != im->arch.bias ? "bias" : "parameterization", err);
@@ -410,10 +410,10 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
     /* Loss and the output layer. */
     const char *loss_def = im ? model_loss_name(im->loss)
                               : (classification ? "cross_entropy" : "mse");
-    if ((rc = jv_string(p, "loss", "params", loss_def, loss_choices, 0, &s, err)))
+    if ((rc = jx_string(p, "loss", "params", loss_def, loss_choices, 0, &s, err)))
         return rc;
     c->loss = (tg_loss)model_loss_from_name(s);
-    jv_default(p, "loss", json_string(s));
+    jx_default(p, "loss", json_string(s));
     if (!classification && c->loss != LOSS_MSE)
         return tg_err_setf(err, TG_EINVAL, "params.loss",
                            "params.loss %s needs a classification task; the data is regression", s);
@@ -449,13 +449,13 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
                            "the network has %zu parameters (limit %zu)", P, TRAIN_MAX_PARAMS);
 
     /* Initialization. */
-    if ((rc = jv_string(p, "init", "params", "default", init_choices, 0, &r->init, err)))
+    if ((rc = jx_string(p, "init", "params", "default", init_choices, 0, &r->init, err)))
         return rc;
-    jv_default(p, "init", json_string(r->init));
+    jx_default(p, "init", json_string(r->init));
     if (strcmp(r->init, "normal") == 0) {
-        if ((rc = jv_number(p, "init_std", "params", 0.01, 0, 0, INFINITY, 0, &r->init_std, err)))
+        if ((rc = jx_number(p, "init_std", "params", 0.01, 0, 0, INFINITY, 0, &r->init_std, err)))
             return rc;
-        jv_default(p, "init_std", json_real(r->init_std));
+        jx_default(p, "init_std", json_real(r->init_std));
     } else if (json_object_get(p, "init_std")) {
         return tg_err_setf(err, TG_EINVAL, "params.init_std",
                            "params.init_std applies to init \"normal\" only");
@@ -466,29 +466,29 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
                            "come from the model)");
 
     /* Optimization. */
-    if ((rc = jv_int(p, "epochs", "params", 20, 1, TRAIN_MAX_EPOCHS, &c->epochs, err)))
+    if ((rc = jx_int(p, "epochs", "params", 20, 1, TRAIN_MAX_EPOCHS, &c->epochs, err)))
         return rc;
-    jv_default(p, "epochs", json_integer(c->epochs));
+    jx_default(p, "epochs", json_integer(c->epochs));
     if ((rc = decode_optimizer(p, &c->opt, err)) ||
         (rc = decode_schedule(p, c->epochs, &c->sched, err)) ||
-        (rc = jv_number(p, "weight_decay", "params", 0, 0, 0, INFINITY, 0, &c->weight_decay,
+        (rc = jx_number(p, "weight_decay", "params", 0, 0, 0, INFINITY, 0, &c->weight_decay,
                         err)))
         return rc;
-    jv_default(p, "weight_decay", json_real(c->weight_decay));
+    jx_default(p, "weight_decay", json_real(c->weight_decay));
     c->opt.weight_decay = c->weight_decay;
-    if ((rc = jv_int(p, "batch_size", "params", 32, 0, 100000000, &v, err)))
+    if ((rc = jx_int(p, "batch_size", "params", 32, 0, 100000000, &v, err)))
         return rc;
     c->batch_size = (size_t)v;
-    jv_default(p, "batch_size", json_integer(v));
+    jx_default(p, "batch_size", json_integer(v));
     if (is_unset(p, "max_steps")) {
         json_object_set_new(p, "max_steps", json_null());
     } else {
-        if ((rc = jv_int(p, "max_steps", "params", 0, 1, 1LL << 40, &c->max_steps, err)))
+        if ((rc = jx_int(p, "max_steps", "params", 0, 1, 1LL << 40, &c->max_steps, err)))
             return rc;
     }
     if (is_unset(p, "clip_grad_norm")) {
         json_object_set_new(p, "clip_grad_norm", json_null());
-    } else if ((rc = jv_number(p, "clip_grad_norm", "params", 0, 0, 1, INFINITY, 0, &c->clip,
+    } else if ((rc = jx_number(p, "clip_grad_norm", "params", 0, 0, 1, INFINITY, 0, &c->clip,
                                err))) {
         return rc;
     }
@@ -499,8 +499,8 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
         json_object_set_new(p, "label_noise", json_null());
     } else {
         static const char *const lnf[] = {"sigma", "flip_prob", NULL};
-        if ((rc = jv_expect_object(ln, "params.label_noise", err)) ||
-            (rc = jv_check_fields(ln, "params.label_noise", lnf, err)))
+        if ((rc = jx_expect_object(ln, "params.label_noise", err)) ||
+            (rc = jx_check_fields(ln, "params.label_noise", lnf, err)))
             return rc;
         if (json_object_size(ln) != 1)
             return tg_err_setf(err, TG_EINVAL, "params.label_noise",
@@ -510,7 +510,7 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
                 return tg_err_setf(err, TG_EINVAL, "params.label_noise.sigma",
                                    "label_noise.sigma applies to regression; use flip_prob");
             c->noise = NOISE_SIGMA;
-            if ((rc = jv_number(ln, "sigma", "params.label_noise", 0, 0, 0, INFINITY, 0,
+            if ((rc = jx_number(ln, "sigma", "params.label_noise", 0, 0, 0, INFINITY, 0,
                                 &c->noise_level, err)))
                 return rc;
         } else {
@@ -518,35 +518,35 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
                 return tg_err_setf(err, TG_EINVAL, "params.label_noise.flip_prob",
                                    "label_noise.flip_prob applies to classification; use sigma");
             c->noise = NOISE_FLIP;
-            if ((rc = jv_number(ln, "flip_prob", "params.label_noise", 0, 0, 0, 1, 0,
+            if ((rc = jx_number(ln, "flip_prob", "params.label_noise", 0, 0, 0, 1, 0,
                                 &c->noise_level, err)))
                 return rc;
         }
     }
 
     /* Validation and early stopping. */
-    if ((rc = jv_number(p, "validation_fraction", "params", 0, 0, 0, 1, 1, &r->val_fraction,
+    if ((rc = jx_number(p, "validation_fraction", "params", 0, 0, 0, 1, 1, &r->val_fraction,
                         err)))
         return rc;
-    jv_default(p, "validation_fraction", json_real(r->val_fraction));
+    jx_default(p, "validation_fraction", json_real(r->val_fraction));
     json_t *es = json_object_get(p, "early_stopping");
     if (!es || json_is_null(es)) {
         json_object_set_new(p, "early_stopping", json_null());
     } else {
         static const char *const esf[] = {"patience", "min_delta", "restore_best", NULL};
         const char *ep = "params.early_stopping";
-        if ((rc = jv_expect_object(es, ep, err)) || (rc = jv_check_fields(es, ep, esf, err)) ||
-            (rc = jv_int(es, "patience", ep, 10, 1, TRAIN_MAX_EPOCHS, &c->patience, err)) ||
-            (rc = jv_number(es, "min_delta", ep, 0, 0, 0, INFINITY, 0, &c->min_delta, err)) ||
-            (rc = jv_bool(es, "restore_best", ep, 1, &c->restore_best, err)))
+        if ((rc = jx_expect_object(es, ep, err)) || (rc = jx_check_fields(es, ep, esf, err)) ||
+            (rc = jx_int(es, "patience", ep, 10, 1, TRAIN_MAX_EPOCHS, &c->patience, err)) ||
+            (rc = jx_number(es, "min_delta", ep, 0, 0, 0, INFINITY, 0, &c->min_delta, err)) ||
+            (rc = jx_bool(es, "restore_best", ep, 1, &c->restore_best, err)))
             return rc;
         if (!(r->val_fraction > 0))
             return tg_err_setf(err, TG_EINVAL, "params.early_stopping",
                                "params.early_stopping needs params.validation_fraction > 0");
         c->early_stopping = 1;
-        jv_default(es, "patience", json_integer(c->patience));
-        jv_default(es, "min_delta", json_real(c->min_delta));
-        jv_default(es, "restore_best", json_boolean(c->restore_best));
+        jx_default(es, "patience", json_integer(c->patience));
+        jx_default(es, "min_delta", json_real(c->min_delta));
+        jx_default(es, "restore_best", json_boolean(c->restore_best));
     }
 
     /* Tracking. */
@@ -556,17 +556,17 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
         json_object_set_new(p, "track", tr);
     }
     static const char *const trf[] = {"sharpness_every", "sharpness_iters", NULL};
-    if ((rc = jv_expect_object(tr, "params.track", err)) ||
-        (rc = jv_check_fields(tr, "params.track", trf, err)))
+    if ((rc = jx_expect_object(tr, "params.track", err)) ||
+        (rc = jx_check_fields(tr, "params.track", trf, err)))
         return rc;
     if (!is_unset(tr, "sharpness_every")) {
         long long it;
-        if ((rc = jv_int(tr, "sharpness_every", "params.track", 0, 1, TRAIN_MAX_EPOCHS,
+        if ((rc = jx_int(tr, "sharpness_every", "params.track", 0, 1, TRAIN_MAX_EPOCHS,
                          &c->sharpness_every, err)) ||
-            (rc = jv_int(tr, "sharpness_iters", "params.track", 20, 2, 500, &it, err)))
+            (rc = jx_int(tr, "sharpness_iters", "params.track", 20, 2, 500, &it, err)))
             return rc;
         c->sharpness_iters = (int)it;
-        jv_default(tr, "sharpness_iters", json_integer(it));
+        jx_default(tr, "sharpness_iters", json_integer(it));
     } else if (json_object_get(tr, "sharpness_iters")) {
         return tg_err_setf(err, TG_EINVAL, "params.track.sharpness_iters",
                            "params.track.sharpness_iters needs sharpness_every");
@@ -628,9 +628,9 @@ static void put_split(json_t *o, const char *prefix, const split_metrics *m, int
     if (!m->present)
         return;
     snprintf(k, sizeof k, "%s_loss", prefix);
-    json_object_set_new(o, k, jv_real(m->loss));
+    json_object_set_new(o, k, jx_real(m->loss));
     snprintf(k, sizeof k, "%s_%s", prefix, classification ? "accuracy" : "mse");
-    json_object_set_new(o, k, jv_real(classification ? m->accuracy : m->mse));
+    json_object_set_new(o, k, jx_real(classification ? m->accuracy : m->mse));
 }
 
 static json_t *epoch_json(const train_epoch *e, int classification, int with_epoch)
@@ -638,17 +638,17 @@ static json_t *epoch_json(const train_epoch *e, int classification, int with_epo
     json_t *o = json_object();
     if (with_epoch) {
         json_object_set_new(o, "epoch", json_integer(e->epoch));
-        json_object_set_new(o, "lr", jv_real(e->lr));
+        json_object_set_new(o, "lr", jx_real(e->lr));
     }
     put_split(o, "train", &e->train, classification);
     put_split(o, "val", &e->val, classification);
     put_split(o, "test", &e->test, classification);
-    json_object_set_new(o, "objective", jv_real(e->objective));
+    json_object_set_new(o, "objective", jx_real(e->objective));
     if (with_epoch) {
-        json_object_set_new(o, "grad_norm", jv_real(e->grad_norm));
+        json_object_set_new(o, "grad_norm", jx_real(e->grad_norm));
         if (e->has_sharpness) {
-            json_object_set_new(o, "sharpness", jv_real(e->sharpness));
-            json_object_set_new(o, "two_over_lr", jv_real(e->two_over_lr));
+            json_object_set_new(o, "sharpness", jx_real(e->sharpness));
+            json_object_set_new(o, "two_over_lr", jx_real(e->two_over_lr));
         }
     }
     return o;
@@ -804,7 +804,7 @@ static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
                             "param_count", (json_int_t)P, "epochs_run",
                             (json_int_t)res.epochs_run, "stopped_early", res.stopped_early,
                             "steps", (json_int_t)res.steps, "time_s", dt, "samples_per_s",
-                            jv_real(dt > 0 ? res.samples / dt : 0), "warnings", warnings,
+                            jx_real(dt > 0 ? res.samples / dt : 0), "warnings", warnings,
                             "final", epoch_json(&res.final, classification, 0), "history",
                             history_json(&res, classification));
     if (r.cfg.early_stopping)
@@ -830,7 +830,6 @@ static json_t *train_describe(void)
 
 const tg_kind kind_train = {
     .name = "train",
-    .test_only = 0,
     .summary = "fully-connected networks with the optimizers of the literature; stores the model",
     .validate = train_validate,
     .run = train_run_job,

@@ -7,36 +7,49 @@
 #include <string.h>
 
 #include "../core/embed.h"
-#include "jv.h"
+#include "jx.h"
 
-extern const tg_kind kind_sleep;
-extern const tg_kind kind_train;
-extern const tg_kind kind_ntk;
+#define KIND(name) extern const tg_kind kind_##name;
+#define TEST_KIND(name) extern const tg_kind kind_##name;
+#define PLANNED_KIND(name)
+#include "kinds.def"
+#undef KIND
+#undef TEST_KIND
+#undef PLANNED_KIND
 
-/* The registry: one row per kind. */
-static const tg_kind *const registry[] = {
-    &kind_train,
-    &kind_ntk,
-    &kind_sleep,
+/* The registry, in the order of kinds.def. */
+static const struct {
+    const tg_kind *k;
+    int test_only; /* registered only with --enable-test-kinds */
+} registry[] = {
+#define KIND(name) {&kind_##name, 0},
+#define TEST_KIND(name) {&kind_##name, 1},
+#define PLANNED_KIND(name)
+#include "kinds.def"
+#undef KIND
+#undef TEST_KIND
+#undef PLANNED_KIND
+    {NULL, 0},
+};
+
+/* Kinds of the contract that this build does not run yet (their issues are open). */
+static const char *const planned[] = {
+#define KIND(name)
+#define TEST_KIND(name)
+#define PLANNED_KIND(name) #name,
+#include "kinds.def"
+#undef KIND
+#undef TEST_KIND
+#undef PLANNED_KIND
     NULL,
 };
 
-/* Kinds of the contract that this build does not run yet (their issues are open):
- * named so that a request for one gets a precise message rather than "unknown". */
-static const char *const planned[] = {"influence", "shapley", "pac_bayes",
-                                      "hessian", NULL};
-
 const tg_kind *kinds_find(const char *name, int test_kinds)
 {
-    for (size_t i = 0; registry[i]; i++)
-        if (strcmp(registry[i]->name, name) == 0)
-            return (registry[i]->test_only && !test_kinds) ? NULL : registry[i];
+    for (size_t i = 0; registry[i].k; i++)
+        if (strcmp(registry[i].k->name, name) == 0)
+            return (registry[i].test_only && !test_kinds) ? NULL : registry[i].k;
     return NULL;
-}
-
-const tg_kind *kinds_at(size_t i)
-{
-    return i < sizeof registry / sizeof registry[0] ? registry[i] : NULL;
 }
 
 int kinds_params(const json_t *req, json_t *filled, json_t **params_out, tg_err *err)
@@ -89,11 +102,11 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
     int rc;
 
     *filled_out = NULL;
-    if ((rc = jv_expect_object(req, "", err)))
+    if ((rc = jx_expect_object(req, "", err)))
         return rc;
-    if ((rc = jv_check_fields(req, "", top, err)))
+    if ((rc = jx_check_fields(req, "", top, err)))
         return rc;
-    if ((rc = jv_string_req(req, "kind", "", NULL, 64, &kname, err)))
+    if ((rc = jx_string_req(req, "kind", "", NULL, 64, &kname, err)))
         return rc;
     const tg_kind *k = kinds_find(kname, env->test_kinds);
     if (!k) {
@@ -103,22 +116,22 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
                                    "kind \"%s\" is not available in this build yet", kname);
         char list[256] = "";
         size_t off = 0;
-        for (size_t i = 0; registry[i]; i++) {
-            if (registry[i]->test_only && !env->test_kinds)
+        for (size_t i = 0; registry[i].k; i++) {
+            if (registry[i].test_only && !env->test_kinds)
                 continue;
             int w = snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "",
-                             registry[i]->name);
+                             registry[i].k->name);
             if (w > 0 && (size_t)w < sizeof list - off)
                 off += (size_t)w;
         }
         return tg_err_setf(err, TG_EINVAL, "kind", "unknown kind \"%.64s\" (kinds: %s)", kname,
                            list);
     }
-    if ((rc = jv_string(req, "label", "", NULL, NULL, 200, &label, err)))
+    if ((rc = jx_string(req, "label", "", NULL, NULL, 200, &label, err)))
         return rc;
-    if ((rc = jv_number(req, "timeout_s", "", 0, 0, 1, 30.0 * 86400, 0, &timeout, err)))
+    if ((rc = jx_number(req, "timeout_s", "", 0, 0, 1, 30.0 * 86400, 0, &timeout, err)))
         return rc;
-    if ((rc = jv_string(req, "notify_url", "", NULL, NULL, 2048, &url, err)))
+    if ((rc = jx_string(req, "notify_url", "", NULL, NULL, 2048, &url, err)))
         return rc;
     if (url && (rc = check_notify_url(url, err)))
         return rc;
@@ -142,7 +155,7 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
         json_object_set_new(fp, "seed", json_integer(0));
     else {
         long long seed;
-        if ((rc = jv_int(fp, "seed", "params", 0, 0, 9007199254740991LL, &seed, err)))
+        if ((rc = jx_int(fp, "seed", "params", 0, 0, 9007199254740991LL, &seed, err)))
             goto out;
     }
     est->memory_bytes = 0;
@@ -205,9 +218,9 @@ json_t *kinds_describe_all(int test_kinds)
 {
     pthread_once(&schemas_once, load_schemas);
     json_t *kinds = json_array();
-    for (size_t i = 0; registry[i]; i++) {
-        const tg_kind *k = registry[i];
-        if (k->test_only && !test_kinds)
+    for (size_t i = 0; registry[i].k; i++) {
+        const tg_kind *k = registry[i].k;
+        if (registry[i].test_only && !test_kinds)
             continue;
         json_t *o = k->describe();
         json_t *sch = k->schema ? json_object_get(schemas, k->schema) : NULL;
@@ -248,6 +261,6 @@ json_t *kinds_array_ref(const job_io *io, const char *name, size_t rows, size_t 
                             href);
     if (n <= KINDS_INLINE_MAX)
         json_object_set_new(ref, "data",
-                            cols ? jv_real_matrix(data, rows, cols) : jv_real_array(data, rows));
+                            cols ? jx_real_matrix(data, rows, cols) : jx_real_array(data, rows));
     return ref;
 }

@@ -71,7 +71,6 @@ typedef struct job_io {
 
 typedef struct tg_kind {
     const char *name;
-    int test_only;       /* registered only with --enable-test-kinds */
     const char *summary; /* one line for GET /v1/kinds */
     /* Validates the whole request `req` (kind, data, model, params; the common fields
      * are already checked) and completes `filled` (a deep copy of req, to be stored):
@@ -91,8 +90,6 @@ typedef struct tg_kind {
 
 /* The kind named `name` (NULL if none, or test-only while test_kinds is off). */
 const tg_kind *kinds_find(const char *name, int test_kinds);
-/* The i-th registered kind (NULL past the end), for listing. */
-const tg_kind *kinds_at(size_t i);
 
 /* Validates a submitted request body: the common fields (kind, data, model, params,
  * label, timeout_s, notify_url), then the kind's own rules. *filled_out: new ref. */

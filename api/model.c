@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jv.h"
+#include "jx.h"
 
 static const char *const loss_names[] = {"cross_entropy", "logistic", "mse"};
 
@@ -69,17 +69,17 @@ int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *er
     const char *act, *par;
     int rc;
     memset(a, 0, sizeof *a);
-    if ((rc = jv_expect_object(o, path, err)) || (rc = jv_check_fields(o, path, fields, err)) ||
-        (rc = jv_int_req(o, "input_dim", path, 1, 1000000, &in, err)) ||
-        (rc = jv_int_req(o, "output_dim", path, 1, 100000, &out, err)) ||
-        (rc = jv_string(o, "activation", path, "relu", act_choices, 0, &act, err)) ||
-        (rc = jv_number(o, "leaky_slope", path, 0.01, -INFINITY, 0, INFINITY, 0,
+    if ((rc = jx_expect_object(o, path, err)) || (rc = jx_check_fields(o, path, fields, err)) ||
+        (rc = jx_int_req(o, "input_dim", path, 1, 1000000, &in, err)) ||
+        (rc = jx_int_req(o, "output_dim", path, 1, 100000, &out, err)) ||
+        (rc = jx_string(o, "activation", path, "relu", act_choices, 0, &act, err)) ||
+        (rc = jx_number(o, "leaky_slope", path, 0.01, -INFINITY, 0, INFINITY, 0,
                         &a->leaky_slope, err)) ||
-        (rc = jv_bool(o, "bias", path, 1, &a->bias, err)) ||
-        (rc = jv_string(o, "parameterization", path, "standard", params, 0, &par, err)))
+        (rc = jx_bool(o, "bias", path, 1, &a->bias, err)) ||
+        (rc = jx_string(o, "parameterization", path, "standard", params, 0, &par, err)))
         return rc;
     json_t *hidden = json_object_get(o, "hidden");
-    jv_path(fb, sizeof fb, path, "hidden");
+    jx_path(fb, sizeof fb, path, "hidden");
     if (!hidden)
         return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
     if (!json_is_array(hidden) || json_array_size(hidden) > MLP_MAX_LAYERS - 1)
@@ -89,7 +89,7 @@ int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *er
     for (size_t i = 0; i < json_array_size(hidden); i++) {
         char eb[180];
         long long w;
-        if ((rc = jv_as_int(json_array_get(hidden, i), jv_index_path(eb, sizeof eb, fb, i), 1,
+        if ((rc = jx_as_int(json_array_get(hidden, i), jx_index_path(eb, sizeof eb, fb, i), 1,
                             1000000, &w, err)))
             return rc;
         a->dims[i + 1] = (size_t)w;
@@ -101,7 +101,7 @@ int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *er
     json_t *ws = json_object_get(o, "w_std"), *bs = json_object_get(o, "b_std");
     if (!a->ntk) {
         if ((ws && !json_is_null(ws)) || (bs && !json_is_null(bs)))
-            return tg_err_setf(err, TG_EINVAL, jv_path(fb, sizeof fb, path, ws ? "w_std" : "b_std"),
+            return tg_err_setf(err, TG_EINVAL, jx_path(fb, sizeof fb, path, ws ? "w_std" : "b_std"),
                                "%s applies to the ntk parameterization only", fb);
         a->w_std = 1.0;
         a->b_std = 0.0;
@@ -109,10 +109,10 @@ int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *er
         a->w_std = 1.0;
         a->b_std = 0.0;
         if (ws && !json_is_null(ws) &&
-            (rc = jv_number(o, "w_std", path, 1.0, 0, 1, INFINITY, 0, &a->w_std, err)))
+            (rc = jx_number(o, "w_std", path, 1.0, 0, 1, INFINITY, 0, &a->w_std, err)))
             return rc;
         if (bs && !json_is_null(bs) &&
-            (rc = jv_number(o, "b_std", path, 0.0, 0, 0, INFINITY, 0, &a->b_std, err)))
+            (rc = jx_number(o, "b_std", path, 0.0, 0, 0, INFINITY, 0, &a->b_std, err)))
             return rc;
     }
     return TG_OK;
@@ -127,9 +127,9 @@ static json_t *layers_json(const mlp_arch *a, const double *theta)
         size_t wo, bo;
         mlp_layer_offsets(a, l, &wo, &bo);
         json_t *o = json_pack("{s:o}", "weight",
-                              jv_real_matrix(theta + wo, a->dims[l], a->dims[l - 1]));
+                              jx_real_matrix(theta + wo, a->dims[l], a->dims[l - 1]));
         json_object_set_new(o, "bias", bo == (size_t)-1 ? json_null()
-                                                        : jv_real_array(theta + bo, a->dims[l]));
+                                                        : jx_real_array(theta + bo, a->dims[l]));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -151,15 +151,15 @@ static int layers_decode(const json_t *v, const char *path, const mlp_arch *a, d
         size_t wo, bo, r, c;
         double *m = NULL;
         int rc;
-        jv_index_path(fb, sizeof fb, path, l - 1);
-        if ((rc = jv_expect_object(o, fb, err)) || (rc = jv_check_fields(o, fb, fields, err)))
+        jx_index_path(fb, sizeof fb, path, l - 1);
+        if ((rc = jx_expect_object(o, fb, err)) || (rc = jx_check_fields(o, fb, fields, err)))
             return rc;
         mlp_layer_offsets(a, l, &wo, &bo);
         json_t *w = json_object_get(o, "weight");
         snprintf(lb, sizeof lb, "%s.weight", fb);
         if (!w)
             return tg_err_setf(err, TG_EMISSING, lb, "%s is required", lb);
-        rc = jv_matrix(w, lb, 0, (size_t)1 << 30, &r, &c, &m, err);
+        rc = jx_matrix(w, lb, 0, (size_t)1 << 30, &r, &c, &m, err);
         if (rc)
             return rc == TG_EDATA ? (err ? (err->code = TG_EINVAL) : TG_EINVAL) : rc;
         if (r != a->dims[l] || c != a->dims[l - 1]) {
@@ -181,7 +181,7 @@ static int layers_decode(const json_t *v, const char *path, const mlp_arch *a, d
         if (!b || json_is_null(b))
             return tg_err_setf(err, TG_EMISSING, lb, "%s is required", lb);
         size_t n;
-        if ((rc = jv_vector(b, lb, (size_t)1 << 24, &n, &m, err)))
+        if ((rc = jx_vector(b, lb, (size_t)1 << 24, &n, &m, err)))
             return rc;
         if (n != a->dims[l]) {
             free(m);
@@ -234,7 +234,7 @@ static int classes_decode(const json_t *v, const char *path, size_t k, tg_classe
     }
     for (size_t i = 0; i < k; i++) {
         json_t *e = json_array_get(v, i);
-        jv_index_path(fb, sizeof fb, path, i);
+        jx_index_path(fb, sizeof fb, path, i);
         if (c->is_string) {
             if (!json_is_string(e))
                 return tg_err_setf(err, TG_EINVAL, fb, "%s: labels must all be strings or all "
@@ -244,7 +244,7 @@ static int classes_decode(const json_t *v, const char *path, size_t k, tg_classe
                 return tg_err_set(err, TG_ENOMEM, "out of memory");
         } else {
             long long x;
-            int rc = jv_as_int(e, fb, -(1LL << 53), 1LL << 53, &x, err);
+            int rc = jx_as_int(e, fb, -(1LL << 53), 1LL << 53, &x, err);
             if (rc)
                 return rc;
             c->ints[i] = x;
@@ -257,8 +257,8 @@ static json_t *pre_json(const tg_model *m)
 {
     json_t *std = json_null();
     if (m->pre.d > 0)
-        std = json_pack("{s:o, s:o}", "mean", jv_real_array(m->pre.mean, m->pre.d), "std",
-                        jv_real_array(m->pre.std, m->pre.d));
+        std = json_pack("{s:o, s:o}", "mean", jx_real_array(m->pre.mean, m->pre.d), "std",
+                        jx_real_array(m->pre.std, m->pre.d));
     return json_pack("{s:o, s:b}", "standardize", std, "unit_norm", m->unit_norm);
 }
 
@@ -270,24 +270,24 @@ static int pre_decode(const json_t *v, const char *path, size_t d, tg_model *m, 
     int rc;
     if (!v || json_is_null(v))
         return TG_OK;
-    if ((rc = jv_expect_object(v, path, err)) || (rc = jv_check_fields(v, path, fields, err)) ||
-        (rc = jv_bool(v, "unit_norm", path, 0, &m->unit_norm, err)))
+    if ((rc = jx_expect_object(v, path, err)) || (rc = jx_check_fields(v, path, fields, err)) ||
+        (rc = jx_bool(v, "unit_norm", path, 0, &m->unit_norm, err)))
         return rc;
     json_t *s = json_object_get(v, "standardize");
     if (!s || json_is_null(s))
         return TG_OK;
-    jv_path(fb, sizeof fb, path, "standardize");
-    if ((rc = jv_expect_object(s, fb, err)) || (rc = jv_check_fields(s, fb, sfields, err)))
+    jx_path(fb, sizeof fb, path, "standardize");
+    if ((rc = jx_expect_object(s, fb, err)) || (rc = jx_check_fields(s, fb, sfields, err)))
         return rc;
     size_t n1, n2;
     json_t *mean = json_object_get(s, "mean"), *sd = json_object_get(s, "std");
     if (!mean || !sd)
-        return tg_err_setf(err, TG_EMISSING, jv_path(sb, sizeof sb, fb, mean ? "std" : "mean"),
+        return tg_err_setf(err, TG_EMISSING, jx_path(sb, sizeof sb, fb, mean ? "std" : "mean"),
                            "%s is required", sb);
-    if ((rc = jv_vector(mean, jv_path(sb, sizeof sb, fb, "mean"), d + 1, &n1, &m->pre.mean,
+    if ((rc = jx_vector(mean, jx_path(sb, sizeof sb, fb, "mean"), d + 1, &n1, &m->pre.mean,
                         err)))
         return rc;
-    if ((rc = jv_vector(sd, jv_path(sb, sizeof sb, fb, "std"), d + 1, &n2, &m->pre.std, err)))
+    if ((rc = jx_vector(sd, jx_path(sb, sizeof sb, fb, "std"), d + 1, &n2, &m->pre.std, err)))
         return rc;
     if (n1 != d || n2 != d)
         return tg_err_setf(err, TG_EINVAL, fb, "%s.mean and .std must have input_dim = %zu "
@@ -392,7 +392,7 @@ int model_decode_upload(const json_t *body, tg_model **out, tg_err *err)
     tg_model *m = model_new();
     if (!m)
         return tg_err_set(err, TG_ENOMEM, "out of memory");
-    if ((rc = jv_expect_object(body, "", err)) || (rc = jv_check_fields(body, "", fields, err)))
+    if ((rc = jx_expect_object(body, "", err)) || (rc = jx_check_fields(body, "", fields, err)))
         goto fail;
     json_t *arch = json_object_get(body, "arch");
     if (!arch) {
@@ -400,16 +400,16 @@ int model_decode_upload(const json_t *body, tg_model **out, tg_err *err)
         goto fail;
     }
     if ((rc = model_arch_decode(arch, "arch", &m->arch, err)) ||
-        (rc = jv_string_req(body, "task", "", tasks, 0, &task, err)))
+        (rc = jx_string_req(body, "task", "", tasks, 0, &task, err)))
         goto fail;
     m->task = strcmp(task, "classification") == 0 ? TG_TASK_CLASSIFICATION : TG_TASK_REGRESSION;
-    if ((rc = jv_string(body, "loss", "", m->task == TG_TASK_CLASSIFICATION ? "cross_entropy"
+    if ((rc = jx_string(body, "loss", "", m->task == TG_TASK_CLASSIFICATION ? "cross_entropy"
                                                                             : "mse",
                         losses, 0, &loss, err)))
         goto fail;
     m->loss = (tg_loss)model_loss_from_name(loss);
     if (m->task == TG_TASK_CLASSIFICATION) {
-        if ((rc = jv_int_req(body, "n_classes", "", 2, 100000, &k, err)))
+        if ((rc = jx_int_req(body, "n_classes", "", 2, 100000, &k, err)))
             goto fail;
         m->n_classes = (size_t)k;
         if ((rc = classes_decode(json_object_get(body, "classes"), "classes", m->n_classes,
@@ -534,7 +534,7 @@ json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_
     memcpy(x, x_raw, n * d * sizeof(double));
     model_preprocess(m, x, n);
     mlp_predict(&m->arch, m->theta, x, n, ws, f);
-    res = json_pack("{s:o}", "outputs", jv_real_matrix(f, n, k));
+    res = json_pack("{s:o}", "outputs", jx_real_matrix(f, n, k));
     if (m->task != TG_TASK_CLASSIFICATION)
         goto out;
     json_t *idx = json_array(), *pred = json_array(), *prob = json_array();
@@ -545,8 +545,8 @@ json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_
         if (m->loss == LOSS_LOGISTIC) {
             double q = fi[0] >= 0 ? 1.0 / (1.0 + exp(-fi[0])) : exp(fi[0]) / (1.0 + exp(fi[0]));
             best = fi[0] > 0;
-            json_array_append_new(p, jv_real(1.0 - q));
-            json_array_append_new(p, jv_real(q));
+            json_array_append_new(p, jx_real(1.0 - q));
+            json_array_append_new(p, jx_real(q));
         } else {
             double mx = fi[0], s = 0;
             for (size_t j = 1; j < k; j++)
@@ -557,7 +557,7 @@ json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_
                 s += exp(fi[j] - mx);
             for (size_t j = 0; j < k; j++)
                 json_array_append_new(p, m->loss == LOSS_CROSS_ENTROPY
-                                             ? jv_real(exp(fi[j] - mx) / s)
+                                             ? jx_real(exp(fi[j] - mx) / s)
                                              : json_null());
         }
         json_array_append_new(idx, json_integer((json_int_t)best));

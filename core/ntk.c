@@ -439,7 +439,7 @@ relu_row(const ntk_cfg *c, size_t m, const double *sq1, const double *sq2, const
 
 /* ---- the per-entry recursion ------------------------------------------------------- */
 
-typedef struct job {
+typedef struct gram_pass {
     const ntk_cfg *cfg;
     size_t n, m;
     int sym, diag_only;
@@ -466,10 +466,10 @@ typedef struct job {
     /* The writer thread: rows [0, handed) were given to cfg->rows_final. */
     size_t handed;
     int writer_rc;
-} job;
+} gram_pass;
 
 /* Runs the recursion for one entry with input kernel g; ix, jz index qx / qz. */
-static void entry(const job *J, double g, size_t ix, size_t jz, double *k_out, double *t_out)
+static void entry(const gram_pass *J, double g, size_t ix, size_t jz, double *k_out, double *t_out)
 {
     const ntk_cfg *c = J->cfg;
     double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
@@ -503,7 +503,7 @@ static int relu_family(tg_act a)
 }
 
 /* Waits until every thread has arrived, or a stop was requested; returns 1 on stop. */
-static int block_barrier(job *J)
+static int block_barrier(gram_pass *J)
 {
     if (J->nthreads == 1)
         return atomic_load(&J->stop);
@@ -521,7 +521,7 @@ static int block_barrier(job *J)
     return atomic_load(&J->stop);
 }
 
-static void request_stop(job *J)
+static void request_stop(gram_pass *J)
 {
     pthread_mutex_lock(&J->mu);
     atomic_store(&J->stop, 1);
@@ -531,7 +531,7 @@ static void request_stop(job *J)
 }
 
 /* Waits until the input kernel of the rows below upto is there; 1 on a stop. */
-static int wait_ready(job *J, size_t upto)
+static int wait_ready(gram_pass *J, size_t upto)
 {
     if (atomic_load(&J->ready) >= upto)
         return atomic_load(&J->stop);
@@ -548,7 +548,7 @@ static int wait_ready(job *J, size_t upto)
  * chain uses (K(x, x) must equal them bit for bit, or arccos near 1 turns a rounding
  * difference of 1e-16 in rho into 1e-8 in the angle); cross: one GEMM. Then publishes
  * the rows to the workers. */
-static void input_panel(job *J, const double *qx0, size_t p0, size_t p1)
+static void input_panel(gram_pass *J, const double *qx0, size_t p0, size_t p1)
 {
     size_t n = J->n, m = J->m, d = J->d, P = p1 - p0;
     double *buf = J->buf, s = 1.0 / (double)d;
@@ -571,12 +571,12 @@ static void input_panel(job *J, const double *qx0, size_t p0, size_t p1)
     pthread_mutex_unlock(&J->mu);
 }
 
-static size_t rows_final(job *J);
+static size_t rows_final(gram_pass *J);
 
 /* Hands final rows to cfg->rows_final as they come, until all are handed or a stop. */
 static void *writer_main(void *arg)
 {
-    job *J = arg;
+    gram_pass *J = arg;
     for (;;) {
         size_t dn = rows_final(J);
         if (dn > J->handed) {
@@ -597,7 +597,7 @@ static void *writer_main(void *arg)
 }
 
 /* The rows below this are final in both outputs. */
-static size_t rows_final(job *J)
+static size_t rows_final(gram_pass *J)
 {
     size_t lo = J->n;
     for (int t = 0; t < J->nthreads; t++) {
@@ -608,7 +608,7 @@ static size_t rows_final(job *J)
 }
 
 /* One row of the recursion: entries j0..m-1 of row i. */
-static void do_row(job *J, size_t i, double *rowK, double *rowT, double *sq1)
+static void do_row(gram_pass *J, size_t i, double *rowK, double *rowT, double *sq1)
 {
     size_t n = J->n, m = J->m;
     if (J->diag_only) {
@@ -665,7 +665,7 @@ static void mirror_block(double *A, size_t n, size_t b0, size_t b1, int tid, int
 static void *worker(void *arg)
 {
     void **a = arg;
-    job *J = a[0];
+    gram_pass *J = a[0];
     int tid = (int)(size_t)a[1], nt = J->nthreads;
     size_t n = J->n, m = J->m;
     int fast = relu_family(J->cfg->act) && !J->diag_only && !J->rule;
@@ -722,11 +722,11 @@ static void diag_chain(const ntk_cfg *c, const gh_rule *rule, const double *q0, 
 
 /* Difference of two probe results, relative to the largest probe value of each kernel
  * (entries near zero would make an entrywise relative test meaningless). */
-static double probe_diff(const job *J, const gh_rule *r1, const gh_rule *r2, const double *gx,
+static double probe_diff(const gram_pass *J, const gh_rule *r1, const gh_rule *r2, const double *gx,
                          size_t np)
 {
     double dk = 0, dt = 0, sk = 0, stt = 0;
-    job A = *J, B = *J;
+    gram_pass A = *J, B = *J;
     A.rule = r1;
     B.rule = r2;
     for (size_t p = 0; p < np; p++) {
@@ -783,7 +783,7 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
         rc = TG_ECANCELLED;
         goto out;
     }
-    job J;
+    gram_pass J;
     memset(&J, 0, sizeof J);
     J.cfg = cfg;
     J.n = n;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/jv.h"
+#include "../api/jx.h"
 #include "../api/model.h"
 #include "app.h"
 #include "handlers.h"
@@ -151,13 +151,13 @@ void h_model_predict(hreq *h)
     if (!(body = http_body_json(h)))
         return;
     static const char *const fields[] = {"x", NULL};
-    int rc = jv_expect_object(body, "", &err);
+    int rc = jx_expect_object(body, "", &err);
     if (!rc)
-        rc = jv_check_fields(body, "", fields, &err);
+        rc = jx_check_fields(body, "", fields, &err);
     if (!rc && !json_object_get(body, "x"))
         rc = tg_err_setf(&err, TG_EMISSING, "x", "x is required");
     if (!rc)
-        rc = jv_matrix(json_object_get(body, "x"), "x", 0, (size_t)1 << 28, &rows, &cols, &x,
+        rc = jx_matrix(json_object_get(body, "x"), "x", 0, (size_t)1 << 28, &rows, &cols, &x,
                        &err);
     if (rc) {
         http_reply_status(h, rc, &err);

@@ -1,7 +1,9 @@
 /* check_e2e.c: the runner of the end-to-end suites, which drive the real tangentd binary
- * ($TANGENTD_BIN) over HTTP. `build/check_e2e [suite]` runs every suite or the one
- * named (api, data, jobs, ops, train, ntk); Check's CK_RUN_CASE selects one test case.
- * E2E_KEEP=1 keeps the temporary directories (databases and server logs). */
+ * ($TANGENTD_BIN) over HTTP: those of the service (api, data, jobs, ops), then one per
+ * job kind of api/kinds.def (`e2e_<kind>_suite` in check_<kind>.c).
+ * `build/check_e2e [suite]` runs every suite or the one named; Check's CK_RUN_CASE
+ * selects one test case. E2E_KEEP=1 keeps the temporary directories (databases and
+ * server logs). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,18 +11,25 @@
 
 #include "harness.h"
 
+#define SERVICE_SUITES(X) X(api) X(data) X(jobs) X(ops)
+#define KIND(name) Suite *e2e_##name##_suite(void);
+#define TEST_KIND(name)
+#define PLANNED_KIND(name)
+#define DECLARE(name) Suite *e2e_##name##_suite(void);
+SERVICE_SUITES(DECLARE)
+#include "../../api/kinds.def"
+#undef KIND
+
 int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
         Suite *(*fn)(void);
     } suites[] = {
-        {"api", e2e_api_suite},
-        {"data", e2e_data_suite},
-        {"jobs", e2e_jobs_suite},
-        {"ops", e2e_ops_suite},
-        {"train", e2e_train_suite},
-        {"ntk", e2e_ntk_suite},
+#define ROW(name) {#name, e2e_##name##_suite},
+#define KIND(name) ROW(name)
+        SERVICE_SUITES(ROW)
+#include "../../api/kinds.def"
     };
     harness_init();
     SRunner *sr = srunner_create(NULL);
@@ -31,7 +40,7 @@ int main(int argc, char **argv)
             n++;
         }
     if (!n) {
-        fprintf(stderr, "check_e2e: no suite %s (api, data, jobs, ops, train, ntk)\n", argv[1]);
+        fprintf(stderr, "check_e2e: no suite %s\n", argv[1]);
         srunner_free(sr);
         return 2;
     }

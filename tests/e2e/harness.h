@@ -203,12 +203,4 @@ char *check_error(const resp *r, long status, const char *code, const char *fiel
     ck_assert_msg((r)->status == (st), "expected HTTP %d, got %ld: %.400s", (int)(st), \
                   (r)->status, (r)->body ? (r)->body : "")
 
-/* The suites. */
-Suite *e2e_api_suite(void);
-Suite *e2e_data_suite(void);
-Suite *e2e_jobs_suite(void);
-Suite *e2e_ops_suite(void);
-Suite *e2e_train_suite(void);
-Suite *e2e_ntk_suite(void);
-
 #endif

@@ -1,4 +1,4 @@
-/* jv.h: strict decoding of request JSON (jansson) into C values, with the error
+/* jx.h: strict decoding of request JSON (jansson) into C values, with the error
  * conventions of API.md section 1: every failure names the field by its dotted path
  * ("params.optimizer.lr", "data.x[3][1]"), unknown fields are rejected with the closest
  * allowed name suggested, integers accept integral reals (3.0) and nothing else, and
@@ -11,8 +11,8 @@
  *
  * Threading: reentrant; the json_t values are borrowed and not shared across threads.
  */
-#ifndef TG_JV_H
-#define TG_JV_H
+#ifndef TG_JX_H
+#define TG_JX_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -20,40 +20,40 @@
 #include "../core/tg.h"
 
 /* Formats "prefix.key" (or "key" when prefix is empty) into buf. */
-const char *jv_path(char *buf, size_t n, const char *prefix, const char *key);
+const char *jx_path(char *buf, size_t n, const char *prefix, const char *key);
 /* Formats "prefix[i]" into buf. */
-const char *jv_index_path(char *buf, size_t n, const char *prefix, size_t i);
+const char *jx_index_path(char *buf, size_t n, const char *prefix, size_t i);
 
 /* TG_EUNKNOWN for the first key of obj not in allowed (NULL-terminated); the message
  * suggests the closest allowed name (edit distance <= 3) when there is one. */
-int jv_check_fields(const json_t *obj, const char *path, const char *const *allowed,
+int jx_check_fields(const json_t *obj, const char *path, const char *const *allowed,
                     tg_err *err);
 /* TG_EINVAL unless v is an object (field named path). */
-int jv_expect_object(const json_t *v, const char *path, tg_err *err);
+int jx_expect_object(const json_t *v, const char *path, tg_err *err);
 
 /* A number (any JSON number). Range [lo, hi]; pass -INFINITY/INFINITY for none. With
  * lo_open/hi_open the bound itself is excluded. */
-int jv_number(const json_t *obj, const char *key, const char *path, double def,
+int jx_number(const json_t *obj, const char *key, const char *path, double def,
               double lo, int lo_open, double hi, int hi_open, double *out, tg_err *err);
-int jv_number_req(const json_t *obj, const char *key, const char *path, double lo,
+int jx_number_req(const json_t *obj, const char *key, const char *path, double lo,
                   int lo_open, double hi, int hi_open, double *out, tg_err *err);
 /* An integer: integral JSON numbers only (3 or 3.0), in [lo, hi]. A real 3.0 is replaced
  * by the integer 3 in obj (decoders work on their own copy of the request). */
-int jv_int(const json_t *obj, const char *key, const char *path, long long def,
+int jx_int(const json_t *obj, const char *key, const char *path, long long def,
            long long lo, long long hi, long long *out, tg_err *err);
-int jv_int_req(const json_t *obj, const char *key, const char *path, long long lo,
+int jx_int_req(const json_t *obj, const char *key, const char *path, long long lo,
                long long hi, long long *out, tg_err *err);
 /* Converts a json_t value (not a key lookup) to an integer; path names it. */
-int jv_as_int(const json_t *v, const char *path, long long lo, long long hi,
+int jx_as_int(const json_t *v, const char *path, long long lo, long long hi,
               long long *out, tg_err *err);
-int jv_as_number(const json_t *v, const char *path, double *out, tg_err *err);
-int jv_bool(const json_t *obj, const char *key, const char *path, int def, int *out,
+int jx_as_number(const json_t *v, const char *path, double *out, tg_err *err);
+int jx_bool(const json_t *obj, const char *key, const char *path, int def, int *out,
             tg_err *err);
 /* A string; with choices (NULL-terminated) it must be one of them. *out is borrowed
  * from obj (or def). max_len bounds the byte length (0 = 4096). */
-int jv_string(const json_t *obj, const char *key, const char *path, const char *def,
+int jx_string(const json_t *obj, const char *key, const char *path, const char *def,
               const char *const *choices, size_t max_len, const char **out, tg_err *err);
-int jv_string_req(const json_t *obj, const char *key, const char *path,
+int jx_string_req(const json_t *obj, const char *key, const char *path,
                   const char *const *choices, size_t max_len, const char **out,
                   tg_err *err);
 
@@ -61,20 +61,20 @@ int jv_string_req(const json_t *obj, const char *key, const char *path,
  * array (caller frees). Ragged rows, non-numbers and an empty matrix are TG_EDATA
  * naming the entry ("data.x[3]", "data.x[3][1]"). A 1-D list is accepted as n x 1 when
  * allow_vector. Limits: at most max_elems elements (TG_ETOOLARGE). */
-int jv_matrix(const json_t *v, const char *path, int allow_vector, size_t max_elems,
+int jx_matrix(const json_t *v, const char *path, int allow_vector, size_t max_elems,
               size_t *rows_out, size_t *cols_out, double **out, tg_err *err);
 /* A list of numbers into a new array (caller frees). */
-int jv_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out,
+int jx_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out,
               double **out, tg_err *err);
 
 /* Sets key in obj to a new reference of val (steals val) unless obj already has it. */
-void jv_default(json_t *obj, const char *key, json_t *val);
+void jx_default(json_t *obj, const char *key, json_t *val);
 
 /* A JSON number for x: a real, or null when x is not finite (API.md section 1). */
-json_t *jv_real(double x);
+json_t *jx_real(double x);
 /* An array of n reals (nulls for non-finite values). */
-json_t *jv_real_array(const double *x, size_t n);
+json_t *jx_real_array(const double *x, size_t n);
 /* A rows x cols nested array. */
-json_t *jv_real_matrix(const double *x, size_t rows, size_t cols);
+json_t *jx_real_matrix(const double *x, size_t rows, size_t cols);
 
 #endif

@@ -1,11 +1,11 @@
-/* jv.c: strict request decoding helpers (see jv.h). */
-#include "jv.h"
+/* jx.c: strict request decoding helpers (see jx.h). */
+#include "jx.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *jv_path(char *buf, size_t n, const char *prefix, const char *key)
+const char *jx_path(char *buf, size_t n, const char *prefix, const char *key)
 {
     if (!prefix || !*prefix)
         snprintf(buf, n, "%s", key);
@@ -14,7 +14,7 @@ const char *jv_path(char *buf, size_t n, const char *prefix, const char *key)
     return buf;
 }
 
-const char *jv_index_path(char *buf, size_t n, const char *prefix, size_t i)
+const char *jx_index_path(char *buf, size_t n, const char *prefix, size_t i)
 {
     snprintf(buf, n, "%s[%zu]", prefix ? prefix : "", i);
     return buf;
@@ -42,7 +42,7 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
-int jv_check_fields(const json_t *obj, const char *path, const char *const *allowed,
+int jx_check_fields(const json_t *obj, const char *path, const char *const *allowed,
                     tg_err *err)
 {
     const char *key;
@@ -66,7 +66,7 @@ int jv_check_fields(const json_t *obj, const char *path, const char *const *allo
                 best = allowed[i];
             }
         }
-        jv_path(fb, sizeof fb, path, key);
+        jx_path(fb, sizeof fb, path, key);
         if (best)
             return tg_err_setf(err, TG_EUNKNOWN, fb, "unknown field %s (did you mean \"%s\"?)",
                                fb, best);
@@ -75,7 +75,7 @@ int jv_check_fields(const json_t *obj, const char *path, const char *const *allo
     return TG_OK;
 }
 
-int jv_expect_object(const json_t *v, const char *path, tg_err *err)
+int jx_expect_object(const json_t *v, const char *path, tg_err *err)
 {
     if (!json_is_object(v))
         return tg_err_setf(err, TG_EINVAL, path, "%s must be an object",
@@ -100,7 +100,7 @@ static int check_range(double x, const char *fb, double lo, int lo_open, double 
     return TG_OK;
 }
 
-int jv_as_number(const json_t *v, const char *path, double *out, tg_err *err)
+int jx_as_number(const json_t *v, const char *path, double *out, tg_err *err)
 {
     if (!json_is_number(v))
         return tg_err_setf(err, TG_EINVAL, path, "%s must be a number", path);
@@ -115,7 +115,7 @@ static int number_at(const json_t *v, const char *fb, double lo, int lo_open, do
                      int hi_open, double *out, tg_err *err)
 {
     double x;
-    int rc = jv_as_number(v, fb, &x, err);
+    int rc = jx_as_number(v, fb, &x, err);
     if (rc)
         return rc;
     rc = check_range(x, fb, lo, lo_open, hi, hi_open, err);
@@ -125,7 +125,7 @@ static int number_at(const json_t *v, const char *fb, double lo, int lo_open, do
     return TG_OK;
 }
 
-int jv_number(const json_t *obj, const char *key, const char *path, double def, double lo,
+int jx_number(const json_t *obj, const char *key, const char *path, double def, double lo,
               int lo_open, double hi, int hi_open, double *out, tg_err *err)
 {
     char fb[256];
@@ -134,22 +134,22 @@ int jv_number(const json_t *obj, const char *key, const char *path, double def, 
         *out = def;
         return TG_OK;
     }
-    return number_at(v, jv_path(fb, sizeof fb, path, key), lo, lo_open, hi, hi_open, out,
+    return number_at(v, jx_path(fb, sizeof fb, path, key), lo, lo_open, hi, hi_open, out,
                      err);
 }
 
-int jv_number_req(const json_t *obj, const char *key, const char *path, double lo,
+int jx_number_req(const json_t *obj, const char *key, const char *path, double lo,
                   int lo_open, double hi, int hi_open, double *out, tg_err *err)
 {
     char fb[256];
-    jv_path(fb, sizeof fb, path, key);
+    jx_path(fb, sizeof fb, path, key);
     json_t *v = json_object_get(obj, key);
     if (!v)
         return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
     return number_at(v, fb, lo, lo_open, hi, hi_open, out, err);
 }
 
-int jv_as_int(const json_t *v, const char *path, long long lo, long long hi,
+int jx_as_int(const json_t *v, const char *path, long long lo, long long hi,
               long long *out, tg_err *err)
 {
     long long x;
@@ -179,7 +179,7 @@ static void canonical_int(const json_t *obj, const char *key, const json_t *v, l
         json_object_set_new((json_t *)obj, key, json_integer((json_int_t)x));
 }
 
-int jv_int(const json_t *obj, const char *key, const char *path, long long def,
+int jx_int(const json_t *obj, const char *key, const char *path, long long def,
            long long lo, long long hi, long long *out, tg_err *err)
 {
     char fb[256];
@@ -188,27 +188,27 @@ int jv_int(const json_t *obj, const char *key, const char *path, long long def,
         *out = def;
         return TG_OK;
     }
-    int rc = jv_as_int(v, jv_path(fb, sizeof fb, path, key), lo, hi, out, err);
+    int rc = jx_as_int(v, jx_path(fb, sizeof fb, path, key), lo, hi, out, err);
     if (rc == TG_OK)
         canonical_int(obj, key, v, *out);
     return rc;
 }
 
-int jv_int_req(const json_t *obj, const char *key, const char *path, long long lo,
+int jx_int_req(const json_t *obj, const char *key, const char *path, long long lo,
                long long hi, long long *out, tg_err *err)
 {
     char fb[256];
-    jv_path(fb, sizeof fb, path, key);
+    jx_path(fb, sizeof fb, path, key);
     json_t *v = json_object_get(obj, key);
     if (!v)
         return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
-    int rc = jv_as_int(v, fb, lo, hi, out, err);
+    int rc = jx_as_int(v, fb, lo, hi, out, err);
     if (rc == TG_OK)
         canonical_int(obj, key, v, *out);
     return rc;
 }
 
-int jv_bool(const json_t *obj, const char *key, const char *path, int def, int *out,
+int jx_bool(const json_t *obj, const char *key, const char *path, int def, int *out,
             tg_err *err)
 {
     char fb[256];
@@ -218,7 +218,7 @@ int jv_bool(const json_t *obj, const char *key, const char *path, int def, int *
         return TG_OK;
     }
     if (!json_is_boolean(v))
-        return tg_err_setf(err, TG_EINVAL, jv_path(fb, sizeof fb, path, key),
+        return tg_err_setf(err, TG_EINVAL, jx_path(fb, sizeof fb, path, key),
                            "%s must be true or false", fb);
     *out = json_is_true(v);
     return TG_OK;
@@ -259,7 +259,7 @@ static int string_at(const json_t *v, const char *fb, const char *const *choices
     return TG_OK;
 }
 
-int jv_string(const json_t *obj, const char *key, const char *path, const char *def,
+int jx_string(const json_t *obj, const char *key, const char *path, const char *def,
               const char *const *choices, size_t max_len, const char **out, tg_err *err)
 {
     char fb[256];
@@ -268,22 +268,22 @@ int jv_string(const json_t *obj, const char *key, const char *path, const char *
         *out = def;
         return TG_OK;
     }
-    return string_at(v, jv_path(fb, sizeof fb, path, key), choices, max_len, out, err);
+    return string_at(v, jx_path(fb, sizeof fb, path, key), choices, max_len, out, err);
 }
 
-int jv_string_req(const json_t *obj, const char *key, const char *path,
+int jx_string_req(const json_t *obj, const char *key, const char *path,
                   const char *const *choices, size_t max_len, const char **out,
                   tg_err *err)
 {
     char fb[256];
-    jv_path(fb, sizeof fb, path, key);
+    jx_path(fb, sizeof fb, path, key);
     json_t *v = json_object_get(obj, key);
     if (!v)
         return tg_err_setf(err, TG_EMISSING, fb, "%s is required", fb);
     return string_at(v, fb, choices, max_len, out, err);
 }
 
-int jv_matrix(const json_t *v, const char *path, int allow_vector, size_t max_elems,
+int jx_matrix(const json_t *v, const char *path, int allow_vector, size_t max_elems,
               size_t *rows_out, size_t *cols_out, double **out, tg_err *err)
 {
     char fb[256];
@@ -295,11 +295,11 @@ int jv_matrix(const json_t *v, const char *path, int allow_vector, size_t max_el
     json_t *first = json_array_get(v, 0);
     int vector = !json_is_array(first);
     if (vector && !allow_vector)
-        return tg_err_setf(err, TG_EDATA, jv_index_path(fb, sizeof fb, path, 0),
+        return tg_err_setf(err, TG_EDATA, jx_index_path(fb, sizeof fb, path, 0),
                            "%s must be a list of numbers (a row)", fb);
     size_t cols = vector ? 1 : json_array_size(first);
     if (cols == 0)
-        return tg_err_setf(err, TG_EDATA, jv_index_path(fb, sizeof fb, path, 0),
+        return tg_err_setf(err, TG_EDATA, jx_index_path(fb, sizeof fb, path, 0),
                            "%s is an empty row", fb);
     size_t total;
     if (tg_mul_size(rows, cols, &total) || total > max_elems)
@@ -313,7 +313,7 @@ int jv_matrix(const json_t *v, const char *path, int allow_vector, size_t max_el
         if (vector) {
             if (!json_is_number(row)) {
                 free(m);
-                return tg_err_setf(err, TG_EDATA, jv_index_path(fb, sizeof fb, path, i),
+                return tg_err_setf(err, TG_EDATA, jx_index_path(fb, sizeof fb, path, i),
                                    "%s must be a number", fb);
             }
             m[i] = json_number_value(row);
@@ -325,7 +325,7 @@ int jv_matrix(const json_t *v, const char *path, int allow_vector, size_t max_el
         }
         if (!json_is_array(row) || json_array_size(row) != cols) {
             free(m);
-            jv_index_path(fb, sizeof fb, path, i);
+            jx_index_path(fb, sizeof fb, path, i);
             if (!json_is_array(row))
                 return tg_err_setf(err, TG_EDATA, fb, "%s must be a list of numbers", fb);
             return tg_err_setf(err, TG_EDATA, fb,
@@ -348,7 +348,7 @@ int jv_matrix(const json_t *v, const char *path, int allow_vector, size_t max_el
     return TG_OK;
 }
 
-int jv_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out,
+int jx_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out,
               double **out, tg_err *err)
 {
     char fb[256];
@@ -365,7 +365,7 @@ int jv_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out
         json_t *e = json_array_get(v, i);
         if (!json_is_number(e) || !isfinite(json_number_value(e))) {
             free(m);
-            return tg_err_setf(err, TG_EINVAL, jv_index_path(fb, sizeof fb, path, i),
+            return tg_err_setf(err, TG_EINVAL, jx_index_path(fb, sizeof fb, path, i),
                                "%s must be a finite number", fb);
         }
         m[i] = json_number_value(e);
@@ -375,7 +375,7 @@ int jv_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out
     return TG_OK;
 }
 
-void jv_default(json_t *obj, const char *key, json_t *val)
+void jx_default(json_t *obj, const char *key, json_t *val)
 {
     if (!val)
         return;
@@ -385,23 +385,23 @@ void jv_default(json_t *obj, const char *key, json_t *val)
         json_object_set_new(obj, key, val);
 }
 
-json_t *jv_real(double x)
+json_t *jx_real(double x)
 {
     return isfinite(x) ? json_real(x) : json_null();
 }
 
-json_t *jv_real_array(const double *x, size_t n)
+json_t *jx_real_array(const double *x, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, jv_real(x[i]));
+        json_array_append_new(a, jx_real(x[i]));
     return a;
 }
 
-json_t *jv_real_matrix(const double *x, size_t rows, size_t cols)
+json_t *jx_real_matrix(const double *x, size_t rows, size_t cols)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < rows; i++)
-        json_array_append_new(a, jv_real_array(x + i * cols, cols));
+        json_array_append_new(a, jx_real_array(x + i * cols, cols));
     return a;
 }

@@ -459,9 +459,9 @@ START_TEST(test_trajectories)
 }
 END_TEST
 
-Suite *train_ref_suite(void)
+Suite *train_suite(void)
 {
-    Suite *s = suite_create("train_ref");
+    Suite *s = suite_create("train");
     TCase *tc = tcase_create("torch");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_derivatives);

@@ -1,4 +1,4 @@
-/* errors.c: the error catalogue of API.md section 1 (see errors.def). */
+/* errors.c: the error catalogues (see errors.h). */
 #include "errors.h"
 
 static const struct {
@@ -30,7 +30,6 @@ api_error api_error_from_status(int status)
     case TG_ETOOLARGE: return API_TOO_LARGE;
     case TG_ENOTFOUND: return API_NOT_FOUND;
     case TG_ECONFLICT: return API_CONFLICT;
-    case TG_ESHUTDOWN: return API_UNAVAILABLE;
     case TG_EQUEUEFULL: return API_QUEUE_FULL;
     default: return API_INTERNAL;
     }
@@ -46,4 +45,37 @@ json_t *api_error_body(api_error e, const char *message, const char *field,
         json_object_set_new(inner, "field", json_string(field));
     json_object_set_new(inner, "request_id", json_string(request_id ? request_id : ""));
     return json_pack("{s:o}", "error", inner);
+}
+
+static const struct {
+    const char *code;
+    int status;
+} job_catalogue[] = {
+#define JOB_ERR(e, code, status) {code, status},
+#include "job_errors.def"
+#undef JOB_ERR
+};
+
+const char *job_error_code(job_error e)
+{
+    return (unsigned)e < JOB_N_ERRORS ? job_catalogue[e].code : "internal";
+}
+
+job_error job_error_from_status(int status)
+{
+    for (int e = 0; e < JOB_N_ERRORS; e++)
+        if (status != 0 && job_catalogue[e].status == status)
+            return (job_error)e;
+    return JOB_INTERNAL;
+}
+
+json_t *job_error_body(job_error e, const char *message, json_t *details)
+{
+    json_t *o = json_pack("{s:s, s:s}", "code", job_error_code(e), "message",
+                          message ? message : "");
+    if (o && details && json_object_set(o, "details", details)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }

@@ -196,12 +196,12 @@ static int decode(const json_t *req, json_t *p, const tg_model *model, const tg_
     return TG_OK;
 }
 
-/* Resolves the data (and the model), decodes the params. */
-static int resolve(const json_t *req, json_t *filled, model_load_fn load, void *mud,
-                   const data_env *denv, tg_dataset **ds, tg_model **model, ntk_req *r,
-                   tg_err *err)
+/* Resolves the data (and the model), decodes the params; references go to plan (may be
+ * NULL). */
+static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_dataset **ds,
+                   tg_model **model, ntk_req *r, kind_plan *plan, tg_err *err)
 {
-    json_t *p, *fdata = NULL;
+    json_t *p;
     int rc;
     *ds = NULL;
     *model = NULL;
@@ -214,19 +214,11 @@ static int resolve(const json_t *req, json_t *filled, model_load_fn load, void *
         if (!mode || strcmp(mode, "empirical") != 0)
             return tg_err_setf(err, TG_EINVAL, "model",
                                "model is not allowed in analytic mode (use mode \"empirical\")");
-        rc = load ? load(mud, mid, model, err) : TG_ENOTFOUND;
-        if (rc == TG_ENOTFOUND)
-            return tg_err_setf(err, TG_EINVAL, "model", "no model %s", mid);
-        if (rc)
+        if ((rc = kinds_model(src, "model", mid, model, plan, err)))
             return rc;
     }
-    rc = data_resolve(json_object_get(filled, "data"), denv, *model == NULL, &fdata, ds, NULL,
-                      err);
-    if (rc)
+    if ((rc = kinds_data(req, filled, "ntk", src, *model == NULL, ds, NULL, plan, err)))
         return rc;
-    json_object_set_new(filled, "data", fdata);
-    if ((*ds)->n_train < 1)
-        return tg_err_setf(err, TG_EINVAL, "data", "the training split is empty");
     if (*model && (*model)->arch.dims[0] != (*ds)->d)
         return tg_err_setf(err, TG_EINVAL, "data",
                            "the data has %zu features; the model takes %zu", (*ds)->d,
@@ -235,13 +227,12 @@ static int resolve(const json_t *req, json_t *filled, model_load_fn load, void *
 }
 
 static int ntk_validate(const json_t *req, const kind_env *env, json_t *filled,
-                        kind_estimate *est, tg_err *err)
+                        kind_plan *plan, tg_err *err)
 {
     tg_dataset *ds = NULL;
     tg_model *model = NULL;
     ntk_req r;
-    int rc = resolve(req, filled, env->load_model, env->model_ud, &env->data, &ds, &model, &r,
-                     err);
+    int rc = resolve(req, filled, &env->src, &ds, &model, &r, plan, err);
     if (rc == TG_OK) {
         double n = (double)ds->n_train, m = (double)ds->n_test, d = (double)ds->d;
         double nk = r.want_ntk + r.want_nngp;
@@ -264,8 +255,8 @@ static int ntk_validate(const json_t *req, const kind_env *env, json_t *filled,
                 sum = (double)r.width * (double)r.cfg.depth + d + 1;
             emp = 6 * (n + m) * sum + 2 * 256 * n;
         }
-        est->memory_bytes = 8 * (kern + crossb + extra + emp + (n + m) * (d + 8)) + (1 << 20);
-        est->flops = n * (n + m) * (d + 40.0 * (double)(r.cfg.depth + 1));
+        plan->memory_bytes = 8 * (kern + crossb + extra + emp + (n + m) * (d + 8)) + (1 << 20);
+        plan->flops = n * (n + m) * (d + 40.0 * (double)(r.cfg.depth + 1));
     }
     dataset_free(ds);
     model_free(model);
@@ -273,111 +264,6 @@ static int ntk_validate(const json_t *req, const kind_env *env, json_t *filled,
 }
 
 /* ---- run --------------------------------------------------------------------------- */
-
-typedef struct stage {
-    job_io *io;
-    double lo, hi;
-} stage;
-
-static int stage_progress(void *ud, double f, const char *msg)
-{
-    stage *s = ud;
-    double x = f < 0 ? -1 : s->lo + (s->hi - s->lo) * f;
-    return s->io->progress(s->io->ud, x, msg, NULL);
-}
-
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Seconds spent storing arrays in this thread's current job (time_s excludes them). */
-static _Thread_local double store_s;
-
-/* Stores an array and adds its reference to res; returns 0 or the error. */
-static int put(json_t *res, job_io *io, const char *name, size_t rows, size_t cols,
-               const double *data, tg_err *err)
-{
-    double t = now_s();
-    json_t *ref = kinds_array(io, name, rows, cols, data, err);
-    store_s += now_s() - t;
-    if (!ref)
-        return err && err->code ? err->code : TG_EIO;
-    json_object_set_new(res, name, ref);
-    return TG_OK;
-}
-
-/* The kernel arrays of one ntk_analytic call, written out as their rows become final
- * (ntk_cfg.rows_final), so that storing overlaps the computation. */
-typedef struct stream {
-    job_io *io;
-    const char *name[2];
-    double *data[2];
-    void *h[2];
-    size_t rows, cols;
-    tg_err *err;
-    double spent; /* seconds in array_advance (on ntk_analytic's writer thread) */
-} stream;
-
-static int stream_rows(void *ud, size_t rows)
-{
-    stream *sm = ud;
-    double t = now_s();
-    int rc = TG_OK;
-    for (int k = 0; k < 2 && rc == TG_OK; k++)
-        if (sm->h[k])
-            rc = sm->io->array_advance(sm->h[k], rows * sm->cols * sizeof(double), sm->err);
-    sm->spent += now_s() - t;
-    return rc;
-}
-
-static void stream_abort(stream *sm)
-{
-    for (int k = 0; k < 2; k++)
-        if (sm->h[k])
-            sm->io->array_end(sm->h[k], 0, NULL);
-    sm->h[0] = sm->h[1] = NULL;
-}
-
-/* Opens the arrays of the names given (NULL: not stored) for streaming. */
-static int stream_begin(stream *sm, job_io *io, size_t rows, size_t cols, const char *n0,
-                        double *d0, const char *n1, double *d1, tg_err *err)
-{
-    *sm = (stream){io, {n0, n1}, {d0, d1}, {NULL, NULL}, rows, cols, err, 0.0};
-    for (int k = 0; k < 2; k++)
-        if (sm->name[k] && sm->data[k] &&
-            io->array_begin(io->ud, sm->name[k], rows, cols, sm->data[k], &sm->h[k], err)) {
-            stream_abort(sm);
-            return err->code ? err->code : TG_EIO;
-        }
-    return TG_OK;
-}
-
-/* Commits the streamed arrays and adds their references to res. */
-static int stream_end(stream *sm, json_t *res, tg_err *err)
-{
-    double t = now_s();
-    int rc = TG_OK;
-    store_s += sm->spent;
-    sm->spent = 0;
-    for (int k = 0; k < 2; k++) {
-        if (!sm->h[k])
-            continue;
-        void *h = sm->h[k];
-        sm->h[k] = NULL;
-        if (rc == TG_OK && (rc = sm->io->array_end(h, 1, err)) == TG_OK)
-            json_object_set_new(res, sm->name[k],
-                                kinds_array_ref(sm->io, sm->name[k], sm->rows, sm->cols,
-                                                sm->data[k]));
-        else if (rc != TG_OK && h)
-            sm->io->array_end(h, 0, NULL);
-    }
-    store_s += now_s() - t;
-    return rc;
-}
 
 static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
                    json_t **partial_out, tg_err *err)
@@ -391,19 +277,20 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     double *Y = NULL, *pred = NULL, *eig = NULL, *proj = NULL;
     ntk_req r;
     int rc, order = 0;
-    double t0 = now_s();
-    stream sm_train, sm_test;
+    double t0 = kinds_now();
+    kinds_stream sm_train, sm_test;
     memset(&sm_train, 0, sizeof sm_train);
     memset(&sm_test, 0, sizeof sm_test);
-    store_s = 0;
     (void)partial_out;
-    if (!filled)
-        return tg_err_set(err, TG_ENOMEM, "out of memory");
-    rc = resolve(request, filled, io->load_model, io->ud, &io->data, &ds, &model, &r, err);
+    if (!filled || !warnings) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = resolve(request, filled, &io->src, &ds, &model, &r, NULL, err);
     if (rc)
         goto out;
     size_t n = ds->n_train, m = ds->n_test, d = ds->d;
-    double load_s = now_s() - t0;
+    double load_s = kinds_now() - t0;
     r.cfg.threads = io->threads > 0 ? io->threads : 1;
     X = ds->x;
     Xt = ds->x_test;
@@ -427,8 +314,8 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
             !(nngp_t = tg_alloc_big(m * n * sizeof(double))))
             goto oom;
     }
-    stage st = {io, 0.0, need_cross && !r.diag_only ? 0.7 : 0.9};
-    tg_progress prog = {stage_progress, &st};
+    kinds_stage st = {io, 0.0, need_cross && !r.diag_only ? 0.7 : 0.9};
+    tg_progress prog = {kinds_stage_progress, &st};
     if (r.empirical) {
         if (model) {
             arch = model->arch;
@@ -464,10 +351,12 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
         }
     } else if (!r.diag_only && io->array_begin) {
         /* The kernels go to the store while they are computed. */
-        if ((rc = stream_begin(&sm_train, io, n, n, "ntk", ntk, "nngp", nngp, err)))
+        const char *names[2] = {"ntk", "nngp"};
+        const double *arrays[2] = {ntk, nngp};
+        if ((rc = kinds_stream_begin(&sm_train, io, n, n, 2, names, arrays, err)))
             goto out;
         ntk_cfg cfg = r.cfg;
-        cfg.rows_final = stream_rows;
+        cfg.rows_final = kinds_stream_rows;
         cfg.rows_ud = &sm_train;
         rc = ntk_analytic(&cfg, X, n, NULL, n, d, 0, nngp, ntk, &order, &prog, err);
         if (rc)
@@ -475,9 +364,9 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
         if (need_cross) {
             st.lo = st.hi;
             st.hi = 0.9;
-            if (r.cross &&
-                (rc = stream_begin(&sm_test, io, m, n, "ntk_test", r.want_ntk ? ntk_t : NULL,
-                                   "nngp_test", r.want_nngp ? nngp_t : NULL, err)))
+            const char *tnames[2] = {"ntk_test", "nngp_test"};
+            const double *tarrays[2] = {r.want_ntk ? ntk_t : NULL, r.want_nngp ? nngp_t : NULL};
+            if (r.cross && (rc = kinds_stream_begin(&sm_test, io, m, n, 2, tnames, tarrays, err)))
                 goto out;
             cfg.rows_ud = &sm_test;
             rc = ntk_analytic(&cfg, Xt, m, X, n, d, 0, nngp_t, ntk_t, NULL, &prog, err);
@@ -496,23 +385,24 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
                 goto out;
         }
     }
-    if (io->progress(io->ud, 0.9, "storing the kernels", NULL)) {
-        rc = TG_ECANCELLED;
+    if ((rc = kinds_checkpoint(io, 0.9, "storing the kernels")))
         goto out;
-    }
-    res = json_object();
+    if (!(res = json_object()))
+        goto oom;
     size_t cols = r.diag_only ? 0 : n;
-    if ((rc = stream_end(&sm_train, res, err)) || (rc = stream_end(&sm_test, res, err)))
+    if ((rc = kinds_stream_end(&sm_train, res, err)) ||
+        (rc = kinds_stream_end(&sm_test, res, err)))
         goto out;
-    if ((ntk && !json_object_get(res, "ntk") && (rc = put(res, io, "ntk", n, cols, ntk, err))) ||
+    if ((ntk && !json_object_get(res, "ntk") &&
+         (rc = kinds_put(res, io, "ntk", n, cols, ntk, err))) ||
         (nngp && !json_object_get(res, "nngp") &&
-         (rc = put(res, io, "nngp", n, cols, nngp, err))))
+         (rc = kinds_put(res, io, "nngp", n, cols, nngp, err))))
         goto out;
     if (r.cross && need_cross && !r.diag_only) {
         if ((r.want_ntk && !json_object_get(res, "ntk_test") &&
-             (rc = put(res, io, "ntk_test", m, n, ntk_t, err))) ||
+             (rc = kinds_put(res, io, "ntk_test", m, n, ntk_t, err))) ||
             (r.want_nngp && !json_object_get(res, "nngp_test") &&
-             (rc = put(res, io, "nngp_test", m, n, nngp_t, err))))
+             (rc = kinds_put(res, io, "nngp_test", m, n, nngp_t, err))))
             goto out;
     }
     /* Targets: one-hot columns for classification, the targets for regression. */
@@ -545,7 +435,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
             rc = tg_err_set(err, rr, "%s", e2.msg);
             goto out;
         } else {
-            if ((rc = put(res, io, "predictions", m, c, pred, err)))
+            if ((rc = kinds_put(res, io, "predictions", m, c, pred, err)))
                 goto out;
             if (classification) {
                 size_t good = 0;
@@ -565,17 +455,15 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
             }
         }
     }
-    if (io->progress(io->ud, 0.95, "diagnostics", NULL)) {
-        rc = TG_ECANCELLED;
+    if ((rc = kinds_checkpoint(io, 0.95, "diagnostics")))
         goto out;
-    }
     if (r.spectrum) {
         if (!(eig = malloc(n * sizeof(double))) || !(proj = malloc(n * sizeof(double))))
             goto oom;
         if ((rc = kreg_spectrum(ntk, n, Y, c, eig, proj, err)))
             goto out;
-        if ((rc = put(res, io, "eigenvalues", n, 0, eig, err)) ||
-            (rc = put(res, io, "label_projections", n, 0, proj, err)))
+        if ((rc = kinds_put(res, io, "eigenvalues", n, 0, eig, err)) ||
+            (rc = kinds_put(res, io, "label_projections", n, 0, proj, err)))
             goto out;
         json_decref(mine);
         json_decref(maxe);
@@ -618,9 +506,9 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     }
     if (order)
         json_object_set_new(res, "quadrature_order", json_integer(order));
-    json_object_set_new(res, "time_s", json_real(now_s() - t0));
+    json_object_set_new(res, "time_s", json_real(kinds_now() - t0));
     json_object_set_new(res, "load_s", json_real(load_s));
-    json_object_set_new(res, "store_s", json_real(store_s));
+    json_object_set_new(res, "store_s", json_real(io->store_s));
     json_object_set(res, "warnings", warnings);
     *result_out = res;
     res = NULL;
@@ -628,8 +516,8 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
 oom:
     rc = tg_err_set(err, TG_ENOMEM, "out of memory");
 out:
-    stream_abort(&sm_train);
-    stream_abort(&sm_test);
+    kinds_stream_abort(&sm_train);
+    kinds_stream_abort(&sm_test);
     if (!model || theta != model->theta)
         free(theta);
     json_decref(res);

@@ -15,7 +15,7 @@ static const char *const sleep_fields[] = {"ms", "fail", "progress_every_ms", "m
                                            "array", "seed", NULL};
 
 static int sleep_validate(const json_t *req, const kind_env *env, json_t *filled,
-                          kind_estimate *est, tg_err *err)
+                          kind_plan *plan, tg_err *err)
 {
     json_t *p;
     long long ms, every, mem, arr;
@@ -36,16 +36,8 @@ static int sleep_validate(const json_t *req, const kind_env *env, json_t *filled
     jx_default(p, "progress_every_ms", json_integer(every));
     jx_default(p, "memory_bytes", json_integer(mem));
     jx_default(p, "array", json_integer(arr));
-    est->memory_bytes = (double)mem + (double)arr * (double)arr * 8.0;
-    est->flops = 0;
+    plan->memory_bytes = (double)mem + (double)arr * (double)arr * 8.0;
     return TG_OK;
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static int sleep_run(const json_t *request, job_io *io, json_t **result_out,
@@ -56,14 +48,14 @@ static int sleep_run(const json_t *request, job_io *io, json_t **result_out,
     long long every = json_integer_value(json_object_get(p, "progress_every_ms"));
     long long arr = json_integer_value(json_object_get(p, "array"));
     int fail = json_is_true(json_object_get(p, "fail"));
-    double t0 = now_ms(), t;
+    double t0 = 1e3 * kinds_now(), t;
     char msg[64];
     (void)partial_out;
-    while ((t = now_ms() - t0) < (double)ms) {
+    while ((t = 1e3 * kinds_now() - t0) < (double)ms) {
         double left = (double)ms - t, nap = left < (double)every ? left : (double)every;
         struct timespec ts = {(time_t)(nap / 1e3), (long)(fmod(nap, 1e3) * 1e6)};
         nanosleep(&ts, NULL);
-        t = now_ms() - t0;
+        t = 1e3 * kinds_now() - t0;
         snprintf(msg, sizeof msg, "slept %.0f of %lld ms", t < ms ? t : (double)ms, ms);
         if (io->progress(io->ud, t < ms ? t / (double)ms : 1.0, msg,
                          json_pack("{s:f}", "elapsed_ms", t)))
@@ -72,22 +64,21 @@ static int sleep_run(const json_t *request, job_io *io, json_t **result_out,
     if (fail)
         return tg_err_set(err, TG_EINTERNAL, "the sleep job was asked to fail");
     json_t *res = json_pack("{s:I, s:[]}", "slept_ms", (json_int_t)ms, "warnings");
+    if (!res)
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
     if (arr > 0) {
-        size_t n = (size_t)arr;
+        size_t n = (size_t)arr; /* <= 20000 (validated): n * n * 8 fits */
         double *v = malloc(n * n * sizeof *v);
-        if (!v) {
-            json_decref(res);
-            return tg_err_set(err, TG_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < n * n; i++)
+        int rc = v ? TG_OK : tg_err_set(err, TG_ENOMEM, "out of memory");
+        for (size_t i = 0; v && i < n * n; i++)
             v[i] = (double)i;
-        json_t *ref = kinds_array(io, "values", n, n, v, err);
+        if (rc == TG_OK)
+            rc = kinds_put(res, io, "values", n, n, v, err);
         free(v);
-        if (!ref) {
+        if (rc) {
             json_decref(res);
-            return err ? err->code : TG_EINTERNAL;
+            return rc;
         }
-        json_object_set_new(res, "values", ref);
     }
     io->progress(io->ud, 1.0, "done", NULL);
     *result_out = res;

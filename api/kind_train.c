@@ -282,8 +282,8 @@ static int arch_conflict(const char *field, tg_err *err)
 
 /* Decodes p (the filled params, defaults written in place) against the resolved data.
  * With an init_model, *init_out receives it (new). */
-static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, train_req *r,
-                         tg_model **init_out, tg_err *err)
+static int decode_params(json_t *p, const tg_dataset *ds, const kind_src *src, train_req *r,
+                         tg_model **init_out, kind_plan *plan, tg_err *err)
 {
     static const char *const fields[] = {
         "hidden", "activation", "leaky_slope", "bias", "parameterization", "w_std", "b_std",
@@ -313,12 +313,7 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
             return tg_err_setf(err, TG_EINVAL, "params.init_model",
                                "params.init_model must be a model id");
         r->init_model = json_string_value(imv);
-        rc = env->load_model ? env->load_model(env->model_ud, r->init_model, &im, err)
-                             : TG_ENOTFOUND;
-        if (rc == TG_ENOTFOUND)
-            return tg_err_setf(err, TG_EINVAL, "params.init_model", "no model %s",
-                               r->init_model);
-        if (rc)
+        if ((rc = kinds_model(src, "params.init_model", r->init_model, &im, plan, err)))
             return rc;
     } else {
         jx_default(p, "init_model", json_null());
@@ -577,31 +572,29 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_env *env, t
 
 /* ---- validate ---------------------------------------------------------------------- */
 
-static int resolve(const json_t *req, json_t *filled, const kind_env *env, tg_dataset **ds,
-                   tg_standardize_stats *stats, train_req *r, tg_model **im, tg_err *err)
+/* Resolves the data (and an init_model), decodes the params; references go to plan (may
+ * be NULL). */
+static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_dataset **ds,
+                   tg_standardize_stats *stats, train_req *r, tg_model **im, kind_plan *plan,
+                   tg_err *err)
 {
-    json_t *p, *fdata = NULL;
+    json_t *p;
     int rc;
     if ((rc = kinds_forbid(req, "model", "for kind train (use params.init_model)", err)) ||
         (rc = kinds_require(req, "data", "for kind train", err)) ||
-        (rc = kinds_params(req, filled, &p, err)))
+        (rc = kinds_params(req, filled, &p, err)) ||
+        (rc = kinds_data(req, filled, "train", src, 1, ds, stats, plan, err)))
         return rc;
-    rc = data_resolve(json_object_get(filled, "data"), &env->data, 1, &fdata, ds, stats, err);
-    if (rc)
-        return rc;
-    json_object_set_new(filled, "data", fdata);
-    if ((*ds)->n_train < 1)
-        return tg_err_setf(err, TG_EINVAL, "data", "the training split is empty");
-    return decode_params(p, *ds, env, r, im, err);
+    return decode_params(p, *ds, src, r, im, plan, err);
 }
 
 static int train_validate(const json_t *req, const kind_env *env, json_t *filled,
-                          kind_estimate *est, tg_err *err)
+                          kind_plan *plan, tg_err *err)
 {
     tg_dataset *ds = NULL;
     tg_model *im = NULL;
     train_req r;
-    int rc = resolve(req, filled, env, &ds, NULL, &r, &im, err);
+    int rc = resolve(req, filled, &env->src, &ds, NULL, &r, &im, plan, err);
     if (rc == TG_OK) {
         const mlp_arch *a = &r.cfg.arch;
         double P = (double)mlp_param_count(a), total = 0, n = (double)ds->n_train;
@@ -611,9 +604,9 @@ static int train_validate(const json_t *req, const kind_env *env, json_t *filled
                                                                           : (double)r.cfg.batch_size;
         double nmax = bs > 512 ? (bs > 4096 ? 4096 : bs) : 512;
         double data_b = (double)(ds->n_train + ds->n_test) * (double)(ds->d + ds->n_outputs) * 8;
-        est->memory_bytes = 10 * P * 8 + 2 * data_b + nmax * total * 4 * 8 +
+        plan->memory_bytes = 10 * P * 8 + 2 * data_b + nmax * total * 4 * 8 +
                             (double)r.cfg.sharpness_iters * P * 8 + (1 << 20);
-        est->flops = 6.0 * P * n * (double)r.cfg.epochs;
+        plan->flops = 6.0 * P * n * (double)r.cfg.epochs;
     }
     dataset_free(ds);
     model_free(im);
@@ -668,25 +661,12 @@ typedef struct run_ctx {
     long long epochs;
 } run_ctx;
 
-static int on_batch(void *ud, double fraction, const char *msg)
-{
-    run_ctx *c = ud;
-    return c->io->progress(c->io->ud, fraction, msg, NULL);
-}
-
 static void on_epoch(void *ud, const train_epoch *e, double fraction)
 {
     run_ctx *c = ud;
     char msg[64];
     snprintf(msg, sizeof msg, "epoch %lld/%lld", e->epoch, c->epochs);
     c->io->progress(c->io->ud, fraction, msg, epoch_json(e, c->classification, 1));
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
@@ -702,10 +682,9 @@ static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
     int rc;
     memset(&stats, 0, sizeof stats);
     memset(&res, 0, sizeof res);
-    kind_env env = {.data = io->data, .load_model = io->load_model};
     if (!filled)
         return tg_err_set(err, TG_ENOMEM, "out of memory");
-    rc = resolve(request, filled, &env, &ds, &stats, &r, &im, err);
+    rc = resolve(request, filled, &io->src, &ds, &stats, &r, &im, NULL, err);
     if (rc)
         goto out;
     int classification = ds->task == TG_TASK_CLASSIFICATION;
@@ -757,10 +736,11 @@ static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
     memcpy(theta0, theta, P * sizeof(double));
 
     run_ctx rc_ctx = {io, classification, r.cfg.epochs};
-    tg_progress prog = {on_batch, &rc_ctx};
-    double t0 = now_s();
+    kinds_stage whole = {io, 0.0, 1.0};
+    tg_progress prog = {kinds_stage_progress, &whole};
+    double t0 = kinds_now();
     rc = train_run(&r.cfg, &td, theta, &res, &prog, on_epoch, &rc_ctx, err);
-    double dt = now_s() - t0;
+    double dt = kinds_now() - t0;
     if (rc) {
         *partial_out = json_pack("{s:o}", "history", history_json(&res, classification));
         goto out;

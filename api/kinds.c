@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/embed.h"
 #include "jx.h"
@@ -92,7 +93,7 @@ static int check_notify_url(const char *u, tg_err *err)
 }
 
 int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
-                   kind_estimate *est, tg_err *err)
+                   kind_plan *plan, tg_err *err)
 {
     static const char *const top[] = {"kind", "data", "model", "params", "label",
                                       "timeout_s", "notify_url", NULL};
@@ -158,9 +159,8 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
         if ((rc = jx_int(fp, "seed", "params", 0, 0, 9007199254740991LL, &seed, err)))
             goto out;
     }
-    est->memory_bytes = 0;
-    est->flops = 0;
-    rc = k->validate(req, env, filled, est, err);
+    memset(plan, 0, sizeof *plan);
+    rc = k->validate(req, env, filled, plan, err);
 out:
     if (rc) {
         json_decref(filled);
@@ -236,21 +236,82 @@ json_t *kinds_describe_all(int test_kinds)
     return json_pack("{s:o}", "kinds", kinds);
 }
 
-json_t *kinds_array(job_io *io, const char *name, size_t rows, size_t cols,
-                    const double *data, tg_err *err)
+/* ---- references, data and models ------------------------------------------------- */
+
+/* Records a reference in plan (once per id and type). */
+static int plan_ref(kind_plan *plan, kind_ref_type type, const char *id, tg_err *err)
 {
-    size_t n;
-    if (tg_mul_size(rows, cols ? cols : 1, &n)) {
-        tg_err_set(err, TG_EINTERNAL, "array %s too large", name);
-        return NULL;
-    }
-    if (io->put_array(io->ud, name, rows, cols, data, err))
-        return NULL;
-    return kinds_array_ref(io, name, rows, cols, data);
+    if (!plan || !id)
+        return TG_OK;
+    for (size_t i = 0; i < plan->n_refs; i++)
+        if (plan->refs[i].type == type && strcmp(plan->refs[i].id, id) == 0)
+            return TG_OK;
+    if (plan->n_refs == KINDS_MAX_REFS || strlen(id) >= sizeof plan->refs[0].id)
+        return tg_err_set(err, TG_EINTERNAL, "too many datasets and models in one job");
+    plan->refs[plan->n_refs].type = type;
+    snprintf(plan->refs[plan->n_refs].id, sizeof plan->refs[0].id, "%s", id);
+    plan->n_refs++;
+    return TG_OK;
 }
 
-json_t *kinds_array_ref(const job_io *io, const char *name, size_t rows, size_t cols,
-                        const double *data)
+int kinds_data(const json_t *req, json_t *filled, const char *kind, const kind_src *src,
+               int allow_preprocessing, tg_dataset **ds_out, tg_standardize_stats *stats_out,
+               kind_plan *plan, tg_err *err)
+{
+    char why[64];
+    json_t *fdata = NULL;
+    int rc;
+    *ds_out = NULL;
+    snprintf(why, sizeof why, "for kind %s", kind);
+    if ((rc = kinds_require(req, "data", why, err)))
+        return rc;
+    rc = data_resolve(json_object_get(filled, "data"), &src->data, allow_preprocessing, &fdata,
+                      ds_out, stats_out, err);
+    if (rc)
+        return rc;
+    json_object_set_new(filled, "data", fdata);
+    if ((*ds_out)->n_train < 1)
+        return tg_err_setf(err, TG_EINVAL, "data", "the training split is empty");
+    return plan_ref(plan, KIND_REF_DATASET,
+                    json_string_value(json_object_get(fdata, "dataset")), err);
+}
+
+int kinds_model(const kind_src *src, const char *field, const char *id, tg_model **out,
+                kind_plan *plan, tg_err *err)
+{
+    *out = NULL;
+    int rc = src->load_model ? src->load_model(src->model_ud, id, out, err) : TG_ENOTFOUND;
+    if (rc == TG_ENOTFOUND)
+        return tg_err_setf(err, TG_EINVAL, field, "no model %s", id);
+    if (rc)
+        return rc;
+    return plan_ref(plan, KIND_REF_MODEL, id, err);
+}
+
+/* ---- progress and arrays ----------------------------------------------------------- */
+
+double kinds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int kinds_stage_progress(void *ud, double fraction, const char *msg)
+{
+    kinds_stage *s = ud;
+    double x = fraction < 0 ? -1 : s->lo + (s->hi - s->lo) * fraction;
+    return s->io->progress(s->io->ud, x, msg, NULL);
+}
+
+int kinds_checkpoint(job_io *io, double fraction, const char *msg)
+{
+    return io->progress(io->ud, fraction, msg, NULL) ? TG_ECANCELLED : TG_OK;
+}
+
+/* The reference object of an array stored under `name`. NULL when out of memory. */
+static json_t *array_ref(const job_io *io, const char *name, size_t rows, size_t cols,
+                         const double *data)
 {
     size_t n = rows * (cols ? cols : 1);
     char href[256];
@@ -259,8 +320,100 @@ json_t *kinds_array_ref(const job_io *io, const char *name, size_t rows, size_t 
                          : json_pack("[I]", (json_int_t)rows);
     json_t *ref = json_pack("{s:o, s:s, s:s}", "shape", shape, "dtype", "float64", "href",
                             href);
-    if (n <= KINDS_INLINE_MAX)
-        json_object_set_new(ref, "data",
-                            cols ? jx_real_matrix(data, rows, cols) : jx_real_array(data, rows));
+    if (ref && n <= KINDS_INLINE_MAX) {
+        json_t *v = cols ? jx_real_matrix(data, rows, cols) : jx_real_array(data, rows);
+        if (!v || json_object_set_new(ref, "data", v)) {
+            json_decref(ref);
+            return NULL;
+        }
+    }
     return ref;
+}
+
+/* Adds the reference of a stored array to res. */
+static int add_ref(json_t *res, const job_io *io, const char *name, size_t rows, size_t cols,
+                   const double *data, tg_err *err)
+{
+    json_t *ref = array_ref(io, name, rows, cols, data);
+    if (!ref || json_object_set_new(res, name, ref))
+        return tg_err_set(err, TG_ENOMEM, "out of memory encoding array %s", name);
+    return TG_OK;
+}
+
+int kinds_put(json_t *res, job_io *io, const char *name, size_t rows, size_t cols,
+              const double *data, tg_err *err)
+{
+    size_t n;
+    if (tg_mul_size(rows, cols ? cols : 1, &n) || tg_mul_size(n, sizeof(double), &n))
+        return tg_err_set(err, TG_EINTERNAL, "array %s too large", name);
+    double t = kinds_now();
+    int rc = io->put_array(io->ud, name, rows, cols, data, err);
+    io->store_s += kinds_now() - t;
+    return rc ? rc : add_ref(res, io, name, rows, cols, data, err);
+}
+
+int kinds_stream_begin(kinds_stream *sm, job_io *io, size_t rows, size_t cols, size_t n,
+                       const char *const *name, const double *const *data, tg_err *err)
+{
+    TG_ASSERT(n <= KINDS_STREAM_MAX);
+    memset(sm, 0, sizeof *sm);
+    sm->io = io;
+    sm->rows = rows;
+    sm->cols = cols;
+    sm->err = err;
+    for (size_t k = 0; k < n; k++) {
+        if (!name[k] || !data[k])
+            continue;
+        size_t i = sm->n++;
+        sm->name[i] = name[k];
+        sm->data[i] = data[k];
+        int rc = io->array_begin(io->ud, name[k], rows, cols, data[k], &sm->h[i], err);
+        if (rc) {
+            kinds_stream_abort(sm);
+            return rc;
+        }
+    }
+    return TG_OK;
+}
+
+int kinds_stream_rows(void *ud, size_t rows)
+{
+    kinds_stream *sm = ud;
+    double t = kinds_now();
+    int rc = TG_OK;
+    for (size_t k = 0; k < sm->n && rc == TG_OK; k++)
+        if (sm->h[k])
+            rc = sm->io->array_advance(sm->h[k], rows * sm->cols * sizeof(double), sm->err);
+    sm->spent += kinds_now() - t;
+    return rc;
+}
+
+void kinds_stream_abort(kinds_stream *sm)
+{
+    for (size_t k = 0; k < sm->n; k++)
+        if (sm->h[k]) {
+            sm->io->array_end(sm->h[k], 0, NULL);
+            sm->h[k] = NULL;
+        }
+}
+
+int kinds_stream_end(kinds_stream *sm, json_t *res, tg_err *err)
+{
+    if (!sm->io)
+        return TG_OK;
+    double t = kinds_now();
+    int rc = TG_OK;
+    for (size_t k = 0; k < sm->n; k++) {
+        void *h = sm->h[k];
+        sm->h[k] = NULL;
+        if (!h)
+            continue;
+        if (rc == TG_OK && (rc = sm->io->array_end(h, 1, err)) == TG_OK)
+            rc = add_ref(res, sm->io, sm->name[k], sm->rows, sm->cols, sm->data[k], err);
+        else if (rc != TG_OK)
+            sm->io->array_end(h, 0, NULL);
+    }
+    sm->io->store_s += sm->spent + (kinds_now() - t);
+    sm->spent = 0;
+    return rc;
 }

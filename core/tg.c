@@ -43,17 +43,6 @@ void tg_err_clear(tg_err *err)
     }
 }
 
-const char *tg_status_job_code(int code)
-{
-    switch (code) {
-    case TG_EDIVERGED: return "diverged";
-    case TG_ETIMEOUT: return "timeout";
-    case TG_ENUMERICAL: return "numerical";
-    case TG_ECANCELLED: return "cancelled";
-    default: return "internal";
-    }
-}
-
 void tg_assert_fail(const char *expr, const char *file, int line)
 {
     fprintf(stderr, "tangentd: assertion failed: %s (%s:%d)\n", expr, file, line);

@@ -4,9 +4,9 @@
  * optional tg_err (code + fixed message buffer); tg_err_set is a no-op when err is
  * NULL and never allocates, so it is safe on every error path (SQLite / redis style).
  *
- * The status codes map one-to-one onto the API's error catalogue (api/errors.def) for
- * the request errors, and onto the job error codes of API.md section 2.2 for the
- * errors of running jobs.
+ * The status codes map onto the API's catalogues in api/: the request errors
+ * (api/errors.def, api_error_from_status) and the error codes of failed jobs
+ * (api/job_errors.def, job_error_from_status). core/ knows neither.
  */
 #ifndef TG_H
 #define TG_H
@@ -26,12 +26,10 @@ typedef enum tg_status {
     TG_ENOTFOUND = -7,    /* not_found */
     TG_ECONFLICT = -8,    /* conflict */
     TG_ECANCELLED = -9,   /* the job was cancelled (a status, not an error) */
-    TG_ETIMEOUT = -10,    /* timeout */
     TG_EDIVERGED = -11,   /* diverged: a loss became NaN/Inf */
     TG_ENUMERICAL = -12,  /* numerical: e.g. a matrix that had to be PD was not */
     TG_EINTERNAL = -13,   /* internal: a bug */
     TG_EIO = -14,         /* storage failure */
-    TG_ESHUTDOWN = -15,   /* stopped by a shutdown: leave the job queued */
     TG_EQUEUEFULL = -16   /* queue_full: the queue holds the maximum of waiting jobs */
 } tg_status;
 
@@ -48,8 +46,6 @@ int tg_err_set(tg_err *err, int code, const char *fmt, ...)
 int tg_err_setf(tg_err *err, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void tg_err_clear(tg_err *err);
-/* The job error code string of a running-job failure ("diverged", "timeout", ...). */
-const char *tg_status_job_code(int code);
 
 void tg_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 #define TG_ASSERT(e) ((e) ? (void)0 : tg_assert_fail(#e, __FILE__, __LINE__))

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/data.h"
 #include "app.h"
 #include "handlers.h"
 #include "util.h"

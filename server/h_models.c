@@ -1,5 +1,5 @@
 /* h_models.c: the model endpoints of API.md section 4 (list, get with ?include=,
- * upload, predict, delete) and the store-backed model loader/saver used by jobs.
+ * upload, predict, delete).
  * Decoding, shape checks and prediction are api/model.c's. */
 #include <stdlib.h>
 #include <string.h>
@@ -7,40 +7,11 @@
 #include "../api/jx.h"
 #include "../api/model.h"
 #include "app.h"
+#include "catalog.h"
 #include "handlers.h"
 #include "util.h"
 
 #define PREDICT_MAX_ROWS 10000
-
-int server_load_model(void *ud, const char *id, tg_model **out, tg_err *err)
-{
-    model_row r;
-    (void)ud;
-    int rc = store_model_get(app->st, id, 1, &r);
-    if (rc == TG_ENOTFOUND)
-        return tg_err_set(err, TG_ENOTFOUND, "no model %s", id);
-    if (rc)
-        return tg_err_set(err, TG_EIO, "store error reading model %s", id);
-    rc = model_from_stored(r.meta, r.weights, r.weights_len, r.initial, r.initial_len, out, err);
-    model_row_deinit(&r);
-    return rc;
-}
-
-int server_save_model(void *ud, tg_model *m, const char *job_id, tg_err *err)
-{
-    (void)ud;
-    util_new_id("m_", m->id, sizeof m->id);
-    util_now_rfc3339(m->created_at, sizeof m->created_at);
-    snprintf(m->source_job, sizeof m->source_job, "%s", job_id ? job_id : "");
-    char *meta = model_meta_text(m);
-    if (!meta)
-        return tg_err_set(err, TG_ENOMEM, "out of memory encoding the model");
-    int rc = store_model_insert(app->st, m->id, m->created_at, job_id, meta, m->theta,
-                                m->P * sizeof(double), m->theta0,
-                                m->theta0 ? m->P * sizeof(double) : 0, err);
-    free(meta);
-    return rc;
-}
 
 void h_model_list(hreq *h)
 {
@@ -96,7 +67,7 @@ void h_model_get(hreq *h)
                          "include must list weights and/or initial (or none)");
         return;
     }
-    int rc = server_load_model(NULL, id, &m, &err);
+    int rc = catalog_load_model(app->st, id, &m, &err);
     if (rc == TG_ENOTFOUND) {
         http_reply_error(h, API_NOT_FOUND, NULL, "no model %s", id);
         return;
@@ -127,7 +98,7 @@ void h_model_upload(hreq *h)
         http_reply_status(h, rc, &err);
         return;
     }
-    rc = server_save_model(NULL, m, NULL, &err);
+    rc = catalog_save_model(app->st, m, NULL, &err);
     if (rc) {
         http_reply_error(h, API_UNAVAILABLE, NULL, "the store is not writable: %s", err.msg);
     } else {
@@ -168,7 +139,7 @@ void h_model_predict(hreq *h)
                          PREDICT_MAX_ROWS, rows);
         goto out;
     }
-    rc = server_load_model(NULL, id, &m, &err);
+    rc = catalog_load_model(app->st, id, &m, &err);
     if (rc == TG_ENOTFOUND) {
         http_reply_error(h, API_NOT_FOUND, NULL, "no model %s", id);
         goto out;

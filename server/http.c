@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #include "app.h"
-#include "handlers.h"
+#include "router.h"
+#include "sse.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -450,7 +451,7 @@ int http_start(int port, const char *bind_addr, tg_err *err)
                                MHD_OPTION_END);
     if (!daemon_)
         return tg_err_set(err, TG_EIO, "cannot listen on %s:%d", bind_addr, port);
-    sse_park_start();
+    sse_start();
     return TG_OK;
 }
 
@@ -464,7 +465,7 @@ int http_port(void)
 void http_stop(void)
 {
     /* Parked streams must be resumed before MHD may stop. */
-    sse_park_stop();
+    sse_stop();
     if (daemon_)
         MHD_stop_daemon(daemon_);
     daemon_ = NULL;

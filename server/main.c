@@ -5,6 +5,7 @@
  * left queued; exit 0. */
 #include <cblas.h>
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdint.h>
@@ -13,8 +14,8 @@
 #include <string.h>
 
 #include "app.h"
+#include "catalog.h"
 #include "events.h"
-#include "handlers.h"
 #include "http.h"
 #include "log.h"
 #include "pool.h"
@@ -84,9 +85,17 @@ int main(int argc, char **argv)
                 "failed_interrupted", b, NULL);
     }
     events_init();
-    data_env denv = {server_load_dataset, NULL};
-    if (pool_start(app->st, app->cfg.workers, app->cfg.memory_budget, app->cfg.test_kinds,
-                   &denv, &app->pool)) {
+    json_t *prov = json_pack("{s:s, s:s, s:i}", "version", app->version, "blas",
+                             app->blas_info, "blas_threads", app->cfg.blas_threads);
+    char *prov_text = prov ? json_dumps(prov, JSON_COMPACT) : NULL;
+    json_decref(prov);
+    pool_cfg pc = {.st = app->st, .n_workers = app->cfg.workers,
+                   .budget = app->cfg.memory_budget, .test_kinds = app->cfg.test_kinds,
+                   .threads = app->cfg.blas_threads, .src = catalog_src(app->st),
+                   .save_model = catalog_save_model, .provenance = prov_text};
+    rc = prov_text ? pool_start(&pc, &app->pool) : TG_ENOMEM;
+    free(prov_text);
+    if (rc) {
         fprintf(stderr, "tangentd: cannot start the workers\n");
         return 1;
     }

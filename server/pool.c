@@ -8,10 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../api/kinds.h"
-#include "app.h"
+#include "../api/errors.h"
 #include "events.h"
-#include "handlers.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -32,11 +30,10 @@ typedef struct slot {
 } slot;
 
 struct pool {
+    pool_cfg cfg;
     store *st;
     int n;
     long long budget, reserved;
-    int test_kinds;
-    data_env data;
     pthread_t *threads;
     slot *slots;
     pthread_mutex_t mu;
@@ -129,7 +126,7 @@ static int array_end(void *h, int commit, tg_err *err)
 static int save_model(void *ud, tg_model *m, tg_err *err)
 {
     slot *s = ud;
-    return server_save_model(NULL, m, s->id, err);
+    return s->owner->cfg.save_model(s->owner->st, m, s->id, err);
 }
 
 /* ---- one job ----------------------------------------------------------------------- */
@@ -177,17 +174,15 @@ static void run_job(pool *p, slot *s, job_row *j)
     int rc;
 
     tg_err_clear(&err);
-    const tg_kind *k = req ? kinds_find(j->kind, p->test_kinds) : NULL;
+    const tg_kind *k = req ? kinds_find(j->kind, p->cfg.test_kinds) : NULL;
     if (!k) {
         rc = tg_err_set(&err, TG_EINTERNAL, "kind %s is not available in this process",
                         j->kind);
     } else {
-        job_io io = {.ud = s, .job_id = s->id, .data = p->data, .progress = on_progress,
+        job_io io = {.ud = s, .job_id = s->id, .src = p->cfg.src, .progress = on_progress,
                      .put_array = put_array, .array_begin = array_begin,
                      .array_advance = array_advance, .array_end = array_end,
-                     .load_model = server_load_model,
-                     .threads = app->cfg.blas_threads,
-                     .save_model = save_model};
+                     .threads = p->cfg.threads, .save_model = save_model};
         rc = k->run(req, &io, &result, &partial, &err);
     }
     double dt = util_mono() - t0;
@@ -196,14 +191,18 @@ static void run_job(pool *p, slot *s, job_row *j)
     if (rc == TG_OK) {
         if (!json_object_get(result, "warnings"))
             json_object_set_new(result, "warnings", json_array());
-        rtext = json_dumps(result, JSON_COMPACT);
+        if (!(rtext = json_dumps(result, JSON_COMPACT)))
+            rc = tg_err_set(&err, TG_ENOMEM, "out of memory encoding the result");
+    }
+    if (rc == TG_OK) {
         finish(p, s, "succeeded", NULL, NULL, rtext, dt, j->attempt, NULL);
     } else if (rc == TG_ECANCELLED && s->timed_out) {
-        json_t *e = json_pack("{s:s, s:s, s:{s:f}}", "code", "timeout", "message",
-                              "the job ran longer than its timeout_s", "details", "timeout_s",
-                              j->timeout_s);
-        etext = json_dumps(e, JSON_COMPACT);
+        json_t *details = json_pack("{s:f}", "timeout_s", j->timeout_s);
+        json_t *e = job_error_body(JOB_TIMEOUT, "the job ran longer than its timeout_s",
+                                   details);
+        etext = e ? json_dumps(e, JSON_COMPACT) : NULL;
         json_decref(e);
+        json_decref(details);
         finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, "timeout");
     } else if (rc == TG_ECANCELLED && atomic_load(&s->stop) == STOP_SHUTDOWN) {
         store_job_requeue(p->st, s->id);
@@ -216,15 +215,14 @@ static void run_job(pool *p, slot *s, job_row *j)
         finish(p, s, "cancelled", NULL, ptext, NULL, dt, j->attempt, NULL);
     } else {
         json_t *details = partial ? json_object_get(partial, "error_details") : NULL;
-        json_t *e = json_pack("{s:s, s:s}", "code", tg_status_job_code(rc), "message",
-                              err.msg[0] ? err.msg : "the job failed");
+        json_t *e = job_error_body(job_error_from_status(rc),
+                                   err.msg[0] ? err.msg : "the job failed", details);
         if (details) {
-            json_object_set(e, "details", details);
             json_object_del(partial, "error_details");
             free(ptext);
             ptext = json_object_size(partial) ? json_dumps(partial, JSON_COMPACT) : NULL;
         }
-        etext = json_dumps(e, JSON_COMPACT);
+        etext = e ? json_dumps(e, JSON_COMPACT) : NULL;
         json_decref(e);
         finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, err.msg);
     }
@@ -319,52 +317,58 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int pool_start(store *st, int n_workers, long long budget, int test_kinds,
-               const data_env *data, pool **out)
+int pool_start(const pool_cfg *cfg, pool **out)
 {
+    int rc = TG_OK;
+    *out = NULL;
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return TG_ENOMEM;
-    p->st = st;
-    p->n = n_workers;
-    p->budget = budget;
-    p->test_kinds = test_kinds;
-    p->data = *data;
-    /* Kept blocks stay within the memory budget: they are only ever reused by, or
-     * freed for, the next large allocation. */
-    tg_big_keep(budget > 0 ? (size_t)(budget / 2) : 0);
-    p->threads = calloc((size_t)n_workers, sizeof *p->threads);
-    p->slots = calloc((size_t)n_workers, sizeof *p->slots);
+    p->cfg = *cfg;
+    p->st = cfg->st;
+    p->n = cfg->n_workers;
+    p->budget = cfg->budget;
+    snprintf(p->provenance, sizeof p->provenance, "%s",
+             cfg->provenance ? cfg->provenance : "{}");
+    p->threads = calloc((size_t)p->n, sizeof *p->threads);
+    p->slots = calloc((size_t)p->n, sizeof *p->slots);
     if (!p->threads || !p->slots) {
         free(p->threads);
         free(p->slots);
         free(p);
         return TG_ENOMEM;
     }
-    json_t *prov = json_pack("{s:s, s:s, s:i}", "version", app->version, "blas",
-                             app->blas_info, "blas_threads", app->cfg.blas_threads);
-    char *pt = json_dumps(prov, JSON_COMPACT);
-    snprintf(p->provenance, sizeof p->provenance, "%s", pt ? pt : "{}");
-    free(pt);
-    json_decref(prov);
+    /* Kept blocks stay within the memory budget: they are only ever reused by, or
+     * freed for, the next large allocation. */
+    tg_big_keep(p->budget > 0 ? (size_t)(p->budget / 2) : 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
-    for (int i = 0; i < n_workers; i++) {
+    for (int i = 0; i < p->n; i++) {
         p->slots[i].owner = p;
         worker_arg *wa = malloc(sizeof *wa);
-        if (!wa)
-            return TG_ENOMEM;
+        if (!wa) {
+            rc = TG_ENOMEM;
+            break;
+        }
         wa->p = p;
         wa->index = i;
-        if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
+        if (pthread_create(&p->threads[p->alive], NULL, worker_main, wa) != 0) {
             free(wa);
-            return TG_EINTERNAL;
+            rc = TG_EINTERNAL;
+            break;
         }
         p->alive++;
+    }
+    if (rc) {
+        /* Unwind: stop and join the workers started so far; a job one of them claimed
+         * already goes back to the queue (pool_stop without grace). */
+        p->n = p->alive;
+        pool_stop(p, 0.0);
+        return rc;
     }
     *out = p;
     return TG_OK;

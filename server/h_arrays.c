@@ -1,0 +1,371 @@
+/* h_arrays.c: the array downloads of API.md 2.3 (GET /v1/jobs/{id}/arrays/{name}):
+ * JSON, .npy or CSV, with row/column slices and downsampling, streamed from the stored
+ * chunks (store_array_chunk) without loading the whole array. */
+#include <math.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "handlers.h"
+#include "util.h"
+
+static int terminal_status(const char *st)
+{
+    return strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
+           strcmp(st, "cancelled") == 0;
+}
+
+enum { FMT_JSON, FMT_NPY, FMT_CSV };
+
+typedef struct array_stream {
+    char job_id[40], name[ROUTER_PARAM_LEN];
+    size_t rows, cols;        /* stored shape (cols 0 = vector) */
+    int vector;
+    size_t r0, r1, c0, c1, k; /* slice and downsample factor */
+    size_t out_rows, out_cols;
+    int fmt;
+    size_t next_row;          /* next output row */
+    int phase;                /* 0 header, 1 rows, 2 footer, 3 done */
+    double *chunk;            /* one stored chunk */
+    long long chunk_idx;
+    double *acc;              /* downsample accumulators (out_cols) */
+    size_t *cnt;
+    sbuf out;
+    size_t off;
+    int failed;
+} array_stream;
+
+static int elem(array_stream *a, size_t i, size_t j, double *v)
+{
+    size_t width = a->vector ? 1 : a->cols;
+    size_t flat = i * width + j;
+    long long idx = (long long)(flat / STORE_CHUNK);
+    if (idx != a->chunk_idx) {
+        size_t n;
+        if (store_array_chunk(app->st, a->job_id, a->name, (size_t)idx, a->chunk, &n))
+            return -1;
+        a->chunk_idx = idx;
+    }
+    *v = a->chunk[flat % STORE_CHUNK];
+    return 0;
+}
+
+static void put_num(array_stream *a, double v)
+{
+    if (a->fmt == FMT_JSON) {
+        if (isfinite(v))
+            sbuf_printf(&a->out, "%.17g", v);
+        else
+            sbuf_puts(&a->out, "null");
+    } else if (isfinite(v) || !isnan(v)) {
+        if (isfinite(v))
+            sbuf_printf(&a->out, "%.17g", v);
+        else
+            sbuf_puts(&a->out, v > 0 ? "inf" : "-inf");
+    }
+}
+
+/* Produces the values of output row r into a->acc (out_cols values). */
+static int output_row(array_stream *a, size_t r)
+{
+    size_t k = a->k;
+    for (size_t j = 0; j < a->out_cols; j++) {
+        a->acc[j] = 0;
+        a->cnt[j] = 0;
+    }
+    size_t i_lo = a->r0 + r * k, i_hi = i_lo + k < a->r1 ? i_lo + k : a->r1;
+    for (size_t i = i_lo; i < i_hi; i++) {
+        for (size_t j = a->c0; j < a->c1; j++) {
+            double v;
+            if (elem(a, i, j, &v))
+                return -1;
+            size_t oj = (j - a->c0) / k;
+            a->acc[oj] += v;
+            a->cnt[oj]++;
+        }
+    }
+    for (size_t j = 0; j < a->out_cols; j++)
+        a->acc[j] = a->cnt[j] ? a->acc[j] / (double)a->cnt[j] : NAN;
+    return 0;
+}
+
+static void npy_header(array_stream *a)
+{
+    char dict[160];
+    if (a->vector)
+        snprintf(dict, sizeof dict, "{'descr': '<f8', 'fortran_order': False, 'shape': (%zu,), }",
+                 a->out_rows);
+    else
+        snprintf(dict, sizeof dict,
+                 "{'descr': '<f8', 'fortran_order': False, 'shape': (%zu, %zu), }",
+                 a->out_rows, a->out_cols);
+    size_t len = strlen(dict);
+    size_t total = 10 + len + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = len + pad + 1;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
+                             (unsigned char)(hlen >> 8)};
+    sbuf_put(&a->out, (const char *)pre, 10);
+    sbuf_puts(&a->out, dict);
+    for (size_t i = 0; i < pad; i++)
+        sbuf_put(&a->out, " ", 1);
+    sbuf_put(&a->out, "\n", 1);
+}
+
+/* Appends the next piece of output; sets phase 3 at the end. */
+static int array_fill(array_stream *a)
+{
+    if (a->phase == 0) {
+        if (a->fmt == FMT_NPY) {
+            npy_header(a);
+        } else if (a->fmt == FMT_JSON) {
+            sbuf_puts(&a->out, "{\"name\":");
+            sbuf_json_str(&a->out, a->name);
+            if (a->vector)
+                sbuf_printf(&a->out, ",\"shape\":[%zu],\"dtype\":\"float64\",\"data\":[",
+                            a->out_rows);
+            else
+                sbuf_printf(&a->out, ",\"shape\":[%zu,%zu],\"dtype\":\"float64\",\"data\":[",
+                            a->out_rows, a->out_cols);
+        }
+        a->phase = 1;
+        return 0;
+    }
+    if (a->phase == 1) {
+        /* A batch of rows per call keeps the per-call overhead low. */
+        for (int batch = 0; batch < 64 && a->next_row < a->out_rows; batch++) {
+            size_t r = a->next_row++;
+            if (output_row(a, r))
+                return -1;
+            if (a->fmt == FMT_NPY) {
+                sbuf_put(&a->out, (const char *)a->acc, a->out_cols * sizeof(double));
+            } else if (a->fmt == FMT_CSV) {
+                for (size_t j = 0; j < a->out_cols; j++) {
+                    if (j)
+                        sbuf_put(&a->out, ",", 1);
+                    put_num(a, a->acc[j]);
+                }
+                sbuf_put(&a->out, "\n", 1);
+            } else {
+                if (r)
+                    sbuf_put(&a->out, ",", 1);
+                if (!a->vector)
+                    sbuf_put(&a->out, "[", 1);
+                for (size_t j = 0; j < a->out_cols; j++) {
+                    if (j)
+                        sbuf_put(&a->out, ",", 1);
+                    put_num(a, a->acc[j]);
+                }
+                if (!a->vector)
+                    sbuf_put(&a->out, "]", 1);
+            }
+            if (a->out.len > 256 * 1024)
+                break;
+        }
+        if (a->next_row >= a->out_rows)
+            a->phase = 2;
+        return 0;
+    }
+    if (a->phase == 2) {
+        if (a->fmt == FMT_JSON)
+            sbuf_puts(&a->out, "]}");
+        a->phase = 3;
+    }
+    return 0;
+}
+
+static ssize_t array_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    array_stream *a = cls;
+    (void)pos;
+    for (;;) {
+        if (a->off < a->out.len) {
+            size_t n = a->out.len - a->off;
+            if (n > max)
+                n = max;
+            memcpy(buf, a->out.p + a->off, n);
+            a->off += n;
+            if (a->off == a->out.len)
+                a->off = a->out.len = 0;
+            return (ssize_t)n;
+        }
+        if (a->phase == 3)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (array_fill(a) || a->out.oom)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void array_free(void *cls)
+{
+    array_stream *a = cls;
+    free(a->chunk);
+    free(a->acc);
+    free(a->cnt);
+    sbuf_free(&a->out);
+    free(a);
+}
+
+/* Parses a Python-style half-open slice "a:b" (either side may be empty or negative)
+ * against length n. */
+static int parse_slice(const char *s, size_t n, size_t *lo, size_t *hi)
+{
+    const char *colon = strchr(s, ':');
+    long long a = 0, b = (long long)n;
+    char *end;
+    if (!colon)
+        return -1;
+    if (colon != s) {
+        a = strtoll(s, &end, 10);
+        if (end != colon)
+            return -1;
+    }
+    if (colon[1]) {
+        b = strtoll(colon + 1, &end, 10);
+        if (*end)
+            return -1;
+    }
+    if (a < 0)
+        a += (long long)n;
+    if (b < 0)
+        b += (long long)n;
+    if (a < 0)
+        a = 0;
+    if (b > (long long)n)
+        b = (long long)n;
+    if (a > (long long)n)
+        a = (long long)n;
+    if (b < a)
+        b = a;
+    *lo = (size_t)a;
+    *hi = (size_t)b;
+    return 0;
+}
+
+void h_job_array(hreq *h)
+{
+    const char *id = h->m.params[0], *name = h->m.params[1];
+    job_row j;
+    int rc = store_job_get(app->st, id, 1, &j);
+    if (rc == TG_ENOTFOUND) {
+        http_reply_error(h, API_NOT_FOUND, NULL, "no job %s", id);
+        return;
+    }
+    if (rc) {
+        http_reply_error(h, API_INTERNAL, NULL, "store error reading job %s", id);
+        return;
+    }
+    int unfinished = !terminal_status(j.status);
+    job_row_deinit(&j);
+    if (unfinished) {
+        http_reply_error(h, API_CONFLICT, NULL, "job %s has not finished", id);
+        return;
+    }
+    size_t rows, cols;
+    rc = store_array_info(app->st, id, name, &rows, &cols);
+    if (rc == TG_ENOTFOUND) {
+        http_reply_error(h, API_NOT_FOUND, NULL, "job %s has no array %s", id, name);
+        return;
+    }
+    if (rc) {
+        http_reply_error(h, API_INTERNAL, NULL, "store error reading array %s", name);
+        return;
+    }
+    array_stream *a = calloc(1, sizeof *a);
+    if (!a) {
+        http_reply_error(h, API_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    if (strlen(id) >= sizeof a->job_id) {
+        array_free(a);
+        http_reply_error(h, API_NOT_FOUND, NULL, "no job %s", id);
+        return;
+    }
+    memcpy(a->job_id, id, strlen(id) + 1);
+    memcpy(a->name, name, strlen(name) + 1);
+    a->rows = rows;
+    a->cols = cols;
+    a->vector = cols == 0;
+    a->chunk_idx = -1;
+    a->fmt = FMT_JSON;
+    const char *fmt = http_query(h, "format");
+    const char *accept = http_header(h, "Accept");
+    if (fmt) {
+        if (strcmp(fmt, "npy") == 0)
+            a->fmt = FMT_NPY;
+        else if (strcmp(fmt, "csv") == 0)
+            a->fmt = FMT_CSV;
+        else if (strcmp(fmt, "json") != 0) {
+            array_free(a);
+            http_reply_error(h, API_INVALID_ARGUMENT, "format",
+                             "format must be json, npy or csv (got \"%.32s\")", fmt);
+            return;
+        }
+    } else if (accept && strstr(accept, "application/x-npy")) {
+        a->fmt = FMT_NPY;
+    } else if (accept && strstr(accept, "text/csv")) {
+        a->fmt = FMT_CSV;
+    }
+    const char *rs = http_query(h, "rows"), *cs = http_query(h, "cols"),
+               *ds = http_query(h, "downsample");
+    a->r0 = 0;
+    a->r1 = rows;
+    a->c0 = 0;
+    a->c1 = a->vector ? 1 : cols;
+    a->k = 1;
+    if (rs && parse_slice(rs, rows, &a->r0, &a->r1)) {
+        array_free(a);
+        http_reply_error(h, API_INVALID_ARGUMENT, "rows", "rows must be a slice a:b");
+        return;
+    }
+    if (cs && (a->vector || parse_slice(cs, cols, &a->c0, &a->c1))) {
+        const char *why = a->vector ? "cols does not apply to a vector"
+                                    : "cols must be a slice c:d";
+        array_free(a);
+        http_reply_error(h, API_INVALID_ARGUMENT, "cols", "%s", why);
+        return;
+    }
+    if (ds) {
+        char *end;
+        long k = strtol(ds, &end, 10);
+        if (!*ds || *end || k < 1 || k > 1000000) {
+            array_free(a);
+            http_reply_error(h, API_INVALID_ARGUMENT, "downsample",
+                             "downsample must be an integer >= 1");
+            return;
+        }
+        a->k = (size_t)k;
+    }
+    a->out_rows = (a->r1 - a->r0 + a->k - 1) / a->k;
+    a->out_cols = a->vector ? 1 : (a->c1 - a->c0 + a->k - 1) / a->k;
+    if (a->vector && a->k > 1) {
+        /* A vector is downsampled along its one axis. */
+        a->out_cols = 1;
+    }
+    a->chunk = malloc(STORE_CHUNK * sizeof(double));
+    a->acc = malloc((a->out_cols ? a->out_cols : 1) * sizeof(double));
+    a->cnt = malloc((a->out_cols ? a->out_cols : 1) * sizeof(size_t));
+    if (!a->chunk || !a->acc || !a->cnt) {
+        array_free(a);
+        http_reply_error(h, API_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, array_read, a, array_free);
+    if (!r) {
+        array_free(a);
+        http_reply_error(h, API_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    MHD_add_response_header(r, "Content-Type",
+                            a->fmt == FMT_NPY   ? "application/x-npy"
+                            : a->fmt == FMT_CSV ? "text/csv"
+                                                : "application/json");
+    if (a->fmt == FMT_NPY) {
+        char cd[200];
+        snprintf(cd, sizeof cd, "attachment; filename=\"%s.npy\"", name);
+        MHD_add_response_header(r, "Content-Disposition", cd);
+    }
+    http_reply_response(h, 200, r);
+}

@@ -1,0 +1,33 @@
+/* sse.h: Server-Sent Events responses (API.md 2.6) over libmicrohttpd without holding a
+ * thread per stream: when no event is waiting, the content callback parks the
+ * connection (MHD_suspend_connection); one parking thread resumes it when an event of
+ * its subscription arrives (events.h), a heartbeat is due (every 15 s of silence), or
+ * the process stops.
+ *
+ * Threading: sse_start / sse_stop from the thread that starts and stops the daemon;
+ * sse_response and sse_format from any thread. */
+#ifndef TG_SSE_H
+#define TG_SSE_H
+
+#include <stddef.h>
+
+#include "events.h"
+#include "util.h"
+
+struct MHD_Connection;
+struct MHD_Response;
+
+/* Starts the parking thread (before the daemon starts; idempotent). */
+void sse_start(void);
+/* Stops it, resuming every parked stream, which then ends (before MHD_stop_daemon). */
+void sse_stop(void);
+/* Appends one event ("event: type\ndata: data\n\n") to b. */
+void sse_format(sbuf *b, const char *type, const char *data);
+/* A stream response for conn: the bytes `initial` (copied), then the events of sub,
+ * up to and including a terminal one; done = 1: only `initial`. Takes sub (it is
+ * unsubscribed when the response ends, or here on failure). Returns the response (new,
+ * to be queued) or NULL when out of memory. */
+struct MHD_Response *sse_response(struct MHD_Connection *conn, ev_sub *sub,
+                                  const char *initial, size_t initial_len, int done);
+
+#endif

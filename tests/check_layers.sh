@@ -1,0 +1,42 @@
+#!/bin/sh
+# check_layers.sh BUILD_DIR: the dependency rules of STYLE.md section 1 and of the kind
+# registry, checked on the built objects and the sources. Prints each violation and
+# exits 1 if there is any.
+#  - server/ knows no kind's parameters: no `init_model` (or other params.*) in server/;
+#  - no file of server/ calls a function defined in an endpoint file (server/h_*.c)
+#    except the router (the route table);
+#  - core/ includes no jansson, microhttpd or sqlite; api/ no microhttpd or sqlite;
+#    core/ and api/ include nothing of server/, core/ nothing of api/.
+set -u
+build=${1:-build}
+cd "$(dirname "$0")/.." || exit 2
+bad=0
+say() { echo "check_layers: $*"; bad=1; }
+
+hits=$(grep -n 'init_model\|"params\.' server/*.c server/*.h 2>/dev/null)
+[ -n "$hits" ] && say "server/ names a kind's parameters:
+$hits"
+
+ls "$build"/server/h_*.o >/dev/null 2>&1 || { echo "check_layers: build $build first"; exit 2; }
+defs=$(nm --defined-only -g "$build"/server/h_*.o | awk 'NF == 3 && $2 == "T" {print $3}' | sort -u)
+for o in "$build"/server/*.o; do
+    case "$(basename "$o")" in h_*.o|router.o) continue ;; esac
+    for f in $(nm -u "$o" | awk '{print $2}'); do
+        if printf '%s\n' "$defs" | grep -qx "$f"; then
+            say "$(basename "$o" .o).c calls $f, defined in an endpoint file"
+        fi
+    done
+done
+
+hits=$(grep -n '#include *[<"]\(jansson\|microhttpd\|sqlite3\)\.h' core/*.c core/*.h 2>/dev/null)
+[ -n "$hits" ] && say "core/ includes a service library:
+$hits"
+hits=$(grep -n '#include *[<"]\(microhttpd\|sqlite3\)\.h' api/*.c api/*.h 2>/dev/null)
+[ -n "$hits" ] && say "api/ includes microhttpd or sqlite:
+$hits"
+hits=$(grep -n '#include *"\.\./server/' core/* api/* 2>/dev/null; grep -n '#include *"\.\./api/' core/* 2>/dev/null)
+[ -n "$hits" ] && say "an include against the direction server -> api -> core:
+$hits"
+
+[ $bad = 0 ] && echo "check_layers: ok (server knows no kind parameters; only the router calls endpoint files; includes flow server -> api -> core)"
+exit $bad

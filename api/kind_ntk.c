@@ -301,17 +301,20 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
             model_preprocess(model, ds->x_test, m);
     }
     int need_cross = m > 0 && (r.cross || r.has_reg);
-    size_t kn = r.diag_only ? n : n * n;
-    if (r.want_ntk && !(ntk = tg_alloc_big(kn * sizeof(double))))
+    /* Byte sizes: n <= NTK_MAX_N (validated), m and d are a stored dataset's; checked
+     * all the same. */
+    size_t kn_b, mn_b;
+    if (tg_mul3_size(n, r.diag_only ? 1 : n, sizeof(double), &kn_b) ||
+        tg_mul3_size(m, n, sizeof(double), &mn_b))
         goto oom;
-    if (r.want_nngp && !(nngp = tg_alloc_big(kn * sizeof(double))))
+    if (r.want_ntk && !(ntk = tg_alloc_big(kn_b)))
+        goto oom;
+    if (r.want_nngp && !(nngp = tg_alloc_big(kn_b)))
         goto oom;
     if (need_cross && !r.diag_only) {
-        if ((r.want_ntk || (r.has_reg && !r.reg_nngp)) &&
-            !(ntk_t = tg_alloc_big(m * n * sizeof(double))))
+        if ((r.want_ntk || (r.has_reg && !r.reg_nngp)) && !(ntk_t = tg_alloc_big(mn_b)))
             goto oom;
-        if ((r.want_nngp || (r.has_reg && r.reg_nngp)) &&
-            !(nngp_t = tg_alloc_big(m * n * sizeof(double))))
+        if ((r.want_nngp || (r.has_reg && r.reg_nngp)) && !(nngp_t = tg_alloc_big(mn_b)))
             goto oom;
     }
     kinds_stage st = {io, 0.0, need_cross && !r.diag_only ? 0.7 : 0.9};
@@ -409,7 +412,8 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     int classification = ds->task == TG_TASK_CLASSIFICATION;
     size_t c = classification ? ds->classes.n : ds->n_outputs;
     if (r.has_reg || r.spectrum || r.complexity) {
-        if (!(Y = calloc(n * (c ? c : 1), sizeof(double))))
+        size_t ny;
+        if (tg_mul_size(n, c ? c : 1, &ny) || !(Y = calloc(ny, sizeof(double))))
             goto oom;
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < c; j++)
@@ -422,7 +426,8 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
         double me = NAN;
         tg_err e2;
         tg_err_clear(&e2);
-        if (!(pred = malloc(m * c * sizeof(double))))
+        size_t pred_b;
+        if (tg_mul3_size(m, c ? c : 1, sizeof(double), &pred_b) || !(pred = malloc(pred_b)))
             goto oom;
         int rr = r.time > 0 ? kreg_flow(K, n, Kt, m, Y, c, r.ridge, r.time, pred, &e2)
                             : kreg_ridge(K, n, Kt, m, Y, c, r.ridge, pred, &me, &e2);

@@ -394,7 +394,10 @@ json_t *jx_real_array(const double *x, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, jx_real(x[i]));
+        if (json_array_append_new(a, jx_real(x[i]))) {
+            json_decref(a);
+            return NULL;
+        }
     return a;
 }
 
@@ -402,6 +405,9 @@ json_t *jx_real_matrix(const double *x, size_t rows, size_t cols)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < rows; i++)
-        json_array_append_new(a, jx_real_array(x + i * cols, cols));
+        if (json_array_append_new(a, jx_real_array(x + i * cols, cols))) {
+            json_decref(a);
+            return NULL;
+        }
     return a;
 }

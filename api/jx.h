@@ -7,7 +7,10 @@
  * Every getter takes the containing object, the key and the object's own path (""
  * for the top level); a missing key yields the default (or TG_EMISSING when the
  * field is required, see the *_req variants). Errors go to err with err->field set.
- * Returns TG_OK or a negative tg_status.
+ * Every int function returns TG_OK or: TG_EMISSING (a required key is absent),
+ * TG_EINVAL (wrong type, out of range, not one of the choices), TG_EUNKNOWN
+ * (jx_check_fields), and for jx_matrix / jx_vector also TG_EDATA (a bad entry),
+ * TG_ETOOLARGE (over max_elems) and TG_ENOMEM.
  *
  * Threading: reentrant; the json_t values are borrowed and not shared across threads.
  */
@@ -67,14 +70,16 @@ int jx_matrix(const json_t *v, const char *path, int allow_vector, size_t max_el
 int jx_vector(const json_t *v, const char *path, size_t max_elems, size_t *n_out,
               double **out, tg_err *err);
 
-/* Sets key in obj to a new reference of val (steals val) unless obj already has it. */
+/* Sets key in obj to a new reference of val (steals val) unless obj already has it.
+ * val NULL (a constructor out of memory) leaves key unset: a stored request then lacks
+ * that default, and the run decodes the same default again. */
 void jx_default(json_t *obj, const char *key, json_t *val);
 
 /* A JSON number for x: a real, or null when x is not finite (API.md section 1). */
 json_t *jx_real(double x);
-/* An array of n reals (nulls for non-finite values). */
+/* An array of n reals (nulls for non-finite values): new ref, NULL when out of memory. */
 json_t *jx_real_array(const double *x, size_t n);
-/* A rows x cols nested array. */
+/* A rows x cols nested array: new ref, NULL when out of memory. */
 json_t *jx_real_matrix(const double *x, size_t rows, size_t cols);
 
 #endif

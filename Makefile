@@ -41,7 +41,7 @@ UNIT_SRC   := tests/check_main.c $(wildcard tests/core/check_*.c) \
               $(wildcard tests/api/check_*.c) $(wildcard tests/server/check_*.c)
 E2E_SRC    := $(wildcard tests/e2e/*.c)
 
-.PHONY: all run test asan bench docker clean deps unit e2e openapi-check openapi-deps
+.PHONY: all run test asan bench docker clean deps unit e2e check-deps openapi-check openapi-deps
 all: $(BUILD)/tangentd
 
 # ---- dependencies -------------------------------------------------------------------

@@ -6,6 +6,10 @@ CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 openblas
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev \
             libopenblas-dev check libcurl4-openssl-dev libyaml-dev curl
+# `make openapi-check` only: tests/reference/check_openapi.py needs Debian's python3 and
+# its yaml module.
+OPENAPI_DEB_PKGS := python3 python3-yaml
+PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 PORT    ?= 8080
 DB      ?= ./tangent.db
@@ -15,11 +19,17 @@ ifneq ($(CI),)
 WARN    += -Werror
 endif
 OPT     ?= -O2 -g
-CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -pthread -MMD -MP \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS_ALL   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread $(EXTRA_LDFLAGS)
-TEST_LIBS  = $(shell pkg-config --libs check libcurl 2>/dev/null)
-TEST_CFLAGS = $(shell pkg-config --cflags check libcurl 2>/dev/null)
+# pkg-config runs once per make (`:=`). Targets that first run `deps` build in a sub-make,
+# which reads these after the packages are installed.
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -pthread -MMD -MP \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LIBS_ALL   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread $(EXTRA_LDFLAGS)
+TEST_LIBS  := $(shell pkg-config --libs check libcurl 2>/dev/null)
+TEST_CFLAGS := $(shell pkg-config --cflags check libcurl 2>/dev/null)
+# The e2e client is a black-box HTTP client: libcurl, jansson, Check; no server libraries.
+E2E_LIBS   := $(shell pkg-config --libs check libcurl jansson 2>/dev/null) -lm -pthread \
+              $(EXTRA_LDFLAGS)
+YAML_FLAGS := $(shell pkg-config --cflags --libs yaml-0.1 jansson 2>/dev/null)
 
 CORE_SRC   := $(wildcard core/*.c)
 API_SRC    := $(wildcard api/*.c)
@@ -31,13 +41,17 @@ UNIT_SRC   := tests/check_main.c $(wildcard tests/core/check_*.c) \
               $(wildcard tests/api/check_*.c) $(wildcard tests/server/check_*.c)
 E2E_SRC    := $(wildcard tests/e2e/*.c)
 
-.PHONY: all run test asan bench docker clean deps unit e2e check-deps
+.PHONY: all run test asan bench docker clean deps unit e2e check-deps openapi-check openapi-deps
 all: $(BUILD)/tangentd
 
 # ---- dependencies -------------------------------------------------------------------
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+# $(call install_missing,PACKAGES): one dpkg-query for all of them; installs the missing
+# ones as root, else prints the apt-get command and fails.
+define install_missing
+	@ok=" $$(dpkg-query -W -f='$${Status} $${Package}\n' $(1) 2>/dev/null | \
+	  sed -n 's/^install ok installed //p' | tr '\n' ' ')"; \
+	missing=""; for p in $(1); do \
+	  case "$$ok" in *" $$p "*) ;; *) missing="$$missing $$p";; esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -49,18 +63,27 @@ deps:
 	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
+endef
+deps:
+	$(call install_missing,$(DEB_PKGS))
+openapi-deps:
+	$(call install_missing,$(OPENAPI_DEB_PKGS))
 
 # ---- build ----------------------------------------------------------------------------
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(FILE_CFLAGS) -c $< -o $@
 
+# Per-file flags. The elementwise loops of these files (the kernel's pass, activations,
+# optimizers) vectorize at -O3; no flag here changes a result (no reassociation).
+# O3_OPT is emptied by `make asan`, which keeps its own -O1 everywhere.
+O3_FILES      := core/ntk.c core/mlp.c core/optim.c core/train.c
 # The kernel's elementwise pass vectorizes only without errno and FP-trap semantics
 # (neither is used anywhere in tangentd).
-$(BUILD)/core/ntk.o: FILE_CFLAGS = -O3 -fno-math-errno -fno-trapping-math
-# Training's elementwise loops (activations, optimizers) vectorize at -O3; no flag here
-# changes a result (no reassociation).
-$(BUILD)/core/mlp.o $(BUILD)/core/optim.o $(BUILD)/core/train.o: FILE_CFLAGS = -O3
+NO_ERRNO_FILES := core/ntk.c
+O3_OPT        ?= -O3
+$(O3_FILES:%.c=$(BUILD)/%.o): FILE_CFLAGS += $(O3_OPT)
+$(NO_ERRNO_FILES:%.c=$(BUILD)/%.o): FILE_CFLAGS += -fno-math-errno -fno-trapping-math
 
 # Files embedded in the binary: migrations, the OpenAPI document (YAML -> JSON at build
 # time by tools/yaml2json), the dashboard.
@@ -68,7 +91,7 @@ EMBED_FILES := $(sort $(wildcard migrations/*.sql)) $(sort $(wildcard data/*.csv
                $(wildcard server/assets/*)
 $(BUILD)/tools/yaml2json: tools/yaml2json.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O2 $(WARN) $< -o $@ $(shell pkg-config --cflags --libs yaml-0.1 jansson)
+	$(CC) -std=c11 -O2 $(WARN) $< -o $@ $(YAML_FLAGS)
 $(BUILD)/gen/openapi.json: api/openapi.yaml $(BUILD)/tools/yaml2json
 	@mkdir -p $(dir $@)
 	$(BUILD)/tools/yaml2json < $< > $@.tmp && mv $@.tmp $@
@@ -84,7 +107,7 @@ $(BUILD)/tangentd: $(BUILD)/server/main.o $(LIB_OBJ)
 $(BUILD)/check_unit: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS_ALL) $(TEST_LIBS)
 $(BUILD)/check_e2e: $(E2E_SRC:%.c=$(BUILD)/%.o)
-	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS_ALL) $(TEST_LIBS)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(E2E_LIBS)
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -I. -c $< -o $@
@@ -105,14 +128,22 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) e2e
 
-# The whole suite under AddressSanitizer and UBSan, in its own build directory.
+# The whole suite under AddressSanitizer and UBSan, in its own build directory, at -O1
+# for every file (O3_OPT= drops the per-file -O3).
 asan: deps
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" O3_OPT= \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	sh bench/run.sh
+
+# The OpenAPI document's own checks (tests/reference/check_openapi.py), with Debian's
+# python3 and python3-yaml; not part of `make test`, run by CI.
+openapi-check: deps openapi-deps
+	$(MAKE) $(BUILD)/tools/yaml2json
+	$(PYTHON) tests/reference/check_openapi.py --yaml2json $(BUILD)/tools/yaml2json
 
 docker:
 	docker build -f docker/Dockerfile -t tangentd .

@@ -41,7 +41,7 @@ UNIT_SRC   := tests/check_main.c $(wildcard tests/core/check_*.c) \
               $(wildcard tests/api/check_*.c) $(wildcard tests/server/check_*.c)
 E2E_SRC    := $(wildcard tests/e2e/*.c)
 
-.PHONY: all run test asan bench docker clean deps unit e2e check-deps openapi-check openapi-deps
+.PHONY: layers all run test asan bench docker clean deps unit e2e check-deps openapi-check openapi-deps
 all: $(BUILD)/tangentd
 
 # ---- dependencies -------------------------------------------------------------------
@@ -123,8 +123,13 @@ unit: $(BUILD)/check_unit
 e2e: $(BUILD)/tangentd $(BUILD)/check_e2e
 	CK_DEFAULT_TIMEOUT=600 TANGENTD_BIN=$(abspath $(BUILD)/tangentd) $(BUILD)/check_e2e
 
+# The layering rules of STYLE.md section 1 (see tests/check_layers.sh), on the objects.
+layers: all
+	sh tests/check_layers.sh $(BUILD)
+
 test: deps
 	$(MAKE) all $(BUILD)/check_unit $(BUILD)/check_e2e
+	$(MAKE) layers
 	$(MAKE) unit
 	$(MAKE) e2e
 

@@ -19,11 +19,10 @@
 
 #include "../core/embed.h"
 
-const char *const store_sql_core[Q_N] = {
-    [Q_BEGIN] = "BEGIN IMMEDIATE",
-    [Q_COMMIT] = "COMMIT",
-    [Q_ROLLBACK] = "ROLLBACK",
-    [Q_WRITABLE] = "UPDATE idempotency SET key = key WHERE 0",
+static const char *const sql_text[Q_N] = {
+#define STORE_SQL(id, text) [id] = text,
+#include "store_sql.h"
+#undef STORE_SQL
 };
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -63,7 +62,7 @@ static void conn_close(conn *c)
     free(c);
 }
 
-void store_wlock(conn *c)
+static void wlock(conn *c)
 {
     if (!c->holds_w) {
         pthread_mutex_lock(&c->st->wmu);
@@ -104,7 +103,7 @@ void store_release(store *st, conn *c)
         if (c->stmt[i] && sqlite3_stmt_busy(c->stmt[i]))
             sqlite3_reset(c->stmt[i]);
     if (!sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        store_exec_q(c, Q_ROLLBACK);
     wunlock(c);
     pthread_mutex_lock(&st->mu);
     c->next = st->idle;
@@ -112,22 +111,10 @@ void store_release(store *st, conn *c)
     pthread_mutex_unlock(&st->mu);
 }
 
-static const char *sql_of(int q)
-{
-    const char *const *tables[] = {store_sql_core, store_sql_jobs, store_sql_catalog,
-                                   store_sql_arrays};
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
-        if (tables[i][q])
-            return tables[i][q];
-    return NULL;
-}
-
 sqlite3_stmt *store_stmt(conn *c, int q)
 {
     if (!c->stmt[q]) {
-        const char *sql = sql_of(q);
-        TG_ASSERT(sql);
-        if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[q],
+        if (sqlite3_prepare_v3(c->db, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[q],
                                NULL) != SQLITE_OK) {
             fprintf(stderr, "tangentd: store: cannot prepare %d: %s\n", q,
                     sqlite3_errmsg(c->db));
@@ -150,9 +137,9 @@ int store_exec_q(conn *c, int q)
     return rc;
 }
 
-int store_begin(conn *c)
+static int begin(conn *c)
 {
-    store_wlock(c);
+    wlock(c);
     if (store_exec_q(c, Q_BEGIN) == SQLITE_DONE)
         return TG_OK;
     wunlock(c);
@@ -167,11 +154,26 @@ int store_commit(conn *c)
     return rc;
 }
 
-void store_rollback(conn *c)
+int store_start(store *st, store_mode mode, int q, conn **c, sqlite3_stmt **s)
 {
-    if (!sqlite3_get_autocommit(c->db))
-        store_exec_q(c, Q_ROLLBACK);
-    wunlock(c);
+    if (s)
+        *s = NULL;
+    if (!(*c = store_acquire(st)))
+        return TG_EIO;
+    if (mode == STORE_WRITE && begin(*c))
+        return TG_EIO;
+    if (mode == STORE_WRITE_ONE)
+        wlock(*c);
+    if (s && !(*s = store_stmt(*c, q)))
+        return TG_EIO;
+    return TG_OK;
+}
+
+int store_end(conn *c, int rc)
+{
+    if (c)
+        store_release(c->st, c);
+    return rc;
 }
 
 void store_bind_text(sqlite3_stmt *s, int i, const char *t)
@@ -200,6 +202,69 @@ void store_col_copy(sqlite3_stmt *s, int i, char *buf, size_t n)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
     snprintf(buf, n, "%s", t ? (const char *)t : "");
+}
+
+int store_run(conn *c, int q, const char *const *text, int n_text, int *changes)
+{
+    sqlite3_stmt *s = store_stmt(c, q);
+    if (!s)
+        return TG_EIO;
+    for (int i = 0; i < n_text; i++)
+        store_bind_text(s, i + 1, text[i]);
+    int step = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (step != SQLITE_DONE)
+        return TG_EIO;
+    if (changes)
+        *changes = sqlite3_changes(c->db);
+    return TG_OK;
+}
+
+int store_read_rows(sqlite3_stmt *s, size_t row_size, size_t max, store_row_reader read,
+                    store_row_deinit deinit, const void *ud, void **rows_out, size_t *n_out)
+{
+    size_t n = 0, cap = 16, bytes;
+    int rc = TG_OK, step = SQLITE_DONE;
+    char *rows = calloc(cap, row_size);
+    *rows_out = NULL;
+    *n_out = 0;
+    if (!rows)
+        return TG_ENOMEM;
+    while ((max == 0 || n < max) && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            char *grown;
+            if (tg_mul3_size(2, cap, row_size, &bytes) || !(grown = realloc(rows, bytes))) {
+                rc = TG_ENOMEM;
+                goto out;
+            }
+            rows = grown;
+            memset(rows + cap * row_size, 0, cap * row_size);
+            cap *= 2;
+        }
+        /* Counted before reading: a row that fails half-read is deinitialized too. */
+        if ((rc = read(s, ud, rows + n++ * row_size)))
+            goto out;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = TG_EIO;
+        goto out;
+    }
+    *rows_out = rows;
+    *n_out = n;
+    rows = NULL;
+    n = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        deinit(rows + i * row_size);
+    free(rows);
+    return rc;
+}
+
+void store_free_fields(void *row, size_t size, void *const *ptrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ptrs[i]);
+    memset(row, 0, size);
 }
 
 int store_err_io(conn *c, tg_err *err)
@@ -353,15 +418,10 @@ void store_close(store *st)
 
 int store_writable(store *st)
 {
-    conn *c = store_acquire(st);
-    int ok = 0;
-    if (!c)
-        return 0;
-    if (store_begin(c) == TG_OK) {
-        ok = store_exec_q(c, Q_WRITABLE) == SQLITE_DONE;
-        ok = store_commit(c) == TG_OK && ok;
-    }
-    store_rollback(c);
-    store_release(st, c);
+    conn *c;
+    sqlite3_stmt *s;
+    int ok = store_start(st, STORE_WRITE, Q_WRITABLE, &c, &s) == TG_OK &&
+             sqlite3_step(s) == SQLITE_DONE && store_commit(c) == TG_OK;
+    store_end(c, TG_OK);
     return ok;
 }

@@ -17,12 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *const store_sql_arrays[Q_N] = {
-    [Q_ARR_PUT] = "INSERT OR REPLACE INTO arrays (job_id, name, rows, cols, file) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5)",
-    [Q_ARR_INFO] = "SELECT rows, cols, file FROM arrays WHERE job_id = ?1 AND name = ?2",
-};
-
 struct store_array_writer {
     store *st;
     char job_id[64], name[64];
@@ -167,30 +161,22 @@ int store_array_commit(store_array_writer *w, tg_err *err)
         free(w);
         return TG_EIO;
     }
-    conn *c = store_acquire(st);
+    conn *c;
     sqlite3_stmt *s;
-    int rc = TG_EIO;
-    if (!c) {
-        free(w);
-        return store_err_io(NULL, err);
-    }
-    if (store_begin(c) || !(s = store_stmt(c, Q_ARR_PUT)))
+    int rc = store_start(st, STORE_WRITE, Q_ARR_PUT, &c, &s);
+    if (rc)
         goto out;
     store_bind_text(s, 1, w->job_id);
     store_bind_text(s, 2, w->name);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)w->rows);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)w->cols);
     store_bind_text(s, 5, w->rel);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        goto out;
-    rc = store_commit(c);
+    rc = sqlite3_step(s) == SQLITE_DONE ? store_commit(c) : TG_EIO;
 out:
-    if (rc == TG_EIO)
+    if (rc)
         store_err_io(c, err);
-    store_rollback(c);
-    store_release(st, c);
     free(w);
-    return rc;
+    return store_end(c, rc);
 }
 
 int store_array_put(store *st, const char *job_id, const char *name, size_t rows,
@@ -205,12 +191,10 @@ int store_array_put(store *st, const char *job_id, const char *name, size_t rows
 static int array_lookup(store *st, const char *job_id, const char *name, size_t *rows,
                         size_t *cols, char *file, size_t file_n)
 {
-    conn *c = store_acquire(st);
+    conn *c;
     sqlite3_stmt *s;
-    int rc = TG_EIO;
-    if (!c)
-        return TG_EIO;
-    if (!(s = store_stmt(c, Q_ARR_INFO)))
+    int rc = store_start(st, STORE_READ, Q_ARR_INFO, &c, &s);
+    if (rc)
         goto out;
     store_bind_text(s, 1, job_id);
     store_bind_text(s, 2, name);
@@ -220,14 +204,11 @@ static int array_lookup(store *st, const char *job_id, const char *name, size_t 
         *cols = (size_t)sqlite3_column_int64(s, 1);
         if (file)
             store_col_copy(s, 2, file, file_n);
-        rc = TG_OK;
-    } else if (step == SQLITE_DONE) {
-        rc = TG_ENOTFOUND;
+    } else {
+        rc = step == SQLITE_DONE ? TG_ENOTFOUND : TG_EIO;
     }
-    sqlite3_reset(s);
 out:
-    store_release(st, c);
-    return rc;
+    return store_end(c, rc);
 }
 
 int store_array_info(store *st, const char *job_id, const char *name, size_t *rows,

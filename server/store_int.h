@@ -1,13 +1,13 @@
 /* store_int.h: the internals shared by the store's files, and by no other file.
  *
- * store.c        open, migrations, the connection pool, prepared statements, helpers
- * store_jobs.c   jobs, their references, idempotency keys, recovery
- * store_catalog.c datasets and models
- * store_arrays.c result arrays (payload files beside the database)
+ * store.c          open, migrations, the connection pool, prepared statements, helpers
+ * store_sql.h      the SQL of every statement
+ * store_jobs.c     jobs, their references, idempotency keys, recovery
+ * store_catalog.c  datasets and models
+ * store_arrays.c   result arrays (payload files beside the database)
  *
- * Every statement has an id here; its SQL text stands in the file that runs it, in a
- * table indexed by the id (store_sql_core, store_sql_jobs, ...), each table listing only
- * its own ids. A connection prepares a statement the first time it runs it.
+ * Every statement has an id (enum store_q) and a text, both from the one list in
+ * store_sql.h. A connection prepares a statement the first time it runs it.
  *
  * Threading: a conn belongs to one thread between store_acquire and store_release.
  */
@@ -20,59 +20,11 @@
 #include "store.h"
 
 enum store_q {
-    /* store.c */
-    Q_BEGIN,
-    Q_COMMIT,
-    Q_ROLLBACK,
-    Q_WRITABLE,
-    /* store_jobs.c */
-    Q_IDEM_GET,
-    Q_IDEM_PUT,
-    Q_IDEM_EXPIRE,
-    Q_COUNT_QUEUED,
-    Q_JOB_INSERT,
-    Q_JOB_REF_INSERT,
-    Q_JOB_GET,
-    Q_JOB_GET_LIGHT,
-    Q_JOB_LIST,
-    Q_JOB_OLDEST_QUEUED,
-    Q_JOB_CLAIM,
-    Q_JOB_PROGRESS,
-    Q_JOB_FINISH,
-    Q_JOB_REQUEUE,
-    Q_JOB_STATUS,
-    Q_JOB_CANCEL,
-    Q_JOB_DELETE,
-    Q_JOB_REFS_DELETE,
-    Q_ARRAYS_DELETE,
-    Q_IDEM_DELETE_JOB,
-    Q_JOB_FAIL_TOO_LARGE,
-    Q_RECOVER_FAIL,
-    Q_RECOVER_REQUEUE,
-    Q_COUNTS,
-    /* store_catalog.c */
-    Q_REF_IN_USE,
-    Q_DS_INSERT,
-    Q_DS_GET,
-    Q_DS_GET_BODY,
-    Q_DS_LIST,
-    Q_DS_DELETE,
-    Q_MODEL_INSERT,
-    Q_MODEL_GET,
-    Q_MODEL_GET_W,
-    Q_MODEL_LIST,
-    Q_MODEL_DELETE,
-    /* store_arrays.c */
-    Q_ARR_PUT,
-    Q_ARR_INFO,
+#define STORE_SQL(id, text) id,
+#include "store_sql.h"
+#undef STORE_SQL
     Q_N
 };
-
-/* The SQL of each file's statements (NULL for the ids of other files). */
-extern const char *const store_sql_core[Q_N];
-extern const char *const store_sql_jobs[Q_N];
-extern const char *const store_sql_catalog[Q_N];
-extern const char *const store_sql_arrays[Q_N];
 
 typedef struct conn {
     store *st;
@@ -98,21 +50,28 @@ struct store {
 conn *store_acquire(store *st);
 void store_release(store *st, conn *c);
 
+/* How a call uses its connection. */
+typedef enum store_mode {
+    STORE_READ,      /* reads only (autocommit) */
+    STORE_WRITE,     /* one BEGIN IMMEDIATE transaction, committed with store_commit */
+    STORE_WRITE_ONE  /* one autocommit write statement under the writer lock */
+} store_mode;
+/* Starts a call on st: *c = a connection (NULL when none can be opened) set up for
+ * mode, and *s (when s is not NULL) = its statement q (q is ignored when s is NULL).
+ * TG_OK or TG_EIO; either way the call ends with store_end(*c, rc). */
+int store_start(store *st, store_mode mode, int q, conn **c, sqlite3_stmt **s);
+/* Ends a call: rolls back what was not committed, releases the writer lock and gives c
+ * back (NULL: no-op). Returns rc. */
+int store_end(conn *c, int rc);
+
 /* The prepared statement q of c, reset and unbound; NULL if it cannot be prepared. The
  * statement belongs to c. */
 sqlite3_stmt *store_stmt(conn *c, int q);
 /* Runs a statement without results; returns SQLite's step code. */
 int store_exec_q(conn *c, int q);
 
-/* Write transactions: store_begin takes the process's writer lock and BEGIN IMMEDIATE
- * (TG_OK or TG_EIO); store_commit (TG_OK or TG_EIO) and store_rollback (a no-op outside
- * a transaction) end it. Every write function ends with store_rollback before
- * store_release, so that an early exit never leaves the lock held. */
-int store_begin(conn *c);
+/* Commits the transaction of a STORE_WRITE call: TG_OK or TG_EIO. */
 int store_commit(conn *c);
-void store_rollback(conn *c);
-/* Takes the writer lock without a transaction (one-statement writes). */
-void store_wlock(conn *c);
 
 /* Binds t (borrowed until the statement is reset), or NULL when t is NULL. */
 void store_bind_text(sqlite3_stmt *s, int i, const char *t);
@@ -121,6 +80,22 @@ void store_bind_text(sqlite3_stmt *s, int i, const char *t);
 int store_col_dup(sqlite3_stmt *s, int i, char **out);
 /* Copies text column i into buf of n bytes, truncating; "" for an SQL NULL. */
 void store_col_copy(sqlite3_stmt *s, int i, char *buf, size_t n);
+/* Runs write statement q of c to its end with text parameters 1..n_text (text[i] NULL
+ * binds NULL; borrowed). *changes (may be NULL): the rows it changed. TG_OK or TG_EIO. */
+int store_run(conn *c, int q, const char *const *text, int n_text, int *changes);
+
+/* Reads one result row of s into row (zeroed; ud: the reader's own context). TG_OK or
+ * TG_ENOMEM; on failure the caller deinitializes the row. */
+typedef int (*store_row_reader)(sqlite3_stmt *s, const void *ud, void *row);
+typedef void (*store_row_deinit)(void *row);
+/* Steps s for up to max rows (0: all) and reads each with read into a new array of rows
+ * of row_size bytes: *rows_out (caller deinitializes each row, then frees the array),
+ * *n_out rows. TG_OK; TG_ENOMEM or TG_EIO, with nothing returned. */
+int store_read_rows(sqlite3_stmt *s, size_t row_size, size_t max, store_row_reader read,
+                    store_row_deinit deinit, const void *ud, void **rows_out, size_t *n_out);
+/* Frees the n pointers of ptrs (heap blocks of a row), then zeroes the row of size bytes. */
+void store_free_fields(void *row, size_t size, void *const *ptrs, size_t n);
+
 /* TG_EIO with SQLite's message of c in err (c may be NULL: "store unavailable"). */
 int store_err_io(conn *c, tg_err *err);
 

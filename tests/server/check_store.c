@@ -31,7 +31,8 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static void insert(const char *id, long long mem)
+/* Inserts a queued sleep job reading the n_refs refs. */
+static void insert_job(const char *id, long long mem, const store_ref *refs, size_t n_refs)
 {
     job_row j;
     int existing;
@@ -42,8 +43,15 @@ static void insert(const char *id, long long mem)
     snprintf(j.created_at, sizeof j.created_at, "2026-01-01T00:00:00.000Z");
     j.request = "{\"kind\":\"sleep\"}";
     j.mem_estimate = mem;
+    j.refs = refs;
+    j.n_refs = n_refs;
     ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 1000, &existing, &err), TG_OK);
     ck_assert_int_eq(existing, 0);
+}
+
+static void insert(const char *id, long long mem)
+{
+    insert_job(id, mem, NULL, 0);
 }
 
 START_TEST(reopen_keeps_schema_and_data)
@@ -390,20 +398,6 @@ static void put_model(const char *id)
                      TG_OK);
 }
 
-static void insert_with_refs(const char *id, const store_ref *refs, size_t n_refs)
-{
-    job_row j;
-    int existing;
-    tg_err err;
-    memset(&j, 0, sizeof j);
-    snprintf(j.id, sizeof j.id, "%s", id);
-    snprintf(j.kind, sizeof j.kind, "train");
-    j.request = "{}";
-    j.refs = refs;
-    j.n_refs = n_refs;
-    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 100, &existing, &err), TG_OK);
-}
-
 /* Every delete in the list gives want. */
 static void assert_deletes(int want)
 {
@@ -438,7 +432,7 @@ START_TEST(referenced_datasets_and_models_are_kept_while_the_job_is_active)
     const store_ref refs[] = {{STORE_REF_DATASET, "d_A"}, {STORE_REF_MODEL, "m_1"},
                               {STORE_REF_MODEL, "m_2"}, {STORE_REF_MODEL, "m_1"},
                               {STORE_REF_DATASET, NULL}};
-    insert_with_refs("j_refs", refs, 5);
+    insert_job("j_refs", 0, refs, 5);
     ck_assert_int_eq(count_refs("j_refs"), 3);
     assert_deletes(TG_ECONFLICT); /* queued */
     job_row j;

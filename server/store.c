@@ -9,13 +9,11 @@
  */
 #include "store_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../core/embed.h"
 
@@ -62,55 +60,6 @@ static void conn_close(conn *c)
     free(c);
 }
 
-static void wlock(conn *c)
-{
-    if (!c->holds_w) {
-        pthread_mutex_lock(&c->st->wmu);
-        c->holds_w = 1;
-    }
-}
-
-static void wunlock(conn *c)
-{
-    if (c->holds_w) {
-        c->holds_w = 0;
-        pthread_mutex_unlock(&c->st->wmu);
-    }
-}
-
-conn *store_acquire(store *st)
-{
-    conn *c;
-    pthread_mutex_lock(&st->mu);
-    c = st->idle;
-    if (c)
-        st->idle = c->next;
-    pthread_mutex_unlock(&st->mu);
-    if (!c && conn_open(st->path, &c, NULL))
-        return NULL;
-    c->st = st;
-    return c;
-}
-
-void store_release(store *st, conn *c)
-{
-    if (!c)
-        return;
-    /* A statement left mid-result would hold a read transaction on an old snapshot,
-     * and the connection's next write would fail with SQLITE_BUSY_SNAPSHOT at once
-     * instead of waiting: end them all here. */
-    for (int i = 0; i < Q_N; i++)
-        if (c->stmt[i] && sqlite3_stmt_busy(c->stmt[i]))
-            sqlite3_reset(c->stmt[i]);
-    if (!sqlite3_get_autocommit(c->db))
-        store_exec_q(c, Q_ROLLBACK);
-    wunlock(c);
-    pthread_mutex_lock(&st->mu);
-    c->next = st->idle;
-    st->idle = c;
-    pthread_mutex_unlock(&st->mu);
-}
-
 sqlite3_stmt *store_stmt(conn *c, int q)
 {
     if (!c->stmt[q]) {
@@ -127,7 +76,8 @@ sqlite3_stmt *store_stmt(conn *c, int q)
     return c->stmt[q];
 }
 
-int store_exec_q(conn *c, int q)
+/* Runs a statement without results; returns SQLite's step code. */
+static int exec_q(conn *c, int q)
 {
     sqlite3_stmt *s = store_stmt(c, q);
     if (!s)
@@ -137,10 +87,58 @@ int store_exec_q(conn *c, int q)
     return rc;
 }
 
+static void wlock(conn *c)
+{
+    if (!c->holds_w) {
+        pthread_mutex_lock(&c->st->wmu);
+        c->holds_w = 1;
+    }
+}
+
+static void wunlock(conn *c)
+{
+    if (c->holds_w) {
+        c->holds_w = 0;
+        pthread_mutex_unlock(&c->st->wmu);
+    }
+}
+
+static conn *acquire(store *st)
+{
+    conn *c;
+    pthread_mutex_lock(&st->mu);
+    c = st->idle;
+    if (c)
+        st->idle = c->next;
+    pthread_mutex_unlock(&st->mu);
+    if (!c && conn_open(st->path, &c, NULL))
+        return NULL;
+    c->st = st;
+    return c;
+}
+
+static void release(conn *c)
+{
+    store *st = c->st;
+    /* A statement left mid-result would hold a read transaction on an old snapshot,
+     * and the connection's next write would fail with SQLITE_BUSY_SNAPSHOT at once
+     * instead of waiting: end them all here. */
+    for (int i = 0; i < Q_N; i++)
+        if (c->stmt[i] && sqlite3_stmt_busy(c->stmt[i]))
+            sqlite3_reset(c->stmt[i]);
+    if (!sqlite3_get_autocommit(c->db))
+        exec_q(c, Q_ROLLBACK);
+    wunlock(c);
+    pthread_mutex_lock(&st->mu);
+    c->next = st->idle;
+    st->idle = c;
+    pthread_mutex_unlock(&st->mu);
+}
+
 static int begin(conn *c)
 {
     wlock(c);
-    if (store_exec_q(c, Q_BEGIN) == SQLITE_DONE)
+    if (exec_q(c, Q_BEGIN) == SQLITE_DONE)
         return TG_OK;
     wunlock(c);
     return TG_EIO;
@@ -148,7 +146,7 @@ static int begin(conn *c)
 
 int store_commit(conn *c)
 {
-    int rc = store_exec_q(c, Q_COMMIT) == SQLITE_DONE ? TG_OK : TG_EIO;
+    int rc = exec_q(c, Q_COMMIT) == SQLITE_DONE ? TG_OK : TG_EIO;
     if (rc == TG_OK)
         wunlock(c);
     return rc;
@@ -158,7 +156,7 @@ int store_start(store *st, store_mode mode, int q, conn **c, sqlite3_stmt **s)
 {
     if (s)
         *s = NULL;
-    if (!(*c = store_acquire(st)))
+    if (!(*c = acquire(st)))
         return TG_EIO;
     if (mode == STORE_WRITE && begin(*c))
         return TG_EIO;
@@ -172,7 +170,7 @@ int store_start(store *st, store_mode mode, int q, conn **c, sqlite3_stmt **s)
 int store_end(conn *c, int rc)
 {
     if (c)
-        store_release(c->st, c);
+        release(c);
     return rc;
 }
 
@@ -274,37 +272,6 @@ int store_err_io(conn *c, tg_err *err)
     return tg_err_set(err, TG_EIO, "store: %s", sqlite3_errmsg(c->db));
 }
 
-int store_safe_name(const char *s)
-{
-    if (!*s || strlen(s) > 100)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return 0;
-    return 1;
-}
-
-void store_arrays_remove(store *st, const char *job_id)
-{
-    char dir[4096], file[4400];
-    if (!store_safe_name(job_id))
-        return;
-    snprintf(dir, sizeof dir, "%s/%s", st->array_dir, job_id);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
-        unlink(file);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* ---- open and migrate -------------------------------------------------------------- */
 
 /* Applies the embedded migrations/NNNN_*.sql with NNNN > PRAGMA user_version, in order,
@@ -389,7 +356,7 @@ int store_open(const char *path, store **out, tg_err *err)
     }
     if ((rc = migrate(c, err)))
         goto out;
-    store_release(st, c);
+    release(c);
     c = NULL;
     *out = st;
 out:

@@ -8,6 +8,7 @@
  */
 #include "store_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -29,6 +30,38 @@ struct store_array_writer {
 #define DIRECT_ALIGN ((size_t)4096)
 #define DIRECT_MIN ((size_t)8 << 20)
 #define WRITE_MAX ((size_t)64 << 20)
+
+/* Only ids and names made of [A-Za-z0-9_] (1 to 100 of them) become file names. */
+static int safe_name(const char *s)
+{
+    if (!*s || strlen(s) > 100)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
+void store_arrays_remove(store *st, const char *job_id)
+{
+    char dir[4096], file[4400];
+    if (!safe_name(job_id))
+        return;
+    snprintf(dir, sizeof dir, "%s/%s", st->array_dir, job_id);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+        unlink(file);
+    }
+    closedir(d);
+    rmdir(dir);
+}
 
 /* Writes data bytes [w->written, upto) at the same file offsets. */
 static int writer_put(store_array_writer *w, size_t upto)
@@ -71,7 +104,7 @@ int store_array_begin(store *st, const char *job_id, const char *name, size_t ro
     size_t bytes;
     char dir[4096];
     *out = NULL;
-    if (!store_safe_name(job_id) || !store_safe_name(name) || strlen(job_id) >= 64 ||
+    if (!safe_name(job_id) || !safe_name(name) || strlen(job_id) >= 64 ||
         strlen(name) >= 64)
         return tg_err_set(err, TG_EINTERNAL, "bad array name %s/%s", job_id, name);
     if (tg_mul3_size(rows, cols ? cols : 1, sizeof(double), &bytes))

@@ -9,7 +9,7 @@
  * Every statement has an id (enum store_q) and a text, both from the one list in
  * store_sql.h. A connection prepares a statement the first time it runs it.
  *
- * Threading: a conn belongs to one thread between store_acquire and store_release.
+ * Threading: a conn belongs to one thread between store_start and store_end.
  */
 #ifndef TG_STORE_INT_H
 #define TG_STORE_INT_H
@@ -44,12 +44,6 @@ struct store {
     conn *idle;
 };
 
-/* An idle connection of st (a new one when none is idle), or NULL when none can be
- * opened. Give it back with store_release (NULL: no-op), which ends any statement and
- * transaction left open. */
-conn *store_acquire(store *st);
-void store_release(store *st, conn *c);
-
 /* How a call uses its connection. */
 typedef enum store_mode {
     STORE_READ,      /* reads only (autocommit) */
@@ -67,8 +61,6 @@ int store_end(conn *c, int rc);
 /* The prepared statement q of c, reset and unbound; NULL if it cannot be prepared. The
  * statement belongs to c. */
 sqlite3_stmt *store_stmt(conn *c, int q);
-/* Runs a statement without results; returns SQLite's step code. */
-int store_exec_q(conn *c, int q);
 
 /* Commits the transaction of a STORE_WRITE call: TG_OK or TG_EIO. */
 int store_commit(conn *c);
@@ -99,12 +91,9 @@ void store_free_fields(void *row, size_t size, void *const *ptrs, size_t n);
 /* TG_EIO with SQLite's message of c in err (c may be NULL: "store unavailable"). */
 int store_err_io(conn *c, tg_err *err);
 
-/* 1 when s is made of [A-Za-z0-9_] only (1 to 100 of them): only such ids and names
- * become file names. */
-int store_safe_name(const char *s);
 /* "dataset" or "model" (the job_refs.type of 0002), NULL for no valid type. */
 const char *store_ref_type_name(store_ref_type type);
-/* Removes the directory of a job's array files and the files in it. */
+/* Removes the directory of a job's array files and the files in it (store_arrays.c). */
 void store_arrays_remove(store *st, const char *job_id);
 
 #endif

@@ -1,6 +1,6 @@
 /* store.c: SQLite implementation of store.h: open, migrations, the connection pool, the
  * prepared statements and the helpers that the other store files share (store_int.h).
- * The store's SQL lives in store*.c and nowhere else.
+ * The texts of the store's statements are in store_sql.h; no file outside store* has SQL.
  *
  * Connections are pooled: a call takes an idle connection (opening one when none is
  * idle), uses its prepared statements (prepared once, reset after use) and gives it

@@ -1,7 +1,7 @@
-/* store.h: the service's durable state behind a narrow interface; store*.c are the only
- * files with SQL (a PostgreSQL backend can replace them later): store.c (open,
- * migrations, connections), store_jobs.c, store_catalog.c (datasets, models),
- * store_arrays.c (result arrays).
+/* store.h: the service's durable state behind a narrow interface; the store's files are
+ * the only ones with SQL (a PostgreSQL backend can replace them later): store.c (open,
+ * migrations, connections), store_sql.h (every statement), store_jobs.c, store_catalog.c
+ * (datasets, models), store_arrays.c (result arrays); store_int.h is private to them.
  *
  * SQLite in WAL mode with synchronous=NORMAL and a busy timeout; every write is one
  * BEGIN IMMEDIATE transaction committed before the function returns, so whatever a

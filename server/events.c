@@ -1,6 +1,8 @@
 /* events.c: see events.h. Channels live in a linked list (few jobs run at once); a
  * channel is freed when it is closed and has no subscribers, or when its last
- * subscriber leaves. */
+ * subscriber leaves. Every string in a channel is the channel's own copy; a kept
+ * event's strings are never NULL, the terminal event's are NULL only when copying them
+ * failed. */
 #include "events.h"
 
 #include <errno.h>
@@ -69,31 +71,42 @@ static void channel_free(channel *c)
     free(c);
 }
 
-void events_publish(const char *job_id, const char *type, const char *data, int terminal)
+int events_publish(const char *job_id, const char *type, const char *data, int terminal)
 {
+    int rc = TG_OK;
     pthread_mutex_lock(&mu);
     channel *c = find(job_id);
     if (!c || c->closed) {
         /* Nobody listens: nothing to keep (a later subscriber reads the store). */
         pthread_mutex_unlock(&mu);
-        return;
+        return TG_OK;
+    }
+    char *t = strdup(type), *d = strdup(data);
+    if (!t || !d) {
+        free(t);
+        free(d);
+        t = d = NULL;
+        rc = TG_ENOMEM;
     }
     if (terminal) {
-        c->final.type = strdup(type);
-        c->final.data = strdup(data);
+        /* Closed even without its copies: readers then get EVENTS_DOWN and end their
+         * stream, and the client reads the final state from the store. */
+        c->final.type = t;
+        c->final.data = d;
         c->final.terminal = 1;
         c->closed = 1;
-    } else {
+    } else if (t) {
         event *e = &c->ring[c->head % EVENTS_RING];
         free(e->type);
         free(e->data);
-        e->type = strdup(type);
-        e->data = strdup(data);
+        e->type = t;
+        e->data = d;
         e->terminal = 0;
         c->head++;
     }
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
+    return rc;
 }
 
 ev_sub *events_subscribe(const char *job_id)
@@ -125,8 +138,14 @@ ev_sub *events_subscribe(const char *job_id)
     return s;
 }
 
-int events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
-                int *terminal_out)
+/* A new copy of t (NULL when t is NULL or on failure). */
+static char *dup_or_null(const char *t)
+{
+    return t ? strdup(t) : NULL;
+}
+
+events_wait events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
+                        int *terminal_out)
 {
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
@@ -136,43 +155,45 @@ int events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
         dl.tv_sec++;
         dl.tv_nsec -= 1000000000L;
     }
-    int rc = 0;
+    events_wait rc = EVENTS_TIMEOUT;
     pthread_mutex_lock(&mu);
     for (;;) {
         channel *c = s->ch;
         if (hub_down) {
-            rc = -1;
+            rc = EVENTS_DOWN;
             break;
         }
         if (c->head - s->next_seq > EVENTS_RING)
             s->next_seq = c->head - EVENTS_RING;
         if (s->next_seq < c->head) {
             event *e = &c->ring[s->next_seq % EVENTS_RING];
-            *type_out = strdup(e->type);
-            *data_out = strdup(e->data);
+            *type_out = dup_or_null(e->type);
+            *data_out = dup_or_null(e->data);
             *terminal_out = 0;
             s->next_seq++;
-            rc = 1;
+            rc = EVENTS_GOT;
             break;
         }
         if (c->closed && !s->got_final) {
-            *type_out = strdup(c->final.type);
-            *data_out = strdup(c->final.data);
+            *type_out = dup_or_null(c->final.type);
+            *data_out = dup_or_null(c->final.data);
             *terminal_out = 1;
             s->got_final = 1;
-            rc = 1;
+            rc = EVENTS_GOT;
             break;
         }
         if (pthread_cond_timedwait(&cv, &mu, &dl) == ETIMEDOUT) {
-            rc = 0;
+            rc = EVENTS_TIMEOUT;
             break;
         }
     }
     pthread_mutex_unlock(&mu);
-    if (rc == 1 && (!*type_out || !*data_out)) {
+    if (rc == EVENTS_GOT && (!*type_out || !*data_out)) {
+        /* Out of memory: the stream ends, the client reads the store instead. */
         free(*type_out);
         free(*data_out);
-        return -1;
+        *type_out = *data_out = NULL;
+        return EVENTS_DOWN;
     }
     return rc;
 }

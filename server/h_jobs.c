@@ -165,11 +165,14 @@ void h_job_submit(hreq *h)
     j.notify_url = (char *)json_string_value(json_object_get(filled, "notify_url"));
     j.mem_estimate = (long long)ceil(plan.memory_bytes);
     json_t *data = json_object_get(filled, "data");
-    j.dataset_ref = (char *)json_string_value(json_object_get(data, "dataset"));
-    j.model_ref = (char *)json_string_value(json_object_get(filled, "model"));
-    if (!j.model_ref) /* a train job reads its init_model */
-        j.model_ref = (char *)json_string_value(
+    const char *model_ref = json_string_value(json_object_get(filled, "model"));
+    if (!model_ref) /* a train job reads its init_model */
+        model_ref = json_string_value(
             json_object_get(json_object_get(filled, "params"), "init_model"));
+    store_ref refs[] = {{STORE_REF_DATASET, json_string_value(json_object_get(data, "dataset"))},
+                        {STORE_REF_MODEL, model_ref}}; /* a NULL id: no reference */
+    j.refs = refs;
+    j.n_refs = 2;
 
     int existing = 0;
     rc = store_job_insert(app->st, &j, idem, canon, app->cfg.max_queue, &existing, &err);

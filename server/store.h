@@ -1,5 +1,7 @@
-/* store.h: the service's durable state behind a narrow interface; store.c is the only
- * file with SQL (a PostgreSQL backend can replace it later).
+/* store.h: the service's durable state behind a narrow interface; the store's files are
+ * the only ones with SQL (a PostgreSQL backend can replace them later): store.c (open,
+ * migrations, connections), store_sql.h (every statement), store_jobs.c, store_catalog.c
+ * (datasets, models), store_arrays.c (result arrays); store_int.h is private to them.
  *
  * SQLite in WAL mode with synchronous=NORMAL and a busy timeout; every write is one
  * BEGIN IMMEDIATE transaction committed before the function returns, so whatever a
@@ -10,7 +12,13 @@
  * Threading: a store is shared by all threads; each call borrows one of its pooled
  * connections (one connection per concurrent caller, statements prepared once per
  * connection), so calls are thread-safe. Strings in rows are owned by the row
- * (free with job_row_deinit / dataset_row_deinit).
+ * (free with job_row_deinit / dataset_row_deinit / model_row_deinit); every pointer
+ * argument is borrowed for the call unless its contract says otherwise.
+ *
+ * Return codes: TG_OK, or the negative tg_status codes each contract lists. TG_EIO
+ * always means a storage failure (SQLite or the file system; also a connection that
+ * cannot be opened); TG_ENOMEM an allocation that failed (nothing is half-returned: the
+ * out-row or array is then empty).
  */
 #ifndef TG_STORE_H
 #define TG_STORE_H
@@ -21,17 +29,40 @@
 
 typedef struct store store;
 
-/* Opens (creating if needed) the database at path and migrates it. */
+/* Opens (creating if needed) the database at path and its array directory <path>.arrays,
+ * and migrates it. *out: new, free with store_close. TG_OK, TG_ENOMEM, TG_EIO (cannot
+ * open or create, not in WAL mode, a migration failed), with err set. */
 int store_open(const char *path, store **out, tg_err *err);
+/* Closes every connection and frees st (NULL: no-op). No call may be running on st. */
 void store_close(store *st);
-/* 1 when a write transaction succeeds now (readiness). */
+/* 1 when a write transaction succeeds now (readiness), else 0. */
 int store_writable(store *st);
+
+/* ---- jobs ---------------------------------------------------------------------------- */
+
+/* A job's status; the names ("queued", ...) are those of the API and the database. */
+typedef enum store_job_status {
+    STORE_STATUS_QUEUED = 0,
+    STORE_STATUS_RUNNING = 1,
+    STORE_STATUS_SUCCEEDED = 2,
+    STORE_STATUS_FAILED = 3,
+    STORE_STATUS_CANCELLED = 4
+} store_job_status;
+/* The name of status (static), or NULL when it is none of the enum. */
+const char *store_job_status_name(store_job_status status);
+/* *out = the status named name: TG_OK, or TG_EINVAL (name NULL or no status name). */
+int store_job_status_parse(const char *name, store_job_status *out);
+
+/* The datasets and models a job reads: neither may be deleted while the job is queued or running. */
+#define STORE_MAX_REFS 8
+typedef enum store_ref_type { STORE_REF_DATASET = 0, STORE_REF_MODEL = 1 } store_ref_type;
+typedef struct store_ref { store_ref_type type; const char *id; } store_ref;
 
 typedef struct job_row {
     long long seq;
     char id[40];
     char kind[40];
-    char status[16];
+    char status[16];   /* a store_job_status name */
     char created_at[32], started_at[32], finished_at[32]; /* "" when unset */
     int attempt;
     char *label;       /* NULL when unset */
@@ -44,95 +75,158 @@ typedef struct job_row {
     double timeout_s;  /* 0 = none */
     char *notify_url;
     long long mem_estimate;
-    char *dataset_ref, *model_ref;
+    /* Read by store_job_insert only (store_job_get leaves them NULL / 0); borrowed, never
+     * freed by job_row_deinit. */
+    const store_ref *refs;
+    size_t n_refs;
 } job_row;
+/* Frees the row's strings and zeroes it (NULL: no-op). */
 void job_row_deinit(job_row *j);
 
-/* Inserts a queued job (j->id, kind, label, created_at, request, timeout_s, notify_url,
- * mem_estimate, dataset_ref, model_ref are used). With idem_key: a key seen before
- * with the same canonical body sets *existing = 1 and copies that job's id into j->id
- * instead of inserting; with another body, TG_ECONFLICT. TG_EQUEUEFULL when max_queue
- * jobs are queued. */
+/* Inserts a queued job (j->id, kind, label, created_at, request, progress, timeout_s,
+ * notify_url, mem_estimate and the n_refs <= STORE_MAX_REFS refs are used; a ref whose id
+ * is NULL is skipped, a ref listed twice is recorded once; the referenced rows need not
+ * exist). With idem_key: a key seen before with the same canonical body sets
+ * *existing = 1 and copies that job's id into j->id instead of inserting; else
+ * *existing = 0. j and the strings are borrowed; on success j->seq is set.
+ * TG_OK; TG_ECONFLICT (idem_key used with another body); TG_EQUEUEFULL (max_queue jobs
+ * are queued); TG_EINVAL (more than STORE_MAX_REFS refs, or a ref type out of the enum);
+ * TG_EIO. err set on failure. */
 int store_job_insert(store *st, job_row *j, const char *idem_key, const char *idem_body,
                      long long max_queue, int *existing, tg_err *err);
-/* TG_ENOTFOUND when there is no such job. light = skip request/result/partial. */
-int store_job_get(store *st, const char *id, int light, job_row *out);
+
+/* Which columns store_job_get reads. */
+typedef enum store_job_detail {
+    STORE_JOB_FULL = 0,  /* every column */
+    STORE_JOB_LIGHT = 1  /* without request, partial and result (left NULL) */
+} store_job_detail;
+/* Reads job id into *out (new strings: job_row_deinit). TG_OK, TG_ENOTFOUND when there
+ * is no such job, TG_ENOMEM, TG_EIO; on failure *out is zeroed. */
+int store_job_get(store *st, const char *id, store_job_detail detail, job_row *out);
 
 typedef struct job_filter {
     const char *status, *kind, *label; /* NULL = any */
     long long before_seq;              /* 0 = from the newest */
-    int limit;
+    int limit;                         /* >= 1 */
 } job_filter;
-/* Newest first; rows without request/result/partial. *rows_out: new array of *n_out
- * rows (free each with job_row_deinit, then free the array). *next_seq: the cursor of
- * the next page, 0 when this is the last. */
+/* Newest first; rows as STORE_JOB_LIGHT. *rows_out: new array of *n_out rows (free each
+ * with job_row_deinit, then free the array; NULL when the call fails). *next_seq: the
+ * cursor of the next page, 0 when this is the last. TG_OK, TG_ENOMEM, TG_EIO. */
 int store_job_list(store *st, const job_filter *f, job_row **rows_out, size_t *n_out,
                    long long *next_seq);
 
+/* Why store_job_claim claimed nothing (*blocked). */
+typedef enum store_claim_block {
+    STORE_CLAIM_NONE = 0,      /* not blocked: a job was claimed, none is queued, or error */
+    STORE_CLAIM_WAIT = 1,      /* the oldest queued job does not fit in mem_free now */
+    STORE_CLAIM_NEVER_FITS = 2 /* it exceeded the budget and has been failed: try again */
+} store_claim_block;
 /* Claims the oldest queued job if its mem_estimate <= mem_free: status running,
- * attempt + 1, started_at = now, provenance set. TG_ENOTFOUND when none is queued;
- * *blocked = 1 when the oldest does not fit now; *blocked = 2 when it could never fit
- * (estimate > budget: accepted under a larger budget), in which case it has been failed
- * with `too_large` and the caller should try again at once. */
+ * attempt + 1, started_at = now, provenance set; *out = the job as STORE_JOB_LIGHT plus
+ * its request (new strings: job_row_deinit). *blocked: a store_claim_block (an int for
+ * its callers' sake). When the oldest job's estimate > budget (accepted under a larger
+ * budget), it is failed with `too_large`, *blocked = STORE_CLAIM_NEVER_FITS, and the
+ * caller should try again at once. TG_OK; TG_ENOTFOUND when nothing was claimed (none
+ * queued, or *blocked != STORE_CLAIM_NONE); TG_ENOMEM (the job stays queued); TG_EIO. */
 int store_job_claim(store *st, long long mem_free, long long budget, const char *now,
                     const char *provenance, job_row *out, int *blocked);
+/* Sets the progress JSON of a running job (no-op for a job not running). TG_OK, TG_EIO. */
 int store_job_set_progress(store *st, const char *id, const char *progress);
-/* Terminal transition of a running job; error/partial/result may be NULL. */
+/* Terminal transition of a running job (status: a store_job_status name); error, partial
+ * and result (JSON text) may be NULL. No-op for a job not running. TG_OK, TG_EIO. */
 int store_job_finish(store *st, const char *id, const char *status, const char *now,
                      const char *error, const char *partial, const char *result);
-/* A running job back to queued without counting the attempt (shutdown drain). */
+/* A running job back to queued without counting the attempt (shutdown drain). No-op
+ * for a job not running. TG_OK, TG_EIO. */
 int store_job_requeue(store *st, const char *id);
-/* Cancels a queued job: TG_OK when it was queued (now cancelled); TG_ECONFLICT when it
- * is finished; TG_ENOTFOUND; 1 when it is running. */
+
+/* The positive outcome of store_job_cancel_queued besides TG_OK. */
+typedef enum store_cancel_rc {
+    STORE_CANCEL_RUNNING = 1 /* the job is running: cancel it through its worker */
+} store_cancel_rc;
+/* Cancels a queued job: TG_OK when it was queued (now cancelled, finished_at = now);
+ * STORE_CANCEL_RUNNING when it is running (nothing changed); TG_ECONFLICT when it has
+ * finished; TG_ENOTFOUND; TG_EIO. */
 int store_job_cancel_queued(store *st, const char *id, const char *now);
-/* Deletes a finished job and its arrays: TG_ECONFLICT while queued or running. */
+/* Deletes a finished job, its references, its idempotency key and its arrays (rows and
+ * files). TG_OK; TG_ECONFLICT while it is queued or running; TG_ENOTFOUND; TG_EIO. */
 int store_job_delete(store *st, const char *id);
 /* Start-up recovery: running jobs are re-queued, or failed with `interrupted` once
- * their attempt count has reached max_attempts. */
+ * their attempt count has reached max_attempts; *requeued and *failed count them.
+ * TG_OK, TG_EIO. */
 int store_recover(store *st, int max_attempts, const char *now, int *requeued,
                   int *failed);
+/* The numbers of queued and running jobs. TG_OK, TG_EIO (then both 0). */
 int store_job_counts(store *st, long long *queued, long long *running);
+
+/* ---- datasets and models ------------------------------------------------------------- */
+
+/* Whether a get reads the row's blobs (a dataset's body; a model's weights and initial
+ * weights) or only its metadata. */
+typedef enum store_blobs {
+    STORE_NO_BLOBS = 0,
+    STORE_WITH_BLOBS = 1
+} store_blobs;
 
 typedef struct dataset_row {
     char id[40];
     char *name;
     char *meta;        /* JSON text */
     char created_at[32];
-    unsigned char *body; /* NULL unless asked for */
+    unsigned char *body; /* NULL unless asked for (STORE_WITH_BLOBS) */
     size_t body_len;
 } dataset_row;
+/* Frees the row's strings and body and zeroes it (NULL: no-op). */
 void dataset_row_deinit(dataset_row *d);
+/* Inserts d (borrowed; id, name, meta, created_at, body). TG_OK, TG_EIO (also for an id
+ * that exists), with err set. */
 int store_dataset_insert(store *st, const dataset_row *d, tg_err *err);
-int store_dataset_get(store *st, const char *id, int with_body, dataset_row *out);
+/* Reads dataset id into *out (new strings and body: dataset_row_deinit). TG_OK,
+ * TG_ENOTFOUND, TG_ENOMEM, TG_EIO; on failure *out is zeroed. */
+int store_dataset_get(store *st, const char *id, store_blobs blobs, dataset_row *out);
+/* Newest first, without bodies. *rows_out: new array of *n_out rows (free each with
+ * dataset_row_deinit, then free the array). TG_OK, TG_ENOMEM, TG_EIO. */
 int store_dataset_list(store *st, dataset_row **rows_out, size_t *n_out);
-/* TG_ECONFLICT while a queued or running job uses it. */
+/* TG_OK; TG_ECONFLICT while a queued or running job references it; TG_ENOTFOUND;
+ * TG_EIO. */
 int store_dataset_delete(store *st, const char *id);
 
 typedef struct model_row {
     char id[40];
     char created_at[32];
     char *meta;                 /* the model object without layers (JSON text) */
-    unsigned char *weights;     /* NULL unless asked for */
+    unsigned char *weights;     /* NULL unless asked for (STORE_WITH_BLOBS) */
     size_t weights_len;
     unsigned char *initial;     /* NULL when absent or not asked for */
     size_t initial_len;
 } model_row;
+/* Frees the row's strings and blobs and zeroes it (NULL: no-op). */
 void model_row_deinit(model_row *m);
-/* source_job may be NULL (upload). */
+/* Inserts a model; every argument is borrowed. source_job may be NULL (upload); initial
+ * may be NULL (none). TG_OK, TG_EIO (also for an id that exists), with err set. */
 int store_model_insert(store *st, const char *id, const char *created_at,
                        const char *source_job, const char *meta, const void *weights,
                        size_t weights_len, const void *initial, size_t initial_len,
                        tg_err *err);
-int store_model_get(store *st, const char *id, int with_weights, model_row *out);
-/* Newest first; rows without weights. */
+/* Reads model id into *out (new strings and blobs: model_row_deinit). TG_OK,
+ * TG_ENOTFOUND, TG_ENOMEM, TG_EIO; on failure *out is zeroed. */
+int store_model_get(store *st, const char *id, store_blobs blobs, model_row *out);
+/* Newest first; rows without weights. *rows_out: new array of *n_out rows (free each
+ * with model_row_deinit, then free the array). TG_OK, TG_ENOMEM, TG_EIO. */
 int store_model_list(store *st, model_row **rows_out, size_t *n_out);
-/* TG_ECONFLICT while a queued or running job uses it. */
+/* TG_OK; TG_ECONFLICT while a queued or running job references it; TG_ENOTFOUND;
+ * TG_EIO. */
 int store_model_delete(store *st, const char *id);
+
+/* ---- arrays -------------------------------------------------------------------------- */
 
 /* Arrays of results: metadata in the database, the float64 payload in a file under
  * <db>.arrays/ (written once, renamed into place before its row is committed), read back
- * in chunks of STORE_CHUNK doubles. cols 0 = a vector. */
+ * in chunks of STORE_CHUNK doubles. cols 0 = a vector. job_id and name: [A-Za-z0-9_],
+ * under 64 characters. A second array of the same job and name replaces the first. */
 #define STORE_CHUNK ((size_t)131072)
+/* Writes rows x cols doubles of data (borrowed) at once. TG_OK; TG_EINTERNAL (a bad
+ * name, or a size that overflows); TG_ENOMEM; TG_EIO; err set on failure. */
 int store_array_put(store *st, const char *job_id, const char *name, size_t rows,
                     size_t cols, const double *data, tg_err *err);
 /* The same, streamed, for arrays written out while they are being computed:
@@ -140,19 +234,24 @@ int store_array_put(store *st, const char *job_id, const char *name, size_t rows
  * stays valid until commit or abort; store_array_advance(w, b) writes bytes up to b of
  * data (the caller promises that they no longer change; b only grows);
  * store_array_commit writes the rest, renames the file into place and records the
- * array; store_array_abort discards it. Both free w. Large page-aligned buffers are
- * written with O_DIRECT (no page-cache copy, no CPU time taken from the computation;
- * buffered writes where the file system refuses it). */
+ * array; store_array_abort discards it (NULL: no-op). Both free w. Large page-aligned
+ * buffers are written with O_DIRECT (no page-cache copy, no CPU time taken from the
+ * computation; buffered writes where the file system refuses it).
+ * begin: *out new (freed by commit or abort); TG_OK, TG_EINTERNAL (bad name, size
+ * overflow), TG_ENOMEM, TG_EIO. advance: TG_OK, TG_EIO (w stays valid: abort it).
+ * commit: TG_OK, TG_EIO (the file is removed). err set on failure. */
 typedef struct store_array_writer store_array_writer;
 int store_array_begin(store *st, const char *job_id, const char *name, size_t rows,
                       size_t cols, const double *data, store_array_writer **out, tg_err *err);
 int store_array_advance(store_array_writer *w, size_t bytes, tg_err *err);
 int store_array_commit(store_array_writer *w, tg_err *err);
 void store_array_abort(store_array_writer *w);
+/* The shape of an array. TG_OK, TG_ENOTFOUND, TG_EIO. */
 int store_array_info(store *st, const char *job_id, const char *name, size_t *rows,
                      size_t *cols);
-/* Reads chunk idx (STORE_CHUNK doubles, the last may be shorter) into buf; *n_out
- * doubles. TG_ENOTFOUND past the end. */
+/* Reads chunk idx (STORE_CHUNK doubles, the last may be shorter) into buf (the caller's,
+ * of STORE_CHUNK doubles); *n_out doubles. TG_OK; TG_ENOTFOUND when there is no such
+ * array or idx is past the end; TG_EIO (also a payload file shorter than its row). */
 int store_array_chunk(store *st, const char *job_id, const char *name, size_t idx,
                       double *buf, size_t *n_out);
 

@@ -1,10 +1,13 @@
-/* check_store.c: the SQLite store (server/store.c): migrations, job lifecycle
- * transitions, idempotency, queue limit, recovery, chunked arrays, datasets. */
+/* check_store.c: the SQLite store (server/store*.c): migrations (a 0001-era database
+ * migrates), job lifecycle transitions, idempotency, queue limit, recovery, chunked
+ * arrays, datasets, and the delete guard of the datasets and models a job references. */
 #include <check.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/embed.h"
 #include "server/store.h"
 
 static char dbpath[256];
@@ -28,7 +31,8 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static void insert(const char *id, long long mem)
+/* Inserts a queued sleep job reading the n_refs refs. */
+static void insert_job(const char *id, long long mem, const store_ref *refs, size_t n_refs)
 {
     job_row j;
     int existing;
@@ -39,8 +43,15 @@ static void insert(const char *id, long long mem)
     snprintf(j.created_at, sizeof j.created_at, "2026-01-01T00:00:00.000Z");
     j.request = "{\"kind\":\"sleep\"}";
     j.mem_estimate = mem;
+    j.refs = refs;
+    j.n_refs = n_refs;
     ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 1000, &existing, &err), TG_OK);
     ck_assert_int_eq(existing, 0);
+}
+
+static void insert(const char *id, long long mem)
+{
+    insert_job(id, mem, NULL, 0);
 }
 
 START_TEST(reopen_keeps_schema_and_data)
@@ -354,12 +365,184 @@ START_TEST(datasets_and_in_use_guard)
     snprintf(j.id, sizeof j.id, "j_uses");
     snprintf(j.kind, sizeof j.kind, "ntk");
     j.request = "{}";
-    j.dataset_ref = "d_1";
+    store_ref refs[] = {{STORE_REF_DATASET, "d_1"}};
+    j.refs = refs;
+    j.n_refs = 1;
     ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 10, &existing, &err), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_ECONFLICT);
     ck_assert_int_eq(store_job_cancel_queued(st, "j_uses", "t"), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_ENOTFOUND);
+}
+END_TEST
+
+static void put_dataset(const char *id)
+{
+    dataset_row d;
+    tg_err err;
+    unsigned char body[1] = {0};
+    memset(&d, 0, sizeof d);
+    snprintf(d.id, sizeof d.id, "%s", id);
+    d.name = "n";
+    d.meta = "{}";
+    d.body = body;
+    d.body_len = 1;
+    ck_assert_int_eq(store_dataset_insert(st, &d, &err), TG_OK);
+}
+
+static void put_model(const char *id)
+{
+    tg_err err;
+    double w[2] = {1, 2};
+    ck_assert_int_eq(store_model_insert(st, id, "t", NULL, "{}", w, sizeof w, NULL, 0, &err),
+                     TG_OK);
+}
+
+/* Every delete in the list gives want. */
+static void assert_deletes(int want)
+{
+    ck_assert_int_eq(store_dataset_delete(st, "d_A"), want);
+    ck_assert_int_eq(store_model_delete(st, "m_1"), want);
+    ck_assert_int_eq(store_model_delete(st, "m_2"), want);
+}
+
+/* The job_refs rows of job id, read behind the store's back. */
+static long long count_refs(const char *id)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    long long n = -1;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM job_refs WHERE job_id = ?1",
+                                        -1, &s, NULL), SQLITE_OK);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+START_TEST(referenced_datasets_and_models_are_kept_while_the_job_is_active)
+{
+    put_dataset("d_A");
+    put_model("m_1");
+    put_model("m_2");
+    /* A duplicate and a NULL id do not fail the insert. */
+    const store_ref refs[] = {{STORE_REF_DATASET, "d_A"}, {STORE_REF_MODEL, "m_1"},
+                              {STORE_REF_MODEL, "m_2"}, {STORE_REF_MODEL, "m_1"},
+                              {STORE_REF_DATASET, NULL}};
+    insert_job("j_refs", 0, refs, 5);
+    ck_assert_int_eq(count_refs("j_refs"), 3);
+    assert_deletes(TG_ECONFLICT); /* queued */
+    job_row j;
+    int blocked;
+    ck_assert_int_eq(store_job_claim(st, 0, 1000, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_str_eq(j.id, "j_refs");
+    job_row_deinit(&j);
+    assert_deletes(TG_ECONFLICT); /* running */
+    ck_assert_int_eq(store_job_finish(st, "j_refs", "succeeded", "t", NULL, NULL, "{}"), TG_OK);
+    assert_deletes(TG_OK);
+    assert_deletes(TG_ENOTFOUND);
+    /* The references go with their job. */
+    ck_assert_int_eq(store_job_delete(st, "j_refs"), TG_OK);
+    ck_assert_int_eq(count_refs("j_refs"), 0);
+}
+END_TEST
+
+START_TEST(references_are_checked_before_the_insert)
+{
+    store_ref refs[STORE_MAX_REFS + 1];
+    job_row j;
+    int existing;
+    tg_err err;
+    for (size_t i = 0; i <= STORE_MAX_REFS; i++)
+        refs[i] = (store_ref){STORE_REF_MODEL, "m_x"};
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "j_many");
+    snprintf(j.kind, sizeof j.kind, "train");
+    j.request = "{}";
+    j.refs = refs;
+    j.n_refs = STORE_MAX_REFS + 1;
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 100, &existing, &err), TG_EINVAL);
+    j.n_refs = STORE_MAX_REFS;
+    refs[0].type = (store_ref_type)7;
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 100, &existing, &err), TG_EINVAL);
+    job_row g;
+    ck_assert_int_eq(store_job_get(st, "j_many", STORE_JOB_LIGHT, &g), TG_ENOTFOUND);
+    refs[0].type = STORE_REF_DATASET;
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 100, &existing, &err), TG_OK);
+    ck_assert_int_eq(count_refs("j_many"), 2);
+}
+END_TEST
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg ? msg : "?");
+}
+
+START_TEST(a_0001_database_migrates_its_job_references)
+{
+    /* A database as the code before 0002 left it: schema 0001, user_version 1, jobs
+     * whose references are in dataset_ref / model_ref. */
+    store_close(st);
+    st = NULL;
+    snprintf(strrchr(dbpath, '/'), sizeof dbpath - (size_t)(strrchr(dbpath, '/') - dbpath),
+             "/old.db");
+    const char *init = (const char *)embed_find("migrations/0001_init.sql", NULL);
+    ck_assert_ptr_nonnull(init);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    exec_ok(db, "PRAGMA journal_mode=WAL");
+    exec_ok(db, init);
+    exec_ok(db, "PRAGMA user_version = 1");
+    exec_ok(db, "INSERT INTO jobs (id, kind, status, created_at, request, dataset_ref, model_ref) "
+                "VALUES ('j_old', 'ntk', 'queued', 't', '{}', 'd_A', 'm_1'), "
+                "('j_run', 'train', 'running', 't', '{}', NULL, 'm_2'), "
+                "('j_done', 'ntk', 'succeeded', 't', '{}', 'd_B', NULL)");
+    exec_ok(db, "INSERT INTO datasets (id, name, meta, created_at, body) VALUES "
+                "('d_A', 'a', '{}', 't', x'00'), ('d_B', 'b', '{}', 't', x'00')");
+    exec_ok(db, "INSERT INTO models (id, created_at, meta, weights) VALUES "
+                "('m_1', 't', '{}', x'00'), ('m_2', 't', '{}', x'00')");
+    sqlite3_close(db);
+
+    tg_err err;
+    ck_assert_int_eq(store_open(dbpath, &st, &err), TG_OK);
+    ck_assert_int_eq(count_refs("j_old"), 2);
+    ck_assert_int_eq(count_refs("j_run"), 1);
+    assert_deletes(TG_ECONFLICT);
+    ck_assert_int_eq(store_dataset_delete(st, "d_B"), TG_OK); /* its job has finished */
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_old", "t"), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_run", "t"), STORE_CANCEL_RUNNING);
+    ck_assert_int_eq(store_job_finish(st, "j_run", "failed", "t", "{}", NULL, NULL), TG_OK);
+    assert_deletes(TG_OK);
+    /* Reopened: nothing is applied twice. */
+    store_close(st);
+    ck_assert_int_eq(store_open(dbpath, &st, &err), TG_OK);
+    ck_assert_int_eq(count_refs("j_old"), 2);
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 2);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(job_status_names)
+{
+    store_job_status s;
+    for (int i = STORE_STATUS_QUEUED; i <= STORE_STATUS_CANCELLED; i++) {
+        ck_assert_int_eq(store_job_status_parse(store_job_status_name(i), &s), TG_OK);
+        ck_assert_int_eq(s, i);
+    }
+    ck_assert_str_eq(store_job_status_name(STORE_STATUS_CANCELLED), "cancelled");
+    ck_assert_ptr_null(store_job_status_name((store_job_status)5));
+    ck_assert_int_eq(store_job_status_parse("done", &s), TG_EINVAL);
+    ck_assert_int_eq(store_job_status_parse(NULL, &s), TG_EINVAL);
 }
 END_TEST
 
@@ -380,6 +563,10 @@ Suite *store_suite(void)
     tcase_add_test(tc, arrays_streamed);
     tcase_add_test(tc, big_blocks_are_kept_for_reuse);
     tcase_add_test(tc, datasets_and_in_use_guard);
+    tcase_add_test(tc, referenced_datasets_and_models_are_kept_while_the_job_is_active);
+    tcase_add_test(tc, references_are_checked_before_the_insert);
+    tcase_add_test(tc, a_0001_database_migrates_its_job_references);
+    tcase_add_test(tc, job_status_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,456 @@
+/* store_jobs.c: jobs in the store (store.h): insert with idempotency keys, the queue
+ * limit and the job's references; get and list; claim; the transitions; delete;
+ * start-up recovery.
+ *
+ * Status transitions are single UPDATEs guarded by the current status (WHERE status =
+ * 'running' ...), so two threads can never both move a job.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The columns after JOB_COLS (store_sql.h): request, partial, result. */
+#define JOB_COL_REQUEST 15
+
+static const char *const status_names[] = {
+    [STORE_STATUS_QUEUED] = "queued",
+    [STORE_STATUS_RUNNING] = "running",
+    [STORE_STATUS_SUCCEEDED] = "succeeded",
+    [STORE_STATUS_FAILED] = "failed",
+    [STORE_STATUS_CANCELLED] = "cancelled",
+};
+#define N_STATUS (sizeof status_names / sizeof status_names[0])
+
+const char *store_job_status_name(store_job_status status)
+{
+    return (size_t)status < N_STATUS ? status_names[status] : NULL;
+}
+
+int store_job_status_parse(const char *name, store_job_status *out)
+{
+    for (size_t i = 0; name && i < N_STATUS; i++)
+        if (strcmp(name, status_names[i]) == 0) {
+            *out = (store_job_status)i;
+            return TG_OK;
+        }
+    return TG_EINVAL;
+}
+
+const char *store_ref_type_name(store_ref_type type)
+{
+    switch (type) {
+    case STORE_REF_DATASET:
+        return "dataset";
+    case STORE_REF_MODEL:
+        return "model";
+    }
+    return NULL;
+}
+
+void job_row_deinit(job_row *j)
+{
+    /* refs are borrowed */
+    if (j)
+        store_free_fields(j, sizeof *j,
+                          (void *[]){j->label, j->request, j->progress, j->provenance,
+                                     j->error, j->partial, j->result, j->notify_url},
+                          8);
+}
+
+/* Reads the JOB_COLS columns and then n_extra of request, partial, result. TG_OK, or
+ * TG_ENOMEM with j deinitialized. */
+static int read_job(sqlite3_stmt *s, int n_extra, job_row *j)
+{
+    static const int text_cols[] = {8, 9, 10, 11, 13};
+    char **text[] = {&j->label, &j->progress, &j->provenance, &j->error, &j->notify_url};
+    char **extra[] = {&j->request, &j->partial, &j->result};
+    int rc = TG_OK;
+    memset(j, 0, sizeof *j);
+    j->seq = sqlite3_column_int64(s, 0);
+    store_col_copy(s, 1, j->id, sizeof j->id);
+    store_col_copy(s, 2, j->kind, sizeof j->kind);
+    store_col_copy(s, 3, j->status, sizeof j->status);
+    store_col_copy(s, 4, j->created_at, sizeof j->created_at);
+    store_col_copy(s, 5, j->started_at, sizeof j->started_at);
+    store_col_copy(s, 6, j->finished_at, sizeof j->finished_at);
+    j->attempt = sqlite3_column_int(s, 7);
+    j->timeout_s = sqlite3_column_double(s, 12);
+    j->mem_estimate = sqlite3_column_int64(s, 14);
+    for (size_t i = 0; !rc && i < sizeof text_cols / sizeof text_cols[0]; i++)
+        rc = store_col_dup(s, text_cols[i], text[i]);
+    for (int i = 0; !rc && i < n_extra; i++)
+        rc = store_col_dup(s, JOB_COL_REQUEST + i, extra[i]);
+    if (rc)
+        job_row_deinit(j);
+    return rc;
+}
+
+/* A store_row_reader for store_job_list: the JOB_COLS columns only. */
+static int read_job_light(sqlite3_stmt *s, const void *ud, void *row)
+{
+    return read_job(s, 0, row);
+}
+
+static void deinit_job(void *row)
+{
+    job_row_deinit(row);
+}
+
+static double unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Checks j's references before any write: TG_OK or TG_EINVAL. */
+static int check_refs(const job_row *j, tg_err *err)
+{
+    if (j->n_refs > STORE_MAX_REFS)
+        return tg_err_set(err, TG_EINVAL, "a job references %zu datasets and models (at most %d)",
+                          j->n_refs, STORE_MAX_REFS);
+    for (size_t i = 0; i < j->n_refs; i++)
+        if (!store_ref_type_name(j->refs[i].type))
+            return tg_err_set(err, TG_EINVAL, "reference %zu has no valid type", i);
+    return TG_OK;
+}
+
+/* Records the references of job j (inside the insert's transaction). TG_OK or TG_EIO. */
+static int insert_refs(conn *c, const job_row *j)
+{
+    int rc = TG_OK;
+    for (size_t i = 0; !rc && i < j->n_refs; i++) {
+        const char *row[] = {j->id, store_ref_type_name(j->refs[i].type), j->refs[i].id};
+        if (row[2])
+            rc = store_run(c, Q_JOB_REF_INSERT, row, 3, NULL);
+    }
+    return rc;
+}
+
+int store_job_insert(store *st, job_row *j, const char *idem_key, const char *idem_body,
+                     long long max_queue, int *existing, tg_err *err)
+{
+    conn *c = NULL;
+    sqlite3_stmt *s;
+    int rc;
+    *existing = 0;
+    if ((rc = check_refs(j, err)))
+        return rc;
+    if ((rc = store_start(st, STORE_WRITE, -1, &c, NULL)))
+        goto out;
+    rc = TG_EIO;
+    if (idem_key) {
+        double now = unix_now();
+        if (!(s = store_stmt(c, Q_IDEM_EXPIRE)))
+            goto out;
+        sqlite3_bind_double(s, 1, now - 86400.0 * 2);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto out;
+        if (!(s = store_stmt(c, Q_IDEM_GET)))
+            goto out;
+        store_bind_text(s, 1, idem_key);
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW) {
+            const char *body = (const char *)sqlite3_column_text(s, 0);
+            if (!body || strcmp(body, idem_body) != 0) {
+                rc = tg_err_setf(err, TG_ECONFLICT, "Idempotency-Key",
+                                 "Idempotency-Key was used with another request body");
+                goto out;
+            }
+            store_col_copy(s, 1, j->id, sizeof j->id);
+            *existing = 1;
+            rc = store_commit(c);
+            goto out;
+        } else if (step != SQLITE_DONE) {
+            goto out;
+        }
+    }
+    if (!(s = store_stmt(c, Q_COUNT_QUEUED)))
+        goto out;
+    sqlite3_bind_int64(s, 1, max_queue);
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    if (sqlite3_column_int64(s, 0) >= max_queue) {
+        rc = tg_err_set(err, TG_EQUEUEFULL, "the queue holds %lld waiting jobs (the maximum)",
+                        max_queue);
+        goto out;
+    }
+    if (!(s = store_stmt(c, Q_JOB_INSERT)))
+        goto out;
+    store_bind_text(s, 1, j->id);
+    store_bind_text(s, 2, j->kind);
+    store_bind_text(s, 3, j->label);
+    store_bind_text(s, 4, j->created_at);
+    store_bind_text(s, 5, j->request);
+    store_bind_text(s, 6, j->progress);
+    if (j->timeout_s > 0)
+        sqlite3_bind_double(s, 7, j->timeout_s);
+    store_bind_text(s, 8, j->notify_url);
+    sqlite3_bind_int64(s, 9, j->mem_estimate);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto out;
+    j->seq = sqlite3_last_insert_rowid(c->db);
+    if (insert_refs(c, j))
+        goto out;
+    if (idem_key) {
+        if (!(s = store_stmt(c, Q_IDEM_PUT)))
+            goto out;
+        store_bind_text(s, 1, idem_key);
+        store_bind_text(s, 2, idem_body);
+        store_bind_text(s, 3, j->id);
+        sqlite3_bind_double(s, 4, unix_now());
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto out;
+    }
+    rc = store_commit(c);
+out:
+    if (rc == TG_EIO)
+        store_err_io(c, err);
+    return store_end(c, rc);
+}
+
+int store_job_get(store *st, const char *id, store_job_detail detail, job_row *out)
+{
+    conn *c;
+    sqlite3_stmt *s;
+    int light = detail == STORE_JOB_LIGHT;
+    int rc = store_start(st, STORE_READ, light ? Q_JOB_GET_LIGHT : Q_JOB_GET, &c, &s);
+    memset(out, 0, sizeof *out);
+    if (rc)
+        goto out;
+    store_bind_text(s, 1, id);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        rc = read_job(s, light ? 0 : 3, out);
+    else
+        rc = step == SQLITE_DONE ? TG_ENOTFOUND : TG_EIO;
+out:
+    return store_end(c, rc);
+}
+
+int store_job_list(store *st, const job_filter *f, job_row **rows_out, size_t *n_out,
+                   long long *next_seq)
+{
+    conn *c;
+    sqlite3_stmt *s;
+    void *rows = NULL;
+    size_t limit = (size_t)f->limit;
+    int rc = store_start(st, STORE_READ, Q_JOB_LIST, &c, &s);
+    *rows_out = NULL;
+    *n_out = 0;
+    *next_seq = 0;
+    if (rc)
+        goto out;
+    store_bind_text(s, 1, f->status);
+    store_bind_text(s, 2, f->kind);
+    store_bind_text(s, 3, f->label);
+    sqlite3_bind_int64(s, 4, f->before_seq);
+    sqlite3_bind_int(s, 5, f->limit + 1);
+    /* One row more than the page: its presence says that another page follows. */
+    if ((rc = store_read_rows(s, sizeof(job_row), limit + 1, read_job_light, deinit_job, NULL,
+                              &rows, n_out)))
+        goto out;
+    *rows_out = rows;
+    if (*n_out > limit) {
+        job_row_deinit(&(*rows_out)[limit]);
+        *n_out = limit;
+        if (limit > 0)
+            *next_seq = (*rows_out)[limit - 1].seq;
+    }
+out:
+    return store_end(c, rc);
+}
+
+/* Fails queued job seq with `too_large` (inside the claim's transaction). TG_OK or
+ * TG_EIO. */
+static int fail_too_large(conn *c, long long seq, const char *now, long long budget)
+{
+    sqlite3_stmt *s = store_stmt(c, Q_JOB_FAIL_TOO_LARGE);
+    if (!s)
+        return TG_EIO;
+    sqlite3_bind_int64(s, 1, seq);
+    store_bind_text(s, 2, now);
+    sqlite3_bind_int64(s, 3, budget);
+    return sqlite3_step(s) == SQLITE_DONE ? TG_OK : TG_EIO;
+}
+
+int store_job_claim(store *st, long long mem_free, long long budget, const char *now,
+                    const char *provenance, job_row *out, int *blocked)
+{
+    conn *c;
+    sqlite3_stmt *s;
+    int rc = store_start(st, STORE_WRITE, Q_JOB_OLDEST_QUEUED, &c, &s);
+    *blocked = STORE_CLAIM_NONE;
+    memset(out, 0, sizeof *out);
+    if (rc)
+        goto out;
+    rc = TG_EIO;
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+        goto out;
+    }
+    if (step != SQLITE_ROW)
+        goto out;
+    long long seq = sqlite3_column_int64(s, 0), mem = sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    if (mem > budget) {
+        /* Accepted under a larger budget (before a restart): it can never start here, and
+         * waiting for it would stall the whole queue. */
+        if ((rc = fail_too_large(c, seq, now, budget)))
+            goto out;
+        *blocked = STORE_CLAIM_NEVER_FITS;
+        if ((rc = store_commit(c)) == TG_OK)
+            rc = TG_ENOTFOUND;
+        goto out;
+    }
+    if (mem > mem_free) {
+        *blocked = STORE_CLAIM_WAIT;
+        rc = TG_ENOTFOUND;
+        goto out;
+    }
+    if (!(s = store_stmt(c, Q_JOB_CLAIM)))
+        goto out;
+    sqlite3_bind_int64(s, 1, seq);
+    store_bind_text(s, 2, now);
+    store_bind_text(s, 3, provenance);
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    if ((rc = read_job(s, 1, out)))
+        goto out; /* rolled back: the job stays queued */
+    sqlite3_reset(s);
+    rc = store_commit(c);
+    if (rc)
+        job_row_deinit(out);
+out:
+    return store_end(c, rc);
+}
+
+/* One autocommit write q with text parameters 1..n_text (the job id first). TG_OK or
+ * TG_EIO. */
+static int job_write(store *st, int q, const char *const *text, int n_text)
+{
+    conn *c;
+    int rc = store_start(st, STORE_WRITE_ONE, q, &c, NULL);
+    if (!rc)
+        rc = store_run(c, q, text, n_text, NULL);
+    return store_end(c, rc);
+}
+
+int store_job_set_progress(store *st, const char *id, const char *progress)
+{
+    const char *text[] = {id, progress};
+    return job_write(st, Q_JOB_PROGRESS, text, 2);
+}
+
+int store_job_finish(store *st, const char *id, const char *status, const char *now,
+                     const char *error, const char *partial, const char *result)
+{
+    const char *text[] = {id, status, now, error, partial, result};
+    return job_write(st, Q_JOB_FINISH, text, 6);
+}
+
+int store_job_requeue(store *st, const char *id)
+{
+    return job_write(st, Q_JOB_REQUEUE, &id, 1);
+}
+
+/* The status of job id: TG_OK, TG_ENOTFOUND or TG_EIO. */
+static int job_status(conn *c, const char *id, store_job_status *out)
+{
+    sqlite3_stmt *s = store_stmt(c, Q_JOB_STATUS);
+    int rc = TG_EIO;
+    if (!s)
+        return TG_EIO;
+    store_bind_text(s, 1, id);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        rc = TG_ENOTFOUND;
+    else if (step == SQLITE_ROW && store_job_status_parse((const char *)sqlite3_column_text(s, 0),
+                                                          out) == TG_OK)
+        rc = TG_OK;
+    sqlite3_reset(s);
+    return rc;
+}
+
+int store_job_cancel_queued(store *st, const char *id, const char *now)
+{
+    conn *c;
+    store_job_status status;
+    const char *text[] = {id, now};
+    int changes = 0, rc = store_start(st, STORE_WRITE, -1, &c, NULL);
+    if (rc || (rc = store_run(c, Q_JOB_CANCEL, text, 2, &changes)))
+        goto out;
+    if (changes == 1)
+        rc = store_commit(c);
+    else if ((rc = job_status(c, id, &status)) == TG_OK)
+        rc = status == STORE_STATUS_RUNNING ? STORE_CANCEL_RUNNING : TG_ECONFLICT;
+out:
+    return store_end(c, rc);
+}
+
+int store_job_delete(store *st, const char *id)
+{
+    /* A retry with the job's Idempotency-Key creates a new job once this one is gone. */
+    static const int qs[] = {Q_ARRAYS_DELETE, Q_IDEM_DELETE_JOB, Q_JOB_REFS_DELETE,
+                             Q_JOB_DELETE};
+    conn *c;
+    store_job_status status;
+    int rc = store_start(st, STORE_WRITE, -1, &c, NULL);
+    if (rc || (rc = job_status(c, id, &status)))
+        goto out;
+    if (status == STORE_STATUS_QUEUED || status == STORE_STATUS_RUNNING) {
+        rc = TG_ECONFLICT;
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++)
+        if ((rc = store_run(c, qs[i], &id, 1, NULL)))
+            goto out;
+    /* The payload files go after the rows: a crash in between leaves files that no row
+     * names, never a row without its file. */
+    if ((rc = store_commit(c)) == TG_OK)
+        store_arrays_remove(st, id);
+out:
+    return store_end(c, rc);
+}
+
+int store_recover(store *st, int max_attempts, const char *now, int *requeued, int *failed)
+{
+    conn *c;
+    sqlite3_stmt *s;
+    int rc = store_start(st, STORE_WRITE, Q_RECOVER_FAIL, &c, &s);
+    *requeued = *failed = 0;
+    if (rc)
+        goto out;
+    rc = TG_EIO;
+    sqlite3_bind_int(s, 1, max_attempts);
+    store_bind_text(s, 2, now);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto out;
+    *failed = sqlite3_changes(c->db);
+    if (!(rc = store_run(c, Q_RECOVER_REQUEUE, &now, 1, requeued)))
+        rc = store_commit(c);
+out:
+    return store_end(c, rc);
+}
+
+int store_job_counts(store *st, long long *queued, long long *running)
+{
+    conn *c;
+    sqlite3_stmt *s;
+    int rc = store_start(st, STORE_READ, Q_COUNTS, &c, &s);
+    *queued = *running = 0;
+    if (rc)
+        goto out;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *queued = sqlite3_column_int64(s, 0);
+        *running = sqlite3_column_int64(s, 1);
+    } else {
+        rc = TG_EIO;
+    }
+out:
+    return store_end(c, rc);
+}

@@ -1,0 +1,101 @@
+/* store_sql.h: every SQL statement of the store, one STORE_SQL(id, text) each, grouped
+ * by the file that runs it. An X-macro list, included with STORE_SQL defined: by
+ * store_int.h for the ids (enum store_q), by store.c for the texts. No include guard.
+ *
+ * Every value is a bound parameter (?N), never formatted into the text.
+ */
+
+#ifndef JOB_COLS
+/* Columns 0..14 of every job read (store_jobs.c read_job). */
+#define JOB_COLS                                                                       \
+    "seq, id, kind, status, created_at, started_at, finished_at, attempt, label, "     \
+    "progress, provenance, error, timeout_s, notify_url, mem_estimate"
+#endif
+
+/* ---- store.c: transactions, readiness */
+STORE_SQL(Q_BEGIN, "BEGIN IMMEDIATE")
+STORE_SQL(Q_COMMIT, "COMMIT")
+STORE_SQL(Q_ROLLBACK, "ROLLBACK")
+STORE_SQL(Q_WRITABLE, "UPDATE idempotency SET key = key WHERE 0")
+
+/* ---- store_jobs.c: jobs, their references, idempotency keys, recovery */
+STORE_SQL(Q_IDEM_GET, "SELECT body, job_id FROM idempotency WHERE key = ?1")
+STORE_SQL(Q_IDEM_PUT, "INSERT OR REPLACE INTO idempotency (key, body, job_id, created_at) "
+                      "VALUES (?1, ?2, ?3, ?4)")
+STORE_SQL(Q_IDEM_EXPIRE, "DELETE FROM idempotency WHERE created_at < ?1")
+STORE_SQL(Q_COUNT_QUEUED, "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' "
+                          "LIMIT ?1)")
+/* dataset_ref and model_ref (0001) are no longer written: job_refs holds them. */
+STORE_SQL(Q_JOB_INSERT, "INSERT INTO jobs (id, kind, label, status, created_at, attempt, request, "
+                        "progress, timeout_s, notify_url, mem_estimate) "
+                        "VALUES (?1, ?2, ?3, 'queued', ?4, 0, ?5, ?6, ?7, ?8, ?9)")
+STORE_SQL(Q_JOB_REF_INSERT, "INSERT OR IGNORE INTO job_refs (job_id, type, ref_id) "
+                            "VALUES (?1, ?2, ?3)")
+STORE_SQL(Q_JOB_GET, "SELECT " JOB_COLS ", request, partial, result FROM jobs WHERE id = ?1")
+STORE_SQL(Q_JOB_GET_LIGHT, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1")
+STORE_SQL(Q_JOB_LIST, "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR status = ?1) AND "
+                      "(?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR label = ?3) AND "
+                      "(?4 = 0 OR seq < ?4) ORDER BY seq DESC LIMIT ?5")
+STORE_SQL(Q_JOB_OLDEST_QUEUED, "SELECT seq, mem_estimate FROM jobs WHERE status = 'queued' "
+                               "ORDER BY seq LIMIT 1")
+STORE_SQL(Q_JOB_CLAIM, "UPDATE jobs SET status = 'running', attempt = attempt + 1, "
+                       "started_at = ?2, finished_at = NULL, provenance = ?3, "
+                       "progress = json_object('fraction', 0.0, 'message', 'started', "
+                       "'updated_at', ?2) WHERE seq = ?1 AND status = 'queued' "
+                       "RETURNING " JOB_COLS ", request")
+STORE_SQL(Q_JOB_PROGRESS, "UPDATE jobs SET progress = ?2 WHERE id = ?1 AND status = 'running'")
+STORE_SQL(Q_JOB_FINISH, "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, "
+                        "partial = ?5, result = ?6 WHERE id = ?1 AND status = 'running'")
+STORE_SQL(Q_JOB_REQUEUE, "UPDATE jobs SET status = 'queued', attempt = attempt - 1, "
+                         "started_at = NULL, progress = json_object('fraction', 0.0, 'message', "
+                         "'queued again: the server stopped', 'updated_at', "
+                         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = ?1 AND status = "
+                         "'running'")
+STORE_SQL(Q_JOB_STATUS, "SELECT status FROM jobs WHERE id = ?1")
+STORE_SQL(Q_JOB_FAIL_TOO_LARGE, "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
+                                "json_object('code', 'too_large', 'message', "
+                                "'the estimated memory of the job (' || mem_estimate || "
+                                "' bytes) exceeds the memory budget of this server (' || ?3 || "
+                                "' bytes); it was accepted under a larger budget') "
+                                "WHERE seq = ?1 AND status = 'queued'")
+STORE_SQL(Q_JOB_CANCEL, "UPDATE jobs SET status = 'cancelled', finished_at = ?2 "
+                        "WHERE id = ?1 AND status = 'queued'")
+STORE_SQL(Q_JOB_DELETE, "DELETE FROM jobs WHERE id = ?1")
+/* Also removed by ON DELETE CASCADE; explicit, so that a connection without
+   foreign_keys cannot leave a guard behind. */
+STORE_SQL(Q_JOB_REFS_DELETE, "DELETE FROM job_refs WHERE job_id = ?1")
+STORE_SQL(Q_ARRAYS_DELETE, "DELETE FROM arrays WHERE job_id = ?1")
+STORE_SQL(Q_IDEM_DELETE_JOB, "DELETE FROM idempotency WHERE job_id = ?1")
+STORE_SQL(Q_RECOVER_FAIL, "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
+                          "json_object('code', 'interrupted', 'message', "
+                          "'the process died during each of the ' || attempt || ' attempts', "
+                          "'details', json_object('attempts', attempt)) "
+                          "WHERE status = 'running' AND attempt >= ?1")
+STORE_SQL(Q_RECOVER_REQUEUE, "UPDATE jobs SET status = 'queued', started_at = NULL, "
+                             "progress = json_object('fraction', 0.0, 'message', "
+                             "'queued again: the process died', 'updated_at', ?1) "
+                             "WHERE status = 'running'")
+STORE_SQL(Q_COUNTS, "SELECT sum(status = 'queued'), sum(status = 'running') FROM jobs "
+                    "WHERE status IN ('queued', 'running')")
+
+/* ---- store_catalog.c: datasets and models (reads: id, created_at, then their own columns) */
+STORE_SQL(Q_REF_IN_USE, "SELECT EXISTS (SELECT 1 FROM job_refs r JOIN jobs j ON j.id = r.job_id "
+                        "WHERE r.type = ?1 AND r.ref_id = ?2 AND j.status IN "
+                        "('queued', 'running'))")
+STORE_SQL(Q_DS_INSERT, "INSERT INTO datasets (id, name, meta, created_at, body) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)")
+STORE_SQL(Q_DS_GET, "SELECT id, created_at, name, meta FROM datasets WHERE id = ?1")
+STORE_SQL(Q_DS_GET_BODY, "SELECT id, created_at, name, meta, body FROM datasets WHERE id = ?1")
+STORE_SQL(Q_DS_LIST, "SELECT id, created_at, name, meta FROM datasets ORDER BY seq DESC")
+STORE_SQL(Q_DS_DELETE, "DELETE FROM datasets WHERE id = ?1")
+STORE_SQL(Q_MODEL_INSERT, "INSERT INTO models (id, created_at, source_job, meta, weights, initial) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+STORE_SQL(Q_MODEL_GET, "SELECT id, created_at, meta FROM models WHERE id = ?1")
+STORE_SQL(Q_MODEL_GET_W, "SELECT id, created_at, meta, weights, initial FROM models WHERE id = ?1")
+STORE_SQL(Q_MODEL_LIST, "SELECT id, created_at, meta FROM models ORDER BY seq DESC")
+STORE_SQL(Q_MODEL_DELETE, "DELETE FROM models WHERE id = ?1")
+
+/* ---- store_arrays.c: result arrays */
+STORE_SQL(Q_ARR_PUT, "INSERT OR REPLACE INTO arrays (job_id, name, rows, cols, file) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)")
+STORE_SQL(Q_ARR_INFO, "SELECT rows, cols, file FROM arrays WHERE job_id = ?1 AND name = ?2")

@@ -9,7 +9,7 @@
 int catalog_load_dataset(void *ud, const char *id, tg_dataset **out, tg_err *err)
 {
     dataset_row d;
-    int rc = store_dataset_get(ud, id, 1, &d);
+    int rc = store_dataset_get(ud, id, STORE_WITH_BLOBS, &d);
     if (rc == TG_ENOTFOUND)
         return tg_err_set(err, TG_ENOTFOUND, "no dataset %s", id);
     if (rc)
@@ -22,7 +22,7 @@ int catalog_load_dataset(void *ud, const char *id, tg_dataset **out, tg_err *err
 int catalog_load_model(void *ud, const char *id, tg_model **out, tg_err *err)
 {
     model_row r;
-    int rc = store_model_get(ud, id, 1, &r);
+    int rc = store_model_get(ud, id, STORE_WITH_BLOBS, &r);
     if (rc == TG_ENOTFOUND)
         return tg_err_set(err, TG_ENOTFOUND, "no model %s", id);
     if (rc)

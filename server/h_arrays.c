@@ -10,12 +10,6 @@
 #include "handlers.h"
 #include "util.h"
 
-static int terminal_status(const char *st)
-{
-    return strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
-           strcmp(st, "cancelled") == 0;
-}
-
 enum { FMT_JSON, FMT_NPY, FMT_CSV };
 
 typedef struct array_stream {
@@ -247,7 +241,7 @@ void h_job_array(hreq *h)
 {
     const char *id = h->m.params[0], *name = h->m.params[1];
     job_row j;
-    int rc = store_job_get(app->st, id, 1, &j);
+    int rc = store_job_get(app->st, id, STORE_JOB_LIGHT, &j);
     if (rc == TG_ENOTFOUND) {
         http_reply_error(h, API_NOT_FOUND, NULL, "no job %s", id);
         return;
@@ -256,7 +250,7 @@ void h_job_array(hreq *h)
         http_reply_error(h, API_INTERNAL, NULL, "store error reading job %s", id);
         return;
     }
-    int unfinished = !terminal_status(j.status);
+    int unfinished = !store_job_finished(j.status);
     job_row_deinit(&j);
     if (unfinished) {
         http_reply_error(h, API_CONFLICT, NULL, "job %s has not finished", id);

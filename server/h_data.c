@@ -147,13 +147,13 @@ void h_dataset_get(hreq *h)
 {
     const char *id = h->m.params[0];
     const char *inc = http_query(h, "include");
-    int with_data = 0;
+    store_blobs with_data = STORE_NO_BLOBS;
     if (inc) {
         if (strcmp(inc, "data") != 0) {
             http_reply_error(h, API_INVALID_ARGUMENT, "include", "include must be \"data\"");
             return;
         }
-        with_data = 1;
+        with_data = STORE_WITH_BLOBS;
     }
     dataset_row d;
     int rc = store_dataset_get(app->st, id, with_data, &d);

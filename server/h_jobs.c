@@ -81,7 +81,7 @@ static void reply_job(hreq *h, int status, const job_row *j)
 static void reply_job_by_id(hreq *h, int status, const char *id)
 {
     job_row j;
-    int rc = store_job_get(app->st, id, 0, &j);
+    int rc = store_job_get(app->st, id, STORE_JOB_FULL, &j);
     if (rc == TG_ENOTFOUND)
         http_reply_error(h, API_NOT_FOUND, NULL, "no job %s", id);
     else if (rc)
@@ -164,15 +164,15 @@ void h_job_submit(hreq *h)
     j.timeout_s = to ? json_number_value(to) : 0;
     j.notify_url = (char *)json_string_value(json_object_get(filled, "notify_url"));
     j.mem_estimate = (long long)ceil(plan.memory_bytes);
-    json_t *data = json_object_get(filled, "data");
-    const char *model_ref = json_string_value(json_object_get(filled, "model"));
-    if (!model_ref) /* a train job reads its init_model */
-        model_ref = json_string_value(
-            json_object_get(json_object_get(filled, "params"), "init_model"));
-    store_ref refs[] = {{STORE_REF_DATASET, json_string_value(json_object_get(data, "dataset"))},
-                        {STORE_REF_MODEL, model_ref}}; /* a NULL id: no reference */
+    /* What the job reads, as its kind's validation found it: guarded against deletion. */
+    _Static_assert(KINDS_MAX_REFS <= STORE_MAX_REFS, "a job's references fit the store's");
+    store_ref refs[KINDS_MAX_REFS];
+    for (size_t i = 0; i < plan.n_refs; i++)
+        refs[i] = (store_ref){plan.refs[i].type == KIND_REF_MODEL ? STORE_REF_MODEL
+                                                                  : STORE_REF_DATASET,
+                              plan.refs[i].id};
     j.refs = refs;
-    j.n_refs = 2;
+    j.n_refs = plan.n_refs;
 
     int existing = 0;
     rc = store_job_insert(app->st, &j, idem, canon, app->cfg.max_queue, &existing, &err);
@@ -208,15 +208,6 @@ void h_job_get(hreq *h)
     reply_job_by_id(h, 200, h->m.params[0]);
 }
 
-static int valid_status(const char *s)
-{
-    static const char *const st[] = {"queued", "running", "succeeded", "failed", "cancelled"};
-    for (int i = 0; i < 5; i++)
-        if (strcmp(s, st[i]) == 0)
-            return 1;
-    return 0;
-}
-
 void h_job_list(hreq *h)
 {
     job_filter f = {0};
@@ -226,7 +217,8 @@ void h_job_list(hreq *h)
     f.kind = http_query(h, "kind");
     f.label = http_query(h, "label");
     f.limit = 50;
-    if (f.status && !valid_status(f.status)) {
+    store_job_status parsed;
+    if (f.status && store_job_status_parse(f.status, &parsed) != TG_OK) {
         http_reply_error(h, API_INVALID_ARGUMENT, "status",
                          "status must be one of queued, running, succeeded, failed, cancelled");
         return;
@@ -303,7 +295,7 @@ void h_job_cancel(hreq *h)
         int rc = store_job_cancel_queued(app->st, id, util_now_rfc3339(now, sizeof now));
         if (rc == TG_OK) {
             job_row j;
-            if (store_job_get(app->st, id, 1, &j) == TG_OK) {
+            if (store_job_get(app->st, id, STORE_JOB_LIGHT, &j) == TG_OK) {
                 metrics_job(j.kind, "cancelled", 0);
                 log_job(id, j.kind, "queued", "cancelled", j.attempt, NULL);
                 job_row_deinit(&j);
@@ -320,11 +312,11 @@ void h_job_cancel(hreq *h)
             http_reply_error(h, API_CONFLICT, NULL, "job %s has already finished", id);
             return;
         }
-        if (rc < 0) {
+        if (rc != STORE_CANCEL_RUNNING) {
             http_reply_error(h, API_INTERNAL, NULL, "store error cancelling job %s", id);
             return;
         }
-        /* rc == 1: claimed by a worker between the two checks; look again. */
+        /* Claimed by a worker between the two checks: look again. */
     }
     http_reply_error(h, API_CONFLICT, NULL, "job %s is changing state; retry", id);
 }
@@ -346,19 +338,13 @@ void h_job_delete(hreq *h)
 
 /* ---- SSE --------------------------------------------------------------------------- */
 
-static int terminal_status(const char *st)
-{
-    return strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
-           strcmp(st, "cancelled") == 0;
-}
-
 void h_job_events(hreq *h)
 {
     const char *id = h->m.params[0];
     /* Subscribe first, then read the state: no event can fall in between. */
     ev_sub *sub = events_subscribe(id);
     job_row j;
-    int rc = store_job_get(app->st, id, 1, &j);
+    int rc = store_job_get(app->st, id, STORE_JOB_LIGHT, &j);
     if (rc || !sub) {
         events_unsubscribe(sub);
         if (rc == TG_ENOTFOUND)
@@ -374,7 +360,7 @@ void h_job_events(hreq *h)
     if (strcmp(j.status, "running") == 0 && j.progress)
         sse_format(&first, "progress", j.progress);
     sse_format(&first, "status", st);
-    int done = terminal_status(j.status);
+    int done = store_job_finished(j.status);
     job_row_deinit(&j);
     struct MHD_Response *r =
         first.oom ? NULL : sse_response(h->conn, sub, first.p, first.len, done);

@@ -273,7 +273,7 @@ static void *worker_main(void *arg)
         util_now_rfc3339(now, sizeof now);
         int rc = store_job_claim(p->st, p->budget - p->reserved, p->budget, now, p->provenance,
                                  &j, &blocked);
-        if (rc == TG_ENOTFOUND && blocked == 2) {
+        if (rc == TG_ENOTFOUND && blocked == STORE_CLAIM_NEVER_FITS) {
             log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", NULL);
             continue;
         }

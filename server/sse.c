@@ -110,10 +110,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         char *type = NULL, *data = NULL;
         int terminal = 0;
-        int rc = events_next(s->sub, 0.0, &type, &data, &terminal);
-        if (rc < 0)
+        events_wait got = events_next(s->sub, 0.0, &type, &data, &terminal);
+        if (got == EVENTS_DOWN)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (rc == 1) {
+        if (got == EVENTS_GOT) {
             sse_format(&s->out, type, data);
             if (terminal)
                 s->done = 1;

@@ -52,6 +52,8 @@ typedef enum store_job_status {
 const char *store_job_status_name(store_job_status status);
 /* *out = the status named name: TG_OK, or TG_EINVAL (name NULL or no status name). */
 int store_job_status_parse(const char *name, store_job_status *out);
+/* 1 when the status named name is terminal (succeeded, failed, cancelled), else 0. */
+int store_job_finished(const char *name);
 
 /* The datasets and models a job reads: neither may be deleted while the job is queued or running. */
 #define STORE_MAX_REFS 8

@@ -183,12 +183,12 @@ void model_row_deinit(model_row *m)
 }
 
 /* store_row_deinit adapters of the two */
-static void deinit_dataset(void *row)
+static void dataset_row_free_fields(void *row)
 {
     dataset_row_deinit(row);
 }
 
-static void deinit_model(void *row)
+static void model_row_free_fields(void *row)
 {
     model_row_deinit(row);
 }
@@ -196,11 +196,11 @@ static void deinit_model(void *row)
 static const catalog datasets = {
     sizeof(dataset_row), FIELD(dataset_row, id), FIELD(dataset_row, created_at),
     Q_DS_GET, Q_DS_GET_BODY, Q_DS_LIST, Q_DS_DELETE, STORE_REF_DATASET,
-    read_dataset, deinit_dataset};
+    read_dataset, dataset_row_free_fields};
 static const catalog models = {
     sizeof(model_row), FIELD(model_row, id), FIELD(model_row, created_at),
     Q_MODEL_GET, Q_MODEL_GET_W, Q_MODEL_LIST, Q_MODEL_DELETE, STORE_REF_MODEL,
-    read_model, deinit_model};
+    read_model, model_row_free_fields};
 
 /* ---- the entry points of store.h, by operation ----------------------------------- */
 

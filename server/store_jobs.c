@@ -39,6 +39,14 @@ int store_job_status_parse(const char *name, store_job_status *out)
     return TG_EINVAL;
 }
 
+int store_job_finished(const char *name)
+{
+    store_job_status st;
+    return store_job_status_parse(name, &st) == TG_OK &&
+           (st == STORE_STATUS_SUCCEEDED || st == STORE_STATUS_FAILED ||
+            st == STORE_STATUS_CANCELLED);
+}
+
 const char *store_ref_type_name(store_ref_type type)
 {
     switch (type) {

@@ -5,6 +5,7 @@
  * Status transitions are single UPDATEs guarded by the current status (WHERE status =
  * 'running' ...), so two threads can never both move a job.
  */
+#include "../api/errors.h"
 #include "store_int.h"
 
 #include <stdio.h>
@@ -282,6 +283,7 @@ static int fail_too_large(conn *c, long long seq, const char *now, long long bud
     sqlite3_bind_int64(s, 1, seq);
     store_bind_text(s, 2, now);
     sqlite3_bind_int64(s, 3, budget);
+    store_bind_text(s, 4, job_error_code(JOB_TOO_LARGE));
     return sqlite3_step(s) == SQLITE_DONE ? TG_OK : TG_EIO;
 }
 
@@ -436,6 +438,7 @@ int store_recover(store *st, int max_attempts, const char *now, int *requeued, i
     rc = TG_EIO;
     sqlite3_bind_int(s, 1, max_attempts);
     store_bind_text(s, 2, now);
+    store_bind_text(s, 3, job_error_code(JOB_INTERRUPTED));
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     *failed = sqlite3_changes(c->db);

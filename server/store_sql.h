@@ -53,7 +53,7 @@ STORE_SQL(Q_JOB_REQUEUE, "UPDATE jobs SET status = 'queued', attempt = attempt -
                          "'running'")
 STORE_SQL(Q_JOB_STATUS, "SELECT status FROM jobs WHERE id = ?1")
 STORE_SQL(Q_JOB_FAIL_TOO_LARGE, "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
-                                "json_object('code', 'too_large', 'message', "
+                                "json_object('code', ?4, 'message', "
                                 "'the estimated memory of the job (' || mem_estimate || "
                                 "' bytes) exceeds the memory budget of this server (' || ?3 || "
                                 "' bytes); it was accepted under a larger budget') "
@@ -67,7 +67,7 @@ STORE_SQL(Q_JOB_REFS_DELETE, "DELETE FROM job_refs WHERE job_id = ?1")
 STORE_SQL(Q_ARRAYS_DELETE, "DELETE FROM arrays WHERE job_id = ?1")
 STORE_SQL(Q_IDEM_DELETE_JOB, "DELETE FROM idempotency WHERE job_id = ?1")
 STORE_SQL(Q_RECOVER_FAIL, "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
-                          "json_object('code', 'interrupted', 'message', "
+                          "json_object('code', ?3, 'message', "
                           "'the process died during each of the ' || attempt || ' attempts', "
                           "'details', json_object('attempts', attempt)) "
                           "WHERE status = 'running' AND attempt >= ?1")

@@ -18,35 +18,13 @@
 
 #include "harness.h"
 
-static srv *S;
-static char *start_error;
-
 #define ORIGIN_OK "https://ok.example"
 #define ORIGIN_OK2 "https://two.example"
 #define MAX_BODY 65536
 #define BUDGET "1073741824"
 
-static void shared_up(void)
-{
-    static const char *const flags[] = {"--enable-test-kinds", "--workers", "4",
-                                        "--max-body", "65536", "--cors-origins",
-                                        ORIGIN_OK ", " ORIGIN_OK2, "--memory-budget", "1G",
-                                        NULL};
-    S = srv_new();
-    start_error = srv_try_startv(S, flags);
-}
-
-static void shared_down(void)
-{
-    if (S && S->pid > 0)
-        srv_stop(S, 10);
-}
-
-/* Checked setup: every test of the case needs the shared server. */
-static void need_server(void)
-{
-    srv_require(S, start_error);
-}
+FIXTURE_SERVER(S, "--enable-test-kinds", "--workers", "4", "--max-body", "65536",
+               "--cors-origins", ORIGIN_OK ", " ORIGIN_OK2, "--memory-budget", "1G")
 
 /* True when the comma-separated list contains tok (case-insensitive, trimmed). */
 static int list_has(const char *list, const char *tok)
@@ -1410,10 +1388,7 @@ END_TEST
 Suite *e2e_api_suite(void)
 {
     Suite *s = suite_create("e2e_api");
-    TCase *tc = tcase_create("shared_server");
-    tcase_add_unchecked_fixture(tc, shared_up, shared_down);
-    tcase_add_checked_fixture(tc, need_server, NULL);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = FIXTURE_CASE(s, "shared_server", 60, S);
     tcase_add_test(tc, health_ready_dashboard);
     tcase_add_test(tc, openapi_document);
     tcase_add_test(tc, kinds_list);
@@ -1452,6 +1427,5 @@ Suite *e2e_api_suite(void)
     tcase_add_test(tc, arrays_large_chunked);
     tcase_add_test(tc, array_errors);
     tcase_add_test(tc, cancel_and_delete);
-    suite_add_tcase(s, tc);
     return s;
 }

@@ -24,47 +24,14 @@
 #endif
 #define TORCH_FIXTURES "reference/train_fixtures.json"
 
+#include "fixture.h"
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 static json_t *load_fixtures(void)
 {
-    json_error_t je;
-    json_t *f = json_load_file(TORCH_FIXTURES, 0, &je);
-    ck_assert_msg(f != NULL, "%s: %s (line %d); regenerate with tests/reference/train_ref.py",
-                  TORCH_FIXTURES, je.text, je.line);
-    return f;
-}
-
-static json_t *member(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    ck_assert_msg(v != NULL, "fixture member '%s' missing", key);
-    return v;
-}
-
-static double num(json_t *o, const char *key)
-{
-    json_t *v = member(o, key);
-    ck_assert_msg(json_is_number(v), "fixture member '%s' is not a number", key);
-    return json_number_value(v);
-}
-
-/* A JSON array of numbers as a malloc'd vector of exactly `expect` values. */
-static double *vec(json_t *o, const char *key, size_t expect)
-{
-    json_t *a = member(o, key);
-    ck_assert_msg(json_is_array(a) && json_array_size(a) == expect,
-                  "fixture member '%s': expected %zu numbers, got %zu", key, expect,
-                  json_array_size(a));
-    double *v = malloc((expect ? expect : 1) * sizeof(double));
-    ck_assert(v != NULL);
-    for (size_t i = 0; i < expect; i++) {
-        json_t *e = json_array_get(a, i);
-        ck_assert_msg(json_is_number(e), "fixture member '%s'[%zu] is not a number", key, i);
-        v[i] = json_number_value(e);
-    }
-    return v;
+    return fixture_load(TORCH_FIXTURES, "tests/reference/train_ref.py");
 }
 
 static double rel_err(const double *a, const double *b, size_t n)

@@ -113,16 +113,14 @@ START_TEST(test_trajectories)
     ck_assert_uint_eq(nc, 109);
     for (size_t ci = 0; ci < nc; ci++) {
         json_t *c = json_array_get(cases, ci);
-        const char *name = json_string_value(member(c, "name"));
-        problem *pr = strcmp(json_string_value(member(c, "problem")), "reg") == 0 ? &reg : &cls;
-        size_t P = pr->P, steps = (size_t)json_integer_value(member(c, "steps"));
-        double wd = num(c, "weight_decay");
-        json_t *cj = member(c, "clip_grad_norm");
-        double cmax = json_is_null(cj) ? 0.0 : json_number_value(cj);
-        optim_cfg cfg;
-        sched_cfg sc;
-        read_optim(member(c, "optimizer"), wd, &cfg);
-        read_sched(member(c, "schedule"), &sc);
+        trajectory tr;
+        read_trajectory(c, &cls, &reg, &tr);
+        const char *name = tr.name;
+        problem *pr = tr.pr;
+        size_t P = pr->P, steps = tr.steps;
+        double wd = tr.wd, cmax = tr.clip;
+        optim_cfg cfg = tr.opt;
+        sched_cfg sc = tr.sched;
         int decoupled = cfg.base == OPT_ADAMW;
 
         /* The group: the optimizer part of the case name ("cls/adam-amsgrad/..."). */
@@ -138,8 +136,7 @@ START_TEST(test_trajectories)
             snprintf(gname[ng++], sizeof gname[0], "%s", key);
         }
 
-        json_t *thetas = member(c, "thetas");
-        ck_assert_uint_eq(json_array_size(thetas), steps);
+        json_t *thetas = tr.thetas;
         double *theta = malloc(P * sizeof(double)), *g = malloc(P * sizeof(double));
         double *e = malloc(P * sizeof(double)), *th2 = malloc(P * sizeof(double));
         double *d_ours = malloc(P * sizeof(double)), *d_ref = malloc(P * sizeof(double));

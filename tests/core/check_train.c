@@ -39,21 +39,21 @@ START_TEST(test_train_run_trajectories)
     size_t nc = json_array_size(cases);
     ck_assert_uint_eq(nc, 109);
     for (size_t ci = 0; ci < nc; ci++) {
-        json_t *c = json_array_get(cases, ci);
-        const char *name = json_string_value(member(c, "name"));
-        problem *pr = strcmp(json_string_value(member(c, "problem")), "reg") == 0 ? &reg : &cls;
-        size_t P = pr->P, steps = (size_t)json_integer_value(member(c, "steps"));
-        json_t *cj = member(c, "clip_grad_norm");
+        trajectory tr;
+        read_trajectory(json_array_get(cases, ci), &cls, &reg, &tr);
+        const char *name = tr.name;
+        problem *pr = tr.pr;
+        size_t P = pr->P, steps = tr.steps;
         train_cfg cfg;
         memset(&cfg, 0, sizeof cfg);
         cfg.arch = pr->a;
         cfg.loss = pr->loss;
-        cfg.weight_decay = num(c, "weight_decay");
-        read_optim(member(c, "optimizer"), cfg.weight_decay, &cfg.opt);
-        read_sched(member(c, "schedule"), &cfg.sched);
+        cfg.weight_decay = tr.wd;
+        cfg.opt = tr.opt;
+        cfg.sched = tr.sched;
         cfg.batch_size = 0;
         cfg.epochs = (long long)steps;
-        cfg.clip = json_is_null(cj) ? 0.0 : json_number_value(cj);
+        cfg.clip = tr.clip;
         cfg.n_classes = pr->yc ? pr->a.dims[pr->a.n_layers] : 0;
         cfg.seed = 7;
         train_data data;
@@ -65,9 +65,7 @@ START_TEST(test_train_run_trajectories)
         data.y = pr->y;
         data.n = pr->n;
 
-        json_t *thetas = member(c, "thetas");
-        ck_assert_uint_eq(json_array_size(thetas), steps);
-        json_t *last = json_array_get(thetas, steps - 1);
+        json_t *last = json_array_get(tr.thetas, steps - 1);
         ck_assert_uint_eq(json_array_size(last), P);
         double *want = malloc(P * sizeof(double)), *theta = malloc(P * sizeof(double));
         ck_assert(want && theta);

@@ -201,6 +201,33 @@ static void free_problem(problem *pr)
     mlp_ws_free(pr->ws);
 }
 
+/* One case of "trajectories": its problem (cls or reg, read once by the caller), the
+ * optimizer, schedule, weight decay, clipping (0: none), and torch's weights after each
+ * of its steps (thetas: steps rows of P numbers, borrowed from the fixture). */
+typedef struct trajectory {
+    const char *name;
+    problem *pr;
+    size_t steps;
+    double wd, clip;
+    optim_cfg opt;
+    sched_cfg sched;
+    json_t *thetas;
+} trajectory;
+
+static void read_trajectory(json_t *c, problem *cls, problem *reg, trajectory *t)
+{
+    t->name = json_string_value(member(c, "name"));
+    t->pr = strcmp(json_string_value(member(c, "problem")), "reg") == 0 ? reg : cls;
+    t->steps = (size_t)json_integer_value(member(c, "steps"));
+    t->wd = num(c, "weight_decay");
+    json_t *cj = member(c, "clip_grad_norm");
+    t->clip = json_is_null(cj) ? 0.0 : json_number_value(cj);
+    read_optim(member(c, "optimizer"), t->wd, &t->opt);
+    read_sched(member(c, "schedule"), &t->sched);
+    t->thetas = member(c, "thetas");
+    ck_assert_uint_eq(json_array_size(t->thetas), t->steps);
+}
+
 #pragma GCC diagnostic pop
 
 #endif

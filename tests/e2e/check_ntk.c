@@ -38,6 +38,7 @@ START_TEST(digits_regression_accuracy)
     resp *e = http_getf(S, "/v1/jobs/%s/arrays/eigenvalues", id);
     ASSERT_STATUS(e, 200);
     json_t *ev = jpath(e->json, "data");
+    ck_assert_uint_eq(json_array_size(ev), 1438);
     for (size_t i = 1; i < json_array_size(ev); i++)
         ck_assert(json_number_value(json_array_get(ev, i)) <=
                   json_number_value(json_array_get(ev, i - 1)));
@@ -183,7 +184,7 @@ END_TEST
 
 Suite *e2e_ntk_suite(void)
 {
-    Suite *s = suite_create("ntk");
+    Suite *s = suite_create("e2e_ntk");
     TCase *tc = FIXTURE_CASE(s, "ntk", 300, S);
     tcase_add_test(tc, digits_regression_accuracy);
     tcase_add_test(tc, small_kernels_inline_and_consistent);

@@ -386,7 +386,7 @@ END_TEST
 
 Suite *e2e_train_suite(void)
 {
-    Suite *s = suite_create("train");
+    Suite *s = suite_create("e2e_train");
     TCase *tc = FIXTURE_CASE(s, "train", 300, S);
     tcase_add_test(tc, ten_full_batch_steps_equal_torch_optim);
     tcase_add_test(tc, accuracy_on_the_shipped_datasets);

@@ -106,13 +106,13 @@ void fixture_require(fixture *f);
 TCase *fixture_case(Suite *s, const char *name, double timeout_s, SFun setup, SFun teardown,
                     SFun require);
 
-#define FIXTURE_SERVER(var, ...)                                                      \
-    static srv *var;                                                                 \
-    static fixture var##_fixture = {(const char *const[]){__VA_ARGS__, NULL}, NULL, NULL}; \
-    static void var##_setup(void) { var = fixture_server(&var##_fixture); }          \
-    static void var##_teardown(void) { fixture_stop(&var##_fixture); }               \
+#define FIXTURE_SERVER(var, ...)                                                              \
+    static srv *var;                                                                          \
+    static fixture var##_fixture = {(const char *const[]){__VA_ARGS__, NULL}, NULL, NULL};    \
+    static void var##_setup(void) { var = fixture_server(&var##_fixture); }                   \
+    static void var##_teardown(void) { fixture_stop(&var##_fixture); }                        \
     static void var##_require(void) { fixture_require(&var##_fixture); }
-#define FIXTURE_CASE(suite, name, timeout_s, var)                                     \
+#define FIXTURE_CASE(suite, name, timeout_s, var)                                             \
     fixture_case((suite), (name), (timeout_s), var##_setup, var##_teardown, var##_require)
 
 /* ---- HTTP -------------------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* check_jv.c: strict JSON decoding helpers (api/jx.c). */
+/* check_jx.c: strict JSON decoding helpers (api/jx.c). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>

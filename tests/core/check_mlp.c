@@ -1,28 +1,33 @@
 /* check_mlp.c: gradients, per-example gradients and Hessian-vector products of
- * core/mlp.c against central finite differences (independent oracle), for every
- * activation x loss x parameterization, with and without bias. */
+ * core/mlp.c against two independent oracles:
+ * - central finite differences, for every activation x loss x parameterization, with and
+ *   without bias;
+ * - PyTorch 1.13 float64 autograd (tests/reference/train_ref.py; its output
+ *   reference/train_fixtures.json is committed, tests run from tests/; read by
+ *   torch_ref.h): 144 cases, 9 activations x 4 losses x {standard, ntk} x {bias, none}:
+ *   the mean loss and its gradient (mlp_loss_grad), the per-example gradients of all 8
+ *   rows (mlp_per_example_grads, row by row) and the exact HVP (mlp_hvp, with the loss
+ *   and gradient it also returns), norm-wise relative error bound 1e-10. Measured: mean
+ *   loss 3.0e-16, gradient 7.9e-16, per-example gradients 2.3e-15, HVP 4.7e-16. */
 #include <check.h>
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mlp.h"
+
+#define TORCH_REF_TAG "mlp"
+#include "torch_ref.h"
+
+#define TOL 1e-10 /* against PyTorch */
 
 /* A small deterministic generator, independent of core/rng.c. */
 static double lcg(unsigned long long *s)
 {
     *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
     return ((double)(*s >> 11) / 9007199254740992.0) * 2.0 - 1.0;
-}
-
-static double rel_err(const double *a, const double *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += b[i] * b[i];
-    }
-    return sqrt(num) / (sqrt(den) > 1e-300 ? sqrt(den) : 1e-300);
 }
 
 typedef struct net_case {
@@ -173,6 +178,65 @@ START_TEST(activation_derivatives_at_zero)
 }
 END_TEST
 
+/* ---- against PyTorch ----------------------------------------------------------------- */
+
+START_TEST(test_derivatives)
+{
+    json_t *f = load_fixtures();
+    json_t *cases = member(f, "derivatives");
+    worst w_loss = {0}, w_grad = {0}, w_pe = {0}, w_hvp = {0}, w_hvp_grad = {0};
+    char fail[256] = "";
+    size_t nc = json_array_size(cases);
+    ck_assert_uint_eq(nc, 144);
+    for (size_t ci = 0; ci < nc; ci++) {
+        json_t *c = json_array_get(cases, ci);
+        const char *name = json_string_value(member(c, "name"));
+        mlp_arch a;
+        tg_loss loss;
+        int yc;
+        read_net(c, &a, &loss, &yc);
+        size_t P = mlp_param_count(&a), n = (size_t)json_integer_value(member(c, "n"));
+        double *theta = vec(c, "theta", P), *x = vec(c, "x", n * a.dims[0]);
+        double *y = vec(c, "y", n * ydim(&a, loss, yc)), *v = vec(c, "v", P);
+        double *grad_ref = vec(c, "grad", P), *hvp_ref = vec(c, "hvp", P);
+        double *pe_ref = vec(c, "per_example_grads", n * P);
+        double loss_ref = num(c, "loss_value");
+        double *g = malloc(P * sizeof(double)), *hv = malloc(P * sizeof(double));
+        double *g2 = malloc(P * sizeof(double)), *G = malloc(n * P * sizeof(double));
+        mlp_ws *ws = mlp_ws_new(&a, n);
+        ck_assert(g && hv && g2 && G && ws);
+
+        double l = mlp_loss_grad(&a, theta, x, y, yc, NULL, n, loss, ws, g);
+        note(&w_loss, fabs(l - loss_ref) / fabs(loss_ref), TOL, name, "loss");
+        note(&w_grad, rel_err(g, grad_ref, P), TOL, name, "grad");
+
+        mlp_per_example_grads(&a, theta, x, y, yc, n, loss, ws, G);
+        for (size_t i = 0; i < n; i++) {
+            char what[32];
+            snprintf(what, sizeof what, "row %zu", i);
+            note(&w_pe, rel_err(G + i * P, pe_ref + i * P, P), TOL, name, what);
+        }
+
+        double l2 = mlp_hvp(&a, theta, x, y, yc, n, loss, v, ws, hv, g2);
+        note(&w_hvp, rel_err(hv, hvp_ref, P), TOL, name, "hvp");
+        note(&w_hvp_grad, fmax(fabs(l2 - loss_ref) / fabs(loss_ref), rel_err(g2, grad_ref, P)),
+             TOL, name, "hvp's loss/grad");
+
+        mlp_ws_free(ws);
+        free(theta), free(x), free(y), free(v), free(grad_ref), free(hvp_ref), free(pe_ref);
+        free(g), free(hv), free(g2), free(G);
+    }
+    printf("mlp: derivatives: %zu cases\n", nc);
+    REPORT("mean loss", &w_loss, TOL);
+    REPORT("gradient", &w_grad, TOL);
+    REPORT("per-example gradients", &w_pe, TOL);
+    REPORT("hvp", &w_hvp, TOL);
+    REPORT("hvp's loss and gradient", &w_hvp_grad, TOL);
+    json_decref(f);
+    CHECK_REPORTS();
+}
+END_TEST
+
 Suite *mlp_suite(void)
 {
     Suite *s = suite_create("mlp");
@@ -181,6 +245,10 @@ Suite *mlp_suite(void)
     tcase_add_test(tc, gradients_and_hvps_match_finite_differences);
     tcase_add_test(tc, per_example_gradients_sum_to_the_mean_gradient);
     tcase_add_test(tc, activation_derivatives_at_zero);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("torch");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_derivatives);
     suite_add_tcase(s, tc);
     return s;
 }

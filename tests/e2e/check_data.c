@@ -13,26 +13,7 @@
 
 #include "harness.h"
 
-static srv *S;
-static char *start_error;
-
-static void shared_up(void)
-{
-    static const char *const flags[] = {"--max-body", "1M", NULL};
-    S = srv_new();
-    start_error = srv_try_startv(S, flags);
-}
-
-static void shared_down(void)
-{
-    if (S && S->pid > 0)
-        srv_stop(S, 10);
-}
-
-static void need_server(void)
-{
-    srv_require(S, start_error);
-}
+FIXTURE_SERVER(S, "--max-body", "1M")
 
 static resp *upload_json(const char *body)
 {
@@ -401,10 +382,7 @@ END_TEST
 Suite *e2e_data_suite(void)
 {
     Suite *s = suite_create("e2e_data");
-    TCase *tc = tcase_create("datasets");
-    tcase_add_unchecked_fixture(tc, shared_up, shared_down);
-    tcase_add_checked_fixture(tc, need_server, NULL);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = FIXTURE_CASE(s, "datasets", 60, S);
     tcase_add_test(tc, json_upload_get_list_delete);
     tcase_add_test(tc, labels_and_task_inference);
     tcase_add_test(tc, json_bad_data);
@@ -412,7 +390,6 @@ Suite *e2e_data_suite(void)
     tcase_add_test(tc, csv_upload);
     tcase_add_test(tc, csv_bad_data);
     tcase_add_test(tc, job_data_field);
-    suite_add_tcase(s, tc);
     TCase *own = tcase_create("datasets_in_use");
     tcase_set_timeout(own, 60);
     tcase_add_test(own, delete_dataset_in_use);

@@ -22,6 +22,46 @@ static resp *cancel(srv *s, const char *id)
     return http_post(s, fmt("/v1/jobs/%s/cancel", id), NULL);
 }
 
+/* Submits a 10-minute sleep job and waits until it runs; returns its id. */
+static const char *long_job_running(srv *s)
+{
+    const char *id = sleep_submit(s, "{\"ms\":600000}");
+    job_wait(s, id, "running", 10);
+    return id;
+}
+
+/* A server with one worker, busy with a 10-minute sleep job (*running_out, running), and a
+ * second sleep job with params queued_params waiting behind it (*queued_out). */
+static srv *one_busy_worker(const char **running_out, const char *queued_params,
+                            const char **queued_out)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    *running_out = long_job_running(s);
+    *queued_out = sleep_submit(s, queued_params);
+    return s;
+}
+
+/* Reads the event stream of job `id` for up to timeout_s while a child process cancels
+ * job `cancel_id` 0.4 s after the stream opened; fails the test unless the cancel
+ * answered cancel_status and the server closed the stream. */
+static sse_res *events_while_cancelling(srv *s, const char *id, const char *cancel_id,
+                                        long cancel_status, double timeout_s)
+{
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0) {
+        sleep_s(0.4);
+        resp *r = cancel(s, cancel_id);
+        _exit(r->status == cancel_status ? 0 : 1);
+    }
+    sse_res *e = sse_read(s, fmt("/v1/jobs/%s/events", id), timeout_s);
+    int st = 0;
+    waitpid(kid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
+    ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
+    return e;
+}
+
 /* ---- (3) crash recovery ---------------------------------------------------------------- */
 
 START_TEST(kill9_recovery)
@@ -29,8 +69,7 @@ START_TEST(kill9_recovery)
     srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
     const char *done = sleep_submit(s, "{\"ms\":0}");
     job_wait(s, done, "succeeded", 10);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
+    const char *a = long_job_running(s);
     const char *b = sleep_submit(s, "{\"ms\":600000}");
     const char *c = job_submit(s, "{\"kind\":\"sleep\",\"label\":\"c\",\"params\":{\"ms\":50}}");
     ck_assert_str_eq(jstr(job_get(s, b), "status"), "queued");
@@ -79,8 +118,7 @@ END_TEST
 START_TEST(kill9_interrupted_max_attempts_1)
 {
     srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", "--max-attempts", "1", NULL);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
+    const char *a = long_job_running(s);
     const char *b = sleep_submit(s, "{\"ms\":50}");
     srv_kill9(s);
     srv_start(s, "--enable-test-kinds", "--workers", "1", "--max-attempts", "1", NULL);
@@ -104,8 +142,7 @@ END_TEST
 START_TEST(kill9_twice_max_attempts_2)
 {
     srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", "--max-attempts", "2", NULL);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
+    const char *a = long_job_running(s);
     srv_kill9(s);
     srv_start(s, "--enable-test-kinds", "--workers", "1", "--max-attempts", "2", NULL);
     json_t *ja = job_wait(s, a, "running", 10);
@@ -124,10 +161,8 @@ END_TEST
 
 START_TEST(cancel_running_and_queued)
 {
-    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
-    const char *b = sleep_submit(s, "{\"ms\":600000}");
+    const char *a, *b;
+    srv *s = one_busy_worker(&a, "{\"ms\":600000}", &b);
 
     /* Queued: cancelled at once, 200. */
     resp *r = cancel(s, b);
@@ -171,10 +206,8 @@ END_TEST
 
 START_TEST(delete_queued_and_running)
 {
-    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
-    const char *b = sleep_submit(s, "{\"ms\":600000}");
+    const char *a, *b;
+    srv *s = one_busy_worker(&a, "{\"ms\":600000}", &b);
     ASSERT_ERR(http_delete(s, fmt("/v1/jobs/%s", a)), 409, "conflict");
     ASSERT_ERR(http_delete(s, fmt("/v1/jobs/%s", b)), 409, "conflict");
     /* 409 for the array of a queued job too. */
@@ -193,40 +226,16 @@ END_TEST
 START_TEST(sse_cancelled_job)
 {
     /* A stream opened on a queued job sees it cancelled and closes. */
-    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
-    const char *b = sleep_submit(s, "{\"ms\":600000}");
-    pid_t kid = fork();
-    ck_assert_int_ge(kid, 0);
-    if (kid == 0) {
-        /* Cancel b while the parent listens. */
-        sleep_s(0.4);
-        resp *r = cancel(s, b);
-        _exit(r->status == 200 ? 0 : 1);
-    }
-    sse_res *e = sse_read(s, fmt("/v1/jobs/%s/events", b), 5);
-    int st = 0;
-    waitpid(kid, &st, 0);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
-    ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
+    const char *a, *b;
+    srv *s = one_busy_worker(&a, "{\"ms\":600000}", &b);
+    sse_res *e = events_while_cancelling(s, b, b, 200, 5);
     ck_assert_int_ge(e->n, 2);
     ck_assert_str_eq(e->ev[0].type, "status");
     ck_assert_str_eq(jstr(e->ev[0].json, "status"), "queued");
     ck_assert_str_eq(e->ev[e->n - 1].type, "status");
     ck_assert_str_eq(jstr(e->ev[e->n - 1].json, "status"), "cancelled");
     /* And one on the running job sees progress, then cancelled. */
-    kid = fork();
-    ck_assert_int_ge(kid, 0);
-    if (kid == 0) {
-        sleep_s(0.4);
-        resp *r = cancel(s, a);
-        _exit(r->status == 202 ? 0 : 1);
-    }
-    e = sse_read(s, fmt("/v1/jobs/%s/events", a), 5);
-    waitpid(kid, &st, 0);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
-    ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
+    e = events_while_cancelling(s, a, a, 202, 5);
     int n_progress = 0;
     for (int i = 0; i < e->n; i++)
         n_progress += strcmp(e->ev[i].type, "progress") == 0;
@@ -239,22 +248,9 @@ END_TEST
 START_TEST(sse_queued_then_runs)
 {
     /* A stream opened on a queued job follows it: queued, running, progress, succeeded. */
-    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
-    const char *b = sleep_submit(s, "{\"ms\":500}");
-    pid_t kid = fork();
-    ck_assert_int_ge(kid, 0);
-    if (kid == 0) {
-        sleep_s(0.4);
-        resp *r = cancel(s, a);
-        _exit(r->status == 202 ? 0 : 1);
-    }
-    sse_res *e = sse_read(s, fmt("/v1/jobs/%s/events", b), 10);
-    int st = 0;
-    waitpid(kid, &st, 0);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
-    ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
+    const char *a, *b;
+    srv *s = one_busy_worker(&a, "{\"ms\":500}", &b);
+    sse_res *e = events_while_cancelling(s, b, a, 202, 10);
     char seq[512] = "";
     for (int i = 0; i < e->n; i++) {
         const char *what = strcmp(e->ev[i].type, "status") == 0 ? jstr(e->ev[i].json, "status")
@@ -274,8 +270,7 @@ END_TEST
 START_TEST(queue_full)
 {
     srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", "--max-queue", "2", NULL);
-    const char *a = sleep_submit(s, "{\"ms\":600000}");
-    job_wait(s, a, "running", 10);
+    const char *a = long_job_running(s);
     const char *b = sleep_submit(s, "{\"ms\":600000}");
     sleep_submit(s, "{\"ms\":0}");
     resp *r = http_post(s, "/v1/jobs", "{\"kind\":\"sleep\",\"params\":{\"ms\":0}}");

@@ -9,26 +9,7 @@
 
 #include "harness.h"
 
-static srv *S;
-static char *start_error;
-
-static void setup(void)
-{
-    static const char *const flags[] = {"--workers", "2", "--blas-threads", "1", NULL};
-    S = srv_new();
-    start_error = srv_try_startv(S, flags);
-}
-
-static void teardown(void)
-{
-    if (S && S->pid > 0)
-        srv_stop(S, 40);
-}
-
-static void need_server(void)
-{
-    ck_assert_msg(start_error == NULL, "server did not start: %s", start_error);
-}
+FIXTURE_SERVER(S, "--workers", "2", "--blas-threads", "1")
 
 START_TEST(digits_regression_accuracy)
 {
@@ -57,6 +38,7 @@ START_TEST(digits_regression_accuracy)
     resp *e = http_getf(S, "/v1/jobs/%s/arrays/eigenvalues", id);
     ASSERT_STATUS(e, 200);
     json_t *ev = jpath(e->json, "data");
+    ck_assert_uint_eq(json_array_size(ev), 1438);
     for (size_t i = 1; i < json_array_size(ev); i++)
         ck_assert(json_number_value(json_array_get(ev, i)) <=
                   json_number_value(json_array_get(ev, i - 1)));
@@ -93,13 +75,11 @@ START_TEST(small_kernels_inline_and_consistent)
     ck_assert_double_eq_tol(jnum(j, "result.nngp.data[1][1]"), 20.25, 1e-14);
     ck_assert_double_eq_tol(jnum(j, "result.ntk.data[1][0]"), 2.25, 1e-14);
     /* relu, depth 1, diagonal only equals the full diagonal */
-    json_t *a = job_wait(S, job_submit(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\"},"
-                                          "\"params\":{\"depth\":3,\"b_std\":0.1}}"),
-                         "succeeded", 30);
-    json_t *b = job_wait(S, job_submit(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\"},"
-                                          "\"params\":{\"depth\":3,\"b_std\":0.1,"
-                                          "\"diagonal_only\":true}}"),
-                         "succeeded", 30);
+    json_t *a = job_run(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\"},"
+                           "\"params\":{\"depth\":3,\"b_std\":0.1}}", "succeeded", 30);
+    json_t *b = job_run(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\"},"
+                           "\"params\":{\"depth\":3,\"b_std\":0.1,"
+                           "\"diagonal_only\":true}}", "succeeded", 30);
     ck_assert_int_eq((int)jnum(b, "result.ntk.shape[0]"), 120);
     ck_assert(jpath(b, "result.ntk.shape[1]") == NULL);
     for (int i = 0; i < 120; i += 17)
@@ -108,11 +88,10 @@ START_TEST(small_kernels_inline_and_consistent)
     /* tanh needs quadrature: the order used is reported (standardized inputs: raw iris
      * features have variances near 20, where tanh is so steep that order 1024 does not
      * reach 1e-10 and the job fails with `numerical`, as the contract says) */
-    json_t *q = job_wait(S, job_submit(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\","
-                                          "\"max_train\":12,\"max_test\":6,\"standardize\":true},"
-                                          "\"params\":{\"activation\":\"tanh\",\"depth\":2,"
-                                          "\"quadrature_tol\":1e-6}}"),
-                         "succeeded", 60);
+    json_t *q = job_run(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\","
+                           "\"max_train\":12,\"max_test\":6,\"standardize\":true},"
+                           "\"params\":{\"activation\":\"tanh\",\"depth\":2,"
+                           "\"quadrature_tol\":1e-6}}", "succeeded", 60);
     ck_assert(jnum(q, "result.quadrature_order") >= 16);
 }
 END_TEST
@@ -120,24 +99,21 @@ END_TEST
 START_TEST(empirical_kernels)
 {
     /* a random network: ntk parameterization, width from the request */
-    json_t *r = job_wait(S, job_submit(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\"},"
-                                          "\"params\":{\"mode\":\"empirical\",\"width\":64,"
-                                          "\"depth\":2,\"regression\":{\"ridge\":0.001}}}"),
-                         "succeeded", 60);
+    json_t *r = job_run(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\"},"
+                           "\"params\":{\"mode\":\"empirical\",\"width\":64,"
+                           "\"depth\":2,\"regression\":{\"ridge\":0.001}}}", "succeeded", 60);
     ck_assert_str_eq(jstr(r, "request.params.kernels[0]"), "ntk");
     ck_assert(jpath(r, "result.nngp") == NULL);
     ck_assert(jnum(r, "result.test_accuracy") > 0.5);
     /* a stored model: raw inputs, the model's preprocessing */
-    json_t *t = job_wait(S, job_submit(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"wine\","
-                                          "\"standardize\":true},\"params\":{\"hidden\":[8],"
-                                          "\"epochs\":3}}"),
-                         "succeeded", 60);
+    json_t *t = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"wine\","
+                           "\"standardize\":true},\"params\":{\"hidden\":[8],"
+                           "\"epochs\":3}}", "succeeded", 60);
     const char *mid = jstr(t, "result.model");
-    json_t *e = job_wait(S, job_submit(S, fmt("{\"kind\":\"ntk\",\"model\":\"%s\",\"data\":"
-                                              "{\"builtin\":\"wine\"},\"params\":{\"mode\":"
-                                              "\"empirical\",\"output\":2}}",
-                                              mid)),
-                         "succeeded", 60);
+    json_t *e = job_run(S, fmt("{\"kind\":\"ntk\",\"model\":\"%s\",\"data\":"
+                               "{\"builtin\":\"wine\"},\"params\":{\"mode\":"
+                               "\"empirical\",\"output\":2}}",
+                               mid), "succeeded", 60);
     ck_assert_int_eq((int)jnum(e, "result.ntk.shape[0]"), 142);
     ASSERT_ERR_FIELD(http_post(S, "/v1/jobs",
                                fmt("{\"kind\":\"ntk\",\"model\":\"%s\",\"data\":{\"builtin\":"
@@ -208,15 +184,11 @@ END_TEST
 
 Suite *e2e_ntk_suite(void)
 {
-    Suite *s = suite_create("ntk");
-    TCase *tc = tcase_create("ntk");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, need_server, NULL);
-    tcase_set_timeout(tc, 300);
+    Suite *s = suite_create("e2e_ntk");
+    TCase *tc = FIXTURE_CASE(s, "ntk", 300, S);
     tcase_add_test(tc, digits_regression_accuracy);
     tcase_add_test(tc, small_kernels_inline_and_consistent);
     tcase_add_test(tc, empirical_kernels);
     tcase_add_test(tc, bad_requests_name_the_field);
-    suite_add_tcase(s, tc);
     return s;
 }

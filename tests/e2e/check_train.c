@@ -9,26 +9,7 @@
 
 #include "harness.h"
 
-static srv *S; /* one server for the case: 2 workers */
-static char *start_error;
-
-static void setup(void)
-{
-    static const char *const flags[] = {"--workers", "2", "--enable-test-kinds", NULL};
-    S = srv_new();
-    start_error = srv_try_startv(S, flags);
-}
-
-static void teardown(void)
-{
-    if (S && S->pid > 0)
-        srv_stop(S, 40);
-}
-
-static void need_server(void)
-{
-    ck_assert_msg(start_error == NULL, "server did not start: %s", start_error);
-}
+FIXTURE_SERVER(S, "--workers", "2", "--enable-test-kinds")
 
 /* A layers array for dims (d0 .. dL) from a flat theta (W row-major then b per layer). */
 static json_t *layers_from_theta(const json_t *dims, const json_t *theta, int bias)
@@ -293,9 +274,8 @@ START_TEST(bad_requests_name_the_field)
                      "data");
     /* an init_model whose architecture does not match the request */
     const char *mid = NULL;
-    json_t *j = job_wait(S, job_submit(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
-                                          "\"params\":{\"hidden\":[4],\"epochs\":1}}"),
-                         "succeeded", 30);
+    json_t *j = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
+                           "\"params\":{\"hidden\":[4],\"epochs\":1}}", "succeeded", 30);
     mid = jstr(j, "result.model");
     ASSERT_ERR_FIELD(http_post(S, "/v1/jobs",
                                fmt("{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
@@ -309,22 +289,20 @@ START_TEST(bad_requests_name_the_field)
                                    mid)),
                      400, "invalid_argument", "params.init_model");
     /* and a model trained further from it keeps its architecture */
-    json_t *k = job_wait(S, job_submit(S, fmt("{\"kind\":\"train\",\"data\":{\"builtin\":"
-                                              "\"iris\"},\"params\":{\"init_model\":\"%s\","
-                                              "\"epochs\":2}}",
-                                              mid)),
-                         "succeeded", 30);
+    json_t *k = job_run(S, fmt("{\"kind\":\"train\",\"data\":{\"builtin\":"
+                               "\"iris\"},\"params\":{\"init_model\":\"%s\","
+                               "\"epochs\":2}}",
+                               mid), "succeeded", 30);
     ck_assert_int_eq((int)jnum(k, "request.params.hidden[0]"), 4);
 }
 END_TEST
 
 START_TEST(divergence_fails_with_the_history_so_far)
 {
-    json_t *j = job_wait(S, job_submit(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"linear\","
-                                          "\"n\":200},\"params\":{\"hidden\":[32],\"epochs\":50,"
-                                          "\"batch_size\":0,\"optimizer\":{\"name\":\"sgd\","
-                                          "\"lr\":1000}}}"),
-                         NULL, 60);
+    json_t *j = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"linear\","
+                           "\"n\":200},\"params\":{\"hidden\":[32],\"epochs\":50,"
+                           "\"batch_size\":0,\"optimizer\":{\"name\":\"sgd\","
+                           "\"lr\":1000}}}", NULL, 60);
     ck_assert_str_eq(jstr(j, "status"), "failed");
     ck_assert_str_eq(jstr(j, "error.code"), "diverged");
     ck_assert(json_is_array(jpath(j, "partial.history")));
@@ -408,11 +386,8 @@ END_TEST
 
 Suite *e2e_train_suite(void)
 {
-    Suite *s = suite_create("train");
-    TCase *tc = tcase_create("train");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, need_server, NULL);
-    tcase_set_timeout(tc, 300);
+    Suite *s = suite_create("e2e_train");
+    TCase *tc = FIXTURE_CASE(s, "train", 300, S);
     tcase_add_test(tc, ten_full_batch_steps_equal_torch_optim);
     tcase_add_test(tc, accuracy_on_the_shipped_datasets);
     tcase_add_test(tc, same_request_gives_bit_identical_weights_under_load);
@@ -421,6 +396,5 @@ Suite *e2e_train_suite(void)
     tcase_add_test(tc, cancel_a_running_train_job_within_a_second);
     tcase_add_test(tc, sse_carries_epoch_metrics);
     tcase_add_test(tc, models_endpoints);
-    suite_add_tcase(s, tc);
     return s;
 }

@@ -150,15 +150,21 @@ void sleep_s(double s)
         ;
 }
 
+static char *vfmt(const char *f, va_list ap)
+{
+    char *out = NULL;
+    int n = vasprintf(&out, f, ap);
+    ck_assert_msg(n >= 0, "out of memory");
+    return track(out, free);
+}
+
 char *fmt(const char *f, ...)
 {
     va_list ap;
-    char *out = NULL;
     va_start(ap, f);
-    int n = vasprintf(&out, f, ap);
+    char *out = vfmt(f, ap);
     va_end(ap);
-    ck_assert_msg(n >= 0, "out of memory");
-    return track(out, free);
+    return out;
 }
 
 const char *uniq(const char *prefix)
@@ -362,35 +368,33 @@ void srv_startv(srv *s, const char *const *flags)
     ck_assert_msg(why == NULL, "%s", why);
 }
 
+/* first and the arguments of ap up to NULL (at most 63) into flags, NULL-terminated. */
+static void flags_collect(const char *flags[64], const char *first, va_list ap)
+{
+    size_t n = 0;
+    for (const char *f = first; f != NULL && n < 63; f = va_arg(ap, const char *))
+        flags[n++] = f;
+    flags[n] = NULL;
+}
+
 void srv_start(srv *s, ...)
 {
     const char *flags[64];
-    size_t n = 0;
     va_list ap;
     va_start(ap, s);
-    const char *f;
-    while ((f = va_arg(ap, const char *)) != NULL && n < 63)
-        flags[n++] = f;
+    flags_collect(flags, va_arg(ap, const char *), ap);
     va_end(ap);
-    flags[n] = NULL;
     srv_startv(s, flags);
 }
 
 srv *srv_spawn(const char *first, ...)
 {
     const char *flags[64];
-    size_t n = 0;
     va_list ap;
+    va_start(ap, first);
+    flags_collect(flags, first, ap);
+    va_end(ap);
     srv *s = srv_new();
-    if (first) {
-        flags[n++] = first;
-        va_start(ap, first);
-        const char *f;
-        while ((f = va_arg(ap, const char *)) != NULL && n < 63)
-            flags[n++] = f;
-        va_end(ap);
-    }
-    flags[n] = NULL;
     srv_startv(s, flags);
     return s;
 }
@@ -668,6 +672,38 @@ void srv_require(srv *s, const char *start_error)
                  srv_log_tail(s, 1500));
 }
 
+/* ---- fixtures ---------------------------------------------------------------------- */
+
+srv *fixture_server(fixture *f)
+{
+    f->s = srv_new();
+    f->start_error = srv_try_startv(f->s, f->flags);
+    return f->s;
+}
+
+void fixture_stop(fixture *f)
+{
+    if (f->s && f->s->pid > 0)
+        srv_stop(f->s, 40);
+}
+
+void fixture_require(fixture *f)
+{
+    ck_assert_msg(f->s != NULL, "the shared server was never started (no unchecked setup)");
+    srv_require(f->s, f->start_error);
+}
+
+TCase *fixture_case(Suite *s, const char *name, double timeout_s, SFun setup, SFun teardown,
+                    SFun require)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, require, NULL);
+    tcase_set_timeout(tc, timeout_s);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 resp *http_get(srv *s, const char *path)
 {
     return http_req(s, "GET", path, NULL);
@@ -676,12 +712,9 @@ resp *http_get(srv *s, const char *path)
 resp *http_getf(srv *s, const char *f, ...)
 {
     va_list ap;
-    char *path = NULL;
     va_start(ap, f);
-    int n = vasprintf(&path, f, ap);
+    char *path = vfmt(f, ap);
     va_end(ap);
-    ck_assert_msg(n >= 0, "out of memory");
-    track(path, free);
     return http_get(s, path);
 }
 
@@ -975,6 +1008,11 @@ const char *sleep_submit(srv *s, const char *params_json)
 {
     return job_submit(s, fmt("{\"kind\":\"sleep\",\"params\":%s}",
                              params_json ? params_json : "{}"));
+}
+
+json_t *job_run(srv *s, const char *body, const char *status, double timeout_s)
+{
+    return job_wait(s, job_submit(s, body), status, timeout_s);
 }
 
 json_t *job_get(srv *s, const char *id)

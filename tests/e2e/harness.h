@@ -78,6 +78,43 @@ int srv_alive(srv *s);
  * short note (one crash must not bury the report under copies of the log). */
 void srv_require(srv *s, const char *start_error);
 
+/* ---- a server shared by the tests of a case ---------------------------------------- */
+
+/* One server for all the tests of a test case, started by an unchecked fixture (once per
+ * case, in the runner process) and stopped (SIGTERM, up to 40 s for the drain, then
+ * SIGKILL) after the case; each test's checked setup fails the test unless the server
+ * answers (srv_require), so a server that did not start or has crashed fails every test
+ * rather than the runner. Declare one per suite file with
+ *     FIXTURE_SERVER(S, "--workers", "2", ...)
+ * (the flags of srv_start, without the NULL), which defines `static srv *S` and its
+ * fixture functions, and create each test case that uses S with
+ *     TCase *tc = FIXTURE_CASE(suite, "name", timeout_s, S);
+ * The functions below are what those expand to. */
+typedef struct fixture {
+    const char *const *flags; /* NULL-terminated, borrowed (static) */
+    srv *s;                   /* the case's server, NULL before the first setup */
+    char *start_error;        /* why it did not start, or NULL */
+} fixture;
+
+/* Unchecked setup: a new server with f->flags; returns it (also in f->s). */
+srv *fixture_server(fixture *f);
+/* Unchecked teardown: stops f's server when it runs. */
+void fixture_stop(fixture *f);
+/* Checked setup: fails the test unless f's server answers. */
+void fixture_require(fixture *f);
+/* A new test case of suite s with the timeout and the three fixture functions. */
+TCase *fixture_case(Suite *s, const char *name, double timeout_s, SFun setup, SFun teardown,
+                    SFun require);
+
+#define FIXTURE_SERVER(var, ...)                                                              \
+    static srv *var;                                                                          \
+    static fixture var##_fixture = {(const char *const[]){__VA_ARGS__, NULL}, NULL, NULL};    \
+    static void var##_setup(void) { var = fixture_server(&var##_fixture); }                   \
+    static void var##_teardown(void) { fixture_stop(&var##_fixture); }                        \
+    static void var##_require(void) { fixture_require(&var##_fixture); }
+#define FIXTURE_CASE(suite, name, timeout_s, var)                                             \
+    fixture_case((suite), (name), (timeout_s), var##_setup, var##_teardown, var##_require)
+
 /* ---- HTTP -------------------------------------------------------------------------- */
 
 #define RESP_MAX_HEADERS 64
@@ -169,6 +206,8 @@ const char *sleep_submit(srv *s, const char *params_json);
  * status when status is NULL); fails the test at timeout_s. Returns the job object
  * (borrowed, lives until exit). */
 json_t *job_wait(srv *s, const char *id, const char *status, double timeout_s);
+/* job_submit, then job_wait for status (NULL: any terminal status): the job object. */
+json_t *job_run(srv *s, const char *body, const char *status, double timeout_s);
 /* GET /v1/jobs/{id}, asserting 200. */
 json_t *job_get(srv *s, const char *id);
 

@@ -6,7 +6,9 @@
 #  - no file of server/ calls a function defined in an endpoint file (server/h_*.c)
 #    except the router (the route table);
 #  - core/ includes no jansson, microhttpd or sqlite; api/ no microhttpd or sqlite;
-#    core/ and api/ include nothing of server/, core/ nothing of api/.
+#    core/ and api/ include nothing of server/, core/ nothing of api/;
+#  - every test suite is registered, in the one place for its kind: tests/suites.def,
+#    api/kinds.def (a kind's unit and e2e suites), or check_e2e.c's SERVICE_SUITES.
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 2
@@ -38,5 +40,20 @@ hits=$(grep -n '#include *"\.\./server/' core/* api/* 2>/dev/null; grep -n '#inc
 [ -n "$hits" ] && say "an include against the direction server -> api -> core:
 $hits"
 
-[ $bad = 0 ] && echo "check_layers: ok (server knows no kind parameters; only the router calls endpoint files; includes flow server -> api -> core)"
+for f in tests/core/check_*.c tests/api/check_*.c tests/server/check_*.c; do
+    for s in $(sed -n 's/^Suite \*\([a-z0-9_]*\)_suite(void).*/\1/p' "$f"); do
+        grep -q "^SUITE($s)" tests/suites.def || grep -q "^KIND($s)" api/kinds.def ||
+            say "suite ${s}_suite ($f) is not registered in tests/suites.def or api/kinds.def"
+    done
+done
+service=$(sed -n 's/^#define SERVICE_SUITES(X) //p' tests/e2e/check_e2e.c)
+for f in tests/e2e/check_*.c; do
+    for s in $(sed -n 's/^Suite \*e2e_\([a-z0-9_]*\)_suite(void).*/\1/p' "$f"); do
+        case " $service " in *"X($s)"*) continue ;; esac
+        grep -q "^KIND($s)" api/kinds.def ||
+            say "suite e2e_${s}_suite ($f) is not in SERVICE_SUITES or api/kinds.def"
+    done
+done
+
+[ $bad = 0 ] && echo "check_layers: ok (server knows no kind parameters; only the router calls endpoint files; includes flow server -> api -> core; every suite registered)"
 exit $bad

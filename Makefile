@@ -31,7 +31,7 @@ UNIT_SRC   := tests/check_main.c $(wildcard tests/core/check_*.c) \
               $(wildcard tests/api/check_*.c) $(wildcard tests/server/check_*.c)
 E2E_SRC    := $(wildcard tests/e2e/*.c)
 
-.PHONY: all run test asan bench docker clean deps unit e2e check-deps
+.PHONY: all run test asan bench docker clean deps unit e2e check-deps fault
 all: $(BUILD)/tangentd
 
 # ---- dependencies -------------------------------------------------------------------
@@ -89,6 +89,14 @@ $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -I. -c $< -o $@
 
+# Allocation-failure injection (tests/fault/fault.h): our objects' allocations wrapped.
+FAULT_SRC  := $(wildcard tests/fault/*.c)
+FAULT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=posix_memalign,--wrap=free
+$(BUILD)/check_fault: $(FAULT_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(FAULT_WRAP) $(LIBS_ALL) $(TEST_LIBS) -ldl
+fault: $(BUILD)/check_fault
+	CK_DEFAULT_TIMEOUT=900 $(BUILD)/check_fault
+
 # ---- run and test -------------------------------------------------------------------
 run: deps
 	$(MAKE) all
@@ -101,8 +109,9 @@ e2e: $(BUILD)/tangentd $(BUILD)/check_e2e
 	CK_DEFAULT_TIMEOUT=600 TANGENTD_BIN=$(abspath $(BUILD)/tangentd) $(BUILD)/check_e2e
 
 test: deps
-	$(MAKE) all $(BUILD)/check_unit $(BUILD)/check_e2e
+	$(MAKE) all $(BUILD)/check_unit $(BUILD)/check_e2e $(BUILD)/check_fault
 	$(MAKE) unit
+	$(MAKE) fault
 	$(MAKE) e2e
 
 # The whole suite under AddressSanitizer and UBSan, in its own build directory.

@@ -2,7 +2,6 @@
  * armed; free is wrapped too so that a run can tell how many blocks it left behind
  * (a leak on an error path shows as a positive difference from the clean run, without
  * needing LeakSanitizer; under `make asan`, LeakSanitizer is asked as well). */
-#define _GNU_SOURCE
 #include "fault.h"
 
 #include <dlfcn.h>
@@ -35,7 +34,7 @@ char *__real_strndup(const char *s, size_t n);
 int __real_posix_memalign(void **p, size_t a, size_t n);
 void __real_free(void *p);
 
-#define BT_MAX 24
+#define BT_MAX 64
 #define SITE_DEPTH 10
 
 static atomic_int g_armed;
@@ -77,15 +76,48 @@ static void put_msg(int fd, const fault_msg *m)
     }
 }
 
-static uint64_t site_hash(void)
+/* libjansson 2.14 mishandles some allocation failures inside its own parser and
+ * encoder: lex_save drops a failed strbuffer append and the string scanner then writes
+ * past its buffer (SIGSEGV in json_loads; akheron/jansson#362), and do_dump ignores
+ * dump_string's failure, so json_dumps returns text with a key missing ("{":"x"}",
+ * akheron/jansson#655). Those are not ours to test: inside these functions only the
+ * first allocation of a call is made to fail (json_loads / json_dumps then return NULL
+ * cleanly), unless FAULT_JANSSON is set. */
+static const char *const jansson_inner[] = {
+    "json_loads", "json_loadb", "json_loadf", "json_loadfd", "json_load_file",
+    "json_load_callback", "json_dumps", "json_dumpb", "json_dumpf", "json_dumpfd",
+    "json_dump_file", "json_dump_callback", NULL};
+
+static int in_jansson_codec(void *const *f, int n)
 {
-    void *f[SITE_DEPTH + 2];
-    int n = backtrace(f, SITE_DEPTH + 2);
+    static void *jbase;
+    if (!jbase) {
+        Dl_info di;
+        if (dladdr((void *)json_loads, &di))
+            jbase = di.dli_fbase;
+    }
+    for (int i = 0; i < n; i++) {
+        Dl_info di;
+        if (!dladdr(f[i], &di) || di.dli_fbase != jbase || !di.dli_sname)
+            continue;
+        for (int k = 0; jansson_inner[k]; k++)
+            if (strcmp(di.dli_sname, jansson_inner[k]) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* The hash of the allocating call stack; *codec: inside jansson's parser or encoder. */
+static uint64_t site_hash(int *codec)
+{
+    void *f[BT_MAX];
+    int n = backtrace(f, BT_MAX);
     uint64_t h = 1469598103934665603ULL;
-    for (int i = 2; i < n; i++) { /* skip site_hash and hit */
+    for (int i = 2; i < n && i < SITE_DEPTH + 2; i++) { /* skip site_hash and hit */
         h ^= (uint64_t)(uintptr_t)f[i];
         h *= 1099511628211ULL;
     }
+    *codec = in_jansson_codec(f, n);
     return h;
 }
 
@@ -104,7 +136,10 @@ static int hit(const char *fn)
             g_sites = s;
             g_sites_cap = cap;
         }
-        g_sites[n - 1] = site_hash();
+        int codec;
+        uint64_t h = site_hash(&codec);
+        /* the low bit marks an allocation inside jansson's codec */
+        g_sites[n - 1] = (h & ~(uint64_t)1) | (uint64_t)codec;
     }
     if (n != g_fail_at)
         return 0;
@@ -280,7 +315,7 @@ static void describe(void *const *bt, int nbt, char *buf, size_t len)
     char cmd[2048];
     int off = snprintf(cmd, sizeof cmd, "addr2line -f -i -p -e /proc/%d/exe", (int)getpid());
     int any = 0;
-    for (int i = 1; i < nbt && i < 14 && off < (int)sizeof cmd - 32; i++) {
+    for (int i = 1; i < nbt && off < (int)sizeof cmd - 32; i++) {
         Dl_info di;
         if (!dladdr(bt[i], &di) || di.dli_fbase != self.dli_fbase)
             continue;
@@ -370,7 +405,98 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void child_run(int fd, long i, fault_scenario_fn fn, void *ud, const char *want)
+/* A clean run in a child, so that every run starts from the same state (lazily built
+ * caches, SQLite's initialization): sends a clean_hdr, the K site hashes, the output. */
+typedef struct clean_hdr {
+    int rc;
+    long k, live_delta;
+    size_t out_len;
+} clean_hdr;
+
+static void put_bytes(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+static int get_bytes(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static void child_clean(int fd, fault_scenario_fn fn, void *ud)
+{
+    clean_hdr h;
+    char *out = NULL;
+    long live0 = atomic_load(&g_live);
+    g_record = 1;
+    fault_arm(0);
+    h.rc = fn(ud, &out);
+    fault_disarm();
+    g_record = 0;
+    h.k = atomic_load(&g_count);
+    h.live_delta = atomic_load(&g_live) - live0;
+    h.out_len = out ? strlen(out) : 0;
+    put_bytes(fd, &h, sizeof h);
+    put_bytes(fd, g_sites, (size_t)h.k * sizeof *g_sites);
+    if (out)
+        put_bytes(fd, out, h.out_len);
+}
+
+/* Runs child_clean; 0 and the results, or -1 when the child died. */
+static int run_clean(fault_scenario_fn fn, void *ud, clean_hdr *h, uint64_t **sites_out,
+                     char **out)
+{
+    int fds[2];
+    if (pipe(fds))
+        abort();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        close(fds[0]);
+        child_clean(fds[1], fn, ud);
+        _exit(0);
+    }
+    close(fds[1]);
+    *sites_out = NULL;
+    *out = NULL;
+    int rc = get_bytes(fds[0], h, sizeof *h);
+    if (rc == 0) {
+        *sites_out = __real_malloc((size_t)h->k * sizeof **sites_out + 1);
+        *out = __real_malloc(h->out_len + 1);
+        if (!*sites_out || !*out)
+            abort();
+        rc = get_bytes(fds[0], *sites_out, (size_t)h->k * sizeof **sites_out);
+        if (rc == 0)
+            rc = get_bytes(fds[0], *out, h->out_len);
+        (*out)[h->out_len] = '\0';
+    }
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (rc || !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        return -1;
+    return 0;
+}
+
+static void child_run(int fd, long i, fault_scenario_fn fn, void *ud, const char *want,
+                      long clean_delta)
 {
     g_report_fd = fd;
     fault_msg m;
@@ -385,9 +511,9 @@ static void child_run(int fd, long i, fault_scenario_fn fn, void *ud, const char
     m.live_delta = atomic_load(&g_live) - live0;
     if (atomic_load(&g_count) < i)
         m.verdict = V_NOT_FIRED;
-    else if (m.live_delta != 0)
-        snprintf(m.detail, sizeof m.detail, "%ld block(s) not freed (rc %d)", m.live_delta,
-                 rc), m.verdict = V_LEAK;
+    else if (m.live_delta > clean_delta)
+        snprintf(m.detail, sizeof m.detail, "%ld block(s) not freed (rc %d)",
+                 m.live_delta - clean_delta, rc), m.verdict = V_LEAK;
     else if (rc > 0 || (rc == 0 && !out))
         snprintf(m.detail, sizeof m.detail, "rc %d", rc), m.verdict = V_STATUS;
     else if (rc == 0 && strcmp(out, want) != 0)
@@ -410,40 +536,57 @@ int fault_run(const char *name, fault_scenario_fn fn, void *ud, long *k_out,
     report[0] = '\0';
     *k_out = *tried_out = 0;
 
-    /* Two clean runs: the count and the output must repeat exactly. */
-    long live0 = atomic_load(&g_live);
-    g_record = 1;
-    fault_arm(0);
-    int rc = fn(ud, &out0);
-    fault_disarm();
-    g_record = 0;
-    long k = atomic_load(&g_count);
-    long leaked = atomic_load(&g_live) - live0;
-    fault_arm(0);
-    int rc1 = fn(ud, &out1);
-    fault_disarm();
-    long k1 = atomic_load(&g_count);
+    /* Two clean runs: the count and the output must repeat exactly. Blocks a clean run
+     * leaves allocated are caches (SQLite's, lazily built documents); a failing run may
+     * leave as many, not more. */
+    clean_hdr h0, h1;
+    uint64_t *sites1 = NULL;
+    int rc = run_clean(fn, ud, &h0, &g_sites, &out0);
+    int rc1 = run_clean(fn, ud, &h1, &sites1, &out1);
+    long k = h0.k;
     *k_out = k;
-    if (rc || !out0 || rc1 || !out1) {
-        snprintf(report, report_len, "%s: the clean run failed (rc %d / %d)", name, rc, rc1);
+    __real_free(sites1);
+    if (rc || rc1 || h0.rc || h1.rc) {
+        snprintf(report, report_len, "%s: the clean run failed (rc %d / %d)", name,
+                 rc ? -100 : h0.rc, rc1 ? -100 : h1.rc);
         fault_free(out0);
         fault_free(out1);
         return 1;
     }
-    if (k != k1 || strcmp(out0, out1) != 0 || leaked != 0) {
+    if (k != h1.k || strcmp(out0, out1) != 0 || h0.live_delta != h1.live_delta) {
         char d[240] = "";
         if (strcmp(out0, out1))
             diff_hint(out0, out1, d, sizeof d);
         snprintf(report, report_len,
-                 "%s: the clean run is not repeatable or leaks: K %ld then %ld, %ld block(s) "
-                 "left; %s", name, k, k1, leaked, d);
+                 "%s: the clean run is not repeatable: K %ld then %ld, %ld then %ld block(s) "
+                 "left; %s", name, k, h1.k, h0.live_delta, h1.live_delta, d);
         fault_free(out0);
         fault_free(out1);
         return 1;
     }
     fault_free(out1);
+    if (h0.live_delta)
+        fprintf(stderr, "fault %s: a clean run keeps %ld block(s) (caches)\n", name,
+                h0.live_delta);
 
-    /* Which failure points: all, or first and last of every call site. */
+    /* FAULT_AT=i: only that point, in this process (for a debugger). */
+    if (getenv("FAULT_AT")) {
+        long i = atol(getenv("FAULT_AT"));
+        char *out = NULL;
+        fault_arm(i);
+        int frc = fn(ud, &out);
+        fault_disarm();
+        fprintf(stderr, "fault %s: FAULT_AT=%ld: rc %d, output %s\n", name, i, frc,
+                !out ? "none" : strcmp(out, out0) ? "DIFFERS" : "same");
+        fault_free(out);
+        fault_free(out0);
+        return 0;
+    }
+
+    /* Which failure points: all, or first and last of every call site; inside jansson's
+     * codec only the first allocation of a call (see jansson_inner). */
+    int all_jansson = getenv("FAULT_JANSSON") != NULL;
+    long skipped = 0;
     long *pts = __real_malloc((size_t)(k + 1) * sizeof *pts);
     long n_pts = 0;
     if (!pts)
@@ -466,6 +609,18 @@ int fault_run(const char *name, fault_scenario_fn fn, void *ud, long *k_out,
         qsort(pts, (size_t)n_pts, sizeof *pts, long_cmp);
     }
 
+    if (!all_jansson) {
+        long w = 0;
+        for (long t = 0; t < n_pts; t++) {
+            long i = pts[t];
+            if ((g_sites[i - 1] & 1) && i > 1 && (g_sites[i - 2] & 1))
+                skipped++;
+            else
+                pts[w++] = i;
+        }
+        n_pts = w;
+    }
+
     group *groups = __real_calloc(64, sizeof *groups);
     int n_groups = 0;
     if (!groups)
@@ -481,7 +636,7 @@ int fault_run(const char *name, fault_scenario_fn fn, void *ud, long *k_out,
             abort();
         if (pid == 0) {
             close(fds[0]);
-            child_run(fds[1], i, fn, ud, out0);
+            child_run(fds[1], i, fn, ud, out0, h0.live_delta);
             _exit(0);
         }
         close(fds[1]);
@@ -538,16 +693,17 @@ int fault_run(const char *name, fault_scenario_fn fn, void *ud, long *k_out,
             groups[gi].n++;
     }
     *tried_out = n_pts;
-    size_t used = (size_t)snprintf(report, report_len, "%s: K=%ld, tried %ld, %d bad", name,
-                                   k, n_pts, bad);
+    size_t used = (size_t)snprintf(report, report_len,
+                                   "%s: K=%ld, tried %ld (%ld inside jansson's codec skipped), "
+                                   "%d bad", name, k, n_pts, skipped, bad);
     for (int g = 0; g < n_groups && used < report_len; g++)
         used += (size_t)snprintf(report + used, report_len - used,
                                  "\n  [%s] x%ld, first #%ld (%s): %s\n      at %s",
                                  v_names[groups[g].verdict], groups[g].n, groups[g].first_i,
                                  groups[g].fn ? groups[g].fn : "?", groups[g].detail,
                                  groups[g].site);
-    fprintf(stderr, "fault %s: K=%ld, tried %ld, %d bad, %.1f s\n", name, k, n_pts, bad,
-            now_s() - t0);
+    fprintf(stderr, "fault %s: K=%ld, tried %ld, skipped %ld, %d bad, %.1f s\n", name, k,
+            n_pts, skipped, bad, now_s() - t0);
     __real_free(groups);
     __real_free(pts);
     fault_free(out0);

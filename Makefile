@@ -111,8 +111,8 @@ e2e: $(BUILD)/tangentd $(BUILD)/check_e2e
 test: deps
 	$(MAKE) all $(BUILD)/check_unit $(BUILD)/check_e2e $(BUILD)/check_fault
 	$(MAKE) unit
-	$(MAKE) fault
 	$(MAKE) e2e
+	$(MAKE) fault
 
 # The whole suite under AddressSanitizer and UBSan, in its own build directory.
 asan: deps

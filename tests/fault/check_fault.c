@@ -124,6 +124,14 @@ static void out_json(char **out, const json_t *v)
     free(t);
 }
 
+/* An error carrier as a caller may pass it: not cleared. A function that returns
+ * err->code without having set it returns this positive code (a bad status). */
+static void poison(tg_err *e)
+{
+    memset(e, 0, sizeof *e);
+    e->code = 7777;
+}
+
 static uint64_t fnv(const void *p, size_t n, uint64_t h)
 {
     const unsigned char *b = p;
@@ -155,6 +163,7 @@ static int sc_validate(void *ud, char **out)
     json_t *filled = NULL;
     tg_err err;
     memset(&plan, 0, sizeof plan);
+    poison(&err);
     int rc = kinds_validate(req_json[r], &env, &filled, &plan, &err);
     fault_disarm();
     if (rc)
@@ -304,7 +313,7 @@ static int sc_run(void *ud, char **out)
                  .array_end = mem_array_end, .save_model = mem_save_model};
     json_t *res = NULL, *partial = NULL;
     tg_err err;
-    tg_err_clear(&err);
+    poison(&err);
     int rc = k ? k->run(req, &io, &res, &partial, &err) : TG_EINTERNAL;
     fault_disarm();
     json_decref(partial);
@@ -339,6 +348,7 @@ static int sc_data(void *ud, char **out)
     tg_err err;
     data_csv_opts o = {NULL, NULL, 0.25, 7};
     int rc;
+    poison(&err);
     if ((rc = data_upload_json(upload_body, &name, &ds, &err)) ||
         (rc = data_upload_csv(toy_csv, strlen(toy_csv), &o, &ds2, &err)) ||
         (rc = data_serialize(ds, &buf, &len)) ||
@@ -381,7 +391,7 @@ static int sc_model(void *ud, char **out)
     json_t *e1 = NULL, *e2 = NULL, *p = NULL, *arch = NULL;
     char *meta = NULL;
     tg_err err;
-    tg_err_clear(&err);
+    poison(&err);
     int rc;
     if ((rc = model_decode_upload(model_body, &m, &err)))
         goto done;
@@ -397,7 +407,7 @@ static int sc_model(void *ud, char **out)
         goto done;
     }
     if (!(p = model_predict_json(m2, x, 3, &err)))
-        rc = err.code < 0 ? err.code : TG_ENOMEM;
+        rc = err.code != 7777 ? err.code : TG_ENOMEM;
 done:
     fault_disarm();
     if (rc == TG_OK) {
@@ -476,6 +486,7 @@ static int sc_store(void *ud, char **out)
     memset(&claimed, 0, sizeof claimed);
     memset(&dg, 0, sizeof dg);
     memset(&mg, 0, sizeof mg);
+    poison(&err);
     if ((rc = store_open(path, &st, &err)))
         goto done;
     job_row j;

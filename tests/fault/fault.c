@@ -527,7 +527,7 @@ static void child_run(int fd, long i, fault_scenario_fn fn, void *ud, const char
     put_msg(fd, &m);
 }
 
-int fault_run(const char *name, fault_scenario_fn fn, void *ud, long *k_out,
+int fault_run(const char *name, fault_scenario_fn fn, void *ud, int cache, long *k_out,
               long *tried_out, char *report, size_t report_len)
 {
     double t0 = now_s();
@@ -565,6 +565,12 @@ int fault_run(const char *name, fault_scenario_fn fn, void *ud, long *k_out,
         return 1;
     }
     fault_free(out1);
+    if (h0.live_delta && !cache) {
+        snprintf(report, report_len, "%s: the clean run leaves %ld block(s) allocated", name,
+                 h0.live_delta);
+        fault_free(out0);
+        return 1;
+    }
     if (h0.live_delta)
         fprintf(stderr, "fault %s: a clean run keeps %ld block(s) (caches)\n", name,
                 h0.live_delta);

@@ -38,9 +38,11 @@ char *fault_append(char *s, const char *line);
 void fault_init(void);
 
 /* Runs the scenario as described above; returns the number of bad verdicts and writes
- * a summary (one line per failing site) into report. *k_out: allocations of a clean
+ * a summary (one line per failing site) into report. cache: a clean run may leave
+ * blocks allocated (lazily built caches), a failing run as many; otherwise a clean run
+ * must leave none. *k_out: allocations of a clean
  * run; *tried_out: failure points tried. */
-int fault_run(const char *name, fault_scenario_fn fn, void *ud, long *k_out,
+int fault_run(const char *name, fault_scenario_fn fn, void *ud, int cache, long *k_out,
               long *tried_out, char *report, size_t report_len);
 
 #define FAULT_FULL_MAX 3000

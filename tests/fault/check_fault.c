@@ -471,7 +471,8 @@ static int sc_store(void *ud, char **out)
 {
     (void)ud;
     char path[256];
-    snprintf(path, sizeof path, "/tmp/tg_fault_%d.db", (int)getpid());
+    /* fixed width: SQLite's allocation count depends on the length of the path */
+    snprintf(path, sizeof path, "/tmp/tg_fault_%010d.db", (int)getpid());
     rm_db(path);
     store *st = NULL;
     tg_err err;

@@ -23,6 +23,8 @@
 #include "api/data.h"
 #include "api/kinds.h"
 #include "api/model.h"
+#include "api/errors.h"
+#include "server/catalog.h"
 #include "server/store.h"
 #include "tests/fault/fault.h"
 
@@ -150,6 +152,10 @@ static const char *const requests[] = {
     "\"params\":{\"init_model\":\"m_toy\",\"epochs\":3,\"batch_size\":2}}",
     "{\"kind\":\"ntk\",\"data\":{\"inline\":{\"x\":[[1,2],[3,-1],[0,1],[2,2]],"
     "\"y\":[0.5,1.5,1,0]}},\"params\":{\"depth\":1}}",
+    "{\"kind\":\"train\",\"data\":{\"builtin\":\"two_moons\",\"n\":60,\"standardize\":true},"
+    "\"params\":{\"hidden\":[4],\"epochs\":3,\"validation_fraction\":0.25,"
+    "\"early_stopping\":{\"patience\":1},\"optimizer\":{\"name\":\"adam\"},"
+    "\"schedule\":{\"name\":\"cosine\"},\"track\":{\"sharpness_every\":1}}}",
 };
 #define N_REQ (sizeof requests / sizeof requests[0])
 static json_t *req_json[N_REQ];
@@ -580,6 +586,71 @@ done:
     return rc;
 }
 
+/* ---- 5. the catalog (server/catalog.c) and the error bodies ------------------------ */
+
+static int sc_catalog(void *ud, char **out)
+{
+    (void)ud;
+    char path[256];
+    /* fixed width: SQLite's allocation count depends on the length of the path */
+    snprintf(path, sizeof path, "/tmp/tg_fault_%010d.db", (int)getpid());
+    rm_db(path);
+    store *st = NULL;
+    tg_err err;
+    tg_model *m = NULL, *back = NULL;
+    tg_dataset *ds = NULL;
+    json_t *meta = NULL, *menc = NULL, *e1 = NULL, *e2 = NULL;
+    int rc;
+    poison(&err);
+    if ((rc = store_open(path, &st, &err)))
+        goto done;
+    dataset_row d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.id, sizeof d.id, "d_toy");
+    d.name = "toy";
+    d.meta = "{}";
+    snprintf(d.created_at, sizeof d.created_at, "2026-01-01T00:00:00Z");
+    d.body = toy_blob;
+    d.body_len = toy_blob_len;
+    if ((rc = store_dataset_insert(st, &d, &err)) ||
+        (rc = catalog_load_dataset(st, "d_toy", &ds, &err)))
+        goto done;
+    if (!(meta = data_meta_json(ds))) {
+        rc = TG_ENOMEM;
+        goto done;
+    }
+    if ((rc = model_decode_upload(model_body, &m, &err)) ||
+        (rc = catalog_save_model(st, m, "j_fault", &err)) ||
+        (rc = catalog_load_model(st, m->id, &back, &err)))
+        goto done;
+    if (!(menc = model_encode(back, 1, 1)) ||
+        !(e1 = api_error_body(api_error_from_status(TG_EDATA), "bad row 3", "x[3]", "r_1")) ||
+        !(e2 = job_error_body(job_error_from_status(TG_EDIVERGED), "loss is NaN", meta)))
+        rc = TG_ENOMEM;
+done:
+    fault_disarm();
+    if (rc == TG_OK) {
+        /* the model's id and time are new on every save */
+        json_object_del(menc, "id");
+        json_object_del(menc, "created_at");
+        *out = NULL;
+        out_json(out, meta);
+        out_json(out, menc);
+        out_json(out, e1);
+        out_json(out, e2);
+    }
+    json_decref(meta);
+    json_decref(menc);
+    json_decref(e1);
+    json_decref(e2);
+    dataset_free(ds);
+    model_free(m);
+    model_free(back);
+    store_close(st);
+    rm_db(path);
+    return rc;
+}
+
 /* ---- the tests ----------------------------------------------------------------------- */
 
 /* cache: the scenario may keep blocks from its first run (kinds_describe: the parsed
@@ -610,11 +681,17 @@ START_TEST(run_train_uploaded) { check("run_train_uploaded", sc_run, (void *)2, 
 END_TEST
 START_TEST(run_ntk_inline) { check("run_ntk_inline", sc_run, (void *)3, 0); }
 END_TEST
+START_TEST(validate_train_generator) { check("validate_train_generator", sc_validate, (void *)4, 0); }
+END_TEST
+START_TEST(run_train_generator) { check("run_train_generator", sc_run, (void *)4, 0); }
+END_TEST
 START_TEST(data_uploads) { check("data_uploads", sc_data, NULL, 0); }
 END_TEST
 START_TEST(model_roundtrip) { check("model_roundtrip", sc_model, NULL, 0); }
 END_TEST
 START_TEST(kinds_describe) { check("kinds_describe", sc_describe, NULL, 1); }
+END_TEST
+START_TEST(catalog_and_errors) { check("catalog_and_errors", sc_catalog, NULL, 0); }
 END_TEST
 START_TEST(store_rows) { check("store_rows", sc_store, NULL, 0); }
 END_TEST
@@ -628,8 +705,10 @@ int main(int argc, char **argv)
 #define T(n) {#n, n}
         T(validate_train_builtin), T(validate_ntk_builtin), T(validate_train_uploaded),
         T(validate_ntk_inline),    T(run_train_builtin),    T(run_ntk_builtin),
-        T(run_train_uploaded),     T(run_ntk_inline),       T(data_uploads),
+        T(run_train_uploaded),     T(run_ntk_inline),       T(validate_train_generator),
+        T(run_train_generator),    T(data_uploads),
         T(model_roundtrip),        T(kinds_describe),       T(store_rows),
+        T(catalog_and_errors),
 #undef T
     };
     fault_init();

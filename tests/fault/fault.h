@@ -45,6 +45,6 @@ void fault_init(void);
 int fault_run(const char *name, fault_scenario_fn fn, void *ud, int cache, long *k_out,
               long *tried_out, char *report, size_t report_len);
 
-#define FAULT_FULL_MAX 3000
+#define FAULT_FULL_MAX 2000
 
 #endif

@@ -5,13 +5,18 @@
  * constructor whose NULL was ignored shows up as a success with a field missing).
  *
  * Scenarios, one Check test each: kinds_validate of train and ntk requests (builtin,
- * inline and uploaded data, an init_model) compared as sorted JSON text with the plan;
- * the kinds' run functions with an in-memory job_io (result JSON without its timings,
- * the stored arrays as checksums, the saved models' metadata); data uploads (JSON, CSV)
- * and the storage round trip; model upload, encode, storage round trip and predict;
- * GET /v1/kinds; the store (jobs, datasets, models, arrays) on a temporary database.
+ * generated, inline and uploaded data, an init_model) compared as sorted JSON text with
+ * the plan; the kinds' run functions with an in-memory job_io (result JSON without its
+ * timings, the stored arrays as checksums, the saved models' metadata); data uploads
+ * (JSON, CSV) and the storage round trip; model upload, encode, storage round trip and
+ * predict; GET /v1/kinds; the store (jobs, datasets, models, arrays) on a temporary
+ * database, where success must mean the row reads back whole; server/catalog.c and the
+ * error bodies.
  *
- * `check_fault [scenario]` runs all or the one named. */
+ * `check_fault [scenario]` runs all or the one named. Environment: FAULT_AT=i runs only
+ * allocation i, in-process (for gdb; with CK_FORK=no); FAULT_LSAN=1 (ASan builds) asks
+ * LeakSanitizer after every failure point, not only when a block is missing;
+ * FAULT_JANSSON=1 also fails allocations deep inside jansson's own parser/encoder. */
 #include <check.h>
 #include <jansson.h>
 #include <stdint.h>

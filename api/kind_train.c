@@ -705,6 +705,7 @@ static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
         split->task = ds->task;
         split->d = ds->d;
         split->n_outputs = ds->n_outputs;
+        split->classes.n = ds->classes.n; /* dataset_split stratifies by class */
         split->n_train = ds->n_train;
         split->x = malloc(ds->n_train * ds->d * sizeof(double));
         split->y = malloc(ds->n_train * ds->n_outputs * sizeof(double));

@@ -41,7 +41,8 @@ UNIT_SRC   := tests/check_main.c $(wildcard tests/core/check_*.c) \
               $(wildcard tests/api/check_*.c) $(wildcard tests/server/check_*.c)
 E2E_SRC    := $(wildcard tests/e2e/*.c)
 
-.PHONY: layers all run test asan bench docker clean deps unit e2e check-deps openapi-check openapi-deps
+.PHONY: layers all run test asan bench docker clean deps unit e2e fault check-deps openapi-check \
+        openapi-deps
 all: $(BUILD)/tangentd
 
 # ---- dependencies -------------------------------------------------------------------
@@ -112,6 +113,14 @@ $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -I. -c $< -o $@
 
+# Allocation-failure injection (tests/fault/fault.h): our objects' allocations wrapped.
+FAULT_SRC  := $(wildcard tests/fault/*.c)
+FAULT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=posix_memalign,--wrap=free
+$(BUILD)/check_fault: $(FAULT_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(FAULT_WRAP) $(LIBS_ALL) $(TEST_LIBS) -ldl
+fault: $(BUILD)/check_fault
+	CK_DEFAULT_TIMEOUT=900 $(BUILD)/check_fault
+
 # ---- run and test -------------------------------------------------------------------
 run: deps
 	$(MAKE) all
@@ -128,10 +137,11 @@ layers: all
 	sh tests/check_layers.sh $(BUILD)
 
 test: deps
-	$(MAKE) all $(BUILD)/check_unit $(BUILD)/check_e2e
+	$(MAKE) all $(BUILD)/check_unit $(BUILD)/check_e2e $(BUILD)/check_fault
 	$(MAKE) layers
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) fault
 
 # The whole suite under AddressSanitizer and UBSan, in its own build directory, at -O1
 # for every file (O3_OPT= drops the per-file -O3).

@@ -110,7 +110,8 @@ static int decode(const json_t *req, json_t *p, const tg_model *model, const tg_
     json_t *k = json_object_get(p, "kernels");
     if (!k) {
         k = r->empirical ? json_pack("[s]", "ntk") : json_pack("[s, s]", "ntk", "nngp");
-        json_object_set_new(p, "kernels", k);
+        if (!k || json_object_set_new(p, "kernels", k))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
     if (!json_is_array(k) || json_array_size(k) == 0)
         return tg_err_setf(err, TG_EINVAL, "params.kernels",

@@ -127,7 +127,8 @@ static int decode_optimizer(json_t *p, optim_cfg *c, tg_err *err)
     json_t *o = json_object_get(p, "optimizer");
     if (!o) {
         o = json_pack("{s:s}", "name", "sgd");
-        json_object_set_new(p, "optimizer", o);
+        if (!o || json_object_set_new(p, "optimizer", o))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
     if ((rc = jx_expect_object(o, path, err)) ||
         (rc = jx_string_req(o, "name", path, opt_choices, 0, &name, err)))
@@ -173,7 +174,8 @@ static int decode_schedule(json_t *p, long long epochs, sched_cfg *s, tg_err *er
     json_t *o = json_object_get(p, "schedule");
     if (!o) {
         o = json_pack("{s:s}", "name", "constant");
-        json_object_set_new(p, "schedule", o);
+        if (!o || json_object_set_new(p, "schedule", o))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
     if ((rc = jx_expect_object(o, path, err)) ||
         (rc = jx_string_req(o, "name", path, sched_choices, 0, &name, err)))
@@ -331,7 +333,8 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_src *src, t
                 json_array_append_new(hidden, json_integer((json_int_t)im->arch.dims[l]));
         else
             json_array_append_new(hidden, json_integer(64));
-        json_object_set_new(p, "hidden", hidden);
+        if (!hidden || json_object_set_new(p, "hidden", hidden))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     } else if (im) {
         int same = json_is_array(hidden) && json_array_size(hidden) + 1 == im->arch.n_layers;
         for (size_t l = 1; same && l < im->arch.n_layers; l++)
@@ -548,7 +551,8 @@ static int decode_params(json_t *p, const tg_dataset *ds, const kind_src *src, t
     json_t *tr = json_object_get(p, "track");
     if (!tr) {
         tr = json_object();
-        json_object_set_new(p, "track", tr);
+        if (!tr || json_object_set_new(p, "track", tr))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
     static const char *const trf[] = {"sharpness_every", "sharpness_iters", NULL};
     if ((rc = jx_expect_object(tr, "params.track", err)) ||
@@ -701,6 +705,7 @@ static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
         split->task = ds->task;
         split->d = ds->d;
         split->n_outputs = ds->n_outputs;
+        split->classes.n = ds->classes.n; /* dataset_split stratifies by class */
         split->n_train = ds->n_train;
         split->x = malloc(ds->n_train * ds->d * sizeof(double));
         split->y = malloc(ds->n_train * ds->n_outputs * sizeof(double));
@@ -787,6 +792,10 @@ static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
                             jx_real(dt > 0 ? res.samples / dt : 0), "warnings", warnings,
                             "final", epoch_json(&res.final, classification, 0), "history",
                             history_json(&res, classification));
+    if (!*result_out) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory encoding the result");
+        goto out;
+    }
     if (r.cfg.early_stopping)
         json_object_set_new(*result_out, "best_epoch", json_integer(res.best_epoch));
 out:

@@ -59,7 +59,8 @@ int kinds_params(const json_t *req, json_t *filled, json_t **params_out, tg_err 
     json_t *p = json_object_get(filled, "params");
     if (!p) {
         p = json_object();
-        json_object_set_new(filled, "params", p);
+        if (!p || json_object_set_new(filled, "params", p))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
     if (!json_is_object(p))
         return tg_err_setf(err, TG_EINVAL, "params", "params must be an object");
@@ -269,7 +270,8 @@ int kinds_data(const json_t *req, json_t *filled, const char *kind, const kind_s
                       ds_out, stats_out, err);
     if (rc)
         return rc;
-    json_object_set_new(filled, "data", fdata);
+    if (json_object_set_new(filled, "data", fdata))
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
     if ((*ds_out)->n_train < 1)
         return tg_err_setf(err, TG_EINVAL, "data", "the training split is empty");
     return plan_ref(plan, KIND_REF_DATASET,

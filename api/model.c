@@ -502,13 +502,17 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
         goto fail;
     }
     m->theta = malloc(m->P * sizeof(double));
-    if (!m->theta)
+    if (!m->theta) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
         goto fail;
+    }
     memcpy(m->theta, weights, weights_len);
     if (initial) {
         m->theta0 = malloc(m->P * sizeof(double));
-        if (!m->theta0)
+        if (!m->theta0) {
+            rc = tg_err_set(err, TG_ENOMEM, "out of memory");
             goto fail;
+        }
         memcpy(m->theta0, initial, initial_len);
     }
     json_decref(o);

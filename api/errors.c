@@ -1,6 +1,8 @@
 /* errors.c: the error catalogues (see errors.h). */
 #include "errors.h"
 
+#include "jx.h"
+
 static const struct {
     int status;
     const char *code;
@@ -38,13 +40,19 @@ api_error api_error_from_status(int status)
 json_t *api_error_body(api_error e, const char *message, const char *field,
                        const char *request_id)
 {
+    unsigned mark = jx_oom_mark();
     json_t *inner = json_object();
     json_object_set_new(inner, "code", json_string(api_error_code(e)));
     json_object_set_new(inner, "message", json_string(message ? message : ""));
     if (field && *field)
         json_object_set_new(inner, "field", json_string(field));
     json_object_set_new(inner, "request_id", json_string(request_id ? request_id : ""));
-    return json_pack("{s:o}", "error", inner);
+    json_t *body = json_pack("{s:o}", "error", inner);
+    if (body && jx_oom_since(mark)) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
 }
 
 static const struct {
@@ -71,9 +79,10 @@ job_error job_error_from_status(int status)
 
 json_t *job_error_body(job_error e, const char *message, json_t *details)
 {
+    unsigned mark = jx_oom_mark();
     json_t *o = json_pack("{s:s, s:s}", "code", job_error_code(e), "message",
                           message ? message : "");
-    if (o && details && json_object_set(o, "details", details)) {
+    if (o && ((details && json_object_set(o, "details", details)) || jx_oom_since(mark))) {
         json_decref(o);
         return NULL;
     }

@@ -21,8 +21,8 @@ const char *api_error_code(api_error e);
 /* The catalogue entry for a tg_status from validation (TG_EINVAL -> invalid_argument,
  * TG_EDATA -> invalid_data, ...). */
 api_error api_error_from_status(int status);
-/* {"error": {"code", "message", "field"?, "request_id"}}: new reference. field and
- * request_id may be NULL or "". */
+/* {"error": {"code", "message", "field"?, "request_id"}}: new reference (NULL when out
+ * of memory). field and request_id may be NULL or "". */
 json_t *api_error_body(api_error e, const char *message, const char *field,
                        const char *request_id);
 

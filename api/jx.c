@@ -5,6 +5,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+static _Thread_local unsigned oom_count;
+
+void jx_oom_note(void)
+{
+    oom_count++;
+}
+
+static void *counting_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        jx_oom_note();
+    return p;
+}
+
+void jx_mem_init(void)
+{
+    json_set_alloc_funcs(counting_malloc, free);
+}
+
+unsigned jx_oom_mark(void)
+{
+    return oom_count;
+}
+
+int jx_oom_since(unsigned mark)
+{
+    return oom_count != mark;
+}
+
 const char *jx_path(char *buf, size_t n, const char *prefix, const char *key)
 {
     if (!prefix || !*prefix)

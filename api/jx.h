@@ -22,6 +22,22 @@
 
 #include "../core/tg.h"
 
+/* Allocation failures inside jansson. Its constructors return NULL and its setters fail
+ * when an allocation fails, and a NULL handed on (json_object_set_new(o, k, NULL)) is
+ * dropped without a trace: checking every call would bury the decoders. Instead
+ * jx_mem_init routes jansson's allocations through a function that counts failures per
+ * thread, and each phase that builds JSON checks the count once at its end: a request's
+ * validation (kinds_validate), a job's run (the pool), a reply (http_reply_json), a
+ * stored model's metadata (model_meta_text). A phase is
+ *     unsigned mark = jx_oom_mark();  ...build...;  if (jx_oom_since(mark)) fail;
+ * which nests. jx_mem_init: once per process, before any other jansson call (the
+ * server's main; the unit tests run without it and never see a failure). */
+void jx_mem_init(void);
+unsigned jx_oom_mark(void);
+int jx_oom_since(unsigned mark);
+/* Counts a failure seen by an allocator that replaces jx_mem_init's (tests). */
+void jx_oom_note(void);
+
 /* Formats "prefix.key" (or "key" when prefix is empty) into buf. */
 const char *jx_path(char *buf, size_t n, const char *prefix, const char *key);
 /* Formats "prefix[i]" into buf. */

@@ -276,6 +276,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     double *theta = NULL, *X = NULL, *Xt = NULL;
     double *ntk = NULL, *nngp = NULL, *ntk_t = NULL, *nngp_t = NULL;
     double *Y = NULL, *pred = NULL, *eig = NULL, *proj = NULL;
+    json_t *acc = NULL, *mse = NULL, *cplx = NULL, *mine = NULL, *maxe = NULL, *cond = NULL;
     ntk_req r;
     int rc, order = 0;
     double t0 = kinds_now();
@@ -420,8 +421,8 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
             for (size_t j = 0; j < c; j++)
                 Y[i * c + j] = classification ? ((size_t)ds->y[i] == j) : ds->y[i * c + j];
     }
-    json_t *acc = json_null(), *mse = json_null(), *cplx = json_null();
-    json_t *mine = json_null(), *maxe = json_null(), *cond = json_null();
+    acc = json_null(), mse = json_null(), cplx = json_null();
+    mine = json_null(), maxe = json_null(), cond = json_null();
     if (r.has_reg) {
         const double *K = r.reg_nngp ? nngp : ntk, *Kt = r.reg_nngp ? nngp_t : ntk_t;
         double me = NAN;
@@ -502,14 +503,10 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     json_object_set_new(res, "min_eigenvalue", mine);
     json_object_set_new(res, "max_eigenvalue", maxe);
     json_object_set_new(res, "condition_number", cond);
-    if (r.has_reg) {
-        json_object_set_new(res, classification ? "test_accuracy" : "test_mse",
-                            classification ? acc : mse);
-        json_decref(classification ? mse : acc);
-    } else {
-        json_decref(acc);
-        json_decref(mse);
-    }
+    cplx = mine = maxe = cond = NULL; /* moved into res */
+    if (r.has_reg)
+        json_object_set(res, classification ? "test_accuracy" : "test_mse",
+                        classification ? acc : mse);
     if (order)
         json_object_set_new(res, "quadrature_order", json_integer(order));
     json_object_set_new(res, "time_s", json_real(kinds_now() - t0));
@@ -524,6 +521,12 @@ oom:
 out:
     kinds_stream_abort(&sm_train);
     kinds_stream_abort(&sm_test);
+    json_decref(acc);
+    json_decref(mse);
+    json_decref(cplx);
+    json_decref(mine);
+    json_decref(maxe);
+    json_decref(cond);
     if (!model || theta != model->theta)
         free(theta);
     json_decref(res);

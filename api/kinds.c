@@ -101,6 +101,7 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
     const char *kname, *label, *url;
     double timeout;
     json_t *filled = NULL;
+    unsigned mark = jx_oom_mark();
     int rc;
 
     *filled_out = NULL;
@@ -162,6 +163,8 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
     }
     memset(plan, 0, sizeof *plan);
     rc = k->validate(req, env, filled, plan, err);
+    if (rc == TG_OK && jx_oom_since(mark))
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory validating the request");
 out:
     if (rc) {
         json_decref(filled);
@@ -171,19 +174,42 @@ out:
     return TG_OK;
 }
 
-/* The OpenAPI document's schemas, parsed once. */
-static json_t *schemas;
-static pthread_once_t schemas_once = PTHREAD_ONCE_INIT;
-
-static void load_schemas(void)
+int kinds_run(const tg_kind *k, const json_t *request, job_io *io, json_t **result_out,
+              json_t **partial_out, tg_err *err)
 {
-    size_t len;
-    const unsigned char *doc = embed_find("openapi.json", &len);
-    json_error_t je;
-    json_t *root = doc ? json_loadb((const char *)doc, len, 0, &je) : NULL;
-    json_t *s = json_object_get(json_object_get(root, "components"), "schemas");
-    schemas = s ? json_incref(s) : json_object();
-    json_decref(root);
+    unsigned mark = jx_oom_mark();
+    *result_out = *partial_out = NULL;
+    int rc = k->run(request, io, result_out, partial_out, err);
+    if (rc == TG_OK && (!*result_out || jx_oom_since(mark))) {
+        json_decref(*result_out);
+        *result_out = NULL;
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory building the result");
+    }
+    return rc;
+}
+
+/* The OpenAPI document's schemas, parsed on first use (again after a failure). */
+static json_t *schemas;
+static pthread_mutex_t schemas_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The schemas (borrowed; they live for the process), or NULL when out of memory. */
+static json_t *load_schemas(void)
+{
+    pthread_mutex_lock(&schemas_mu);
+    if (!schemas) {
+        unsigned mark = jx_oom_mark();
+        size_t len;
+        const unsigned char *doc = embed_find("openapi.json", &len);
+        json_error_t je;
+        json_t *root = doc ? json_loadb((const char *)doc, len, 0, &je) : NULL;
+        json_t *s = json_object_get(json_object_get(root, "components"), "schemas");
+        if (s && !jx_oom_since(mark))
+            schemas = json_incref(s);
+        json_decref(root);
+    }
+    json_t *s = schemas;
+    pthread_mutex_unlock(&schemas_mu);
+    return s;
 }
 
 /* A deep copy of v with every {"$ref": "#/components/schemas/X"} replaced by X (itself
@@ -217,14 +243,17 @@ static json_t *resolve_refs(json_t *v, int depth)
 
 json_t *kinds_describe_all(int test_kinds)
 {
-    pthread_once(&schemas_once, load_schemas);
+    unsigned mark = jx_oom_mark();
+    json_t *all = load_schemas();
+    if (!all)
+        return NULL;
     json_t *kinds = json_array();
     for (size_t i = 0; registry[i].k; i++) {
         const tg_kind *k = registry[i].k;
         if (registry[i].test_only && !test_kinds)
             continue;
         json_t *o = k->describe();
-        json_t *sch = k->schema ? json_object_get(schemas, k->schema) : NULL;
+        json_t *sch = k->schema ? json_object_get(all, k->schema) : NULL;
         json_object_set_new(o, "params", sch ? resolve_refs(sch, 0) : json_object());
         json_object_set_new(o, "name", json_string(k->name));
         json_object_set_new(o, "summary", json_string(k->summary));
@@ -234,7 +263,12 @@ json_t *kinds_describe_all(int test_kinds)
     for (size_t i = 0; planned[i]; i++)
         json_array_append_new(kinds, json_pack("{s:s, s:b}", "name", planned[i],
                                                "available", 0));
-    return json_pack("{s:o}", "kinds", kinds);
+    json_t *out = json_pack("{s:o}", "kinds", kinds);
+    if (jx_oom_since(mark)) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }
 
 /* ---- references, data and models ------------------------------------------------- */

@@ -121,7 +121,13 @@ const tg_kind *kinds_find(const char *name, int test_kinds);
 int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
                    kind_plan *plan, tg_err *err);
 
-/* GET /v1/kinds body: new ref. */
+/* Runs a job of kind k on its filled request (tg_kind.run), and turns a success whose
+ * result lost a field to a failed jansson allocation into TG_ENOMEM (see jx.h). The
+ * outputs and returns are those of tg_kind.run; on TG_ENOMEM *result_out is NULL. */
+int kinds_run(const tg_kind *k, const json_t *request, job_io *io, json_t **result_out,
+              json_t **partial_out, tg_err *err);
+
+/* GET /v1/kinds body: new ref, NULL when out of memory. */
 json_t *kinds_describe_all(int test_kinds);
 
 /* ---- helpers for validate functions ------------------------------------------------ */

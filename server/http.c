@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../api/jx.h"
 #include "app.h"
 #include "router.h"
 #include "sse.h"
@@ -137,6 +138,10 @@ void http_reply_json(hreq *h, int status, json_t *json)
 {
     char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
+    if (text && jx_oom_since(h->oom_mark)) {
+        free(text);
+        text = NULL;
+    }
     if (!text) {
         static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot "
                                   "encode the response\"}}";
@@ -341,6 +346,7 @@ static void dispatch(hreq *h)
                          app->cfg.max_body);
         return;
     }
+    h->oom_mark = jx_oom_mark();
     rt->fn(h);
     if (!h->replied)
         http_reply_error(h, API_INTERNAL, NULL, "handler sent no response for %s %s",

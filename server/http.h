@@ -30,12 +30,14 @@ typedef struct hreq {
     int status;
     long long bytes;
     route_match m;
+    unsigned oom_mark; /* jx_oom_mark() when the handler started */
 } hreq;
 
 /* Replies; each sets the common headers (X-Request-Id, CORS). The body is copied. */
 void http_reply(hreq *h, int status, const char *content_type, const char *body,
                 size_t len);
-/* json is stolen. */
+/* json is stolen. A 500 instead when json is NULL, cannot be encoded, or a jansson
+ * allocation of the handler failed (jx_oom_since), so that no reply misses a field. */
 void http_reply_json(hreq *h, int status, json_t *json);
 void http_reply_json_text(hreq *h, int status, const char *text, size_t len);
 void http_reply_error(hreq *h, api_error e, const char *field, const char *fmt, ...)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/jx.h"
 #include "app.h"
 #include "catalog.h"
 #include "events.h"
@@ -38,6 +39,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     tg_err err;
+    jx_mem_init();
     int rc = config_parse(&app->cfg, argc, argv);
     if (rc == 1)
         return 0;

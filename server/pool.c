@@ -183,7 +183,7 @@ static void run_job(pool *p, slot *s, job_row *j)
                      .put_array = put_array, .array_begin = array_begin,
                      .array_advance = array_advance, .array_end = array_end,
                      .threads = p->cfg.threads, .save_model = save_model};
-        rc = k->run(req, &io, &result, &partial, &err);
+        rc = kinds_run(k, req, &io, &result, &partial, &err);
     }
     double dt = util_mono() - t0;
     if (partial)

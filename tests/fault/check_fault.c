@@ -325,7 +325,7 @@ static int sc_run(void *ud, char **out)
     json_t *res = NULL, *partial = NULL;
     tg_err err;
     poison(&err);
-    int rc = k ? k->run(req, &io, &res, &partial, &err) : TG_EINTERNAL;
+    int rc = k ? kinds_run(k, req, &io, &res, &partial, &err) : TG_EINTERNAL;
     fault_disarm();
     json_decref(partial);
     if (rc == TG_OK && !res)
@@ -468,13 +468,12 @@ static void job_line(char **out, const char *what, const job_row *j)
     char line[2048];
     snprintf(line, sizeof line,
              "%s %s %s %s %s %s %s %d label=%s request=%s progress=%s error=%s result=%s "
-             "t=%g notify=%s mem=%lld refs=%s,%s",
+             "t=%g notify=%s mem=%lld",
              what, j->id, j->kind, j->status, j->created_at, j->started_at, j->finished_at,
              j->attempt, j->label ? j->label : "-", j->request ? j->request : "-",
              j->progress ? j->progress : "-", j->error ? j->error : "-",
              j->result ? j->result : "-", j->timeout_s, j->notify_url ? j->notify_url : "-",
-             j->mem_estimate, j->dataset_ref ? j->dataset_ref : "-",
-             j->model_ref ? j->model_ref : "-");
+             j->mem_estimate);
     *out = fault_append(*out, line);
 }
 
@@ -510,7 +509,9 @@ static int sc_store(void *ud, char **out)
     j.request = "{\"kind\":\"train\"}";
     j.timeout_s = 5;
     j.mem_estimate = 1000;
-    j.dataset_ref = "d_1";
+    store_ref refs[] = {{STORE_REF_DATASET, "d_1"}};
+    j.refs = refs;
+    j.n_refs = 1;
     if ((rc = store_job_insert(st, &j, "key1", "{\"kind\":\"train\"}", 10, &existing, &err)))
         goto done;
     if ((rc = store_job_claim(st, 1 << 20, 1 << 20, "2026-01-01T00:00:01Z", "{\"p\":1}",

@@ -4,6 +4,8 @@
  * needing LeakSanitizer; under `make asan`, LeakSanitizer is asked as well). */
 #include "fault.h"
 
+#include "../../api/jx.h"
+
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <jansson.h>
@@ -210,9 +212,14 @@ void __wrap_free(void *p)
     __real_free(p);
 }
 
+/* Stands in for jx_mem_init's allocator: a failure is counted for jx_oom_since. */
 static void *json_malloc_hook(size_t n)
 {
-    return hit("jansson malloc") ? NULL : counted(__real_malloc(n));
+    if (hit("jansson malloc")) {
+        jx_oom_note();
+        return NULL;
+    }
+    return counted(__real_malloc(n));
 }
 
 static void json_free_hook(void *p)

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/activation.h"
 #include "../core/csv.h"
 #include "jx.h"
 
@@ -715,40 +716,6 @@ static const char *const option_fields[] = {"classes",   "binary",      "test_fr
                                             "subset_seed", "standardize", "unit_norm"};
 #define N_OPTION_FIELDS (sizeof option_fields / sizeof option_fields[0])
 
-static const char *const activation_names[] = {"relu", "leaky_relu", "abs", "tanh",
-                                               "sigmoid", "softplus", "gelu", "erf",
-                                               "identity", NULL};
-
-/* The parameters each generator takes besides n and seed. */
-static const struct {
-    const char *name;
-    const char *params[4];
-    double noise;
-} generators[] = {
-    {"two_moons", {"noise"}, 0.1},
-    {"xor", {"noise"}, 0.1},
-    {"blobs", {"d", "centers", "spread"}, 0.0},
-    {"linear", {"d", "noise"}, 0.1},
-    {"teacher", {"d", "width", "activation", "noise"}, 0.0},
-    {"sphere", {"d", "width"}, 0.0},
-};
-
-static int gen_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof generators / sizeof generators[0]; i++)
-        if (strcmp(generators[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
-static int gen_takes(int g, const char *param)
-{
-    for (int i = 0; i < 4 && generators[g].params[i]; i++)
-        if (strcmp(generators[g].params[i], param) == 0)
-            return 1;
-    return 0;
-}
-
 /* A size parameter: an integer >= 1 (TG_EINVAL), at most max (TG_ETOOLARGE). */
 static int size_param(const json_t *data, const char *key, long long def, size_t max,
                       size_t *out, tg_err *err)
@@ -762,6 +729,31 @@ static int size_param(const json_t *data, const char *key, long long def, size_t
         return tg_err_setf(err, TG_ETOOLARGE, jx_path(fb, sizeof fb, "data", key),
                            "%s must be at most %zu (got %lld)", fb, max, v);
     *out = (size_t)v;
+    return TG_OK;
+}
+
+/* The limits on products of generator parameters (core/generators.h), in the order the
+ * generator checks them, naming the request fields. */
+static int gen_limits(int g, const tg_gen_params *p, tg_err *err)
+{
+    size_t prod;
+    if (dataset_gen_takes(g, "d") &&
+        (tg_mul_size(p->n, p->d, &prod) || prod > DATASET_GEN_MAX_ELEMS))
+        return tg_err_setf(err, TG_ETOOLARGE, "data.n",
+                           "data.n * data.d must be at most %zu (got %zu x %zu)",
+                           DATASET_GEN_MAX_ELEMS, p->n, p->d);
+    if (!dataset_gen_takes(g, "width"))
+        return TG_OK;
+    if (tg_mul_size(p->width, p->d, &prod) || prod > DATASET_GEN_MAX_ELEMS)
+        return tg_err_setf(err, TG_ETOOLARGE, "data.width",
+                           "data.width * data.d must be at most %zu", DATASET_GEN_MAX_ELEMS);
+    if (tg_mul_size(p->n, p->width, &prod) || prod > DATASET_GEN_MAX_ACTS)
+        return tg_err_setf(err, TG_ETOOLARGE, "data.n",
+                           "data.n * data.width must be at most %zu", DATASET_GEN_MAX_ACTS);
+    if (tg_mul3_size(p->n, p->width, p->d, &prod) || prod > DATASET_GEN_MAX_WORK)
+        return tg_err_setf(err, TG_ETOOLARGE, "data.n",
+                           "data.n * data.width * data.d must be at most %zu",
+                           DATASET_GEN_MAX_WORK);
     return TG_OK;
 }
 
@@ -781,20 +773,20 @@ static int gen_params(const json_t *data, int g, json_t *filled, tg_gen_params *
     p->seed = (uint64_t)seed;
     jx_default(filled, "n", json_integer((json_int_t)p->n));
     jx_default(filled, "seed", json_integer(seed));
-    if (gen_takes(g, "noise")) {
-        rc = jx_number(data, "noise", "data", generators[g].noise, 0, 0, INFINITY, 0,
+    if (dataset_gen_takes(g, "noise")) {
+        rc = jx_number(data, "noise", "data", dataset_generators[g].noise, 0, 0, INFINITY, 0,
                        &p->noise, err);
         if (rc)
             return rc;
         jx_default(filled, "noise", json_real(p->noise));
     }
-    if (gen_takes(g, "d")) {
+    if (dataset_gen_takes(g, "d")) {
         rc = size_param(data, "d", 10, DATASET_GEN_MAX_D, &p->d, err);
         if (rc)
             return rc;
         jx_default(filled, "d", json_integer((json_int_t)p->d));
     }
-    if (gen_takes(g, "centers")) {
+    if (dataset_gen_takes(g, "centers")) {
         rc = size_param(data, "centers", 3, DATASET_GEN_MAX_CENTERS, &p->centers, err);
         if (!rc)
             rc = jx_number(data, "spread", "data", 1.0, 0, 0, INFINITY, 0, &p->spread, err);
@@ -803,20 +795,20 @@ static int gen_params(const json_t *data, int g, json_t *filled, tg_gen_params *
         jx_default(filled, "centers", json_integer((json_int_t)p->centers));
         jx_default(filled, "spread", json_real(p->spread));
     }
-    if (gen_takes(g, "width")) {
+    if (dataset_gen_takes(g, "width")) {
         rc = size_param(data, "width", 64, DATASET_GEN_MAX_WIDTH, &p->width, err);
         if (rc)
             return rc;
         jx_default(filled, "width", json_integer((json_int_t)p->width));
     }
-    if (gen_takes(g, "activation")) {
+    if (dataset_gen_takes(g, "activation")) {
         rc = jx_string(data, "activation", "data", "relu", activation_names, 0,
                        &p->activation, err);
         if (rc)
             return rc;
         jx_default(filled, "activation", json_string(p->activation));
     }
-    return TG_OK;
+    return gen_limits(g, p, err);
 }
 
 /* A list of original labels (data.classes, data.binary.positive) typed like the
@@ -870,6 +862,35 @@ static int limit_option(const json_t *data, const char *key, size_t *out, tg_err
     int rc = jx_as_int(v, jx_path(fb, sizeof fb, "data", key), 1, LLONG_MAX, &x, err);
     if (!rc)
         *out = (size_t)x;
+    return rc;
+}
+
+/* Rewords an error of core/preprocess.h for the request: the option name that starts
+ * err->field (and, with the same words, err->msg) becomes the request field. */
+static int options_err(int rc, tg_err *err)
+{
+    static const struct {
+        const char *core, *req;
+    } names[] = {{"binary_positive", "data.binary.positive"},
+                 {"classes", "data.classes"},
+                 {"test_fraction", "data.test_fraction"}};
+    char field[sizeof err->field], msg[sizeof err->msg];
+    if (!rc || !err)
+        return rc;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i].core);
+        if (strncmp(err->field, names[i].core, n) != 0 ||
+            (err->field[n] != '\0' && err->field[n] != '['))
+            continue;
+        snprintf(field, sizeof field, "%s%.100s", names[i].req, err->field + n);
+        if (strncmp(err->msg, names[i].core, n) == 0)
+            snprintf(msg, sizeof msg, "%s%.220s", names[i].req, err->msg + n);
+        else
+            snprintf(msg, sizeof msg, "%.250s", err->msg);
+        memcpy(err->field, field, sizeof field);
+        memcpy(err->msg, msg, sizeof msg);
+        break;
+    }
     return rc;
 }
 
@@ -943,7 +964,7 @@ static int parse_options(const json_t *data, const tg_dataset *ds, int is_builti
         if (rc)
             return rc;
     }
-    rc = dataset_check_options(ds, o, err);
+    rc = options_err(dataset_check_options(ds, o, err), err);
     if (rc)
         return rc;
 
@@ -1016,12 +1037,12 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
             return rc;
         kind = dataset_builtin_kind(name);
         if (kind == 2) {
-            g = gen_find(name);
+            g = dataset_gen_find(name);
             TG_ASSERT(g >= 0);
             allowed[na++] = "n";
             allowed[na++] = "seed";
-            for (int i = 0; i < 4 && generators[g].params[i]; i++)
-                allowed[na++] = generators[g].params[i];
+            for (int i = 0; dataset_generators[g].params[i]; i++)
+                allowed[na++] = dataset_generators[g].params[i];
         }
     }
     allowed[na] = NULL;
@@ -1089,7 +1110,8 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
      * arrays), so that data-dependent errors (a split leaving no training point) are
      * found at validation too. */
     if (ds->x) {
-        rc = dataset_apply_options(ds, &opt, ds_out ? stats_out : NULL, err);
+        rc = options_err(dataset_apply_options(ds, &opt, ds_out ? stats_out : NULL, err),
+                         err);
         if (rc)
             goto out;
     }

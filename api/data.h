@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "../core/dataset.h"
+#include "../core/generators.h"
+#include "../core/preprocess.h"
 #include "../core/tg.h"
 
 /* Size limits enforced while decoding (TG_ETOOLARGE beyond them). */

@@ -55,9 +55,6 @@ json_t *model_arch_json(const mlp_arch *a)
                      a->ntk ? json_real(a->b_std) : json_null());
 }
 
-static const char *const act_choices[] = {"relu", "leaky_relu", "abs", "tanh", "sigmoid",
-                                          "softplus", "gelu", "erf", "identity", NULL};
-
 int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *err)
 {
     static const char *const fields[] = {"input_dim", "hidden", "output_dim", "activation",
@@ -72,7 +69,7 @@ int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *er
     if ((rc = jx_expect_object(o, path, err)) || (rc = jx_check_fields(o, path, fields, err)) ||
         (rc = jx_int_req(o, "input_dim", path, 1, 1000000, &in, err)) ||
         (rc = jx_int_req(o, "output_dim", path, 1, 100000, &out, err)) ||
-        (rc = jx_string(o, "activation", path, "relu", act_choices, 0, &act, err)) ||
+        (rc = jx_string(o, "activation", path, "relu", activation_names, 0, &act, err)) ||
         (rc = jx_number(o, "leaky_slope", path, 0.01, -INFINITY, 0, INFINITY, 0,
                         &a->leaky_slope, err)) ||
         (rc = jx_bool(o, "bias", path, 1, &a->bias, err)) ||

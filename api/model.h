@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "../core/dataset.h"
+#include "../core/preprocess.h"
 #include "../core/mlp.h"
 #include "../core/tg.h"
 

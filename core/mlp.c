@@ -13,22 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const act_names[] = {"relu", "leaky_relu", "abs", "tanh", "sigmoid",
-                                        "softplus", "gelu", "erf", "identity"};
-
-int mlp_act_from_name(const char *name)
-{
-    for (int i = 0; i < (int)(sizeof act_names / sizeof act_names[0]); i++)
-        if (strcmp(name, act_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-const char *mlp_act_name(tg_act a)
-{
-    return (unsigned)a < sizeof act_names / sizeof act_names[0] ? act_names[a] : "?";
-}
-
 static double sigmoid(double z)
 {
     if (z >= 0)

@@ -24,14 +24,10 @@
 
 #include <stddef.h>
 
+#include "activation.h"
 #include "tg.h"
 
 #define MLP_MAX_LAYERS 64
-
-typedef enum tg_act {
-    ACT_RELU, ACT_LEAKY_RELU, ACT_ABS, ACT_TANH, ACT_SIGMOID, ACT_SOFTPLUS, ACT_GELU,
-    ACT_ERF, ACT_IDENTITY
-} tg_act;
 
 typedef enum tg_loss { LOSS_CROSS_ENTROPY, LOSS_LOGISTIC, LOSS_MSE } tg_loss;
 
@@ -45,9 +41,9 @@ typedef struct mlp_arch {
     double w_std, b_std;              /* ntk only */
 } mlp_arch;
 
-/* The activation named `name` (API.md section 4 names); -1 if unknown. */
-int mlp_act_from_name(const char *name);
-const char *mlp_act_name(tg_act a);
+/* The activation table's lookups (activation.h) under mlp's names. */
+static inline int mlp_act_from_name(const char *name) { return activation_from_name(name); }
+static inline const char *mlp_act_name(tg_act a) { return activation_name(a); }
 /* phi, phi' and phi'' at z (phi'(0) per API.md: relu 0, leaky slope, abs 0). */
 double mlp_phi(tg_act a, double slope, double z);
 double mlp_dphi(tg_act a, double slope, double z);

@@ -122,7 +122,7 @@ int train_init(const mlp_arch *a, const char *init, double init_std, uint64_t se
             if (rc)
                 return tg_err_set(err, rc, "orthogonal initialization failed");
         } else {
-            return tg_err_setf(err, TG_EINVAL, "params.init", "unknown init \"%s\"", init);
+            return tg_err_setf(err, TG_EINVAL, "init", "unknown init \"%s\"", init);
         }
         if (hb)
             memset(theta + bo, 0, fout * sizeof(double));

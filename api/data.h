@@ -18,11 +18,13 @@
 #include "../core/generators.h"
 #include "../core/preprocess.h"
 #include "../core/tg.h"
+#include "data_codec.h"
 
 /* Size limits enforced while decoding (TG_ETOOLARGE beyond them). */
 #define DATA_MAX_ELEMS ((size_t)1 << 28)  /* elements of x (+ x_test) in one dataset */
 #define DATA_MAX_ROWS ((size_t)10000000)
 #define DATA_MAX_CLASSES 100000
+#define DATA_MAX_LABEL_LEN 1024  /* bytes of one string label */
 
 /* Loads the uploaded dataset `id` into *out (new, caller frees). Returns TG_ENOTFOUND
  * when there is none. Provided by the server (store-backed). */
@@ -46,16 +48,6 @@ typedef struct data_csv_opts {
  * TG_EDATA naming "row R, column C" (R counts data rows from 1). */
 int data_upload_csv(const char *buf, size_t len, const data_csv_opts *opts,
                     tg_dataset **out, tg_err *err);
-
-/* The dataset object fields that derive from the data: task, n_train, n_test, d,
- * n_outputs, n_classes, classes (original labels; null for regression). New ref. */
-json_t *data_meta_json(const tg_dataset *ds);
-/* x, y, x_test, y_test as JSON (labels as the original labels). New ref. */
-json_t *data_arrays_json(const tg_dataset *ds);
-
-/* Byte serialization of a dataset for storage (little-endian, versioned). */
-int data_serialize(const tg_dataset *ds, unsigned char **buf_out, size_t *len_out);
-int data_deserialize(const unsigned char *buf, size_t len, tg_dataset **out, tg_err *err);
 
 /* The `data` field of a job (section 3.2): validates `data` (field path "data"),
  * returns the filled-in value (every applicable default written) in *filled_out (new

@@ -95,7 +95,7 @@ static int classes_copy(tg_classes *dst, const tg_classes *src)
                 return TG_ENOMEM; /* the caller deinits dst */
         }
     } else {
-        dst->ints = malloc(src->n * sizeof(long long));
+        dst->ints = tg_alloc_array(src->n, 1, sizeof(long long));
         if (!dst->ints)
             return TG_ENOMEM;
         memcpy(dst->ints, src->ints, src->n * sizeof(long long));
@@ -167,7 +167,7 @@ int dataset_labels_int(tg_dataset *ds, const long long *train, const long long *
 
     if (total < ds->n_train || total == 0 || total > ((size_t)-1) / sizeof(long long))
         return tg_err_set(err, TG_EINVAL, "no labels");
-    u = malloc(total * sizeof *u);
+    u = tg_alloc_array(total, 1, sizeof *u);
     y = dataset_alloc_doubles(ds->n_train ? ds->n_train : 1, 1);
     yt = ds->n_test ? dataset_alloc_doubles(ds->n_test, 1) : NULL;
     if (!u || !y || (ds->n_test && !yt)) {
@@ -215,7 +215,7 @@ int dataset_labels_str(tg_dataset *ds, const char *const *train, const char *con
 
     if (total < ds->n_train || total == 0 || total > ((size_t)-1) / sizeof(char *))
         return tg_err_set(err, TG_EINVAL, "no labels");
-    u = malloc(total * sizeof *u);
+    u = tg_alloc_array(total, 1, sizeof *u);
     y = dataset_alloc_doubles(ds->n_train ? ds->n_train : 1, 1);
     yt = ds->n_test ? dataset_alloc_doubles(ds->n_test, 1) : NULL;
     if (!u || !y || (ds->n_test && !yt)) {
@@ -391,7 +391,7 @@ int dataset_from_csv(const struct csv_table *t, size_t target, int task, tg_data
             TG_ASSERT(r == 0);
         }
     } else if (first_kind == CELL_STR) {
-        strs = malloc(n * sizeof *strs);
+        strs = tg_alloc_array(n, 1, sizeof *strs);
         if (!strs) {
             rc = TG_ENOMEM;
             goto out;
@@ -402,7 +402,7 @@ int dataset_from_csv(const struct csv_table *t, size_t target, int task, tg_data
         if (rc)
             goto out;
     } else {
-        ints = malloc(n * sizeof *ints);
+        ints = tg_alloc_array(n, 1, sizeof *ints);
         if (!ints) {
             rc = TG_ENOMEM;
             goto out;

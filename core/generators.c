@@ -147,7 +147,7 @@ static int gen_shell(const char *name, const tg_gen_params *p, int *g_out, tg_da
     ds->n_train = p->n;
     if (k > 0) {
         ds->task = TG_TASK_CLASSIFICATION;
-        ds->classes.ints = malloc(k * sizeof(long long));
+        ds->classes.ints = tg_alloc_array(k, 1, sizeof(long long));
         if (!ds->classes.ints) {
             dataset_free(ds);
             return tg_err_set(err, TG_ENOMEM, "out of memory");

@@ -68,8 +68,13 @@ typedef struct mlp_ws {
     double *rd0, *rd1;  /* R{delta} buffers */
     double *g;          /* n_max x dims[L+1]: dloss/df */
     double *rg;         /* R{dloss/df} */
+    double *part;       /* P: one block's gradient when a batch spans several blocks */
 } mlp_ws;
 
+/* A workspace for a (borrowed; only its sizes are read) and batches of up to n_max rows.
+ * New (free with mlp_ws_free); NULL on allocation failure or when a size product
+ * overflows (all sizes are overflow-checked). About (4 total + 4 max_dim + 2 out) n_max
+ * + P doubles. */
 mlp_ws *mlp_ws_new(const mlp_arch *a, size_t n_max);
 void mlp_ws_free(mlp_ws *ws);
 

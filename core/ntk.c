@@ -253,9 +253,9 @@ static void *worker(void *arg)
     int tid = (int)(size_t)a[1], nt = J->nthreads;
     size_t n = J->n, m = J->m;
     int fast = relu_family(J->cfg->act) && !J->diag_only && !J->rule;
-    double *rowK = fast ? malloc((m ? m : 1) * sizeof(double)) : NULL;
-    double *rowT = fast ? malloc((m ? m : 1) * sizeof(double)) : NULL;
-    double *sq1 = fast ? malloc((J->cfg->depth + 1) * sizeof(double)) : NULL;
+    double *rowK = fast ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
+    double *rowT = fast ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
+    double *sq1 = fast ? tg_alloc_array(J->cfg->depth + 1, 1, sizeof(double)) : NULL;
     if (fast && (!rowK || !rowT || !sq1)) {
         /* Without scratch memory, the per-entry path. */
         free(sq1);
@@ -340,10 +340,10 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     if (order_out)
         *order_out = 0;
     double *buf = nngp_out ? nngp_out : ntk_out;
-    double *qx0 = malloc((n ? n : 1) * sizeof(double));
-    double *qz0 = malloc((m ? m : 1) * sizeof(double));
-    double *qx = malloc((L ? L : 1) * (n ? n : 1) * sizeof(double));
-    double *qz = malloc((L ? L : 1) * (m ? m : 1) * sizeof(double));
+    double *qx0 = tg_alloc_array(n, 1, sizeof(double));
+    double *qz0 = tg_alloc_array(m, 1, sizeof(double));
+    double *qx = tg_alloc_array(L, n, sizeof(double));
+    double *qz = tg_alloc_array(L, m, sizeof(double));
     double *sqx = NULL, *sqz = NULL, *rsz = NULL;
     ntk_gh_rule rules[2];
     memset(rules, 0, sizeof rules);
@@ -428,9 +428,9 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     }
     J.rule = use;
     if (L > 0 && relu_family(cfg->act) && !diag_only) {
-        sqx = malloc(L * (n ? n : 1) * sizeof(double));
-        sqz = malloc(L * (m ? m : 1) * sizeof(double));
-        rsz = malloc(L * (m ? m : 1) * sizeof(double));
+        sqx = tg_alloc_array(L, n, sizeof(double));
+        sqz = tg_alloc_array(L, m, sizeof(double));
+        rsz = tg_alloc_array(L, m, sizeof(double));
         if (!sqx || !sqz || !rsz) {
             rc = tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
             goto out;
@@ -552,5 +552,7 @@ out:
     free(qz);
     ntk_gh_free(&rules[0]);
     ntk_gh_free(&rules[1]);
+    if (rc == TG_ENOMEM && err && err->code != TG_ENOMEM)
+        tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
     return rc;
 }

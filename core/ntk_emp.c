@@ -49,12 +49,12 @@ int ntk_empirical(const mlp_arch *a, const double *theta, const double *X, size_
     mlp_ws *wx = mlp_ws_new(a, n ? n : 1), *wz = sym ? NULL : mlp_ws_new(a, m ? m : 1);
     double *Bx[MLP_MAX_LAYERS + 1] = {0}, *Bz[MLP_MAX_LAYERS + 1] = {0};
     const size_t RB = 256;
-    double *A = malloc(RB * (m ? m : 1) * sizeof(double));
-    double *C = malloc(RB * (m ? m : 1) * sizeof(double));
+    double *A = tg_alloc_array(RB, m, sizeof(double));
+    double *C = tg_alloc_array(RB, m, sizeof(double));
     int ok = wx && (sym || wz) && A && C;
     for (size_t l = 1; ok && l <= L1; l++) {
-        Bx[l] = malloc((n ? n : 1) * a->dims[l] * sizeof(double));
-        Bz[l] = sym ? Bx[l] : malloc((m ? m : 1) * a->dims[l] * sizeof(double));
+        Bx[l] = tg_alloc_array(n, a->dims[l], sizeof(double));
+        Bz[l] = sym ? Bx[l] : tg_alloc_array(m, a->dims[l], sizeof(double));
         ok = Bx[l] && Bz[l];
     }
     if (!ok) {

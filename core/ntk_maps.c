@@ -143,10 +143,8 @@ int ntk_gh_make(int m, ntk_gh_rule *r)
         goto out;
     for (int k = 1; k < m; k++)
         e[k - 1] = sqrt((double)k);
-    if (linalg_tridiag_eig((size_t)m, r->x, e, v) != 0) {
-        rc = TG_ENUMERICAL;
+    if ((rc = linalg_tridiag_eig((size_t)m, r->x, e, v)))
         goto out;
-    }
     for (int j = 0; j < m; j++)
         r->w[j] = v[(size_t)j * (size_t)m] * v[(size_t)j * (size_t)m];
     rc = TG_OK;

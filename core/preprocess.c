@@ -134,7 +134,7 @@ static void drop_empty_test(tg_dataset *ds)
 static int apply_classes(tg_dataset *ds, const tg_label_list *l, tg_err *err)
 {
     tg_classes nc = {0};
-    long *map = malloc(ds->classes.n * sizeof *map);
+    long *map = tg_alloc_array(ds->classes.n, 1, sizeof *map);
     int rc = TG_OK;
     if (!map) {
         rc = TG_ENOMEM;
@@ -146,7 +146,7 @@ static int apply_classes(tg_dataset *ds, const tg_label_list *l, tg_err *err)
     if (nc.is_string)
         nc.strs = calloc(l->n, sizeof(char *));
     else
-        nc.ints = malloc(l->n * sizeof(long long));
+        nc.ints = tg_alloc_array(l->n, 1, sizeof(long long));
     if (nc.is_string ? !nc.strs : !nc.ints) {
         rc = TG_ENOMEM;
         goto out;
@@ -282,7 +282,7 @@ int dataset_split(tg_dataset *ds, double f, uint64_t seed, tg_err *err)
     if (f == 0.0)
         return TG_OK;
     flag = calloc(n, 1);
-    perm = malloc(n * sizeof *perm);
+    perm = tg_alloc_array(n, 1, sizeof *perm);
     if (!flag || !perm) {
         rc = TG_ENOMEM;
         goto out;
@@ -291,7 +291,7 @@ int dataset_split(tg_dataset *ds, double f, uint64_t seed, tg_err *err)
     if (ds->task == TG_TASK_CLASSIFICATION) {
         size_t k = ds->classes.n;
         /* Counting sort of the points by class, each class in index order. */
-        members = malloc(n * sizeof *members);
+        members = tg_alloc_array(n, 1, sizeof *members);
         start = calloc(k + 1, sizeof *start);
         if (!members || !start) {
             rc = TG_ENOMEM;
@@ -346,7 +346,7 @@ static int subsample_part(double *x, double *y, size_t *n, size_t d, size_t q, s
     tg_rng r;
     if (max == 0 || *n <= max)
         return TG_OK;
-    size_t *perm = malloc(*n * sizeof *perm);
+    size_t *perm = tg_alloc_array(*n, 1, sizeof *perm);
     unsigned char *keep = calloc(*n, 1);
     if (!perm || !keep) {
         free(perm);

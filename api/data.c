@@ -131,9 +131,9 @@ static int labels_classification(tg_dataset *ds, const json_t *y, const json_t *
     int rc;
 
     if (is_str)
-        strs = malloc((n + m) * sizeof *strs);
+        strs = tg_alloc_array(n + m, 1, sizeof *strs);
     else
-        ints = malloc((n + m) * sizeof *ints);
+        ints = tg_alloc_array(n + m, 1, sizeof *ints);
     if (is_str ? !strs : !ints)
         return tg_err_set(err, TG_ENOMEM, "out of memory reading the labels");
     rc = labels_collect(y, py, ints, strs, err);
@@ -483,9 +483,9 @@ static int label_list(const json_t *v, const char *path, const tg_classes *c,
         return tg_err_setf(err, TG_EINVAL, path, "%s has more than %d labels", path,
                            DATA_MAX_CLASSES);
     if (c->is_string)
-        l->strs = malloc((n ? n : 1) * sizeof(char *));
+        l->strs = tg_alloc_array(n, 1, sizeof(char *));
     else
-        l->ints = malloc((n ? n : 1) * sizeof(long long));
+        l->ints = tg_alloc_array(n, 1, sizeof(long long));
     if (c->is_string ? !l->strs : !l->ints)
         return tg_err_set(err, TG_ENOMEM, "out of memory");
     l->n = n;

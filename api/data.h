@@ -1,10 +1,12 @@
-/* data.h: the data side of the contract (API.md section 3): dataset uploads (JSON and
- * CSV), the dataset object, and the `data` field of a job (sources, generators and
- * options), decoded strictly and resolved into a core tg_dataset.
+/* data.h: the request side of the data contract (API.md section 3): dataset uploads
+ * (JSON and CSV) and the `data` field of a job (sources, generators and options),
+ * decoded strictly and resolved into a core tg_dataset. The dataset object's JSON and
+ * the storage format are in data_codec.h (included here).
  *
  * The store is reached only through the loader callback of data_env, so this layer
  * knows no SQL. Every error names the field ("data.test_fraction", "x[3][1]", or for
- * CSV "row 7, column petal_width") with the codes of API.md section 1.
+ * CSV "row 7, column petal_width") with the codes of API.md section 1; core/ reports
+ * its own input names, which this layer turns into request fields.
  *
  * Threading: reentrant; json_t values are borrowed and never shared across threads.
  */
@@ -58,7 +60,7 @@ int data_upload_csv(const char *buf, size_t len, const data_csv_opts *opts,
  * Details: exactly one of dataset / builtin / inline (else TG_EINVAL on "data");
  * parameters that the source does not take are TG_EUNKNOWN ("data.noise" with blobs,
  * "data.n" with iris, "data.standardize" without allow_preprocessing); generator limits
- * are the DATASET_GEN_MAX_* of core/dataset.h (TG_ETOOLARGE); an uploaded dataset the
+ * are the DATASET_GEN_MAX_* of core/generators.h (TG_ETOOLARGE); an uploaded dataset the
  * loader does not find is TG_EINVAL on "data.dataset" (other loader errors pass
  * through); test_fraction or split_seed given for a source with a test split are
  * TG_EINVAL. Defaults filled in: test_fraction (0.2 for builtins and generators, 0

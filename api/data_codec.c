@@ -306,7 +306,7 @@ int data_deserialize(const unsigned char *buf, size_t len, tg_dataset **out, tg_
         if (is_string)
             ds->classes.strs = calloc((size_t)k, sizeof(char *));
         else
-            ds->classes.ints = malloc((size_t)k * sizeof(long long));
+            ds->classes.ints = tg_alloc_array((size_t)k, 1, sizeof(long long));
         if (is_string ? !ds->classes.strs : !ds->classes.ints) {
             rc = tg_err_set(err, TG_ENOMEM, "out of memory");
             goto out;

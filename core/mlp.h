@@ -15,6 +15,11 @@
  * or a class index taken one-hot). The objective is the mean loss; the L2 term is the
  * caller's (it adds weight_decay * theta to gradients and HVPs).
  *
+ * Size preconditions: dims[l] and n fit in an int (CBLAS dimensions; the API bounds
+ * widths by 1e6 and P by 2^27); caller arrays (x: n x dims[0], y, theta: P, grads: P or
+ * n x P) exist with their stated sizes, so their byte sizes fit in size_t. Workspace
+ * sizes are computed with overflow checks (mlp_ws_new).
+ *
  * Threading: reentrant; a workspace belongs to one thread. BLAS calls use the
  * process-wide OpenBLAS thread count. Results are deterministic for a given thread
  * count.

@@ -1,19 +1,12 @@
-/* data.c: the data side of the contract (API.md section 3, see data.h): JSON and CSV
- * uploads, the dataset object's JSON, the storage format of a dataset, and the `data`
- * field of a job (sources, generator parameters, options, filled-in defaults).
+/* data.c: the request side of the data contract (API.md section 3, see data.h): JSON
+ * and CSV uploads and the `data` field of a job (sources, generator parameters, options,
+ * filled-in defaults). The dataset object's JSON and the storage format are in
+ * data_codec.c.
  *
  * Labels in JSON: the kind of every label of y and y_test decides the task when it is
  * not given: strings or JSON integers -> classification, any non-integer JSON number
  * (3.5 or 3.0) or a list of numbers -> regression. Strings mixed with numbers are
  * invalid_data. An explicit "classification" also takes integral reals (3.0 is class 3).
- *
- * Storage format (all little-endian), version 1:
- *   "TGDS" u32 version u32 task u32 is_string
- *   u64 d u64 n_outputs u64 n_train u64 n_test u64 n_classes
- *   f64 x[n_train d] f64 y[n_train n_outputs] f64 x_test[n_test d] f64 y_test[...]
- *   classes: n_classes x i64, or n_classes x (u32 length, bytes) for strings.
- * data_deserialize checks every size against the buffer, the values (finite, labels in
- * range), and that nothing trails; a bad blob is TG_EIO ("corrupt dataset").
  *
  * Threading: reentrant; json_t values are borrowed, never shared across threads (the
  * filled-in `data` value is a deep copy).
@@ -25,20 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/activation.h"
 #include "../core/csv.h"
 #include "jx.h"
 
-#define DATA_MAX_LABEL_LEN 1024
 #define DATA_MAX_NAME_LEN 200
 #define DATA_CSV_MAX_COLS ((size_t)100000)
 #define DATA_CSV_MAX_FIELD ((size_t)4096)
 
 static const char *const task_names[] = {"classification", "regression", NULL};
-
-static const char *task_name(tg_task t)
-{
-    return t == TG_TASK_CLASSIFICATION ? "classification" : "regression";
-}
 
 /* ---- labels from JSON ---------------------------------------------------------------- */
 
@@ -143,9 +131,9 @@ static int labels_classification(tg_dataset *ds, const json_t *y, const json_t *
     int rc;
 
     if (is_str)
-        strs = malloc((n + m) * sizeof *strs);
+        strs = tg_alloc_array(n + m, 1, sizeof *strs);
     else
-        ints = malloc((n + m) * sizeof *ints);
+        ints = tg_alloc_array(n + m, 1, sizeof *ints);
     if (is_str ? !strs : !ints)
         return tg_err_set(err, TG_ENOMEM, "out of memory reading the labels");
     rc = labels_collect(y, py, ints, strs, err);
@@ -378,376 +366,12 @@ out:
     return rc;
 }
 
-/* ---- dataset JSON ------------------------------------------------------------------- */
-
-static json_t *class_label(const tg_classes *c, size_t k)
-{
-    return c->is_string ? json_string(c->strs[k]) : json_integer(c->ints[k]);
-}
-
-static json_t *classes_json(const tg_dataset *ds)
-{
-    if (ds->task != TG_TASK_CLASSIFICATION)
-        return json_null();
-    json_t *a = json_array();
-    for (size_t k = 0; a && k < ds->classes.n; k++)
-        if (json_array_append_new(a, class_label(&ds->classes, k))) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
-json_t *data_meta_json(const tg_dataset *ds)
-{
-    int cls = ds->task == TG_TASK_CLASSIFICATION;
-    json_t *classes = classes_json(ds);
-    if (!classes)
-        return NULL;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "task", task_name(ds->task),
-                     "n_train", (json_int_t)ds->n_train, "n_test", (json_int_t)ds->n_test,
-                     "d", (json_int_t)ds->d, "n_outputs", (json_int_t)ds->n_outputs,
-                     "n_classes", (json_int_t)(cls ? ds->classes.n : 0), "classes", classes);
-}
-
-static json_t *targets_json(const tg_dataset *ds, const double *y, size_t n)
-{
-    if (!y)
-        return json_null();
-    if (ds->task != TG_TASK_CLASSIFICATION)
-        return ds->n_outputs == 1 ? jx_real_array(y, n) : jx_real_matrix(y, n, ds->n_outputs);
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++) {
-        size_t k = (size_t)y[i];
-        if (k >= ds->classes.n || json_array_append_new(a, class_label(&ds->classes, k))) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
-json_t *data_arrays_json(const tg_dataset *ds)
-{
-    json_t *x = jx_real_matrix(ds->x, ds->n_train, ds->d);
-    json_t *y = targets_json(ds, ds->y, ds->n_train);
-    json_t *xt = ds->n_test ? jx_real_matrix(ds->x_test, ds->n_test, ds->d) : json_null();
-    json_t *yt = ds->n_test ? targets_json(ds, ds->y_test, ds->n_test) : json_null();
-    if (!x || !y || !xt || !yt) {
-        json_decref(x);
-        json_decref(y);
-        json_decref(xt);
-        json_decref(yt);
-        return NULL;
-    }
-    return json_pack("{s:o, s:o, s:o, s:o}", "x", x, "y", y, "x_test", xt, "y_test", yt);
-}
-
-/* ---- storage format ----------------------------------------------------------------- */
-
-#define BLOB_MAGIC "TGDS"
-#define BLOB_VERSION 1u
-#define BLOB_HEADER 56
-
-static unsigned char *put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-    return p + 4;
-}
-
-static unsigned char *put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-    return p + 8;
-}
-
-/* The format is little-endian; on little-endian machines (every target: main.c checks)
- * doubles are copied as they are. */
-static int little_endian(void)
-{
-    const uint16_t probe = 1;
-    return *(const unsigned char *)&probe == 1;
-}
-
-static unsigned char *put_f64s(unsigned char *p, const double *x, size_t n)
-{
-    if (little_endian()) {
-        if (n)
-            memcpy(p, x, n * sizeof(double));
-        return p + n * sizeof(double);
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t u;
-        memcpy(&u, &x[i], sizeof u);
-        p = put_u64(p, u);
-    }
-    return p;
-}
-
-/* total += a * b, with overflow detection. */
-static int add_prod(size_t *total, size_t a, size_t b)
-{
-    size_t p;
-    if (tg_mul_size(a, b, &p) || *total > ((size_t)-1) - p)
-        return -1;
-    *total += p;
-    return 0;
-}
-
-int data_serialize(const tg_dataset *ds, unsigned char **buf_out, size_t *len_out)
-{
-    size_t total = BLOB_HEADER, k = ds->task == TG_TASK_CLASSIFICATION ? ds->classes.n : 0;
-    unsigned char *buf, *p;
-
-    *buf_out = NULL;
-    *len_out = 0;
-    if (add_prod(&total, ds->n_train, ds->d) || add_prod(&total, ds->n_train, ds->n_outputs) ||
-        add_prod(&total, ds->n_test, ds->d) || add_prod(&total, ds->n_test, ds->n_outputs))
-        return TG_ENOMEM;
-    if (tg_mul_size(total - BLOB_HEADER, 8, &total) || add_prod(&total, 1, BLOB_HEADER))
-        return TG_ENOMEM;
-    for (size_t i = 0; i < k; i++)
-        if (add_prod(&total, 1, ds->classes.is_string ? 4 + strlen(ds->classes.strs[i]) : 8))
-            return TG_ENOMEM;
-    buf = malloc(total);
-    if (!buf)
-        return TG_ENOMEM;
-    memcpy(buf, BLOB_MAGIC, 4);
-    p = put_u32(buf + 4, BLOB_VERSION);
-    p = put_u32(p, (uint32_t)ds->task);
-    p = put_u32(p, k ? (uint32_t)(ds->classes.is_string != 0) : 0);
-    p = put_u64(p, ds->d);
-    p = put_u64(p, ds->n_outputs);
-    p = put_u64(p, ds->n_train);
-    p = put_u64(p, ds->n_test);
-    p = put_u64(p, k);
-    p = put_f64s(p, ds->x, ds->n_train * ds->d);
-    p = put_f64s(p, ds->y, ds->n_train * ds->n_outputs);
-    p = put_f64s(p, ds->x_test, ds->n_test * ds->d);
-    p = put_f64s(p, ds->y_test, ds->n_test * ds->n_outputs);
-    for (size_t i = 0; i < k; i++) {
-        if (ds->classes.is_string) {
-            size_t n = strlen(ds->classes.strs[i]);
-            p = put_u32(p, (uint32_t)n);
-            memcpy(p, ds->classes.strs[i], n);
-            p += n;
-        } else {
-            p = put_u64(p, (uint64_t)ds->classes.ints[i]);
-        }
-    }
-    TG_ASSERT((size_t)(p - buf) == total);
-    *buf_out = buf;
-    *len_out = total;
-    return TG_OK;
-}
-
-typedef struct blob_reader {
-    const unsigned char *p;
-    size_t left;
-} blob_reader;
-
-static int get_u32(blob_reader *r, uint32_t *v)
-{
-    if (r->left < 4)
-        return -1;
-    *v = 0;
-    for (int i = 0; i < 4; i++)
-        *v |= (uint32_t)r->p[i] << (8 * i);
-    r->p += 4;
-    r->left -= 4;
-    return 0;
-}
-
-static int get_u64(blob_reader *r, uint64_t *v)
-{
-    if (r->left < 8)
-        return -1;
-    *v = 0;
-    for (int i = 0; i < 8; i++)
-        *v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += 8;
-    r->left -= 8;
-    return 0;
-}
-
-/* A new array of rows x cols doubles read from r (NULL and 0 when empty). */
-static int get_f64s(blob_reader *r, size_t rows, size_t cols, double **out)
-{
-    size_t n, bytes;
-    *out = NULL;
-    if (tg_mul_size(rows, cols, &n) || tg_mul_size(n, 8, &bytes) || bytes > r->left)
-        return -1;
-    if (n == 0)
-        return 0;
-    *out = tg_alloc_huge(bytes);
-    if (!*out)
-        return -2;
-    if (little_endian()) {
-        memcpy(*out, r->p, bytes);
-        r->p += bytes;
-        r->left -= bytes;
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t u = 0;
-        get_u64(r, &u);
-        memcpy(&(*out)[i], &u, sizeof u);
-    }
-    return 0;
-}
-
-int data_deserialize(const unsigned char *buf, size_t len, tg_dataset **out, tg_err *err)
-{
-    blob_reader r = {buf, len};
-    uint32_t version, task, is_string;
-    uint64_t d, q, n, m, k;
-    tg_dataset *ds = NULL;
-    const char *why = NULL;
-    int rc = TG_OK, g;
-
-    *out = NULL;
-    if (len < BLOB_HEADER || memcmp(buf, BLOB_MAGIC, 4) != 0) {
-        why = "bad header";
-        goto out;
-    }
-    r.p += 4;
-    r.left -= 4;
-    get_u32(&r, &version);
-    get_u32(&r, &task);
-    get_u32(&r, &is_string);
-    get_u64(&r, &d);
-    get_u64(&r, &q);
-    get_u64(&r, &n);
-    get_u64(&r, &m);
-    get_u64(&r, &k);
-    if (version != BLOB_VERSION) {
-        why = "unsupported version";
-        goto out;
-    }
-    if ((task != TG_TASK_CLASSIFICATION && task != TG_TASK_REGRESSION) || is_string > 1 ||
-        d == 0 || q == 0 || n == 0 || d > DATA_MAX_ELEMS || q > DATA_MAX_ELEMS ||
-        n > DATA_MAX_ROWS || m > DATA_MAX_ROWS || k > DATA_MAX_CLASSES ||
-        (task == TG_TASK_CLASSIFICATION ? (q != 1 || k == 0) : (k != 0 || is_string))) {
-        why = "inconsistent header";
-        goto out;
-    }
-    ds = dataset_new();
-    if (!ds) {
-        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
-        goto out;
-    }
-    ds->task = (tg_task)task;
-    ds->d = (size_t)d;
-    ds->n_outputs = (size_t)q;
-    ds->n_train = (size_t)n;
-    ds->n_test = (size_t)m;
-    if ((g = get_f64s(&r, ds->n_train, ds->d, &ds->x)) == 0 &&
-        (g = get_f64s(&r, ds->n_train, ds->n_outputs, &ds->y)) == 0 &&
-        (g = get_f64s(&r, ds->n_test, ds->d, &ds->x_test)) == 0)
-        g = get_f64s(&r, ds->n_test, ds->n_outputs, &ds->y_test);
-    if (g) {
-        if (g == -2)
-            rc = tg_err_set(err, TG_ENOMEM, "out of memory");
-        why = "truncated arrays";
-        goto out;
-    }
-    if (k) {
-        ds->classes.is_string = (int)is_string;
-        if (is_string)
-            ds->classes.strs = calloc((size_t)k, sizeof(char *));
-        else
-            ds->classes.ints = malloc((size_t)k * sizeof(long long));
-        if (is_string ? !ds->classes.strs : !ds->classes.ints) {
-            rc = tg_err_set(err, TG_ENOMEM, "out of memory");
-            goto out;
-        }
-        ds->classes.n = (size_t)k;
-        for (size_t i = 0; i < k; i++) {
-            uint64_t v;
-            uint32_t sl;
-            if (!is_string) {
-                if (get_u64(&r, &v)) {
-                    why = "truncated classes";
-                    goto out;
-                }
-                ds->classes.ints[i] = (long long)v;
-                continue;
-            }
-            if (get_u32(&r, &sl) || sl > r.left || sl > DATA_MAX_LABEL_LEN ||
-                memchr(r.p, '\0', sl)) {
-                why = "bad class label";
-                goto out;
-            }
-            ds->classes.strs[i] = malloc((size_t)sl + 1);
-            if (!ds->classes.strs[i]) {
-                rc = tg_err_set(err, TG_ENOMEM, "out of memory");
-                goto out;
-            }
-            memcpy(ds->classes.strs[i], r.p, sl);
-            ds->classes.strs[i][sl] = '\0';
-            r.p += sl;
-            r.left -= sl;
-        }
-    }
-    if (r.left != 0) {
-        why = "trailing bytes";
-        goto out;
-    }
-    if (dataset_check(ds, NULL)) {
-        why = "invalid values";
-        goto out;
-    }
-    *out = ds;
-    ds = NULL;
-out:
-    if (why && !rc)
-        rc = tg_err_set(err, TG_EIO, "corrupt dataset: %s", why);
-    dataset_free(ds);
-    return rc;
-}
-
 /* ---- the `data` field of a job ------------------------------------------------------ */
 
 static const char *const option_fields[] = {"classes",   "binary",      "test_fraction",
                                             "split_seed", "max_train",  "max_test",
                                             "subset_seed", "standardize", "unit_norm"};
 #define N_OPTION_FIELDS (sizeof option_fields / sizeof option_fields[0])
-
-static const char *const activation_names[] = {"relu", "leaky_relu", "abs", "tanh",
-                                               "sigmoid", "softplus", "gelu", "erf",
-                                               "identity", NULL};
-
-/* The parameters each generator takes besides n and seed. */
-static const struct {
-    const char *name;
-    const char *params[4];
-    double noise;
-} generators[] = {
-    {"two_moons", {"noise"}, 0.1},
-    {"xor", {"noise"}, 0.1},
-    {"blobs", {"d", "centers", "spread"}, 0.0},
-    {"linear", {"d", "noise"}, 0.1},
-    {"teacher", {"d", "width", "activation", "noise"}, 0.0},
-    {"sphere", {"d", "width"}, 0.0},
-};
-
-static int gen_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof generators / sizeof generators[0]; i++)
-        if (strcmp(generators[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
-static int gen_takes(int g, const char *param)
-{
-    for (int i = 0; i < 4 && generators[g].params[i]; i++)
-        if (strcmp(generators[g].params[i], param) == 0)
-            return 1;
-    return 0;
-}
 
 /* A size parameter: an integer >= 1 (TG_EINVAL), at most max (TG_ETOOLARGE). */
 static int size_param(const json_t *data, const char *key, long long def, size_t max,
@@ -762,6 +386,31 @@ static int size_param(const json_t *data, const char *key, long long def, size_t
         return tg_err_setf(err, TG_ETOOLARGE, jx_path(fb, sizeof fb, "data", key),
                            "%s must be at most %zu (got %lld)", fb, max, v);
     *out = (size_t)v;
+    return TG_OK;
+}
+
+/* The limits on products of generator parameters (core/generators.h), in the order the
+ * generator checks them, naming the request fields. */
+static int gen_limits(int g, const tg_gen_params *p, tg_err *err)
+{
+    size_t prod;
+    if (dataset_gen_takes(g, "d") &&
+        (tg_mul_size(p->n, p->d, &prod) || prod > DATASET_GEN_MAX_ELEMS))
+        return tg_err_setf(err, TG_ETOOLARGE, "data.n",
+                           "data.n * data.d must be at most %zu (got %zu x %zu)",
+                           DATASET_GEN_MAX_ELEMS, p->n, p->d);
+    if (!dataset_gen_takes(g, "width"))
+        return TG_OK;
+    if (tg_mul_size(p->width, p->d, &prod) || prod > DATASET_GEN_MAX_ELEMS)
+        return tg_err_setf(err, TG_ETOOLARGE, "data.width",
+                           "data.width * data.d must be at most %zu", DATASET_GEN_MAX_ELEMS);
+    if (tg_mul_size(p->n, p->width, &prod) || prod > DATASET_GEN_MAX_ACTS)
+        return tg_err_setf(err, TG_ETOOLARGE, "data.n",
+                           "data.n * data.width must be at most %zu", DATASET_GEN_MAX_ACTS);
+    if (tg_mul3_size(p->n, p->width, p->d, &prod) || prod > DATASET_GEN_MAX_WORK)
+        return tg_err_setf(err, TG_ETOOLARGE, "data.n",
+                           "data.n * data.width * data.d must be at most %zu",
+                           DATASET_GEN_MAX_WORK);
     return TG_OK;
 }
 
@@ -781,20 +430,20 @@ static int gen_params(const json_t *data, int g, json_t *filled, tg_gen_params *
     p->seed = (uint64_t)seed;
     jx_default(filled, "n", json_integer((json_int_t)p->n));
     jx_default(filled, "seed", json_integer(seed));
-    if (gen_takes(g, "noise")) {
-        rc = jx_number(data, "noise", "data", generators[g].noise, 0, 0, INFINITY, 0,
+    if (dataset_gen_takes(g, "noise")) {
+        rc = jx_number(data, "noise", "data", dataset_generators[g].noise, 0, 0, INFINITY, 0,
                        &p->noise, err);
         if (rc)
             return rc;
         jx_default(filled, "noise", json_real(p->noise));
     }
-    if (gen_takes(g, "d")) {
+    if (dataset_gen_takes(g, "d")) {
         rc = size_param(data, "d", 10, DATASET_GEN_MAX_D, &p->d, err);
         if (rc)
             return rc;
         jx_default(filled, "d", json_integer((json_int_t)p->d));
     }
-    if (gen_takes(g, "centers")) {
+    if (dataset_gen_takes(g, "centers")) {
         rc = size_param(data, "centers", 3, DATASET_GEN_MAX_CENTERS, &p->centers, err);
         if (!rc)
             rc = jx_number(data, "spread", "data", 1.0, 0, 0, INFINITY, 0, &p->spread, err);
@@ -803,20 +452,20 @@ static int gen_params(const json_t *data, int g, json_t *filled, tg_gen_params *
         jx_default(filled, "centers", json_integer((json_int_t)p->centers));
         jx_default(filled, "spread", json_real(p->spread));
     }
-    if (gen_takes(g, "width")) {
+    if (dataset_gen_takes(g, "width")) {
         rc = size_param(data, "width", 64, DATASET_GEN_MAX_WIDTH, &p->width, err);
         if (rc)
             return rc;
         jx_default(filled, "width", json_integer((json_int_t)p->width));
     }
-    if (gen_takes(g, "activation")) {
+    if (dataset_gen_takes(g, "activation")) {
         rc = jx_string(data, "activation", "data", "relu", activation_names, 0,
                        &p->activation, err);
         if (rc)
             return rc;
         jx_default(filled, "activation", json_string(p->activation));
     }
-    return TG_OK;
+    return gen_limits(g, p, err);
 }
 
 /* A list of original labels (data.classes, data.binary.positive) typed like the
@@ -834,9 +483,9 @@ static int label_list(const json_t *v, const char *path, const tg_classes *c,
         return tg_err_setf(err, TG_EINVAL, path, "%s has more than %d labels", path,
                            DATA_MAX_CLASSES);
     if (c->is_string)
-        l->strs = malloc((n ? n : 1) * sizeof(char *));
+        l->strs = tg_alloc_array(n, 1, sizeof(char *));
     else
-        l->ints = malloc((n ? n : 1) * sizeof(long long));
+        l->ints = tg_alloc_array(n, 1, sizeof(long long));
     if (c->is_string ? !l->strs : !l->ints)
         return tg_err_set(err, TG_ENOMEM, "out of memory");
     l->n = n;
@@ -870,6 +519,35 @@ static int limit_option(const json_t *data, const char *key, size_t *out, tg_err
     int rc = jx_as_int(v, jx_path(fb, sizeof fb, "data", key), 1, LLONG_MAX, &x, err);
     if (!rc)
         *out = (size_t)x;
+    return rc;
+}
+
+/* Rewords an error of core/preprocess.h for the request: the option name that starts
+ * err->field (and, with the same words, err->msg) becomes the request field. */
+static int options_err(int rc, tg_err *err)
+{
+    static const struct {
+        const char *core, *req;
+    } names[] = {{"binary_positive", "data.binary.positive"},
+                 {"classes", "data.classes"},
+                 {"test_fraction", "data.test_fraction"}};
+    char field[sizeof err->field], msg[sizeof err->msg];
+    if (!rc || !err)
+        return rc;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i].core);
+        if (strncmp(err->field, names[i].core, n) != 0 ||
+            (err->field[n] != '\0' && err->field[n] != '['))
+            continue;
+        snprintf(field, sizeof field, "%s%.100s", names[i].req, err->field + n);
+        if (strncmp(err->msg, names[i].core, n) == 0)
+            snprintf(msg, sizeof msg, "%s%.220s", names[i].req, err->msg + n);
+        else
+            snprintf(msg, sizeof msg, "%.250s", err->msg);
+        memcpy(err->field, field, sizeof field);
+        memcpy(err->msg, msg, sizeof msg);
+        break;
+    }
     return rc;
 }
 
@@ -943,7 +621,7 @@ static int parse_options(const json_t *data, const tg_dataset *ds, int is_builti
         if (rc)
             return rc;
     }
-    rc = dataset_check_options(ds, o, err);
+    rc = options_err(dataset_check_options(ds, o, err), err);
     if (rc)
         return rc;
 
@@ -1016,12 +694,12 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
             return rc;
         kind = dataset_builtin_kind(name);
         if (kind == 2) {
-            g = gen_find(name);
+            g = dataset_gen_find(name);
             TG_ASSERT(g >= 0);
             allowed[na++] = "n";
             allowed[na++] = "seed";
-            for (int i = 0; i < 4 && generators[g].params[i]; i++)
-                allowed[na++] = generators[g].params[i];
+            for (int i = 0; dataset_generators[g].params[i]; i++)
+                allowed[na++] = dataset_generators[g].params[i];
         }
     }
     allowed[na] = NULL;
@@ -1079,7 +757,7 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
         if (rc)
             goto out;
         jx_default(json_object_get(filled, "inline"), "task",
-                   json_string(task_name(ds->task)));
+                   json_string(data_task_name(ds->task)));
     }
 
     rc = parse_options(data, ds, kind != 0, allow_preprocessing, filled, &opt, err);
@@ -1089,7 +767,8 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
      * arrays), so that data-dependent errors (a split leaving no training point) are
      * found at validation too. */
     if (ds->x) {
-        rc = dataset_apply_options(ds, &opt, ds_out ? stats_out : NULL, err);
+        rc = options_err(dataset_apply_options(ds, &opt, ds_out ? stats_out : NULL, err),
+                         err);
         if (rc)
             goto out;
     }

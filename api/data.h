@@ -1,10 +1,12 @@
-/* data.h: the data side of the contract (API.md section 3): dataset uploads (JSON and
- * CSV), the dataset object, and the `data` field of a job (sources, generators and
- * options), decoded strictly and resolved into a core tg_dataset.
+/* data.h: the request side of the data contract (API.md section 3): dataset uploads
+ * (JSON and CSV) and the `data` field of a job (sources, generators and options),
+ * decoded strictly and resolved into a core tg_dataset. The dataset object's JSON and
+ * the storage format are in data_codec.h (included here).
  *
  * The store is reached only through the loader callback of data_env, so this layer
  * knows no SQL. Every error names the field ("data.test_fraction", "x[3][1]", or for
- * CSV "row 7, column petal_width") with the codes of API.md section 1.
+ * CSV "row 7, column petal_width") with the codes of API.md section 1; core/ reports
+ * its own input names, which this layer turns into request fields.
  *
  * Threading: reentrant; json_t values are borrowed and never shared across threads.
  */
@@ -15,12 +17,16 @@
 #include <stdint.h>
 
 #include "../core/dataset.h"
+#include "../core/generators.h"
+#include "../core/preprocess.h"
 #include "../core/tg.h"
+#include "data_codec.h"
 
 /* Size limits enforced while decoding (TG_ETOOLARGE beyond them). */
 #define DATA_MAX_ELEMS ((size_t)1 << 28)  /* elements of x (+ x_test) in one dataset */
 #define DATA_MAX_ROWS ((size_t)10000000)
 #define DATA_MAX_CLASSES 100000
+#define DATA_MAX_LABEL_LEN 1024  /* bytes of one string label */
 
 /* Loads the uploaded dataset `id` into *out (new, caller frees). Returns TG_ENOTFOUND
  * when there is none. Provided by the server (store-backed). */
@@ -45,16 +51,6 @@ typedef struct data_csv_opts {
 int data_upload_csv(const char *buf, size_t len, const data_csv_opts *opts,
                     tg_dataset **out, tg_err *err);
 
-/* The dataset object fields that derive from the data: task, n_train, n_test, d,
- * n_outputs, n_classes, classes (original labels; null for regression). New ref. */
-json_t *data_meta_json(const tg_dataset *ds);
-/* x, y, x_test, y_test as JSON (labels as the original labels). New ref. */
-json_t *data_arrays_json(const tg_dataset *ds);
-
-/* Byte serialization of a dataset for storage (little-endian, versioned). */
-int data_serialize(const tg_dataset *ds, unsigned char **buf_out, size_t *len_out);
-int data_deserialize(const unsigned char *buf, size_t len, tg_dataset **out, tg_err *err);
-
 /* The `data` field of a job (section 3.2): validates `data` (field path "data"),
  * returns the filled-in value (every applicable default written) in *filled_out (new
  * ref) and the resolved dataset in *ds_out (new; may be NULL to skip returning it).
@@ -64,7 +60,7 @@ int data_deserialize(const unsigned char *buf, size_t len, tg_dataset **out, tg_
  * Details: exactly one of dataset / builtin / inline (else TG_EINVAL on "data");
  * parameters that the source does not take are TG_EUNKNOWN ("data.noise" with blobs,
  * "data.n" with iris, "data.standardize" without allow_preprocessing); generator limits
- * are the DATASET_GEN_MAX_* of core/dataset.h (TG_ETOOLARGE); an uploaded dataset the
+ * are the DATASET_GEN_MAX_* of core/generators.h (TG_ETOOLARGE); an uploaded dataset the
  * loader does not find is TG_EINVAL on "data.dataset" (other loader errors pass
  * through); test_fraction or split_seed given for a source with a test split are
  * TG_EINVAL. Defaults filled in: test_fraction (0.2 for builtins and generators, 0

@@ -30,8 +30,7 @@ typedef struct ntk_req {
     uint64_t seed;
 } ntk_req;
 
-static const char *const act_choices[] = {"relu", "leaky_relu", "abs", "tanh", "sigmoid",
-                                          "softplus", "gelu", "erf", "identity", NULL};
+static const char *const *const act_choices = activation_names;
 
 static int decode(const json_t *req, json_t *p, const tg_model *model, const tg_dataset *ds,
                   ntk_req *r, tg_err *err)

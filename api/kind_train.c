@@ -22,8 +22,7 @@ typedef struct train_req {
     double val_fraction;
 } train_req;
 
-static const char *const act_choices[] = {"relu", "leaky_relu", "abs", "tanh", "sigmoid",
-                                          "softplus", "gelu", "erf", "identity", NULL};
+static const char *const *const act_choices = activation_names;
 
 /* ---- optimizer and schedule -------------------------------------------------------- */
 

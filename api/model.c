@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_codec.h"
 #include "jx.h"
 
 static const char *const loss_names[] = {"cross_entropy", "logistic", "mse"};
@@ -44,8 +45,14 @@ void model_free(tg_model *m)
 json_t *model_arch_json(const mlp_arch *a)
 {
     json_t *hidden = json_array();
-    for (size_t l = 1; l < a->n_layers; l++)
-        json_array_append_new(hidden, json_integer((json_int_t)a->dims[l]));
+    int bad = !hidden;
+    for (size_t l = 1; !bad && l < a->n_layers; l++)
+        bad = json_array_append_new(hidden, json_integer((json_int_t)a->dims[l])) != 0;
+    if (bad) {
+        json_decref(hidden);
+        return NULL;
+    }
+    /* json_pack fails (NULL) when a stolen "o" value is NULL. */
     return json_pack("{s:I, s:o, s:I, s:s, s:f, s:b, s:s, s:o, s:o}", "input_dim",
                      (json_int_t)a->dims[0], "hidden", hidden, "output_dim",
                      (json_int_t)a->dims[a->n_layers], "activation", mlp_act_name(a->act),
@@ -54,9 +61,6 @@ json_t *model_arch_json(const mlp_arch *a)
                      a->ntk ? json_real(a->w_std) : json_null(), "b_std",
                      a->ntk ? json_real(a->b_std) : json_null());
 }
-
-static const char *const act_choices[] = {"relu", "leaky_relu", "abs", "tanh", "sigmoid",
-                                          "softplus", "gelu", "erf", "identity", NULL};
 
 int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *err)
 {
@@ -72,7 +76,7 @@ int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *er
     if ((rc = jx_expect_object(o, path, err)) || (rc = jx_check_fields(o, path, fields, err)) ||
         (rc = jx_int_req(o, "input_dim", path, 1, 1000000, &in, err)) ||
         (rc = jx_int_req(o, "output_dim", path, 1, 100000, &out, err)) ||
-        (rc = jx_string(o, "activation", path, "relu", act_choices, 0, &act, err)) ||
+        (rc = jx_string(o, "activation", path, "relu", activation_names, 0, &act, err)) ||
         (rc = jx_number(o, "leaky_slope", path, 0.01, -INFINITY, 0, INFINITY, 0,
                         &a->leaky_slope, err)) ||
         (rc = jx_bool(o, "bias", path, 1, &a->bias, err)) ||
@@ -123,14 +127,24 @@ int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *er
 static json_t *layers_json(const mlp_arch *a, const double *theta)
 {
     json_t *arr = json_array();
-    for (size_t l = 1; l <= a->n_layers; l++) {
+    int bad = !arr;
+    for (size_t l = 1; !bad && l <= a->n_layers; l++) {
         size_t wo, bo;
         mlp_layer_offsets(a, l, &wo, &bo);
         json_t *o = json_pack("{s:o}", "weight",
                               jx_real_matrix(theta + wo, a->dims[l], a->dims[l - 1]));
-        json_object_set_new(o, "bias", bo == (size_t)-1 ? json_null()
-                                                        : jx_real_array(theta + bo, a->dims[l]));
-        json_array_append_new(arr, o);
+        if (!o || json_object_set_new(o, "bias",
+                                      bo == (size_t)-1 ? json_null()
+                                                       : jx_real_array(theta + bo, a->dims[l]))) {
+            json_decref(o);
+            bad = 1;
+        } else {
+            bad = json_array_append_new(arr, o) != 0; /* steals o, also on failure */
+        }
+    }
+    if (bad) {
+        json_decref(arr);
+        return NULL;
     }
     return arr;
 }
@@ -199,9 +213,12 @@ static int layers_decode(const json_t *v, const char *path, const mlp_arch *a, d
 static json_t *classes_json(const tg_classes *c)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; i < c->n; i++)
-        json_array_append_new(arr, c->is_string ? json_string(c->strs[i])
-                                                : json_integer((json_int_t)c->ints[i]));
+    for (size_t i = 0; arr && i < c->n; i++)
+        if (json_array_append_new(arr, c->is_string ? json_string(c->strs[i])
+                                                    : json_integer((json_int_t)c->ints[i]))) {
+            json_decref(arr);
+            return NULL;
+        }
     return arr;
 }
 
@@ -212,7 +229,7 @@ static int classes_decode(const json_t *v, const char *path, size_t k, tg_classe
     memset(c, 0, sizeof *c);
     if (!v || json_is_null(v)) {
         c->n = k;
-        c->ints = malloc((k ? k : 1) * sizeof(long long));
+        c->ints = tg_alloc_array(k, 1, sizeof(long long));
         if (!c->ints)
             return tg_err_set(err, TG_ENOMEM, "out of memory");
         for (size_t i = 0; i < k; i++)
@@ -228,7 +245,7 @@ static int classes_decode(const json_t *v, const char *path, size_t k, tg_classe
         if (!c->strs)
             return tg_err_set(err, TG_ENOMEM, "out of memory");
     } else {
-        c->ints = malloc((k ? k : 1) * sizeof(long long));
+        c->ints = tg_alloc_array(k, 1, sizeof(long long));
         if (!c->ints)
             return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
@@ -327,28 +344,35 @@ void model_preprocess(const tg_model *m, double *x, size_t n)
 
 json_t *model_encode(const tg_model *m, int include_weights, int include_initial)
 {
+    /* Every json_object_set_new fails (nonzero) on a NULL value or a NULL o, and steals the
+     * value either way: one flag gives a complete object or NULL (and the failure count
+     * of jx.h catches what the nested encoders drop). */
+    unsigned mark = jx_oom_mark();
     json_t *o = json_pack("{s:s, s:s}", "id", m->id, "created_at", m->created_at);
-    json_object_set_new(o, "source", m->source_job[0]
-                                         ? json_pack("{s:s}", "job", m->source_job)
-                                         : json_pack("{s:b}", "upload", 1));
-    json_object_set_new(o, "task", json_string(m->task == TG_TASK_CLASSIFICATION
-                                                   ? "classification"
-                                                   : "regression"));
-    json_object_set_new(o, "loss", json_string(model_loss_name(m->loss)));
-    json_object_set_new(o, "n_classes", json_integer((json_int_t)m->n_classes));
-    json_object_set_new(o, "classes", m->task == TG_TASK_CLASSIFICATION
-                                          ? classes_json(&m->classes)
-                                          : json_null());
-    json_object_set_new(o, "arch", model_arch_json(&m->arch));
-    json_object_set_new(o, "preprocessing", pre_json(m));
-    json_object_set(o, "training", m->training ? m->training : json_null());
-    json_object_set_new(o, "param_count", json_integer((json_int_t)m->P));
-    json_object_set_new(o, "has_initial", json_boolean(m->theta0 != NULL));
+    int bad = !o;
+    bad |= json_object_set_new(o, "source", m->source_job[0]
+                                                ? json_pack("{s:s}", "job", m->source_job)
+                                                : json_pack("{s:b}", "upload", 1));
+    bad |= json_object_set_new(o, "task", json_string(data_task_name(m->task)));
+    bad |= json_object_set_new(o, "loss", json_string(model_loss_name(m->loss)));
+    bad |= json_object_set_new(o, "n_classes", json_integer((json_int_t)m->n_classes));
+    bad |= json_object_set_new(o, "classes", m->task == TG_TASK_CLASSIFICATION
+                                                 ? classes_json(&m->classes)
+                                                 : json_null());
+    bad |= json_object_set_new(o, "arch", model_arch_json(&m->arch));
+    bad |= json_object_set_new(o, "preprocessing", pre_json(m));
+    bad |= json_object_set(o, "training", m->training ? m->training : json_null());
+    bad |= json_object_set_new(o, "param_count", json_integer((json_int_t)m->P));
+    bad |= json_object_set_new(o, "has_initial", json_boolean(m->theta0 != NULL));
     if (include_weights)
-        json_object_set_new(o, "layers", layers_json(&m->arch, m->theta));
+        bad |= json_object_set_new(o, "layers", layers_json(&m->arch, m->theta));
     if (include_initial)
-        json_object_set_new(o, "initial_layers",
-                            m->theta0 ? layers_json(&m->arch, m->theta0) : json_null());
+        bad |= json_object_set_new(o, "initial_layers",
+                                   m->theta0 ? layers_json(&m->arch, m->theta0) : json_null());
+    if (bad || jx_oom_since(mark)) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -428,7 +452,7 @@ int model_decode_upload(const json_t *body, tg_model **out, tg_err *err)
                          m->P, (size_t)1 << 27);
         goto fail;
     }
-    m->theta = malloc(m->P * sizeof(double));
+    m->theta = tg_alloc_array(m->P, 1, sizeof(double));
     if (!m->theta) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory");
         goto fail;
@@ -442,7 +466,7 @@ int model_decode_upload(const json_t *body, tg_model **out, tg_err *err)
         goto fail;
     json_t *init = json_object_get(body, "initial_layers");
     if (init && !json_is_null(init)) {
-        m->theta0 = malloc(m->P * sizeof(double));
+        m->theta0 = tg_alloc_array(m->P, 1, sizeof(double));
         if (!m->theta0) {
             rc = tg_err_set(err, TG_ENOMEM, "out of memory");
             goto fail;
@@ -466,9 +490,14 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
     json_error_t je;
     json_t *o = json_loads(meta, 0, &je);
     tg_model *m = model_new();
-    int rc = TG_EINTERNAL;
-    if (!o || !m) {
-        tg_err_set(err, TG_EINTERNAL, "stored model metadata is unreadable");
+    unsigned mark = jx_oom_mark();
+    int rc;
+    if (!m || (!o && jx_oom_since(mark))) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory reading a stored model");
+        goto fail;
+    }
+    if (!o) {
+        rc = tg_err_set(err, TG_EINTERNAL, "stored model metadata is unreadable");
         goto fail;
     }
     snprintf(m->id, sizeof m->id, "%s", json_string_value(json_object_get(o, "id")));
@@ -481,14 +510,15 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
                                                          : TG_TASK_REGRESSION;
     const char *loss = json_string_value(json_object_get(o, "loss"));
     m->loss = (tg_loss)model_loss_from_name(loss ? loss : "mse");
-    if (model_arch_decode(json_object_get(o, "arch"), "arch", &m->arch, err))
+    if ((rc = model_arch_decode(json_object_get(o, "arch"), "arch", &m->arch, err)))
         goto fail;
     m->n_classes = (size_t)json_integer_value(json_object_get(o, "n_classes"));
     if (m->task == TG_TASK_CLASSIFICATION &&
-        classes_decode(json_object_get(o, "classes"), "classes", m->n_classes, &m->classes, err))
+        (rc = classes_decode(json_object_get(o, "classes"), "classes", m->n_classes,
+                             &m->classes, err)))
         goto fail;
-    if (pre_decode(json_object_get(o, "preprocessing"), "preprocessing", m->arch.dims[0], m,
-                   err))
+    if ((rc = pre_decode(json_object_get(o, "preprocessing"), "preprocessing", m->arch.dims[0],
+                         m, err)))
         goto fail;
     json_t *tr = json_object_get(o, "training");
     if (tr && !json_is_null(tr)) {
@@ -498,17 +528,17 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
     m->P = mlp_param_count(&m->arch);
     if (weights_len != m->P * sizeof(double) ||
         (initial && initial_len != m->P * sizeof(double))) {
-        tg_err_set(err, TG_EINTERNAL, "stored model weights have the wrong size");
+        rc = tg_err_set(err, TG_EINTERNAL, "stored model weights have the wrong size");
         goto fail;
     }
-    m->theta = malloc(m->P * sizeof(double));
+    m->theta = tg_alloc_array(m->P, 1, sizeof(double));
     if (!m->theta) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory");
         goto fail;
     }
     memcpy(m->theta, weights, weights_len);
     if (initial) {
-        m->theta0 = malloc(m->P * sizeof(double));
+        m->theta0 = tg_alloc_array(m->P, 1, sizeof(double));
         if (!m->theta0) {
             rc = tg_err_set(err, TG_ENOMEM, "out of memory");
             goto fail;
@@ -521,14 +551,14 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
 fail:
     json_decref(o);
     model_free(m);
-    return err && err->code ? err->code : rc;
+    return rc;
 }
 
 json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_err *err)
 {
     size_t d = m->arch.dims[0], k = m->arch.dims[m->arch.n_layers];
-    double *x = malloc((n ? n : 1) * d * sizeof(double));
-    double *f = malloc((n ? n : 1) * k * sizeof(double));
+    double *x = tg_alloc_array(n, d, sizeof(double));
+    double *f = tg_alloc_array(n, k, sizeof(double));
     mlp_ws *ws = mlp_ws_new(&m->arch, n < 1024 ? (n ? n : 1) : 1024);
     json_t *res = NULL;
     if (!x || !f || !ws) {
@@ -539,18 +569,21 @@ json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_
     model_preprocess(m, x, n);
     mlp_predict(&m->arch, m->theta, x, n, ws, f);
     res = json_pack("{s:o}", "outputs", jx_real_matrix(f, n, k));
-    if (m->task != TG_TASK_CLASSIFICATION)
+    if (!res || m->task != TG_TASK_CLASSIFICATION)
         goto out;
+    /* Appends and sets fail (nonzero) on NULL values and steal them either way; any
+     * failure drops the whole result. */
     json_t *idx = json_array(), *pred = json_array(), *prob = json_array();
-    for (size_t i = 0; i < n; i++) {
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++) {
         const double *fi = f + i * k;
         size_t best = 0;
         json_t *p = json_array();
         if (m->loss == LOSS_LOGISTIC) {
             double q = fi[0] >= 0 ? 1.0 / (1.0 + exp(-fi[0])) : exp(fi[0]) / (1.0 + exp(fi[0]));
             best = fi[0] > 0;
-            json_array_append_new(p, jx_real(1.0 - q));
-            json_array_append_new(p, jx_real(q));
+            bad |= json_array_append_new(p, jx_real(1.0 - q));
+            bad |= json_array_append_new(p, jx_real(q));
         } else {
             double mx = fi[0], s = 0;
             for (size_t j = 1; j < k; j++)
@@ -560,20 +593,27 @@ json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_
             for (size_t j = 0; j < k; j++)
                 s += exp(fi[j] - mx);
             for (size_t j = 0; j < k; j++)
-                json_array_append_new(p, m->loss == LOSS_CROSS_ENTROPY
-                                             ? jx_real(exp(fi[j] - mx) / s)
-                                             : json_null());
+                bad |= json_array_append_new(p, m->loss == LOSS_CROSS_ENTROPY
+                                                    ? jx_real(exp(fi[j] - mx) / s)
+                                                    : json_null());
         }
-        json_array_append_new(idx, json_integer((json_int_t)best));
-        json_array_append_new(pred, m->classes.is_string
-                                        ? json_string(m->classes.strs[best])
-                                        : json_integer((json_int_t)m->classes.ints[best]));
-        json_array_append_new(prob, m->loss == LOSS_MSE ? (json_decref(p), json_null()) : p);
+        bad |= json_array_append_new(idx, json_integer((json_int_t)best));
+        bad |= json_array_append_new(pred, m->classes.is_string
+                                               ? json_string(m->classes.strs[best])
+                                               : json_integer((json_int_t)m->classes.ints[best]));
+        bad |= json_array_append_new(prob, m->loss == LOSS_MSE ? (json_decref(p), json_null())
+                                                               : p);
     }
-    json_object_set_new(res, "indices", idx);
-    json_object_set_new(res, "predictions", pred);
-    json_object_set_new(res, "probabilities", prob);
+    bad |= json_object_set_new(res, "indices", idx);
+    bad |= json_object_set_new(res, "predictions", pred);
+    bad |= json_object_set_new(res, "probabilities", prob);
+    if (bad) {
+        json_decref(res);
+        res = NULL;
+    }
 out:
+    if (!res && x && f && ws) /* the JSON, not the buffers, failed */
+        tg_err_set(err, TG_ENOMEM, "out of memory");
     free(x);
     free(f);
     mlp_ws_free(ws);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "../core/dataset.h"
+#include "../core/preprocess.h"
 #include "../core/mlp.h"
 #include "../core/tg.h"
 
@@ -41,7 +42,8 @@ void model_free(tg_model *m);
  * layer ("layers[1].weight"). *out: new. */
 int model_decode_upload(const json_t *body, tg_model **out, tg_err *err);
 
-/* The model object (without layers: include_weights/include_initial add them). */
+/* The model object (without layers: include_weights/include_initial add them). New ref;
+ * NULL on allocation failure (never a partial object). */
 json_t *model_encode(const tg_model *m, int include_weights, int include_initial);
 
 /* Storage split: the metadata JSON (model_encode without layers, plus what is needed to
@@ -50,15 +52,18 @@ char *model_meta_text(const tg_model *m);
 int model_from_stored(const char *meta, const void *weights, size_t weights_len,
                       const void *initial, size_t initial_len, tg_model **out, tg_err *err);
 
-/* Architecture object <-> mlp_arch ("arch" of section 4). */
+/* Architecture object <-> mlp_arch ("arch" of section 4). model_arch_json: new ref,
+ * NULL on allocation failure. */
 json_t *model_arch_json(const mlp_arch *a);
 int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *err);
 
 /* Applies the stored preprocessing to n raw rows in place. */
 void model_preprocess(const tg_model *m, double *x, size_t n);
 
-/* Predict endpoint body for n rows of raw x: {"outputs", "indices", "predictions",
- * "probabilities"} (regression: outputs only). */
+/* Predict endpoint body for n rows of raw x (n x input_dim, borrowed): {"outputs",
+ * "indices", "predictions", "probabilities"} (regression: outputs only). New ref; NULL
+ * with TG_ENOMEM in err on allocation failure (never a partial object). Buffers are sized
+ * with overflow checks (tg_alloc_array). */
 json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_err *err);
 
 /* Names of losses and tasks. */

@@ -362,24 +362,17 @@ int csv_to_double(const char *s, double *out)
     }
     if (p != e)
         return -1;
-    /* strtod stops at the first blank; a copy is only needed for the length bound. */
+    /* The syntax above leaves only blanks (or the end) after e, where strtod stops, so it
+     * can read the field in place: no copy, hence no allocation that could fail and be
+     * taken for "not a number". Short fields are still copied (cheap, and the same). */
     size_t len = (size_t)(e - b);
     const char *num = b;
-    char *heap = NULL;
     if (len < sizeof tmp) {
         memcpy(tmp, b, len);
         tmp[len] = '\0';
         num = tmp;
-    } else {
-        heap = malloc(len + 1);
-        if (!heap)
-            return -1;
-        memcpy(heap, b, len);
-        heap[len] = '\0';
-        num = heap;
     }
     double v = strtod(num, NULL);
-    free(heap);
     if (!isfinite(v))
         return -2;
     *out = v;

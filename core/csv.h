@@ -12,6 +12,9 @@
  * Errors name the place in err->field: "header", "row R" or "row R, column NAME", with
  * R counting data rows from 1 (the header is not counted).
  *
+ * Sizes: the text buffers grow by doubling with overflow checks (TG_ENOMEM when they
+ * would not fit in size_t); the limits bound rows x cols before any table is built.
+ *
  * Threading: reentrant; a table is immutable once parsed.
  */
 #ifndef TG_CSV_H

@@ -1,6 +1,15 @@
-/* dataset.h: in-memory datasets, the builtin generators and the preprocessing options
- * of API.md section 3.2. Pure numerics: no JSON, no SQL, no files (the builtin CSVs are
- * embedded by the build and reach core/ as bytes).
+/* dataset.h: in-memory datasets, their class labels, datasets from CSV tables and the
+ * builtin real datasets (API.md section 3). The generators are in generators.h, the
+ * preprocessing options in preprocess.h. Pure numerics: no JSON, no SQL, no files (the
+ * builtin CSVs are embedded by the build and reach core/ as bytes).
+ *
+ * Errors: err->field names the input of this module at fault (a CSV location such as
+ * "row 3, column x1", or a member of tg_dataset: "x", "y_test", ...), never a request
+ * field; the API layer names request fields.
+ *
+ * Size preconditions: the callers bound rows x cols (the API's DATA_MAX_ELEMS and the
+ * generator limits); every rows * cols * sizeof(double) here is still computed with
+ * tg_mul_size, so an overflow is TG_ENOMEM, never a short buffer.
  *
  * A dataset has a training part and an optional test part. Classification labels are
  * class indices 0..K-1 stored as doubles in y (n_outputs == 1); the original labels
@@ -49,94 +58,18 @@ void dataset_free(tg_dataset *ds);
 /* Deep copy; NULL on allocation failure. */
 tg_dataset *dataset_clone(const tg_dataset *ds);
 void classes_deinit(tg_classes *c);
-
-/* Generator parameters (API.md 3.2). Unset fields are filled by generator defaults by
- * the API layer before the call; core/ takes them as given. */
-typedef struct tg_gen_params {
-    size_t n;            /* points before the split [1000] */
-    uint64_t seed;       /* [0] */
-    double noise;        /* two_moons, xor, linear, teacher */
-    size_t d;            /* blobs, linear, teacher, sphere */
-    size_t centers;      /* blobs */
-    double spread;       /* blobs */
-    size_t width;        /* teacher, sphere */
-    const char *activation; /* teacher: an activation name of API.md section 4 */
-} tg_gen_params;
-
-/* Generator limits (TG_ETOOLARGE beyond them; the API layer checks them first, naming
- * the field). They bound memory (n * d doubles, width * d teacher weights) and time
- * (n * width activations, n * width * d multiply-adds). */
-#define DATASET_GEN_MAX_N ((size_t)1000000)
-#define DATASET_GEN_MAX_D ((size_t)10000)
-#define DATASET_GEN_MAX_WIDTH ((size_t)10000)
-#define DATASET_GEN_MAX_CENTERS ((size_t)1000)
-#define DATASET_GEN_MAX_ELEMS ((size_t)1 << 25)  /* n * d and width * d */
-#define DATASET_GEN_MAX_ACTS ((size_t)1 << 26)   /* n * width */
-#define DATASET_GEN_MAX_WORK ((size_t)1 << 30)   /* n * width * d */
+/* A new uninitialized array of a x b doubles (huge pages; free with free()), or NULL on
+ * overflow of a * b * sizeof(double) or allocation failure. A zero size gives 1 element. */
+double *dataset_alloc_doubles(size_t a, size_t b);
 
 /* Loads a builtin real dataset ("iris", "wine", "breast_cancer", "digits") into
- * *out (new, caller frees). TG_ENOTFOUND for an unknown name. */
+ * *out (new, caller frees). TG_ENOTFOUND (field "name") for an unknown name. */
 int dataset_builtin_load(const char *name, tg_dataset **out, tg_err *err);
-/* 1 if name is a builtin real dataset, 2 if a generator, 0 otherwise. */
+/* 1 if name is a builtin real dataset, 2 if a generator (generators.h), 0 otherwise. */
 int dataset_builtin_kind(const char *name);
-/* Runs generator `name` with p into *out (new, caller frees); training part only.
- * The exact algorithms are documented in dataset.c. TG_EINVAL (field "data.<param>")
- * for a bad parameter, TG_ETOOLARGE over a limit above, TG_ENOTFOUND for no generator. */
-int dataset_generate(const char *name, const tg_gen_params *p, tg_dataset **out, tg_err *err);
-/* As dataset_generate, but only the metadata: task, d, n_outputs, n_train (= p->n) and
- * classes, with no arrays (x, y NULL). For validating a request without generating. */
-int dataset_generate_shell(const char *name, const tg_gen_params *p, tg_dataset **out,
-                           tg_err *err);
-/* The names of the builtins, NULL-terminated: real datasets first, then generators. */
+/* The names of the builtins, NULL-terminated: real datasets first, then the generators
+ * (in DATASET_GENERATOR_NAMES order). */
 extern const char *const dataset_builtin_names[];
-
-/* The options of API.md 3.2, applied by dataset_apply_options in the documented order:
- * classes, binary, split, subsample, standardize, unit_norm. Label lists refer to the
- * original labels: as integers when the dataset's classes are integers, else strings. */
-typedef struct tg_label_list {
-    size_t n;
-    long long *ints; /* borrowed */
-    char **strs;     /* borrowed */
-} tg_label_list;
-
-typedef struct tg_data_options {
-    int has_classes; tg_label_list classes;
-    int has_binary;  tg_label_list binary_positive;
-    double test_fraction; int has_test_fraction; /* has_: given explicitly */
-    uint64_t split_seed;
-    size_t max_train, max_test; /* 0 = no limit */
-    uint64_t subset_seed;
-    int standardize;
-    int unit_norm;
-} tg_data_options;
-
-/* Statistics of standardize, kept so that a model can apply them to raw inputs. */
-typedef struct tg_standardize_stats {
-    size_t d;
-    double *mean; /* d (owned) */
-    double *std;  /* d (owned); 0 for a constant feature (only centered) */
-} tg_standardize_stats;
-
-/* Applies opt to ds in place. stats_out (may be NULL) receives the standardize
- * statistics when opt->standardize (caller frees with standardize_stats_deinit).
- * Errors name the option: TG_EINVAL with err->field set ("data.test_fraction", ...). */
-int dataset_apply_options(tg_dataset *ds, const tg_data_options *opt,
-                          tg_standardize_stats *stats_out, tg_err *err);
-void standardize_stats_deinit(tg_standardize_stats *s);
-/* The checks of dataset_apply_options that need no data (labels known and of the right
- * type, no duplicates, classification-only options, test_fraction against an existing
- * test split); works on a shell dataset. */
-int dataset_check_options(const tg_dataset *ds, const tg_data_options *opt, tg_err *err);
-
-/* The single steps of dataset_apply_options (also used by CSV uploads). dataset_split
- * splits the training part with test_fraction f in [0, 1) and seed (ds must have no test
- * part): classification: per class c (in index order), round(f * n_c) (half up) test
- * points, chosen as the first positions of a Fisher-Yates permutation of the class's
- * points (in their order) drawn from rng_seed(seed), one permutation per class;
- * regression: round(f * n) test points, the first positions of one permutation. Both
- * parts keep the original order of the points. TG_EINVAL ("data.test_fraction") when no
- * training point would remain. */
-int dataset_split(tg_dataset *ds, double test_fraction, uint64_t seed, tg_err *err);
 
 /* Classification labels from original labels: sets ds->task, n_outputs = 1, classes =
  * the sorted union of train and test labels (strings by byte order), and y / y_test to

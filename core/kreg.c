@@ -1,4 +1,5 @@
-/* kreg.c: see kreg.h. */
+/* kreg.c: see kreg.h. Every n x n and n x c buffer is sized by tg_alloc_array (overflow
+ * checked); an allocation failure is TG_ENOMEM, never a numerical verdict. */
 #include "kreg.h"
 
 #include <cblas.h>
@@ -37,15 +38,24 @@ static int sym_eig(const double *K, size_t n, double shift, int vectors, double 
     return TG_OK;
 }
 
-static double min_eig(const double *K, size_t n, double shift)
+/* The smallest eigenvalue of K + shift I into *out: TG_OK, TG_ENOMEM, or TG_ENUMERICAL
+ * when the eigensolver fails (*out is then NaN). */
+static int min_eig(const double *K, size_t n, double shift, double *out, tg_err *err)
 {
-    double *V = malloc(n * n * sizeof(double)), *w = malloc(n * sizeof(double));
-    double r = NAN;
-    if (V && w && sym_eig(K, n, shift, 0, V, w, NULL) == TG_OK)
-        r = w[0];
+    double *V = tg_alloc_array(n, n, sizeof(double)), *w = tg_alloc_array(n, 1, sizeof(double));
+    int rc;
+    *out = NAN;
+    if (!V || !w) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory for the eigensolver");
+        goto out;
+    }
+    rc = sym_eig(K, n, shift, 0, V, w, err);
+    if (!rc)
+        *out = w[0];
+out:
     free(V);
     free(w);
-    return r;
+    return rc;
 }
 
 /* A = chol(K + ridge I) into L (n x n); 0 or the LAPACK info. */
@@ -60,13 +70,13 @@ static int chol(const double *K, size_t n, double ridge, double *L)
 }
 
 /* Solves (K + ridge I) X = Y with the factor (Y n x c row-major; in place, via a
- * column-major copy). */
-static int chol_solve(const double *L, size_t n, double *Y, size_t c)
+ * column-major copy). TG_OK, TG_ENOMEM, or TG_ENUMERICAL (err set either way). */
+static int chol_solve(const double *L, size_t n, double *Y, size_t c, tg_err *err)
 {
     int nn = (int)n, nc = (int)c, info = 0;
-    double *B = malloc(n * c * sizeof(double));
+    double *B = tg_alloc_array(n, c, sizeof(double));
     if (!B)
-        return -1;
+        return tg_err_set(err, TG_ENOMEM, "out of memory for the triangular solve");
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < c; j++)
             B[j * n + i] = Y[i * c + j];
@@ -75,13 +85,13 @@ static int chol_solve(const double *L, size_t n, double *Y, size_t c)
         for (size_t j = 0; j < c; j++)
             Y[i * c + j] = B[j * n + i];
     free(B);
-    return info;
+    return info ? tg_err_set(err, TG_ENUMERICAL, "the triangular solve failed") : TG_OK;
 }
 
 int kreg_ridge(const double *K, size_t n, const double *Kt, size_t m, const double *Y,
                size_t c, double ridge, double *pred, double *min_eig_out, tg_err *err)
 {
-    double *L = malloc(n * n * sizeof(double)), *A = malloc(n * c * sizeof(double));
+    double *L = tg_alloc_array(n, n, sizeof(double)), *A = tg_alloc_array(n, c, sizeof(double));
     int rc = TG_OK;
     if (!L || !A) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for kernel regression");
@@ -90,16 +100,18 @@ int kreg_ridge(const double *K, size_t n, const double *Kt, size_t m, const doub
     if (chol(K, n, ridge, L) != 0) {
         free(L);
         L = NULL;
-        *min_eig_out = min_eig(K, n, ridge);
+        /* The eigensolver failing too leaves NaN, reported as such; no memory is
+         * TG_ENOMEM, not a verdict on the kernel. */
+        rc = min_eig(K, n, ridge, min_eig_out, err);
+        if (rc == TG_ENOMEM)
+            goto out;
         rc = tg_err_set(err, TG_ENUMERICAL, "the kernel (+ ridge) is not positive definite "
                         "(smallest eigenvalue %.3g)", *min_eig_out);
         goto out;
     }
     memcpy(A, Y, n * c * sizeof(double));
-    if (chol_solve(L, n, A, c) != 0) {
-        rc = tg_err_set(err, TG_ENUMERICAL, "the triangular solve failed");
+    if ((rc = chol_solve(L, n, A, c, err)))
         goto out;
-    }
     if (m > 0)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)c, (int)n, 1.0, Kt,
                     (int)n, A, (int)c, 0.0, pred, (int)c);
@@ -112,8 +124,8 @@ out:
 int kreg_flow(const double *K, size_t n, const double *Kt, size_t m, const double *Y,
               size_t c, double ridge, double t, double *pred, tg_err *err)
 {
-    double *V = malloc(n * n * sizeof(double)), *w = malloc(n * sizeof(double));
-    double *P = malloc(n * c * sizeof(double)), *Q = malloc(n * c * sizeof(double));
+    double *V = tg_alloc_array(n, n, sizeof(double)), *w = tg_alloc_array(n, 1, sizeof(double));
+    double *P = tg_alloc_array(n, c, sizeof(double)), *Q = tg_alloc_array(n, c, sizeof(double));
     int rc = TG_OK;
     if (!V || !w || !P || !Q) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for the gradient-flow prediction");
@@ -147,7 +159,7 @@ out:
 int kreg_spectrum(const double *K, size_t n, const double *Y, size_t c, double *eig,
                   double *proj, tg_err *err)
 {
-    double *V = malloc(n * n * sizeof(double)), *w = malloc(n * sizeof(double));
+    double *V = tg_alloc_array(n, n, sizeof(double)), *w = tg_alloc_array(n, 1, sizeof(double));
     int rc = TG_OK;
     if (!V || !w) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for the spectrum");
@@ -179,7 +191,7 @@ out:
 int kreg_complexity(const double *K, size_t n, const double *Y, size_t c, double *out,
                     tg_err *err)
 {
-    double *L = malloc(n * n * sizeof(double)), *A = malloc(n * c * sizeof(double));
+    double *L = tg_alloc_array(n, n, sizeof(double)), *A = tg_alloc_array(n, c, sizeof(double));
     int rc = TG_OK;
     if (!L || !A) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for the complexity");
@@ -190,10 +202,8 @@ int kreg_complexity(const double *K, size_t n, const double *Y, size_t c, double
         goto out;
     }
     memcpy(A, Y, n * c * sizeof(double));
-    if (chol_solve(L, n, A, c) != 0) {
-        rc = tg_err_set(err, TG_ENUMERICAL, "the triangular solve failed");
+    if ((rc = chol_solve(L, n, A, c, err)))
         goto out;
-    }
     double q = 0, tr = 0;
     for (size_t i = 0; i < n * c; i++)
         q += Y[i] * A[i];

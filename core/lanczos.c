@@ -19,9 +19,9 @@ int lanczos_ritz(lanczos_op op, void *ud, size_t n, size_t k, tg_rng *rng, doubl
     *k_out = 0;
     if (k == 0)
         return TG_OK;
-    if (tg_mul_size(k + 1, n, &vn))
+    if (tg_mul3_size(k + 1, n, sizeof(double), &vn))
         return TG_ENOMEM;
-    double *V = malloc(vn * sizeof(double));
+    double *V = malloc(vn);
     double *w = malloc(n * sizeof(double));
     double *alpha = malloc(k * sizeof(double)), *beta = malloc(k * sizeof(double));
     if (!V || !w || !alpha || !beta) {
@@ -58,10 +58,8 @@ int lanczos_ritz(lanczos_op op, void *ud, size_t n, size_t k, tg_rng *rng, doubl
             vn1[q] = w[q] / b;
     }
     memcpy(ritz_out, alpha, m * sizeof(double));
-    if (linalg_tridiag_eig(m, ritz_out, beta, NULL) != 0) {
-        rc = TG_ENUMERICAL;
+    if ((rc = linalg_tridiag_eig(m, ritz_out, beta, NULL)))
         goto out;
-    }
     *k_out = m;
 out:
     free(V);

@@ -18,7 +18,8 @@ typedef int (*lanczos_op)(void *ud, const double *x, double *y);
 
 /* Runs up to k steps (k <= n) from a random start drawn from rng; ritz_out (k,
  * ascending) receives the Ritz values and *k_out how many there are (fewer when an
- * invariant subspace is found). Returns TG_OK, TG_ENOMEM or TG_ECANCELLED. */
+ * invariant subspace is found). Returns TG_OK, TG_ENOMEM, TG_ECANCELLED, or TG_ENUMERICAL
+ * when the tridiagonal eigensolver fails. Precondition: k <= n. */
 int lanczos_ritz(lanczos_op op, void *ud, size_t n, size_t k, tg_rng *rng, double *ritz_out,
                  size_t *k_out);
 

@@ -24,7 +24,8 @@ void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda
 
 /* Eigenvalues (ascending) of the symmetric tridiagonal matrix with diagonal d (n) and
  * off-diagonal e (n - 1); vectors (n x n, column-major, may be NULL). d and e are
- * overwritten (d receives the eigenvalues). Returns 0 or LAPACK's info. */
+ * overwritten (d receives the eigenvalues). Precondition: n fits in an int. Returns TG_OK,
+ * TG_ENOMEM (workspace), or TG_ENUMERICAL when LAPACK's dstev fails (info != 0). */
 int linalg_tridiag_eig(size_t n, double *d, double *e, double *vectors);
 
 double linalg_dot(const double *a, const double *b, size_t n);

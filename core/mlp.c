@@ -13,22 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const act_names[] = {"relu", "leaky_relu", "abs", "tanh", "sigmoid",
-                                        "softplus", "gelu", "erf", "identity"};
-
-int mlp_act_from_name(const char *name)
-{
-    for (int i = 0; i < (int)(sizeof act_names / sizeof act_names[0]); i++)
-        if (strcmp(name, act_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-const char *mlp_act_name(tg_act a)
-{
-    return (unsigned)a < sizeof act_names / sizeof act_names[0] ? act_names[a] : "?";
-}
-
 static double sigmoid(double z)
 {
     if (z >= 0)
@@ -209,18 +193,19 @@ mlp_ws *mlp_ws_new(const mlp_arch *a, size_t n_max)
     if (tg_mul_size(n_max, total, &zn) || tg_mul_size(n_max, max_dim(a), &dn))
         goto fail;
     size_t out = a->dims[a->n_layers];
-    ws->z = malloc(zn * sizeof(double));
-    ws->h = malloc(zn * sizeof(double));
-    ws->rz = malloc(zn * sizeof(double));
-    ws->rh = malloc(zn * sizeof(double));
-    ws->d0 = malloc(dn * sizeof(double));
-    ws->d1 = malloc(dn * sizeof(double));
-    ws->rd0 = malloc(dn * sizeof(double));
-    ws->rd1 = malloc(dn * sizeof(double));
-    ws->g = malloc(n_max * out * sizeof(double));
-    ws->rg = malloc(n_max * out * sizeof(double));
+    ws->z = tg_alloc_array(zn, 1, sizeof(double));
+    ws->h = tg_alloc_array(zn, 1, sizeof(double));
+    ws->rz = tg_alloc_array(zn, 1, sizeof(double));
+    ws->rh = tg_alloc_array(zn, 1, sizeof(double));
+    ws->d0 = tg_alloc_array(dn, 1, sizeof(double));
+    ws->d1 = tg_alloc_array(dn, 1, sizeof(double));
+    ws->rd0 = tg_alloc_array(dn, 1, sizeof(double));
+    ws->rd1 = tg_alloc_array(dn, 1, sizeof(double));
+    ws->g = tg_alloc_array(n_max, out, sizeof(double));
+    ws->rg = tg_alloc_array(n_max, out, sizeof(double));
+    ws->part = tg_alloc_array(mlp_param_count(a), 1, sizeof(double));
     if (!ws->z || !ws->h || !ws->rz || !ws->rh || !ws->d0 || !ws->d1 || !ws->rd0 ||
-        !ws->rd1 || !ws->g || !ws->rg)
+        !ws->rd1 || !ws->g || !ws->rg || !ws->part)
         goto fail;
     return ws;
 fail:
@@ -242,6 +227,7 @@ void mlp_ws_free(mlp_ws *ws)
     free(ws->rd1);
     free(ws->g);
     free(ws->rg);
+    free(ws->part);
     free(ws);
 }
 
@@ -465,10 +451,8 @@ double mlp_loss_grad(const mlp_arch *a, const double *theta, const double *x,
         memset(grad, 0, P * sizeof(double));
     if (n == 0)
         return 0;
-    if (n > ws->n_max) {
-        part = malloc(P * sizeof(double));
-        TG_ASSERT(part);
-    }
+    if (n > ws->n_max)
+        part = ws->part;
     /* Rows in blocks of n_max; each block's gradient is added in order (deterministic). */
     for (size_t i = 0; i < n; i += ws->n_max) {
         size_t m = n - i < ws->n_max ? n - i : ws->n_max;
@@ -483,7 +467,6 @@ double mlp_loss_grad(const mlp_arch *a, const double *theta, const double *x,
                 grad[p] += part[p];
         }
     }
-    free(part);
     return total / (double)n;
 }
 

@@ -15,6 +15,11 @@
  * or a class index taken one-hot). The objective is the mean loss; the L2 term is the
  * caller's (it adds weight_decay * theta to gradients and HVPs).
  *
+ * Size preconditions: dims[l] and n fit in an int (CBLAS dimensions; the API bounds
+ * widths by 1e6 and P by 2^27); caller arrays (x: n x dims[0], y, theta: P, grads: P or
+ * n x P) exist with their stated sizes, so their byte sizes fit in size_t. Workspace
+ * sizes are computed with overflow checks (mlp_ws_new).
+ *
  * Threading: reentrant; a workspace belongs to one thread. BLAS calls use the
  * process-wide OpenBLAS thread count. Results are deterministic for a given thread
  * count.
@@ -24,14 +29,10 @@
 
 #include <stddef.h>
 
+#include "activation.h"
 #include "tg.h"
 
 #define MLP_MAX_LAYERS 64
-
-typedef enum tg_act {
-    ACT_RELU, ACT_LEAKY_RELU, ACT_ABS, ACT_TANH, ACT_SIGMOID, ACT_SOFTPLUS, ACT_GELU,
-    ACT_ERF, ACT_IDENTITY
-} tg_act;
 
 typedef enum tg_loss { LOSS_CROSS_ENTROPY, LOSS_LOGISTIC, LOSS_MSE } tg_loss;
 
@@ -45,9 +46,9 @@ typedef struct mlp_arch {
     double w_std, b_std;              /* ntk only */
 } mlp_arch;
 
-/* The activation named `name` (API.md section 4 names); -1 if unknown. */
-int mlp_act_from_name(const char *name);
-const char *mlp_act_name(tg_act a);
+/* The activation table's lookups (activation.h) under mlp's names. */
+static inline int mlp_act_from_name(const char *name) { return activation_from_name(name); }
+static inline const char *mlp_act_name(tg_act a) { return activation_name(a); }
 /* phi, phi' and phi'' at z (phi'(0) per API.md: relu 0, leaky slope, abs 0). */
 double mlp_phi(tg_act a, double slope, double z);
 double mlp_dphi(tg_act a, double slope, double z);
@@ -72,8 +73,13 @@ typedef struct mlp_ws {
     double *rd0, *rd1;  /* R{delta} buffers */
     double *g;          /* n_max x dims[L+1]: dloss/df */
     double *rg;         /* R{dloss/df} */
+    double *part;       /* P: one block's gradient when a batch spans several blocks */
 } mlp_ws;
 
+/* A workspace for a (borrowed; only its sizes are read) and batches of up to n_max rows.
+ * New (free with mlp_ws_free); NULL on allocation failure or when a size product
+ * overflows (all sizes are overflow-checked). About (4 total + 4 max_dim + 2 out) n_max
+ * + P doubles. */
 mlp_ws *mlp_ws_new(const mlp_arch *a, size_t n_max);
 void mlp_ws_free(mlp_ws *ws);
 

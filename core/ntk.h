@@ -20,6 +20,11 @@
  * triangle while the block is still in cache; so rows become final in order, and are
  * handed to rows_final to be written out during the computation.
  *
+ * Size preconditions: the caller allocated the outputs (n x m doubles, or n), so their
+ * sizes fit in size_t; n, m and d fit in an int (CBLAS). Internal arrays ((L + 1) x n
+ * variances, rows of m, 256-row blocks) are sized with tg_alloc_array; a failure is
+ * TG_ENOMEM.
+ *
  * Threading: reentrant; `threads` worker threads split the rows of the elementwise
  * pass (the GEMM uses the process-wide OpenBLAS setting).
  */

@@ -55,6 +55,9 @@ typedef struct optim_state {
 int optim_from_name(const char *name);
 const char *optim_name(tg_opt k);
 
+/* A zeroed state for n parameters (three n-vectors; calloc checks n * sizeof(double)).
+ * cfg is borrowed and not kept. New (free with optim_state_free); NULL on allocation
+ * failure. optim_state_free(NULL) is a no-op. */
 optim_state *optim_state_new(const optim_cfg *cfg, size_t n);
 void optim_state_free(optim_state *s);
 

@@ -66,6 +66,14 @@ int tg_mul3_size(size_t a, size_t b, size_t c, size_t *out)
     return tg_mul_size(ab, c, out);
 }
 
+void *tg_alloc_array(size_t a, size_t b, size_t elem)
+{
+    size_t bytes;
+    if (tg_mul3_size(a ? a : 1, b ? b : 1, elem, &bytes))
+        return NULL;
+    return malloc(bytes);
+}
+
 int tg_progress_report(const tg_progress *p, double fraction, const char *msg)
 {
     if (!p || !p->fn)

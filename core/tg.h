@@ -75,6 +75,9 @@ size_t tg_big_kept(void);
 /* Overflow-checked size products: return 0 and set *out, or -1 on overflow. */
 int tg_mul_size(size_t a, size_t b, size_t *out);
 int tg_mul3_size(size_t a, size_t b, size_t c, size_t *out);
+/* malloc(a * b * elem) with the product checked: NULL on overflow or failure. A zero
+ * count allocates one element, so NULL always means "no memory". Free with free(). */
+void *tg_alloc_array(size_t a, size_t b, size_t elem);
 
 /* Progress and cancellation callback handed to core routines by the job runner.
  * fraction in [0,1] (monotone within one call tree); msg may be NULL. Returns nonzero

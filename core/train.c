@@ -26,7 +26,7 @@ static int orthogonal(size_t rows, size_t cols, tg_rng *rng, double *W)
     int m = (int)(rows > cols ? rows : cols), n = (int)(rows > cols ? cols : rows);
     int info = 0, lwork = -1;
     double wq;
-    double *A = malloc((size_t)m * (size_t)n * sizeof(double));
+    double *A = tg_alloc_array((size_t)m, (size_t)n, sizeof(double));
     double *tau = malloc((size_t)n * sizeof(double));
     double *work = NULL;
     int rc = TG_ENOMEM;
@@ -122,7 +122,7 @@ int train_init(const mlp_arch *a, const char *init, double init_std, uint64_t se
             if (rc)
                 return tg_err_set(err, rc, "orthogonal initialization failed");
         } else {
-            return tg_err_setf(err, TG_EINVAL, "params.init", "unknown init \"%s\"", init);
+            return tg_err_setf(err, TG_EINVAL, "init", "unknown init \"%s\"", init);
         }
         if (hb)
             memset(theta + bo, 0, fout * sizeof(double));
@@ -334,15 +334,15 @@ int train_run(const train_cfg *cfg, const train_data *data, double *theta,
         nmax = 4096;
     size_t k = cfg->arch.dims[cfg->arch.n_layers];
     L.ws = mlp_ws_new(&cfg->arch, nmax);
-    L.g = malloc(L.P * sizeof(double));
-    L.g2 = malloc(L.P * sizeof(double));
-    L.e = malloc(L.P * sizeof(double));
-    L.theta_e = malloc(L.P * sizeof(double));
-    L.best = malloc(L.P * sizeof(double));
-    L.xb = malloc(L.bs * data->d * sizeof(double));
-    L.yb = malloc(L.bs * L.ydim * sizeof(double));
-    L.fbuf = malloc(nmax * k * sizeof(double));
-    L.perm = malloc(n * sizeof(size_t));
+    L.g = tg_alloc_array(L.P, 1, sizeof(double));
+    L.g2 = tg_alloc_array(L.P, 1, sizeof(double));
+    L.e = tg_alloc_array(L.P, 1, sizeof(double));
+    L.theta_e = tg_alloc_array(L.P, 1, sizeof(double));
+    L.best = tg_alloc_array(L.P, 1, sizeof(double));
+    L.xb = tg_alloc_array(L.bs, data->d, sizeof(double));
+    L.yb = tg_alloc_array(L.bs, L.ydim, sizeof(double));
+    L.fbuf = tg_alloc_array(nmax, k, sizeof(double));
+    L.perm = tg_alloc_array(n, 1, sizeof(size_t));
     L.opt = optim_state_new(&cfg->opt, L.P);
     res->history = calloc((size_t)cfg->epochs + 1, sizeof(train_epoch));
     if (!L.ws || !L.g || !L.g2 || !L.e || !L.theta_e || !L.best || !L.xb || !L.yb || !L.fbuf ||

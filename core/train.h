@@ -10,6 +10,10 @@
  * comes from RNG streams derived from cfg->seed; the result depends only on the inputs
  * and the BLAS thread count.
  *
+ * Size preconditions: the data arrays exist (n x d, n x ydim), so their sizes fit in
+ * size_t; every buffer of the loop (P-vectors, batch x d, batch x outputs, epochs + 1
+ * history entries) is sized with overflow checks, and a failure is TG_ENOMEM.
+ *
  * Threading: reentrant; runs on the calling (worker) thread.
  */
 #ifndef TG_TRAIN_H

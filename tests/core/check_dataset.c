@@ -11,6 +11,8 @@
 
 #include "core/csv.h"
 #include "core/dataset.h"
+#include "core/generators.h"
+#include "core/preprocess.h"
 #include "core/rng.h"
 
 #define FIXTURES "reference/data_fixtures.json"
@@ -644,40 +646,40 @@ START_TEST(generator_errors)
 {
     tg_gen_params p = defaults();
     p.n = 0;
-    gen_fails("two_moons", p, TG_EINVAL, "data.n");
+    gen_fails("two_moons", p, TG_EINVAL, "n");
     p.n = DATASET_GEN_MAX_N + 1;
-    gen_fails("xor", p, TG_ETOOLARGE, "data.n");
+    gen_fails("xor", p, TG_ETOOLARGE, "n");
     p = defaults();
     p.noise = -1;
-    gen_fails("linear", p, TG_EINVAL, "data.noise");
+    gen_fails("linear", p, TG_EINVAL, "noise");
     p = defaults();
     p.d = 0;
-    gen_fails("blobs", p, TG_EINVAL, "data.d");
+    gen_fails("blobs", p, TG_EINVAL, "d");
     p.d = DATASET_GEN_MAX_D + 1;
-    gen_fails("sphere", p, TG_ETOOLARGE, "data.d");
+    gen_fails("sphere", p, TG_ETOOLARGE, "d");
     p = defaults();
     p.n = 1000000;
     p.d = 100;
-    gen_fails("linear", p, TG_ETOOLARGE, "data.n");
+    gen_fails("linear", p, TG_ETOOLARGE, "n");
     p = defaults();
     p.centers = 0;
-    gen_fails("blobs", p, TG_EINVAL, "data.centers");
+    gen_fails("blobs", p, TG_EINVAL, "centers");
     p = defaults();
     p.spread = -0.5;
-    gen_fails("blobs", p, TG_EINVAL, "data.spread");
+    gen_fails("blobs", p, TG_EINVAL, "spread");
     p = defaults();
     p.width = DATASET_GEN_MAX_WIDTH + 1;
-    gen_fails("teacher", p, TG_ETOOLARGE, "data.width");
+    gen_fails("teacher", p, TG_ETOOLARGE, "width");
     p = defaults();
     p.n = 1000000;
     p.d = 1;
     p.width = 1000;
-    gen_fails("teacher", p, TG_ETOOLARGE, "data.n");
+    gen_fails("teacher", p, TG_ETOOLARGE, "n");
     p = defaults();
     p.activation = "swish";
-    gen_fails("teacher", p, TG_EINVAL, "data.activation");
+    gen_fails("teacher", p, TG_EINVAL, "activation");
     p = defaults();
-    gen_fails("spiral", p, TG_ENOTFOUND, "data.builtin");
+    gen_fails("spiral", p, TG_ENOTFOUND, "name");
 }
 END_TEST
 
@@ -729,7 +731,7 @@ START_TEST(split_stratified_and_plain)
     ck_assert(rows_in_order(ds->x_test, ds->n_test, orig->x, 150, 4));
     /* An existing test split is never split again. */
     ck_assert_int_eq(dataset_split(ds, 0.1, 5, &err), TG_EINVAL);
-    ck_assert_str_eq(err.field, "data.test_fraction");
+    ck_assert_str_eq(err.field, "test_fraction");
     /* Another seed, another choice; the same seed, the same one. */
     tg_dataset *a = dataset_clone(orig), *b = dataset_clone(orig);
     ck_assert_int_eq(dataset_split(a, 0.3, 6, &err), TG_OK);
@@ -765,7 +767,7 @@ START_TEST(split_stratified_and_plain)
     a->x = calloc(2, sizeof(double));
     ck_assert_int_eq(dataset_labels_int(a, lab, NULL, &err), TG_OK);
     ck_assert_int_eq(dataset_split(a, 0.5, 0, &err), TG_EINVAL);
-    ck_assert_str_eq(err.field, "data.test_fraction");
+    ck_assert_str_eq(err.field, "test_fraction");
     dataset_free(a);
     dataset_free(ds);
     dataset_free(orig);
@@ -841,15 +843,15 @@ START_TEST(options_errors)
     o.has_classes = 1;
     o.classes.n = 2;
     o.classes.ints = bad;
-    options_fail(ds, &o, TG_EINVAL, "data.classes[1]");
+    options_fail(ds, &o, TG_EINVAL, "classes[1]");
     o.classes.ints = dup;
-    options_fail(ds, &o, TG_EINVAL, "data.classes[1]");
+    options_fail(ds, &o, TG_EINVAL, "classes[1]");
     o.classes.n = 0;
-    options_fail(ds, &o, TG_EINVAL, "data.classes");
+    options_fail(ds, &o, TG_EINVAL, "classes");
     o.classes.n = 1;
     o.classes.ints = NULL;
     o.classes.strs = strs;
-    options_fail(ds, &o, TG_EINVAL, "data.classes[0]");
+    options_fail(ds, &o, TG_EINVAL, "classes[0]");
     /* A positive label removed by `classes`. */
     o.classes.strs = NULL;
     o.classes.ints = keep;
@@ -857,16 +859,16 @@ START_TEST(options_errors)
     o.has_binary = 1;
     o.binary_positive.n = 1;
     o.binary_positive.ints = pos;
-    options_fail(ds, &o, TG_EINVAL, "data.binary.positive[0]");
+    options_fail(ds, &o, TG_EINVAL, "binary_positive[0]");
     memset(&o, 0, sizeof o);
     o.test_fraction = 1.0;
-    options_fail(ds, &o, TG_EINVAL, "data.test_fraction");
+    options_fail(ds, &o, TG_EINVAL, "test_fraction");
     ck_assert_uint_eq(ds->n_train, 150); /* nothing applied */
     /* test_fraction given explicitly when there is a test split already. */
     ck_assert_int_eq(dataset_split(ds, 0.2, 0, NULL), TG_OK);
     o.test_fraction = 0.2;
     o.has_test_fraction = 1;
-    options_fail(ds, &o, TG_EINVAL, "data.test_fraction");
+    options_fail(ds, &o, TG_EINVAL, "test_fraction");
     o.has_test_fraction = 0; /* the default is then ignored */
     ck_assert_int_eq(dataset_apply_options(ds, &o, NULL, NULL), TG_OK);
     ck_assert_uint_eq(ds->n_test, 30);
@@ -879,12 +881,12 @@ START_TEST(options_errors)
     o.has_binary = 1;
     o.binary_positive.n = 1;
     o.binary_positive.ints = pos;
-    options_fail(ds, &o, TG_EINVAL, "data.binary");
+    options_fail(ds, &o, TG_EINVAL, "binary_positive");
     o.has_binary = 0;
     o.has_classes = 1;
     o.classes.n = 1;
     o.classes.ints = pos;
-    options_fail(ds, &o, TG_EINVAL, "data.classes");
+    options_fail(ds, &o, TG_EINVAL, "classes");
     dataset_free(ds);
     /* `classes` keeping only a class that has no training point. */
     ds = dataset_new();
@@ -899,7 +901,7 @@ START_TEST(options_errors)
     o.has_classes = 1;
     o.classes.n = 1;
     o.classes.ints = pos;
-    options_fail(ds, &o, TG_EINVAL, "data.classes");
+    options_fail(ds, &o, TG_EINVAL, "classes");
     dataset_free(ds);
 }
 END_TEST

@@ -1,0 +1,47 @@
+/* ntk_maps.h: internal interface between the Gram driver (ntk.c) and the per-layer maps
+ * (ntk_maps.c): Gauss-Hermite rules, the quadrature map of one pair, and the row-wise
+ * closed-form pass of the relu family. Not part of the public core API (see ntk.h).
+ *
+ * Threading: the functions are reentrant; a rule is read-only once made and may be
+ * shared by threads.
+ */
+#ifndef TG_NTK_MAPS_H
+#define TG_NTK_MAPS_H
+
+#include <float.h>
+#include <stddef.h>
+
+#include "ntk.h"
+
+#define TWO_PI 6.283185307179586476925
+/* rho clamped to [-1, 1] and snapped to +-1 within 8 epsilon: arccos is so ill-conditioned
+ * there (theta ~ sqrt(2 (1 - rho))) that rounding in rho alone moves theta by 1e-8, and
+ * identical points must give exactly theta = 0 whichever way their kernel was summed. */
+#define RHO_SNAP (1.0 - 8 * DBL_EPSILON)
+#define GH_MAX 1024 /* the largest order the search tries */
+
+typedef struct ntk_gh_rule {
+    int m;
+    double *x, *w; /* probabilists' Gauss-Hermite nodes and weights (sum w = 1) */
+} ntk_gh_rule;
+
+/* Makes the order-m rule into *r (x, w new: free with ntk_gh_free, also after a failure).
+ * Precondition: 1 <= m <= GH_MAX (so m * m * sizeof(double) fits in size_t).
+ * TG_ENOMEM, or TG_ENUMERICAL when the eigensolver fails. */
+int ntk_gh_make(int m, ntk_gh_rule *r);
+/* Frees r's arrays (NULL arrays allowed); r can be made again. */
+void ntk_gh_free(ntk_gh_rule *r);
+
+/* E[f(u) f(v)] into *k and E[f'(u) f'(v)] into *dk for variances q1, q2 and covariance c,
+ * by the 2-D rule r in whitened coordinates. No allocation (stack buffers of GH_MAX). */
+void ntk_quad_pair(const ntk_gh_rule *r, tg_act act, double slope, double q1, double q2,
+                   double c, double *k, double *dk);
+
+/* One row of m entries of the relu family (relu, leaky_relu, abs) through every layer:
+ * K, T (m; in: the input kernel; out: nngp and ntk). sq1: sqrt(q) of the row point per
+ * layer; sq2 / rs2: sqrt(q) and 1 / sqrt(q) of the column points per layer, layer l at
+ * l * m_stride. first_is_diag: entry 0 pairs the point with itself (rho = 1 exactly). */
+void ntk_relu_row(const ntk_cfg *c, size_t m, const double *sq1, const double *sq2,
+                  const double *rs2, size_t m_stride, int first_is_diag, double *K, double *T);
+
+#endif

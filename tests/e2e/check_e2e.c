@@ -4,11 +4,7 @@
  * `build/check_e2e [suite]` runs every suite or the one named; Check's CK_RUN_CASE
  * selects one test case. E2E_KEEP=1 keeps the temporary directories (databases and
  * server logs). */
-#include <check.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "../runner.h"
 #include "harness.h"
 
 #define SERVICE_SUITES(X) X(api) X(data) X(jobs) X(ops)
@@ -22,31 +18,14 @@ SERVICE_SUITES(DECLARE)
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        Suite *(*fn)(void);
-    } suites[] = {
+    static const runner_suite suites[] = {
 #define ROW(name) {#name, e2e_##name##_suite},
 #define KIND(name) ROW(name)
         SERVICE_SUITES(ROW)
 #include "../../api/kinds.def"
     };
     harness_init();
-    SRunner *sr = srunner_create(NULL);
-    int n = 0;
-    for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
-        if (argc < 2 || strcmp(argv[1], suites[i].name) == 0) {
-            srunner_add_suite(sr, suites[i].fn());
-            n++;
-        }
-    if (!n) {
-        fprintf(stderr, "check_e2e: no suite %s\n", argv[1]);
-        srunner_free(sr);
-        return 2;
-    }
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = runner_run("check_e2e", suites, sizeof suites / sizeof suites[0], argc, argv);
     harness_fini();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

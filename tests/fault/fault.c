@@ -464,9 +464,9 @@ static void child_clean(int fd, fault_scenario_fn fn, void *ud)
         put_bytes(fd, out, h.out_len);
 }
 
-/* Runs child_clean; 0 and the results, or -1 when the child died. */
-static int run_clean(fault_scenario_fn fn, void *ud, clean_hdr *h, uint64_t **sites_out,
-                     char **out)
+/* Forks a child connected by a pipe: in the child returns 0 with *fd the write end; in
+ * the parent the child's pid with *fd the read end. */
+static pid_t fork_child(int *fd)
 {
     int fds[2];
     if (pipe(fds))
@@ -475,12 +475,22 @@ static int run_clean(fault_scenario_fn fn, void *ud, clean_hdr *h, uint64_t **si
     pid_t pid = fork();
     if (pid < 0)
         abort();
+    close(fds[pid == 0 ? 0 : 1]);
+    *fd = fds[pid == 0 ? 1 : 0];
+    return pid;
+}
+
+/* Runs child_clean; 0 and the results, or -1 when the child died. */
+static int run_clean(fault_scenario_fn fn, void *ud, clean_hdr *h, uint64_t **sites_out,
+                     char **out)
+{
+    int rfd;
+    pid_t pid = fork_child(&rfd);
     if (pid == 0) {
-        close(fds[0]);
-        child_clean(fds[1], fn, ud);
+        child_clean(rfd, fn, ud);
         _exit(0);
     }
-    close(fds[1]);
+    int fds[1] = {rfd};
     *sites_out = NULL;
     *out = NULL;
     int rc = get_bytes(fds[0], h, sizeof *h);
@@ -651,19 +661,13 @@ int fault_run(const char *name, fault_scenario_fn fn, void *ud, int cache, long 
         abort();
     for (long t = 0; t < n_pts; t++) {
         long i = pts[t];
-        int fds[2];
-        if (pipe(fds))
-            abort();
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid < 0)
-            abort();
+        int rfd;
+        pid_t pid = fork_child(&rfd);
         if (pid == 0) {
-            close(fds[0]);
-            child_run(fds[1], i, fn, ud, out0, h0.live_delta);
+            child_run(rfd, i, fn, ud, out0, h0.live_delta);
             _exit(0);
         }
-        close(fds[1]);
+        int fds[1] = {rfd};
         fault_msg fired, m;
         memset(&fired, 0, sizeof fired);
         memset(&m, 0, sizeof m);

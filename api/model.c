@@ -489,13 +489,18 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
     json_t *o = json_loads(meta, 0, &je);
     tg_model *m = model_new();
     int rc = TG_EINTERNAL;
-    if (!o || !m) {
+    if (!m) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!o) {
         tg_err_set(err, TG_EINTERNAL, "stored model metadata is unreadable");
         goto fail;
     }
-    snprintf(m->id, sizeof m->id, "%s", json_string_value(json_object_get(o, "id")));
-    snprintf(m->created_at, sizeof m->created_at, "%s",
-             json_string_value(json_object_get(o, "created_at")));
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *created = json_string_value(json_object_get(o, "created_at"));
+    snprintf(m->id, sizeof m->id, "%s", id ? id : "");
+    snprintf(m->created_at, sizeof m->created_at, "%s", created ? created : "");
     const char *job = json_string_value(json_object_get(json_object_get(o, "source"), "job"));
     snprintf(m->source_job, sizeof m->source_job, "%s", job ? job : "");
     const char *task = json_string_value(json_object_get(o, "task"));
@@ -517,20 +522,24 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
         m->training = json_incref(tr);
         m->init_from_model = json_object_get(json_object_get(tr, "params"), "init_model") != NULL;
     }
-    m->P = mlp_param_count(&m->arch);
+    m->P = mlp_param_count(&m->arch); /* arch limits (model_arch_decode) bound P * 8 */
     if (weights_len != m->P * sizeof(double) ||
         (initial && initial_len != m->P * sizeof(double))) {
         tg_err_set(err, TG_EINTERNAL, "stored model weights have the wrong size");
         goto fail;
     }
     m->theta = tg_alloc_array(m->P, 1, sizeof(double));
-    if (!m->theta)
+    if (!m->theta) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
         goto fail;
+    }
     memcpy(m->theta, weights, weights_len);
     if (initial) {
         m->theta0 = tg_alloc_array(m->P, 1, sizeof(double));
-        if (!m->theta0)
+        if (!m->theta0) {
+            rc = tg_err_set(err, TG_ENOMEM, "out of memory");
             goto fail;
+        }
         memcpy(m->theta0, initial, initial_len);
     }
     json_decref(o);

@@ -57,7 +57,8 @@ $(BUILD)/%.o: %.c
 
 # The kernel's elementwise pass vectorizes only without errno and FP-trap semantics
 # (neither is used anywhere in tangentd).
-$(BUILD)/core/ntk.o $(BUILD)/core/ntk_maps.o $(BUILD)/core/ntk_emp.o: FILE_CFLAGS = -O3 -fno-math-errno -fno-trapping-math
+$(BUILD)/core/ntk.o $(BUILD)/core/ntk_maps.o \
+$(BUILD)/core/ntk_emp.o: FILE_CFLAGS = -O3 -fno-math-errno -fno-trapping-math
 # Training's elementwise loops (activations, optimizers) vectorize at -O3; no flag here
 # changes a result (no reassociation).
 $(BUILD)/core/mlp.o $(BUILD)/core/optim.o $(BUILD)/core/train.o: FILE_CFLAGS = -O3

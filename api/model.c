@@ -488,9 +488,9 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
                       const void *initial, size_t initial_len, tg_model **out, tg_err *err)
 {
     json_error_t je;
+    unsigned mark = jx_oom_mark();
     json_t *o = json_loads(meta, 0, &je);
     tg_model *m = model_new();
-    unsigned mark = jx_oom_mark();
     int rc;
     if (!m || (!o && jx_oom_since(mark))) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory reading a stored model");
@@ -500,9 +500,10 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
         rc = tg_err_set(err, TG_EINTERNAL, "stored model metadata is unreadable");
         goto fail;
     }
-    snprintf(m->id, sizeof m->id, "%s", json_string_value(json_object_get(o, "id")));
-    snprintf(m->created_at, sizeof m->created_at, "%s",
-             json_string_value(json_object_get(o, "created_at")));
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *created = json_string_value(json_object_get(o, "created_at"));
+    snprintf(m->id, sizeof m->id, "%s", id ? id : "");
+    snprintf(m->created_at, sizeof m->created_at, "%s", created ? created : "");
     const char *job = json_string_value(json_object_get(json_object_get(o, "source"), "job"));
     snprintf(m->source_job, sizeof m->source_job, "%s", job ? job : "");
     const char *task = json_string_value(json_object_get(o, "task"));
@@ -525,7 +526,7 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
         m->training = json_incref(tr);
         m->init_from_model = json_object_get(json_object_get(tr, "params"), "init_model") != NULL;
     }
-    m->P = mlp_param_count(&m->arch);
+    m->P = mlp_param_count(&m->arch); /* arch limits (model_arch_decode) bound P * 8 */
     if (weights_len != m->P * sizeof(double) ||
         (initial && initial_len != m->P * sizeof(double))) {
         rc = tg_err_set(err, TG_EINTERNAL, "stored model weights have the wrong size");

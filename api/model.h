@@ -47,7 +47,9 @@ int model_decode_upload(const json_t *body, tg_model **out, tg_err *err);
 json_t *model_encode(const tg_model *m, int include_weights, int include_initial);
 
 /* Storage split: the metadata JSON (model_encode without layers, plus what is needed to
- * rebuild the struct) and the weights as raw little-endian doubles. */
+ * rebuild the struct) and the weights as raw little-endian doubles. model_meta_text: new
+ * string (caller frees), NULL on allocation failure. model_from_stored: *out new;
+ * TG_ENOMEM, or TG_EINTERNAL for metadata or weights that do not fit together. */
 char *model_meta_text(const tg_model *m);
 int model_from_stored(const char *meta, const void *weights, size_t weights_len,
                       const void *initial, size_t initial_len, tg_model **out, tg_err *err);

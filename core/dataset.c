@@ -19,9 +19,9 @@
 #include "embed.h"
 #include "generators.h"
 
-#define GEN_NAME(id, name) name,
+#define GEN_NAME(id, name, ...) name,
 const char *const dataset_builtin_names[] = {
-    "iris", "wine", "breast_cancer", "digits", DATASET_GENERATOR_NAMES(GEN_NAME) NULL};
+    "iris", "wine", "breast_cancer", "digits", DATASET_GENERATORS(GEN_NAME) NULL};
 #undef GEN_NAME
 #define N_REAL_BUILTINS 4
 

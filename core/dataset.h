@@ -68,7 +68,7 @@ int dataset_builtin_load(const char *name, tg_dataset **out, tg_err *err);
 /* 1 if name is a builtin real dataset, 2 if a generator (generators.h), 0 otherwise. */
 int dataset_builtin_kind(const char *name);
 /* The names of the builtins, NULL-terminated: real datasets first, then the generators
- * (in DATASET_GENERATOR_NAMES order). */
+ * (in the order of the DATASET_GENERATORS table of generators.h). */
 extern const char *const dataset_builtin_names[];
 
 /* Classification labels from original labels: sets ds->task, n_outputs = 1, classes =

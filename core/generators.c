@@ -39,14 +39,9 @@
 
 /* ---- generators --------------------------------------------------------------------- */
 
-const dataset_gen_info dataset_generators[GEN_COUNT] = {
-    {"two_moons", {"noise"}, 0.1},
-    {"xor", {"noise"}, 0.1},
-    {"blobs", {"d", "centers", "spread"}, 0.0},
-    {"linear", {"d", "noise"}, 0.1},
-    {"teacher", {"d", "width", "activation", "noise"}, 0.0},
-    {"sphere", {"d", "width"}, 0.0},
-};
+#define GEN_ROW(id, name, noise, ...) [id] = {name, {__VA_ARGS__, NULL}, noise},
+const dataset_gen_info dataset_generators[GEN_COUNT] = {DATASET_GENERATORS(GEN_ROW)};
+#undef GEN_ROW
 
 int dataset_gen_find(const char *name)
 {

@@ -21,18 +21,23 @@
 #include "dataset.h"
 #include "tg.h"
 
-/* The generators, in table order: X(enum constant, name). */
-#define DATASET_GENERATOR_NAMES(X)                                                          \
-    X(GEN_TWO_MOONS, "two_moons") X(GEN_XOR, "xor") X(GEN_BLOBS, "blobs")                  \
-    X(GEN_LINEAR, "linear") X(GEN_TEACHER, "teacher") X(GEN_SPHERE, "sphere")
+/* The generator table, one row per generator: X(enum constant, name, default noise, the
+ * parameters it takes besides n and seed...): tg_gen_params member names in API.md's
+ * order; the noise default is 0 for a generator that takes no noise. The enum, the
+ * name list of dataset_builtin_names and dataset_generators[] all follow from it. */
+#define DATASET_GENERATORS(X)                                                               \
+    X(GEN_TWO_MOONS, "two_moons", 0.1, "noise")                                             \
+    X(GEN_XOR, "xor", 0.1, "noise")                                                         \
+    X(GEN_BLOBS, "blobs", 0.0, "d", "centers", "spread")                                    \
+    X(GEN_LINEAR, "linear", 0.1, "d", "noise")                                              \
+    X(GEN_TEACHER, "teacher", 0.0, "d", "width", "activation", "noise")                     \
+    X(GEN_SPHERE, "sphere", 0.0, "d", "width")
 
-#define GEN_ENUM(id, name) id,
-typedef enum dataset_gen { DATASET_GENERATOR_NAMES(GEN_ENUM) GEN_COUNT } dataset_gen;
+#define GEN_ENUM(id, name, noise, ...) id,
+typedef enum dataset_gen { DATASET_GENERATORS(GEN_ENUM) GEN_COUNT } dataset_gen;
 #undef GEN_ENUM
 
-/* One row per generator: the parameters it takes besides n and seed (tg_gen_params
- * member names, NULL-terminated, in API.md's order; "centers" implies "spread") and the
- * default of its noise (0 when it takes none). */
+/* A row of the table as data: params NULL-terminated. */
 typedef struct dataset_gen_info {
     const char *name;
     const char *params[5];

@@ -2,10 +2,9 @@
  * the documented order: classes, binary, split, subsample, standardize, unit_norm.
  *
  * Errors: err->field names the tg_data_options member at fault, with the index of a
- * label ("classes", "classes[1]", "binary_positive[0]", "test_fraction"); messages use
- * the same neutral names. The API layer checks what needs no data first and names the
- * request fields; of the errors here only the data-dependent ones reach it (a `classes`
- * list that keeps no training point, a split that leaves none), which it rewords.
+ * label ("classes", "classes[1]", "binary_positive[0]", "test_fraction"), and each
+ * message starts with that same name, so that the API layer can put the request field
+ * in its place (api/data.c options_err) without knowing the wording.
  *
  * Size preconditions: the dataset's arrays exist, so rows * cols * sizeof(double) of
  * each part fits in size_t; new arrays are still sized with tg_mul_size.

@@ -175,6 +175,17 @@ START_TEST(activation_derivatives_at_zero)
     ck_assert_double_eq_tol(mlp_phi(ACT_SOFTPLUS, 0, -800.0), 0.0, 1e-300);
     ck_assert_int_eq(mlp_act_from_name("gelu"), ACT_GELU);
     ck_assert_int_eq(mlp_act_from_name("swish"), -1);
+    /* The activation table: names in enum order, and the message list is their join. */
+    char list[256] = "";
+    for (int i = 0; i < ACT_COUNT; i++) {
+        ck_assert_int_eq(activation_from_name(activation_names[i]), i);
+        ck_assert_str_eq(activation_name((tg_act)i), activation_names[i]);
+        if (i)
+            strcat(list, ", ");
+        strcat(list, activation_names[i]);
+    }
+    ck_assert_ptr_null(activation_names[ACT_COUNT]);
+    ck_assert_str_eq(list, ACTIVATION_LIST);
 }
 END_TEST
 

@@ -715,8 +715,10 @@ static int train_run_job(const json_t *request, job_io *io, json_t **result_out,
         memcpy(split->x, ds->x, ds->n_train * ds->d * sizeof(double));
         memcpy(split->y, ds->y, ds->n_train * ds->n_outputs * sizeof(double));
         if ((rc = dataset_split(split, r.val_fraction, r.cfg.seed, err))) {
-            if (err)
-                snprintf(err->field, sizeof err->field, "params.validation_fraction");
+            if (rc == TG_EINVAL) /* core names its own input (test_fraction) */
+                tg_err_setf(err, rc, "params.validation_fraction",
+                            "params.validation_fraction %g leaves no training points",
+                            r.val_fraction);
             goto out;
         }
         td.x = split->x;

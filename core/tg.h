@@ -35,7 +35,9 @@ typedef enum tg_status {
 
 typedef struct tg_err {
     int code;        /* a tg_status */
-    char field[128]; /* the request field at fault (dotted path), or "" */
+    char field[128]; /* the input at fault, in the vocabulary of the layer that set it: a
+                      * core function's own input ("n", "classes[1]"), a request field
+                      * ("data.n", "params.init") once api/ has named it; or "" */
     char msg[256];
 } tg_err;
 

@@ -36,7 +36,9 @@ typedef struct data_env {
     void *ud;
 } data_env;
 
-/* JSON upload (section 3.1). *name_out is new (caller frees; "" when absent). */
+/* JSON upload (section 3.1). *name_out is new (caller frees; "" when absent). Returns
+ * TG_OK; TG_EINVAL, TG_EMISSING, TG_EUNKNOWN, TG_EDATA (naming the field), TG_ETOOLARGE,
+ * TG_ENOMEM. */
 int data_upload_json(const json_t *body, char **name_out, tg_dataset **out, tg_err *err);
 
 typedef struct data_csv_opts {

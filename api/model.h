@@ -55,7 +55,8 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
                       const void *initial, size_t initial_len, tg_model **out, tg_err *err);
 
 /* Architecture object <-> mlp_arch ("arch" of section 4). model_arch_json: new ref,
- * NULL on allocation failure. */
+ * NULL on allocation failure. model_arch_decode: TG_OK, or TG_EINVAL / TG_EMISSING /
+ * TG_EUNKNOWN naming the field under path. */
 json_t *model_arch_json(const mlp_arch *a);
 int model_arch_decode(const json_t *o, const char *path, mlp_arch *a, tg_err *err);
 
@@ -68,7 +69,7 @@ void model_preprocess(const tg_model *m, double *x, size_t n);
  * with overflow checks (tg_alloc_array). */
 json_t *model_predict_json(const tg_model *m, const double *x_raw, size_t n, tg_err *err);
 
-/* Names of losses and tasks. */
+/* Names of losses: the tg_loss named s, or -1 when unknown. */
 int model_loss_from_name(const char *s);
 const char *model_loss_name(tg_loss l);
 

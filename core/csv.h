@@ -37,7 +37,9 @@ typedef struct csv_table {
     size_t *off;   /* (n_rows + 1) x n_cols offsets into text; row 0 is the header (owned) */
 } csv_table;
 
-/* Parses buf[0..len) into *out (new, caller frees with csv_free). lim is required. */
+/* Parses buf[0..len) into *out (new, caller frees with csv_free). lim is required.
+ * Returns TG_OK; TG_EDATA (malformed: an unterminated quote, a ragged row, ...; the
+ * message names row and column), TG_ETOOLARGE (over a limit of lim), TG_ENOMEM. */
 int csv_parse(const char *buf, size_t len, const csv_limits *lim, csv_table **out,
               tg_err *err);
 /* Frees t; csv_free(NULL) is a no-op. */

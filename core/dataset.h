@@ -74,7 +74,8 @@ extern const char *const dataset_builtin_names[];
 /* Classification labels from original labels: sets ds->task, n_outputs = 1, classes =
  * the sorted union of train and test labels (strings by byte order), and y / y_test to
  * their class indices (new arrays; any old ones are freed). ds->n_train and ds->n_test
- * must be set; test may be NULL when n_test == 0. Labels are borrowed (strings copied). */
+ * must be set; test may be NULL when n_test == 0. Labels are borrowed (strings copied).
+ * Returns TG_OK, TG_EINVAL (no labels at all) or TG_ENOMEM. */
 int dataset_labels_int(tg_dataset *ds, const long long *train, const long long *test,
                        tg_err *err);
 int dataset_labels_str(tg_dataset *ds, const char *const *train, const char *const *test,
@@ -85,7 +86,9 @@ int dataset_labels_str(tg_dataset *ds, const char *const *train, const char *con
  * the target column: integer labels ("3") or labels that are not numbers ("setosa") give
  * classification, other numbers ("3.5", "3.0") regression; numbers mixed with
  * non-numbers are TG_EDATA. Explicit classification also accepts integral numbers
- * ("3.0" is class 3). Training part only. */
+ * ("3.0" is class 3). Training part only. Returns TG_OK; TG_EDATA (a bad cell, naming
+ * row and column); TG_EINVAL (a target out of range, a task the column cannot be);
+ * TG_ETOOLARGE; TG_ENOMEM. */
 struct csv_table;
 int dataset_from_csv(const struct csv_table *t, size_t target, int task, tg_dataset **out,
                      tg_err *err);

@@ -73,7 +73,8 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
  *   J_l(x) J_l(x')^T = (s_l^2 <h_{l-1}(x), h_{l-1}(x')> + t_l^2) <b_l(x), b_l(x')>
  * with b_l = df/dz_l the backpropagated vector (the theory's section 9.4, extended to
  * scales and biases), all as GEMMs in blocks of rows. Z == NULL: symmetric (m = n).
- * diag_only: out is an n-vector. */
+ * diag_only: out is an n-vector. Returns TG_OK, TG_ECANCELLED (prog asked to stop) or
+ * TG_ENOMEM. */
 int ntk_empirical(const mlp_arch *a, const double *theta, const double *X, size_t n,
                   const double *Z, size_t m, int output, int diag_only, double *out,
                   const tg_progress *prog, tg_err *err);

@@ -90,6 +90,7 @@ typedef struct sched_cfg {
     long long warmup;      /* warmup_epochs W */
 } sched_cfg;
 
+/* The schedule named name (API.md), or -1 when unknown. */
 int sched_from_name(const char *name);
 /* The learning rate of epoch e for base rate lr. */
 double sched_lr(const sched_cfg *s, double lr, long long e);

@@ -55,7 +55,8 @@ int dataset_apply_options(tg_dataset *ds, const tg_data_options *opt,
 void standardize_stats_deinit(tg_standardize_stats *s);
 /* The checks of dataset_apply_options that need no data (labels known and of the right
  * type, no duplicates, classification-only options, test_fraction against an existing
- * test split); works on a shell dataset. */
+ * test split); works on a shell dataset. Returns TG_OK or TG_EINVAL / TG_EUNKNOWN
+ * naming the option at fault. */
 int dataset_check_options(const tg_dataset *ds, const tg_data_options *opt, tg_err *err);
 
 /* The single steps of dataset_apply_options (also used by CSV uploads). dataset_split

@@ -109,7 +109,8 @@ void train_metrics(const mlp_arch *a, tg_loss loss, const double *theta, const d
                    double *fbuf, split_metrics *out);
 
 /* Top eigenvalue of the Hessian of J (mean loss over the n rows + l2 I) by `iters`
- * Lanczos steps on exact HVPs. */
+ * Lanczos steps on exact HVPs. Returns TG_OK, TG_ENOMEM, TG_ENUMERICAL (the
+ * tridiagonal eigensolver did not converge) or TG_ECANCELLED. */
 int train_sharpness(const mlp_arch *a, tg_loss loss, const double *theta, const double *x,
                     const double *y, int y_is_class, size_t n, double l2, int iters,
                     uint64_t seed, const tg_progress *prog, double *out);

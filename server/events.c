@@ -5,6 +5,8 @@
  * failed. */
 #include "events.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -147,14 +149,7 @@ static char *dup_or_null(const char *t)
 events_wait events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
                         int *terminal_out)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += (time_t)timeout_s;
-    dl.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = util_mono_deadline(timeout_s);
     events_wait rc = EVENTS_TIMEOUT;
     pthread_mutex_lock(&mu);
     for (;;) {

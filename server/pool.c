@@ -248,14 +248,7 @@ typedef struct worker_arg {
 
 static void timed_wait(pool *p, double seconds)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += (time_t)seconds;
-    dl.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = util_mono_deadline(seconds);
     pthread_cond_timedwait(&p->cv, &p->mu, &dl);
 }
 

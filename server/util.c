@@ -119,3 +119,16 @@ void sbuf_free(sbuf *b)
     free(b->p);
     memset(b, 0, sizeof *b);
 }
+
+struct timespec util_mono_deadline(double seconds)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += (time_t)seconds;
+    dl.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    return dl;
+}

@@ -4,6 +4,7 @@
 #define TG_UTIL_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* "2026-11-22T20:51:55.123Z" (UTC, milliseconds) into buf (>= 32 bytes). */
 char *util_now_rfc3339(char *buf, size_t n);
@@ -11,6 +12,9 @@ char *util_now_rfc3339(char *buf, size_t n);
 char *util_new_id(const char *prefix, char *buf, size_t n);
 /* Seconds on the monotonic clock. */
 double util_mono(void);
+/* The CLOCK_MONOTONIC time `seconds` from now, for pthread_cond_timedwait on a condvar
+ * whose clock is CLOCK_MONOTONIC. */
+struct timespec util_mono_deadline(double seconds);
 
 /* A growable byte buffer; on allocation failure it sets oom and stops growing. */
 typedef struct sbuf {

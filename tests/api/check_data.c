@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/data_ref.h"
 #include "api/data.h"
-
-#define FIXTURES "reference/data_fixtures.json"
 
 static json_t *js(const char *text)
 {
@@ -17,15 +16,6 @@ static json_t *js(const char *text)
     json_t *v = json_loads(text, JSON_ALLOW_NUL, &je);
     ck_assert_msg(v != NULL, "bad test JSON: %s: %s", text, je.text);
     return v;
-}
-
-static void expect_near(double a, double b, int exact, const char *what, size_t i)
-{
-    if (exact)
-        ck_assert_msg(a == b, "%s[%zu]: %.17g != %.17g", what, i, a, b);
-    else
-        ck_assert_msg(fabs(a - b) <= 1e-12 * (1.0 + fabs(b)), "%s[%zu]: %.17g vs %.17g",
-                      what, i, a, b);
 }
 
 /* ---- a fake store for {"dataset": id} ------------------------------------------------ */
@@ -137,9 +127,7 @@ static void compare_part(const json_t *cs, const tg_dataset *ds, int test, int e
 
 START_TEST(resolve_matches_reference)
 {
-    json_error_t je;
-    json_t *f = json_load_file(FIXTURES, 0, &je);
-    ck_assert_msg(f != NULL, "cannot read %s: %s", FIXTURES, je.text);
+    json_t *f = data_fixtures();
     json_t *cases = json_object_get(f, "cases");
     ck_assert_uint_ge(json_array_size(cases), 30);
     for (size_t c = 0; c < json_array_size(cases); c++) {

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """data_ref.py: an independent Python + NumPy reimplementation of the data module
 (core/rng.c, core/dataset.c, api/data.c) that writes tests/reference/data_fixtures.json,
-the oracle of tests/core/check_dataset.c and tests/api/check_data.c.
+the oracle of tests/core/check_rng.c, check_generators.c and check_dataset.c (read
+through tests/core/data_ref.h) and of tests/api/check_data.c.
 
 Run from anywhere: /usr/bin/python3 tests/reference/data_ref.py  (NumPy only, no PyPI).
 

@@ -20,6 +20,7 @@
 
 #include "../core/tg.h"
 #include "data.h"
+#include "jx.h" /* jx_dumps, for the texts of the objects built here */
 #include "model.h"
 
 /* Loads model `id` into *out (new, caller frees). TG_ENOTFOUND when there is none. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../api/data.h"
+#include "../api/jx.h"
 #include "app.h"
 #include "handlers.h"
 #include "util.h"
@@ -105,7 +106,7 @@ void h_dataset_upload(hreq *h)
     util_now_rfc3339(d.created_at, sizeof d.created_at);
     d.name = name;
     json_t *meta = data_meta_json(ds);
-    d.meta = json_dumps(meta, JSON_COMPACT);
+    d.meta = jx_dumps(meta, JSON_COMPACT);
     json_decref(meta);
     d.body = blob;
     d.body_len = blob_len;

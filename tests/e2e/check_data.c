@@ -379,6 +379,108 @@ START_TEST(delete_dataset_in_use)
 }
 END_TEST
 
+/* ---- numbers in output JSON (API.md section 1) ------------------------------------- */
+
+/* Significant digits of the decimal number text t[0..n) ("0.0012e5" -> 2). */
+static int sig_digits(const char *t, size_t n)
+{
+    int k = 0, zeros = 0;
+    for (size_t i = 0; i < n && t[i] != 'e' && t[i] != 'E'; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            continue;
+        if (t[i] == '0') {
+            if (k)
+                zeros++;
+            continue;
+        }
+        k += zeros + 1;
+        zeros = 0;
+    }
+    return k ? k : 1;
+}
+
+/* Checks every number of the JSON text body: read back with strtod and printed in the
+ * shortest %.Ng form that reads back bit for bit, it has no fewer significant digits
+ * than the text (so no %.17g artefact such as 0.20000000000000001). Returns the count
+ * of numbers seen. */
+static size_t check_shortest_numbers(const char *what, const char *body)
+{
+    size_t n_numbers = 0;
+    for (const char *p = body; *p;) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p)
+                p++;
+            continue;
+        }
+        if (*p != '-' && (*p < '0' || *p > '9')) {
+            p++;
+            continue;
+        }
+        size_t n = strspn(p, "-+0123456789.eE");
+        char tok[64];
+        ck_assert_msg(n < sizeof tok, "%s: a number of %zu characters", what, n);
+        memcpy(tok, p, n);
+        tok[n] = '\0';
+        double x = strtod(tok, NULL);
+        int best = 17;
+        for (int prec = 1; prec <= 17; prec++) {
+            char b[400];
+            snprintf(b, sizeof b, "%.*g", prec, x);
+            double y = strtod(b, NULL);
+            if (memcmp(&x, &y, sizeof x) == 0) {
+                best = prec;
+                break;
+            }
+        }
+        ck_assert_msg(sig_digits(tok, n) <= best, "%s: %s is not the shortest form of %.17g "
+                      "(%d digits suffice)", what, tok, x, best);
+        n_numbers++;
+        p += n;
+    }
+    return n_numbers;
+}
+
+START_TEST(output_numbers_shortest)
+{
+    /* A job object with request defaults (test_fraction 0.2, the optimizer's betas). */
+    resp *r = dry_job("{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
+                      "\"params\":{\"epochs\":2,\"optimizer\":{\"name\":\"adam\"}}}");
+    ASSERT_STATUS(r, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"test_fraction\":0.2"));
+    check_shortest_numbers("dry run", r->body);
+    /* A train result and its model. */
+    json_t *job = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\",\"standardize\":"
+                             "true},\"params\":{\"epochs\":2,\"hidden\":[3],\"optimizer\":"
+                             "{\"name\":\"adam\",\"lr\":0.01}}}", "succeeded", 60);
+    const char *id = fmt("%s", jstr(job, "id"));
+    r = http_getf(S, "/v1/jobs/%s", id);
+    ASSERT_STATUS(r, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"lr\":0.01"));
+    ck_assert_uint_gt(check_shortest_numbers("train job", r->body), 20);
+    const char *model = jstr(r->json, "result.model");
+    ck_assert_ptr_nonnull(model);
+    r = http_getf(S, "/v1/models/%s", model);
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_gt(check_shortest_numbers("model", r->body), 20);
+    r = http_get(S, "/v1/models");
+    ASSERT_STATUS(r, 200);
+    check_shortest_numbers("models", r->body);
+    /* A dataset object and its data. */
+    r = upload_json("{\"x\":[[0.1,0.2],[0.3,0.7],[1e-300,2.5e10],[0.9,0]],\"y\":[0.1,0.2,0.3,0.4]}");
+    ASSERT_STATUS(r, 201);
+    id = fmt("%s", jstr(r->json, "id"));
+    check_shortest_numbers("dataset", r->body);
+    r = http_getf(S, "/v1/datasets/%s?include=data", id);
+    ASSERT_STATUS(r, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "[0.3,0.7]"));
+    ck_assert_uint_ge(check_shortest_numbers("dataset data", r->body), 12);
+    ASSERT_STATUS(http_delete(S, fmt("/v1/datasets/%s", id)), 204);
+}
+END_TEST
+
 Suite *e2e_data_suite(void)
 {
     Suite *s = suite_create("e2e_data");
@@ -390,6 +492,7 @@ Suite *e2e_data_suite(void)
     tcase_add_test(tc, csv_upload);
     tcase_add_test(tc, csv_bad_data);
     tcase_add_test(tc, job_data_field);
+    tcase_add_test(tc, output_numbers_shortest);
     TCase *own = tcase_create("datasets_in_use");
     tcase_set_timeout(own, 60);
     tcase_add_test(own, delete_dataset_in_use);

@@ -13,6 +13,7 @@ void h_metrics(hreq *h);
 void h_dashboard(hreq *h);
 void h_openapi(hreq *h);
 void h_kinds(hreq *h);
+void h_kind_get(hreq *h);
 void h_job_submit(hreq *h);
 void h_job_list(hreq *h);
 void h_job_get(hreq *h);

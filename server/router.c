@@ -14,6 +14,7 @@ static const route routes[] = {
     {"GET", "/", "dashboard", h_dashboard, 0},
     {"GET", "/v1/openapi.json", "openapi", h_openapi, 1},
     {"GET", "/v1/kinds", "kinds", h_kinds, 1},
+    {"GET", "/v1/kinds/*", "kind_get", h_kind_get, 1},
     {"POST", "/v1/jobs", "jobs_submit", h_job_submit, 1},
     {"GET", "/v1/jobs", "jobs_list", h_job_list, 1},
     {"GET", "/v1/jobs/*", "job_get", h_job_get, 1},

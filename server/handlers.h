@@ -25,6 +25,7 @@ void h_dataset_upload(hreq *h);
 void h_dataset_list(hreq *h);
 void h_dataset_get(hreq *h);
 void h_dataset_delete(hreq *h);
+void h_builtins(hreq *h);
 void h_model_list(hreq *h);
 void h_model_get(hreq *h);
 void h_model_upload(hreq *h);

@@ -26,6 +26,7 @@ static const route routes[] = {
     {"GET", "/v1/datasets", "datasets_list", h_dataset_list, 1},
     {"GET", "/v1/datasets/*", "dataset_get", h_dataset_get, 1},
     {"DELETE", "/v1/datasets/*", "dataset_delete", h_dataset_delete, 1},
+    {"GET", "/v1/builtins", "builtins", h_builtins, 1},
     {"GET", "/v1/models", "models_list", h_model_list, 1},
     {"POST", "/v1/models", "models_upload", h_model_upload, 1},
     {"GET", "/v1/models/*", "model_get", h_model_get, 1},

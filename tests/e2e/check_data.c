@@ -481,6 +481,115 @@ START_TEST(output_numbers_shortest)
 }
 END_TEST
 
+/* ---- names (API.md 3.1) ------------------------------------------------------------- */
+
+START_TEST(dataset_names)
+{
+    const char *name = uniq("points");
+    const char *body = fmt("{\"name\":\"%s\",\"x\":[[0,1],[1,0],[1,1],[0,0],[2,2],[3,1]],"
+                           "\"y\":[0,1,1,0,1,0]}", name);
+    resp *r = upload_json(body);
+    ASSERT_STATUS(r, 201);
+    const char *id = fmt("%s", jstr(r->json, "id"));
+    /* A taken name is a 409, as JSON and as CSV; the first dataset is untouched. */
+    ASSERT_ERR_FIELD(upload_json(body), 409, "conflict", "name");
+    ASSERT_ERR_FIELD(upload_csv(fmt("?name=%s", name), "a,b\n1,0\n2,1\n"), 409, "conflict",
+                     "name");
+    r = http_get(S, "/v1/datasets");
+    size_t i, n_named = 0;
+    json_t *e;
+    json_array_foreach(jpath(r->json, "datasets"), i, e)
+        n_named += jstr(e, "name") && strcmp(jstr(e, "name"), name) == 0;
+    ck_assert_uint_eq(n_named, 1);
+    /* Without a name, any number of uploads. */
+    ASSERT_STATUS(upload_json("{\"x\":[[1],[2]],\"y\":[1,2]}"), 201);
+    ASSERT_STATUS(upload_json("{\"name\":\"\",\"x\":[[1],[2]],\"y\":[1,2]}"), 201);
+    /* A name that has the form of an id would be shadowed by the id: a 400. */
+    ASSERT_ERR_FIELD(upload_json("{\"name\":\"d_0123456789abcdef\",\"x\":[[1]],\"y\":[1]}"), 400,
+                     "invalid_argument", "name");
+
+    /* GET by name or by id. */
+    r = http_getf(S, "/v1/datasets/%s", name);
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "id"), id);
+    ck_assert_str_eq(jstr(r->json, "name"), name);
+    r = http_getf(S, "/v1/datasets/%s?include=data", name);
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "x")), 6);
+
+    /* A job runs on {"dataset": name}; its stored request names the id. */
+    json_t *job = job_run(S, fmt("{\"kind\":\"train\",\"data\":{\"dataset\":\"%s\"},"
+                                 "\"params\":{\"epochs\":1,\"hidden\":[2]}}", name),
+                          "succeeded", 60);
+    ck_assert_str_eq(jstr(job, "request.data.dataset"), id);
+    ck_assert_ptr_nonnull(jstr(job, "result.model"));
+    r = dry_job(fmt("{\"kind\":\"train\",\"data\":{\"dataset\":\"%s\"}}", name));
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "request.data.dataset"), id);
+    r = dry_job("{\"kind\":\"train\",\"data\":{\"dataset\":\"no such name\"}}");
+    ASSERT_ERR_FIELD(r, 400, "invalid_argument", "data.dataset");
+
+    /* DELETE by name; then the name is free again. */
+    ASSERT_STATUS(http_delete(S, fmt("/v1/datasets/%s", name)), 204);
+    ASSERT_ERR(http_getf(S, "/v1/datasets/%s", name), 404, "not_found");
+    ASSERT_ERR(http_getf(S, "/v1/datasets/%s", id), 404, "not_found");
+    ASSERT_ERR(http_delete(S, fmt("/v1/datasets/%s", name)), 404, "not_found");
+    r = upload_json(body);
+    ASSERT_STATUS(r, 201);
+    ck_assert_str_ne(jstr(r->json, "id"), id);
+    ASSERT_STATUS(http_delete(S, fmt("/v1/datasets/%s", jstr(r->json, "id"))), 204);
+}
+END_TEST
+
+START_TEST(builtins_list)
+{
+    resp *r = http_get(S, "/v1/builtins");
+    ASSERT_STATUS(r, 200);
+    static const struct {
+        const char *name;
+        double n, d, k;
+    } want[] = {{"iris", 150, 4, 3}, {"wine", 178, 13, 3}, {"breast_cancer", 569, 30, 2},
+                {"digits", 1797, 64, 10}};
+    json_t *sets = jpath(r->json, "datasets");
+    ck_assert_uint_eq(json_array_size(sets), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *e = json_array_get(sets, i);
+        ck_assert_str_eq(jstr(e, "name"), want[i].name);
+        ck_assert_str_eq(jstr(e, "task"), "classification");
+        ck_assert_double_eq(jnum(e, "n"), want[i].n);
+        ck_assert_double_eq(jnum(e, "d"), want[i].d);
+        ck_assert_double_eq(jnum(e, "n_classes"), want[i].k);
+        ck_assert_msg(jstr(e, "description") && strlen(jstr(e, "description")) > 10,
+                      "%s: no description", want[i].name);
+    }
+    static const char *const gens[] = {"two_moons", "xor", "blobs", "linear", "teacher",
+                                       "sphere"};
+    json_t *g = jpath(r->json, "generators");
+    ck_assert_uint_eq(json_array_size(g), 6);
+    for (size_t i = 0; i < 6; i++) {
+        json_t *e = json_array_get(g, i);
+        ck_assert_str_eq(jstr(e, "name"), gens[i]);
+        ck_assert_msg(jstr(e, "description") != NULL, "%s: no description", gens[i]);
+        ck_assert_double_eq(jnum(e, "params.n"), 1000);
+        ck_assert_double_eq(jnum(e, "params.seed"), 0);
+    }
+    ck_assert_double_eq(jnum(r->json, "generators[0].params.noise"), 0.1);
+    ck_assert_double_eq(jnum(r->json, "generators[2].params.centers"), 3);
+    ck_assert_double_eq(jnum(r->json, "generators[2].params.spread"), 1.0);
+    ck_assert_str_eq(jstr(r->json, "generators[4].params.activation"), "relu");
+    ck_assert_double_eq(jnum(r->json, "generators[5].params.width"), 64);
+    /* Every name listed is one a job's data accepts, with those parameters. */
+    for (size_t i = 0; i < 6; i++) {
+        json_t *e = json_array_get(g, i);
+        char *params = json_dumps(jpath(e, "params"), JSON_COMPACT);
+        r = dry_job(fmt("{\"kind\":\"train\",\"data\":{\"builtin\":\"%s\",%s}", gens[i],
+                        params + 1));
+        free(params);
+        ASSERT_STATUS(r, 200);
+    }
+}
+END_TEST
+
 Suite *e2e_data_suite(void)
 {
     Suite *s = suite_create("e2e_data");
@@ -493,6 +602,8 @@ Suite *e2e_data_suite(void)
     tcase_add_test(tc, csv_bad_data);
     tcase_add_test(tc, job_data_field);
     tcase_add_test(tc, output_numbers_shortest);
+    tcase_add_test(tc, dataset_names);
+    tcase_add_test(tc, builtins_list);
     TCase *own = tcase_create("datasets_in_use");
     tcase_set_timeout(own, 60);
     tcase_add_test(own, delete_dataset_in_use);

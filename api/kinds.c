@@ -314,7 +314,7 @@ json_t *kinds_describe_all(int test_kinds)
     return out;
 }
 
-int kinds_describe(const char *name, int test_kinds, json_t **out)
+int kinds_describe_one(const char *name, int test_kinds, json_t **out)
 {
     unsigned mark = jx_oom_mark();
     *out = NULL;

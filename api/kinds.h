@@ -140,7 +140,7 @@ json_t *kinds_describe_all(int test_kinds);
  * JSON Schema (from the OpenAPI document, every $ref resolved); a planned kind is
  * {"name", "available": false}. *out: new ref. Returns TG_OK, TG_ENOTFOUND (no such kind,
  * or the test-only kind while test_kinds is off), TG_ENOMEM. */
-int kinds_describe(const char *name, int test_kinds, json_t **out);
+int kinds_describe_one(const char *name, int test_kinds, json_t **out);
 
 /* ---- helpers for validate functions ------------------------------------------------ */
 

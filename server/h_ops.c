@@ -66,7 +66,7 @@ void h_kind_get(hreq *h)
 {
     const char *name = h->m.params[0];
     json_t *k;
-    int rc = kinds_describe(name, app->cfg.test_kinds, &k);
+    int rc = kinds_describe_one(name, app->cfg.test_kinds, &k);
     if (rc == TG_ENOTFOUND)
         http_reply_error(h, API_NOT_FOUND, NULL, "no kind %.100s", name);
     else if (rc)

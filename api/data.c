@@ -270,6 +270,19 @@ out:
 
 /* ---- uploads ------------------------------------------------------------------------ */
 
+int data_check_name(const char *name, tg_err *err)
+{
+    size_t len = strlen(name);
+    if (len > DATA_MAX_NAME_LEN)
+        return tg_err_setf(err, TG_EINVAL, "name", "name is longer than %d bytes",
+                           DATA_MAX_NAME_LEN);
+    if (len == 18 && name[0] == 'd' && name[1] == '_' &&
+        strspn(name + 2, "0123456789abcdef") == 16)
+        return tg_err_setf(err, TG_EINVAL, "name",
+                           "name \"%s\" has the form of a dataset id; choose another", name);
+    return TG_OK;
+}
+
 int data_upload_json(const json_t *body, char **name_out, tg_dataset **out, tg_err *err)
 {
     static const char *const fields[] = {"name", "task", "x", "y", "x_test", "y_test", NULL};
@@ -283,6 +296,8 @@ int data_upload_json(const json_t *body, char **name_out, tg_dataset **out, tg_e
         rc = jx_check_fields(body, "", fields, err);
     if (!rc)
         rc = jx_string(body, "name", "", "", NULL, DATA_MAX_NAME_LEN, &name, err);
+    if (!rc)
+        rc = data_check_name(name, err);
     if (rc)
         return rc;
     rc = decode_xy(body, "", out, err);
@@ -722,7 +737,21 @@ int data_resolve(const json_t *data, const data_env *env, int allow_preprocessin
             goto out;
         }
         tg_err_clear(&lerr);
-        rc = env->load(env->ud, id, &ds, &lerr);
+        char rid[DATA_ID_LEN];
+        if (env->resolve_id) {
+            /* A name becomes the id, in the filled request too. */
+            rc = env->resolve_id(env->ud, id, rid, sizeof rid, &lerr);
+            if (rc == TG_OK) {
+                json_t *v = json_string(rid);
+                if (!v || json_object_set_new(filled, "dataset", v)) {
+                    rc = tg_err_set(err, TG_ENOMEM, "out of memory");
+                    goto out;
+                }
+                id = rid;
+            }
+        }
+        if (rc == TG_OK)
+            rc = env->load(env->ud, id, &ds, &lerr);
         if (rc == TG_ENOTFOUND) {
             rc = tg_err_setf(err, TG_EINVAL, "data.dataset",
                              "data.dataset: there is no dataset \"%.100s\"", id);
@@ -786,4 +815,91 @@ out:
     json_decref(filled);
     dataset_free(ds);
     return rc;
+}
+
+/* ---- GET /v1/builtins ---------------------------------------------------------------- */
+
+/* One line on each builtin of dataset_builtin_names (API.md 3.2); a unit test checks
+ * that every builtin has one. */
+static const struct {
+    const char *name, *description;
+} builtin_descriptions[] = {
+    {"iris", "Fisher's iris flowers: 4 measurements (cm), 3 species"},
+    {"wine", "UCI wine recognition: 13 chemical analyses, 3 cultivars"},
+    {"breast_cancer", "Wisconsin diagnostic breast cancer: 30 features of cell nuclei, "
+                      "malignant or benign"},
+    {"digits", "UCI optical handwritten digits: 8x8 images (64 pixels, 0-16), 10 classes"},
+    {"two_moons", "two interleaving half circles in 2-D with Gaussian noise, 2 classes"},
+    {"xor", "uniform points of [-1, 1]^2, class 1 where x1 * x2 < 0, with Gaussian noise, "
+            "2 classes"},
+    {"blobs", "Gaussian clusters around centers drawn uniformly in [-5, 5]^d, one class per "
+              "center"},
+    {"linear", "regression: y = w.x + noise, x ~ N(0, I), w ~ N(0, I/d)"},
+    {"teacher", "regression: Gaussian inputs, labels from a random two-layer teacher network "
+                "with the given activation, plus noise"},
+    {"sphere", "regression: Gaussian inputs projected to the unit sphere, labels from a "
+               "random two-layer relu teacher"},
+};
+
+const char *data_builtin_description(const char *name)
+{
+    for (size_t i = 0; i < sizeof builtin_descriptions / sizeof builtin_descriptions[0]; i++)
+        if (strcmp(builtin_descriptions[i].name, name) == 0)
+            return builtin_descriptions[i].description;
+    return NULL;
+}
+
+json_t *data_builtins_json(tg_err *err)
+{
+    unsigned mark = jx_oom_mark();
+    json_t *sets = json_array(), *gens = json_array(), *out = NULL;
+    tg_dataset *ds = NULL;
+    int failed = 0; /* err set by a callee */
+    for (size_t i = 0; dataset_builtin_names[i]; i++) {
+        const char *name = dataset_builtin_names[i];
+        const char *desc = data_builtin_description(name);
+        json_t *o;
+        if (dataset_builtin_kind(name) == 1) {
+            if ((failed = dataset_builtin_load(name, &ds, err) != TG_OK))
+                goto out;
+            o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "name", name, "task",
+                          data_task_name(ds->task), "n", (json_int_t)(ds->n_train + ds->n_test),
+                          "d", (json_int_t)ds->d, "n_classes",
+                          (json_int_t)(ds->task == TG_TASK_CLASSIFICATION ? ds->classes.n : 0),
+                          "description", desc ? desc : "");
+            json_array_append_new(sets, o);
+        } else {
+            /* The defaults are what a job's filled request shows for {"builtin": name}. */
+            int g = dataset_gen_find(name);
+            tg_gen_params p;
+            json_t *empty = json_object(), *params = json_object();
+            int rc = empty && params ? gen_params(empty, g, params, &p, err)
+                                     : tg_err_set(err, TG_ENOMEM, "out of memory");
+            if (!rc)
+                rc = dataset_generate_shell(name, &p, &ds, err);
+            json_decref(empty);
+            if (rc) {
+                json_decref(params);
+                failed = 1;
+                goto out;
+            }
+            o = json_pack("{s:s, s:s, s:s, s:o}", "name", name, "description",
+                          desc ? desc : "", "task", data_task_name(ds->task), "params", params);
+            json_array_append_new(gens, o);
+        }
+        dataset_free(ds);
+        ds = NULL;
+    }
+    out = json_pack("{s:O, s:O}", "datasets", sets, "generators", gens);
+out:
+    dataset_free(ds);
+    json_decref(sets);
+    json_decref(gens);
+    if (out && jx_oom_since(mark)) {
+        json_decref(out);
+        out = NULL;
+    }
+    if (!out && !failed)
+        tg_err_set(err, TG_ENOMEM, "out of memory");
+    return out;
 }

@@ -31,13 +31,37 @@
 /* Loads the uploaded dataset `id` into *out (new, caller frees). Returns TG_ENOTFOUND
  * when there is none. Provided by the server (store-backed). */
 typedef int (*data_load_fn)(void *ud, const char *id, tg_dataset **out, tg_err *err);
+/* The id of the uploaded dataset that `ref` names (its id or its name, API.md 3.1) into
+ * id_out (id_len bytes). Returns TG_OK, TG_ENOTFOUND when there is none, or TG_EIO
+ * (err set). Provided by the server (store-backed). */
+typedef int (*data_id_fn)(void *ud, const char *ref, char *id_out, size_t id_len,
+                          tg_err *err);
 typedef struct data_env {
     data_load_fn load;
     void *ud;
+    /* NULL: a reference is taken as an id as it is. Otherwise `{"dataset": ref}` is
+     * resolved to the dataset's id first, which the filled request then holds. */
+    data_id_fn resolve_id;
 } data_env;
 
-/* JSON upload (section 3.1). *name_out is new (caller frees; "" when absent). Returns
- * TG_OK; TG_EINVAL, TG_EMISSING, TG_EUNKNOWN, TG_EDATA (naming the field), TG_ETOOLARGE,
+/* Byte length of an uploaded dataset's id (with its NUL) that data_id_fn must fit. */
+#define DATA_ID_LEN 64
+
+/* An uploaded dataset's name: at most 200 bytes, and not of the form of a dataset id
+ * (`d_` and 16 lowercase hexadecimal digits), since a reference that is an id means
+ * that id. "" (no name) is fine. TG_OK or TG_EINVAL on field "name". */
+int data_check_name(const char *name, tg_err *err);
+
+/* GET /v1/builtins (API.md 3.1): {"datasets": [{"name", "task", "n", "d", "n_classes",
+ * "description"}, ...], "generators": [{"name", "description", "task", "params": {every
+ * parameter with its default}}, ...]}, in the order of dataset_builtin_names. New ref,
+ * NULL when out of memory or when a shipped dataset cannot be read (err set). */
+json_t *data_builtins_json(tg_err *err);
+/* The one-line description of builtin `name` (dataset_builtin_names), or NULL. */
+const char *data_builtin_description(const char *name);
+
+/* JSON upload (section 3.1). *name_out is new (caller frees; "" when absent; checked
+ * with data_check_name). Returns TG_OK; TG_EINVAL, TG_EMISSING, TG_EUNKNOWN, TG_EDATA (naming the field), TG_ETOOLARGE,
  * TG_ENOMEM. */
 int data_upload_json(const json_t *body, char **name_out, tg_dataset **out, tg_err *err);
 
@@ -62,9 +86,11 @@ int data_upload_csv(const char *buf, size_t len, const data_csv_opts *opts,
  * Details: exactly one of dataset / builtin / inline (else TG_EINVAL on "data");
  * parameters that the source does not take are TG_EUNKNOWN ("data.noise" with blobs,
  * "data.n" with iris, "data.standardize" without allow_preprocessing); generator limits
- * are the DATASET_GEN_MAX_* of core/generators.h (TG_ETOOLARGE); an uploaded dataset the
- * loader does not find is TG_EINVAL on "data.dataset" (other loader errors pass
- * through); test_fraction or split_seed given for a source with a test split are
+ * are the DATASET_GEN_MAX_* of core/generators.h (TG_ETOOLARGE); `dataset` names an
+ * uploaded dataset by id or name, and the filled value is its id (env->resolve_id), so
+ * that a stored job keeps reading the dataset it was validated against even if the name
+ * is later deleted and reused; an uploaded dataset the loader does not find is TG_EINVAL
+ * on "data.dataset" (other loader errors pass through); test_fraction or split_seed given for a source with a test split are
  * TG_EINVAL. Defaults filled in: test_fraction (0.2 for builtins and generators, 0
  * otherwise) and split_seed unless the source has a test split, max_train / max_test
  * null, subset_seed 0, standardize / unit_norm false (when allowed), classes / binary

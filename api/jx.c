@@ -2,6 +2,8 @@
 #include "jx.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -440,4 +442,216 @@ json_t *jx_real_matrix(const double *x, size_t rows, size_t cols)
             return NULL;
         }
     return a;
+}
+
+/* ---- output ------------------------------------------------------------------------ */
+
+/* A growing output buffer; oom is sticky. */
+typedef struct jx_buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} jx_buf;
+
+static void buf_put(jx_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) {
+            if (cap > SIZE_MAX / 2) {
+                b->oom = 1;
+                return;
+            }
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* jansson's dtostr touch-ups: a "." or an exponent, and no "+" or leading zeros in the
+ * exponent ("1e+20" -> "1e20", "1e-05" -> "1e-5"). */
+static size_t real_tidy(char *buf, size_t len)
+{
+    char *e = strchr(buf, 'e');
+    if (!e && !strchr(buf, '.')) {
+        memcpy(buf + len, ".0", 3);
+        return len + 2;
+    }
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-')
+            start++;
+        while (*end == '0' && end[1])
+            end++;
+        if (end != start) {
+            memmove(start, end, strlen(end) + 1);
+            len -= (size_t)(end - start);
+        }
+    }
+    return len;
+}
+
+size_t jx_format_real(double x, char *buf)
+{
+    /* For a normal double, a decimal of at most 15 significant digits that reads back
+     * to x is x rounded to 15 digits (DBL_DIG = 15: such decimals are further apart
+     * than doubles), and %g drops trailing zeros; so %.15g, %.16g, %.17g in turn yield
+     * the shortest form, %.17g always reading back. Subnormals have fewer digits of
+     * precision: for them every precision from 1 is tried. */
+    int lo = fabs(x) < 2.2250738585072014e-308 && x != 0 ? 1 : 15;
+    int len = 0;
+    for (int prec = lo; prec <= 17; prec++) {
+        len = snprintf(buf, 32, "%.*g", prec, x);
+        double back = strtod(buf, NULL);
+        if (memcmp(&back, &x, sizeof x) == 0)
+            break;
+    }
+    return real_tidy(buf, (size_t)len);
+}
+
+static void put_string(jx_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
+    size_t run = 0;
+    buf_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[7];
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c < 0x20) {
+            switch (c) {
+            case '\b': esc = "\\b"; break;
+            case '\f': esc = "\\f"; break;
+            case '\n': esc = "\\n"; break;
+            case '\r': esc = "\\r"; break;
+            case '\t': esc = "\\t"; break;
+            default:
+                memcpy(u, "\\u00", 4);
+                u[4] = hex[c >> 4];
+                u[5] = hex[c & 15];
+                u[6] = '\0';
+                esc = u;
+            }
+        }
+        if (!esc)
+            continue;
+        buf_put(b, s + run, i - run);
+        buf_put(b, esc, strlen(esc));
+        run = i + 1;
+    }
+    buf_put(b, s + run, n - run);
+    buf_put(b, "\"", 1);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void put_value(jx_buf *b, const json_t *v, size_t flags, int depth)
+{
+    char num[48];
+    if (b->oom)
+        return;
+    if (depth > 2048) { /* jansson's own parser stops at 2048 levels */
+        b->oom = 1;
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        buf_put(b, "null", 4);
+        break;
+    case JSON_TRUE:
+        buf_put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        buf_put(b, "false", 5);
+        break;
+    case JSON_INTEGER: {
+        int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        buf_put(b, num, (size_t)n);
+        break;
+    }
+    case JSON_REAL: {
+        double x = json_real_value(v);
+        if (!isfinite(x))
+            buf_put(b, "null", 4);
+        else
+            buf_put(b, num, jx_format_real(x, num));
+        break;
+    }
+    case JSON_STRING:
+        put_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_ARRAY:
+        buf_put(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i)
+                buf_put(b, ",", 1);
+            put_value(b, json_array_get(v, i), flags, depth + 1);
+        }
+        buf_put(b, "]", 1);
+        break;
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v), i = 0;
+        const char **keys = n && (flags & JSON_SORT_KEYS) ? malloc(n * sizeof *keys) : NULL;
+        const char *k;
+        json_t *x;
+        if (n && (flags & JSON_SORT_KEYS) && !keys) {
+            b->oom = 1;
+            return;
+        }
+        buf_put(b, "{", 1);
+        if (keys) {
+            json_object_foreach((json_t *)v, k, x) keys[i++] = k;
+            qsort(keys, n, sizeof *keys, key_cmp);
+            for (i = 0; i < n; i++) {
+                if (i)
+                    buf_put(b, ",", 1);
+                put_string(b, keys[i], strlen(keys[i]));
+                buf_put(b, ":", 1);
+                put_value(b, json_object_get(v, keys[i]), flags, depth + 1);
+            }
+            free(keys);
+        } else {
+            json_object_foreach((json_t *)v, k, x) {
+                if (i++)
+                    buf_put(b, ",", 1);
+                put_string(b, k, strlen(k));
+                buf_put(b, ":", 1);
+                put_value(b, x, flags, depth + 1);
+            }
+        }
+        buf_put(b, "}", 1);
+        break;
+    }
+    }
+}
+
+char *jx_dumps(const json_t *v, size_t flags)
+{
+    jx_buf b = {0};
+    if (!v)
+        return NULL;
+    put_value(&b, v, flags, 0);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }

@@ -98,4 +98,24 @@ json_t *jx_real_array(const double *x, size_t n);
 /* A rows x cols nested array: new ref, NULL when out of memory. */
 json_t *jx_real_matrix(const double *x, size_t rows, size_t cols);
 
+/* ---- output ----------------------------------------------------------------------- */
+
+/* v as JSON text: the text of json_dumps(v, flags) for flags JSON_COMPACT (and
+ * optionally JSON_SORT_KEYS; other flags are ignored), except that every real is written
+ * in the shortest decimal form that strtod reads back to the same double (API.md
+ * section 1: "0.2", never jansson's %.17g "0.20000000000000001"). A real keeps a "." or
+ * an exponent ("1.0", "1e300", "-0.0") so that it is read back as a real, and the
+ * exponent has no "+" and no leading zeros, as jansson writes it; a non-finite real
+ * (jansson never holds one) is written as null. Strings are escaped as jansson does
+ * (", \\, control characters; UTF-8 passes through).
+ *
+ * Returns a new NUL-terminated string (caller frees with free()), or NULL when v is NULL
+ * or out of memory. Allocates with plain malloc/realloc, never through jansson's
+ * allocator: a caller checking jx_oom_since sees only the failures of building v, and
+ * tests NULL for its own. Reentrant; v is borrowed. */
+char *jx_dumps(const json_t *v, size_t flags);
+/* The shortest form of x as jx_dumps writes a real, into buf (at least 32 bytes); x must
+ * be finite. Returns the length. */
+size_t jx_format_real(double x, char *buf);
+
 #endif

@@ -241,6 +241,56 @@ static json_t *resolve_refs(json_t *v, int depth)
     return json_deep_copy(v);
 }
 
+/* The defaults of a resolved params schema's top-level properties: {"epochs": 100, ...},
+ * null for a property without a default. A schema that is a oneOf of one object per
+ * mode (ntk) gives an object from mode (the alternative's `mode` enum) to those, like
+ * the `data` and `model` requirements that depend on the mode. New ref. */
+static json_t *param_defaults(const json_t *schema)
+{
+    json_t *o = json_object();
+    const json_t *alts = json_object_get(schema, "oneOf");
+    size_t i;
+    json_t *alt;
+    if (json_is_array(alts)) {
+        json_array_foreach(alts, i, alt) {
+            json_t *modes = json_object_get(
+                json_object_get(json_object_get(alt, "properties"), "mode"), "enum");
+            const char *mode = json_string_value(json_array_get(modes, 0));
+            if (mode)
+                json_object_set_new(o, mode, param_defaults(alt));
+        }
+        return o;
+    }
+    const char *k;
+    json_t *p;
+    json_object_foreach(json_object_get(schema, "properties"), k, p) {
+        json_t *d = json_object_get(p, "default");
+        json_object_set_new(o, k, d ? json_deep_copy(d) : json_null());
+    }
+    return o;
+}
+
+/* Kind k of the registry as GET /v1/kinds lists it (full = 0: params as their
+ * defaults) or as GET /v1/kinds/{name} shows it (full = 1: the params JSON Schema).
+ * New ref; a failed allocation is seen by the caller's jx_oom_since. */
+static json_t *describe_kind(const tg_kind *k, int test_only, json_t *all, int full)
+{
+    json_t *o = json_pack("{s:s, s:s, s:b}", "name", k->name, "description", k->summary,
+                          "available", 1);
+    if (!o)
+        return NULL;
+    if (test_only)
+        json_object_set_new(o, "test_only", json_true());
+    json_t *d = k->describe();
+    json_object_update(o, d);
+    json_decref(d);
+    json_t *sch = k->schema ? json_object_get(all, k->schema) : NULL;
+    json_t *params = sch ? resolve_refs(sch, 0) : json_object();
+    json_object_set_new(o, "params", full ? json_incref(params) : param_defaults(params));
+    json_decref(params);
+    return o;
+}
+
 json_t *kinds_describe_all(int test_kinds)
 {
     unsigned mark = jx_oom_mark();
@@ -249,16 +299,9 @@ json_t *kinds_describe_all(int test_kinds)
         return NULL;
     json_t *kinds = json_array();
     for (size_t i = 0; registry[i].k; i++) {
-        const tg_kind *k = registry[i].k;
         if (registry[i].test_only && !test_kinds)
             continue;
-        json_t *o = k->describe();
-        json_t *sch = k->schema ? json_object_get(all, k->schema) : NULL;
-        json_object_set_new(o, "params", sch ? resolve_refs(sch, 0) : json_object());
-        json_object_set_new(o, "name", json_string(k->name));
-        json_object_set_new(o, "summary", json_string(k->summary));
-        json_object_set_new(o, "available", json_true());
-        json_array_append_new(kinds, o);
+        json_array_append_new(kinds, describe_kind(registry[i].k, registry[i].test_only, all, 0));
     }
     for (size_t i = 0; planned[i]; i++)
         json_array_append_new(kinds, json_pack("{s:s, s:b}", "name", planned[i],
@@ -269,6 +312,36 @@ json_t *kinds_describe_all(int test_kinds)
         return NULL;
     }
     return out;
+}
+
+int kinds_describe_one(const char *name, int test_kinds, json_t **out)
+{
+    unsigned mark = jx_oom_mark();
+    *out = NULL;
+    for (size_t i = 0; planned[i]; i++)
+        if (strcmp(planned[i], name) == 0) {
+            *out = json_pack("{s:s, s:b}", "name", planned[i], "available", 0);
+            break;
+        }
+    const tg_kind *k = *out ? NULL : kinds_find(name, test_kinds);
+    if (!*out && !k)
+        return TG_ENOTFOUND;
+    if (k) {
+        json_t *all = load_schemas();
+        if (!all)
+            return TG_ENOMEM;
+        int test_only = 0;
+        for (size_t i = 0; registry[i].k; i++)
+            if (registry[i].k == k)
+                test_only = registry[i].test_only;
+        *out = describe_kind(k, test_only, all, 1);
+    }
+    if (!*out || jx_oom_since(mark)) {
+        json_decref(*out);
+        *out = NULL;
+        return TG_ENOMEM;
+    }
+    return TG_OK;
 }
 
 /* ---- references, data and models ------------------------------------------------- */

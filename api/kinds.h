@@ -20,6 +20,7 @@
 
 #include "../core/tg.h"
 #include "data.h"
+#include "jx.h" /* jx_dumps, for the texts of the objects built here */
 #include "model.h"
 
 /* Loads model `id` into *out (new, caller frees). TG_ENOTFOUND when there is none. */
@@ -93,7 +94,7 @@ typedef struct job_io {
 
 typedef struct tg_kind {
     const char *name;
-    const char *summary; /* one line for GET /v1/kinds */
+    const char *summary; /* one line: the `description` of GET /v1/kinds */
     /* Validates the whole request `req` (kind, data, model, params; the common fields
      * are already checked) and completes `filled` (a deep copy of req, to be stored):
      * every applicable default is written. Fills plan (cost; references through
@@ -106,8 +107,9 @@ typedef struct tg_kind {
      * hold partial results (new ref or NULL) and err the job error. */
     int (*run)(const json_t *request, job_io *io, json_t **result_out,
                json_t **partial_out, tg_err *err);
-    /* {"modes": [...], "data": ..., "model": ...}: new ref. The `params` JSON Schema is
-     * added from the OpenAPI document (components/schemas/<schema>, $refs resolved). */
+    /* {"modes": [...], "data": ..., "model": ...}: new ref. The `params` (their defaults
+     * for GET /v1/kinds, the JSON Schema for GET /v1/kinds/{name}) are added from the
+     * OpenAPI document (components/schemas/<schema>, $refs resolved). */
     json_t *(*describe)(void);
     const char *schema;
 } tg_kind;
@@ -127,8 +129,18 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
 int kinds_run(const tg_kind *k, const json_t *request, job_io *io, json_t **result_out,
               json_t **partial_out, tg_err *err);
 
-/* GET /v1/kinds body: new ref, NULL when out of memory. */
+/* GET /v1/kinds body (API.md 2.7), compact enough to read: {"kinds": [...]}, each kind
+ * {"name", "description", "available": true, "test_only"?, "modes", "data", "model",
+ * "params"} with params its top-level parameters mapped to their defaults (null: none;
+ * for a kind whose parameters depend on the mode, an object from mode to those), then
+ * each planned kind as {"name", "available": false}. New ref, NULL when out of
+ * memory. */
 json_t *kinds_describe_all(int test_kinds);
+/* GET /v1/kinds/{name} body: the kind as in kinds_describe_all but with params its full
+ * JSON Schema (from the OpenAPI document, every $ref resolved); a planned kind is
+ * {"name", "available": false}. *out: new ref. Returns TG_OK, TG_ENOTFOUND (no such kind,
+ * or the test-only kind while test_kinds is off), TG_ENOMEM. */
+int kinds_describe_one(const char *name, int test_kinds, json_t **out);
 
 /* ---- helpers for validate functions ------------------------------------------------ */
 

@@ -379,7 +379,7 @@ json_t *model_encode(const tg_model *m, int include_weights, int include_initial
 char *model_meta_text(const tg_model *m)
 {
     json_t *o = model_encode(m, 0, 0);
-    char *t = json_dumps(o, JSON_COMPACT);
+    char *t = jx_dumps(o, JSON_COMPACT);
     json_decref(o);
     return t;
 }

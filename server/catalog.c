@@ -19,6 +19,14 @@ int catalog_load_dataset(void *ud, const char *id, tg_dataset **out, tg_err *err
     return rc;
 }
 
+int catalog_dataset_id(void *ud, const char *ref, char *id_out, size_t id_len, tg_err *err)
+{
+    int rc = store_dataset_resolve(ud, ref, id_out, id_len);
+    if (rc == TG_EIO)
+        return tg_err_set(err, TG_EIO, "store error reading dataset %s", ref);
+    return rc;
+}
+
 int catalog_load_model(void *ud, const char *id, tg_model **out, tg_err *err)
 {
     model_row r;
@@ -49,7 +57,7 @@ int catalog_save_model(store *st, tg_model *m, const char *job_id, tg_err *err)
 
 kind_src catalog_src(store *st)
 {
-    return (kind_src){.data = {catalog_load_dataset, st},
+    return (kind_src){.data = {catalog_load_dataset, st, catalog_dataset_id},
                       .load_model = catalog_load_model,
                       .model_ud = st};
 }

@@ -15,6 +15,9 @@
  * Returns TG_OK, TG_ENOTFOUND (no such dataset), TG_EIO (store error), or the decoding
  * errors of data_deserialize (TG_EDATA, TG_ENOMEM). */
 int catalog_load_dataset(void *ud, const char *id, tg_dataset **out, tg_err *err);
+/* The id of the dataset `ref` names, its id or its name (ud: the store*), into id_out
+ * (data_id_fn). Returns TG_OK, TG_ENOTFOUND, TG_EIO. */
+int catalog_dataset_id(void *ud, const char *ref, char *id_out, size_t id_len, tg_err *err);
 /* Loads model `id` (ud: the store*) into *out (new, caller frees). Returns TG_OK,
  * TG_ENOTFOUND, TG_EIO, or model_from_stored's errors. */
 int catalog_load_model(void *ud, const char *id, tg_model **out, tg_err *err);

@@ -1,10 +1,12 @@
 /* h_data.c: the dataset endpoints of API.md 3.1: upload (JSON or CSV), list, get
- * (?include=data) and delete. Decoding and validation are api/data.c's; this file moves
- * bytes between HTTP and the store. */
+ * (?include=data) and delete, and the list of builtins. Decoding and validation are
+ * api/data.c's; this file moves bytes between HTTP and the store. The URL names a
+ * dataset by its id or its (unique) name; the store resolves either. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../api/data.h"
+#include "../api/jx.h"
 #include "app.h"
 #include "handlers.h"
 #include "util.h"
@@ -74,8 +76,8 @@ void h_dataset_upload(hreq *h)
             }
             o.seed = v;
         }
-        if (qname && strlen(qname) > 200) {
-            http_reply_error(h, API_INVALID_ARGUMENT, "name", "name is longer than 200 bytes");
+        if (qname && data_check_name(qname, &err)) {
+            http_reply_status(h, err.code, &err);
             return;
         }
         rc = data_upload_csv(h->body.p ? h->body.p : "", h->body.len, &o, &ds, &err);
@@ -105,12 +107,16 @@ void h_dataset_upload(hreq *h)
     util_now_rfc3339(d.created_at, sizeof d.created_at);
     d.name = name;
     json_t *meta = data_meta_json(ds);
-    d.meta = json_dumps(meta, JSON_COMPACT);
+    d.meta = jx_dumps(meta, JSON_COMPACT);
     json_decref(meta);
     d.body = blob;
     d.body_len = blob_len;
     rc = store_dataset_insert(app->st, &d, &err);
-    if (rc) {
+    if (rc == TG_ECONFLICT) {
+        http_reply_error(h, API_CONFLICT, "name",
+                         "a dataset named \"%.200s\" exists; names are unique (choose another, "
+                         "or delete that one first)", name);
+    } else if (rc) {
         http_reply_error(h, API_UNAVAILABLE, NULL, "the store is not writable: %s", err.msg);
     } else {
         char loc[80];
@@ -198,4 +204,16 @@ void h_dataset_delete(hreq *h)
                          id);
     else
         http_reply_error(h, API_INTERNAL, NULL, "store error deleting dataset %s", id);
+}
+
+void h_builtins(hreq *h)
+{
+    tg_err err;
+    tg_err_clear(&err);
+    json_t *o = data_builtins_json(&err);
+    if (!o) {
+        http_reply_error(h, API_INTERNAL, NULL, "cannot list the builtins: %s", err.msg);
+        return;
+    }
+    http_reply_json(h, 200, o);
 }

@@ -141,7 +141,7 @@ void h_job_submit(hreq *h)
     }
     if (idem)
         canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    request_text = json_dumps(filled, JSON_COMPACT);
+    request_text = jx_dumps(filled, JSON_COMPACT);
     if (!request_text || (idem && !canon)) {
         http_reply_error(h, API_INTERNAL, NULL, "out of memory encoding the request");
         goto out;

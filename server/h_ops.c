@@ -1,5 +1,5 @@
 /* h_ops.c: health, readiness, metrics, the OpenAPI document, the kinds list and the
- * dashboard page (API.md 6.2, 2.7). */
+ * dashboard page (API.md 6.2, 2.7: the list and one kind's params schema). */
 #include <string.h>
 
 #include "../api/kinds.h"
@@ -60,6 +60,19 @@ void h_openapi(hreq *h)
 void h_kinds(hreq *h)
 {
     http_reply_json(h, 200, kinds_describe_all(app->cfg.test_kinds));
+}
+
+void h_kind_get(hreq *h)
+{
+    const char *name = h->m.params[0];
+    json_t *k;
+    int rc = kinds_describe_one(name, app->cfg.test_kinds, &k);
+    if (rc == TG_ENOTFOUND)
+        http_reply_error(h, API_NOT_FOUND, NULL, "no kind %.100s", name);
+    else if (rc)
+        http_reply_error(h, API_INTERNAL, NULL, "out of memory describing kind %.100s", name);
+    else
+        http_reply_json(h, 200, k);
 }
 
 void h_dashboard(hreq *h)

@@ -136,7 +136,7 @@ void http_reply_json_text(hreq *h, int status, const char *text, size_t len)
 
 void http_reply_json(hreq *h, int status, json_t *json)
 {
-    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    char *text = json ? jx_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (text && jx_oom_since(h->oom_mark)) {
         free(text);

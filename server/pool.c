@@ -64,13 +64,13 @@ static int on_progress(void *ud, double fraction, const char *msg, json_t *metri
         util_now_rfc3339(ts, sizeof ts);
         json_t *prog = json_pack("{s:f, s:s, s:s}", "fraction", fraction, "message",
                                  s->message, "updated_at", ts);
-        char *ptext = prog ? json_dumps(prog, JSON_COMPACT) : NULL;
+        char *ptext = prog ? jx_dumps(prog, JSON_COMPACT) : NULL;
         if (ptext && strlen(ptext) < sizeof s->progress)
             memcpy(s->progress, ptext, strlen(ptext) + 1);
         if (prog && publish) {
             if (metrics)
                 json_object_set(prog, "metrics", metrics);
-            char *ev = json_dumps(prog, JSON_COMPACT);
+            char *ev = jx_dumps(prog, JSON_COMPACT);
             if (ev)
                 events_publish(s->id, "progress", ev, 0);
             free(ev);
@@ -134,7 +134,7 @@ static int save_model(void *ud, tg_model *m, tg_err *err)
 static char *status_event(const char *status)
 {
     json_t *o = json_pack("{s:s}", "status", status);
-    char *t = json_dumps(o, JSON_COMPACT);
+    char *t = jx_dumps(o, JSON_COMPACT);
     json_decref(o);
     return t;
 }
@@ -187,11 +187,11 @@ static void run_job(pool *p, slot *s, job_row *j)
     }
     double dt = util_mono() - t0;
     if (partial)
-        ptext = json_dumps(partial, JSON_COMPACT);
+        ptext = jx_dumps(partial, JSON_COMPACT);
     if (rc == TG_OK) {
         if (!json_object_get(result, "warnings"))
             json_object_set_new(result, "warnings", json_array());
-        if (!(rtext = json_dumps(result, JSON_COMPACT)))
+        if (!(rtext = jx_dumps(result, JSON_COMPACT)))
             rc = tg_err_set(&err, TG_ENOMEM, "out of memory encoding the result");
     }
     if (rc == TG_OK) {
@@ -200,7 +200,7 @@ static void run_job(pool *p, slot *s, job_row *j)
         json_t *details = json_pack("{s:f}", "timeout_s", j->timeout_s);
         json_t *e = job_error_body(JOB_TIMEOUT, "the job ran longer than its timeout_s",
                                    details);
-        etext = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        etext = e ? jx_dumps(e, JSON_COMPACT) : NULL;
         json_decref(e);
         json_decref(details);
         finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, "timeout");
@@ -220,9 +220,9 @@ static void run_job(pool *p, slot *s, job_row *j)
         if (details) {
             json_object_del(partial, "error_details");
             free(ptext);
-            ptext = json_object_size(partial) ? json_dumps(partial, JSON_COMPACT) : NULL;
+            ptext = json_object_size(partial) ? jx_dumps(partial, JSON_COMPACT) : NULL;
         }
-        etext = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        etext = e ? jx_dumps(e, JSON_COMPACT) : NULL;
         json_decref(e);
         finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, err.msg);
     }

@@ -180,18 +180,23 @@ typedef struct dataset_row {
 } dataset_row;
 /* Frees the row's strings and body and zeroes it (NULL: no-op). */
 void dataset_row_deinit(dataset_row *d);
-/* Inserts d (borrowed; id, name, meta, created_at, body). TG_OK, TG_EIO (also for an id
- * that exists), with err set. */
+/* Inserts d (borrowed; id, name, meta, created_at, body). Names other than "" are
+ * unique among datasets (0004). TG_OK, TG_ECONFLICT when the name is taken, TG_EIO (also
+ * for an id that exists), with err set. */
 int store_dataset_insert(store *st, const dataset_row *d, tg_err *err);
-/* Reads dataset id into *out (new strings and body: dataset_row_deinit). TG_OK,
- * TG_ENOTFOUND, TG_ENOMEM, TG_EIO; on failure *out is zeroed. */
-int store_dataset_get(store *st, const char *id, store_blobs blobs, dataset_row *out);
+/* A dataset is named by a reference `ref`: its id or its name (API.md 3.1); the id wins
+ * when ref is both. */
+/* Reads the dataset ref names into *out (new strings and body: dataset_row_deinit).
+ * TG_OK, TG_ENOTFOUND, TG_ENOMEM, TG_EIO; on failure *out is zeroed. */
+int store_dataset_get(store *st, const char *ref, store_blobs blobs, dataset_row *out);
+/* The id of the dataset ref names into id_out (n bytes). TG_OK, TG_ENOTFOUND, TG_EIO. */
+int store_dataset_resolve(store *st, const char *ref, char *id_out, size_t n);
 /* Newest first, without bodies. *rows_out: new array of *n_out rows (free each with
  * dataset_row_deinit, then free the array). TG_OK, TG_ENOMEM, TG_EIO. */
 int store_dataset_list(store *st, dataset_row **rows_out, size_t *n_out);
-/* TG_OK; TG_ECONFLICT while a queued or running job references it; TG_ENOTFOUND;
- * TG_EIO. */
-int store_dataset_delete(store *st, const char *id);
+/* Deletes the dataset ref names. TG_OK; TG_ECONFLICT while a queued or running job
+ * references it; TG_ENOTFOUND; TG_EIO. */
+int store_dataset_delete(store *st, const char *ref);
 
 typedef struct model_row {
     char id[40];

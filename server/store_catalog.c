@@ -5,6 +5,10 @@
  * or running job references them (job_refs, 0002). One routine each for insert, get,
  * list and delete serves both, told apart by a catalog descriptor; only the reading of
  * a kind's own columns differs.
+ *
+ * A dataset is named by its id or its unique name (the get and resolve statements of
+ * store_sql.h match either), a model by its id; a delete resolves the reference to the
+ * id first, in its transaction, since job_refs holds ids.
  */
 #include "store_int.h"
 
@@ -20,6 +24,7 @@ typedef struct catalog {
     size_t row_size;
     size_t id_off, id_size, created_off, created_size; /* the char[] id and created_at */
     int q_get, q_get_blobs, q_list, q_delete;
+    int q_resolve; /* the id of a reference (an id, or a dataset's name) */
     store_ref_type ref_type; /* how job_refs names a reference to it */
     kind_reader read;
     store_row_deinit deinit;
@@ -66,7 +71,9 @@ static int blob_dup(sqlite3_stmt *s, int i, unsigned char **out, size_t *len)
 }
 
 /* Inserts one row with q: text parameters 1..n_text, then blob parameters (a NULL blob
- * binds SQL NULL). One transaction. TG_OK or TG_EIO, with err set. */
+ * binds SQL NULL). One transaction. TG_OK, TG_ECONFLICT when a unique column is taken
+ * (the only one a caller chooses is a dataset's name: the ids are random), or TG_EIO;
+ * err set. */
 static int insert_row(store *st, int q, const char *const *text, int n_text,
                       const void *const *blob, const size_t *blob_len, int n_blob, tg_err *err)
 {
@@ -79,11 +86,34 @@ static int insert_row(store *st, int q, const char *const *text, int n_text,
         store_bind_text(s, i + 1, text[i]);
     for (int i = 0; i < n_blob; i++)
         sqlite3_bind_blob64(s, n_text + i + 1, blob[i], blob_len[i], SQLITE_STATIC);
-    rc = sqlite3_step(s) == SQLITE_DONE ? store_commit(c) : TG_EIO;
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        rc = store_commit(c);
+    else if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+        rc = tg_err_set(err, TG_ECONFLICT, "the name is taken");
+    else
+        rc = TG_EIO;
 out:
-    if (rc)
+    if (rc == TG_EIO)
         store_err_io(c, err);
     return store_end(c, rc);
+}
+
+/* The id of the row of k that ref names into id (n bytes), within c's call. TG_OK,
+ * TG_ENOTFOUND or TG_EIO. */
+static int resolve_ref(conn *c, const catalog *k, const char *ref, char *id, size_t n)
+{
+    sqlite3_stmt *s = store_stmt(c, k->q_resolve);
+    if (!s)
+        return TG_EIO;
+    store_bind_text(s, 1, ref);
+    int step = sqlite3_step(s), rc = TG_OK;
+    if (step == SQLITE_ROW)
+        store_col_copy(s, 0, id, n);
+    else
+        rc = step == SQLITE_DONE ? TG_ENOTFOUND : TG_EIO;
+    sqlite3_reset(s);
+    return rc;
 }
 
 /* Row id of k into row (new fields: k->deinit). TG_OK, TG_ENOTFOUND, TG_ENOMEM, TG_EIO;
@@ -125,23 +155,30 @@ static int list_rows(store *st, const catalog *k, void **rows_out, size_t *n_out
     return store_end(c, rc);
 }
 
-/* Deletes row id of k unless a queued or running job references it (TG_ECONFLICT);
- * TG_ENOTFOUND when there is no such row. One transaction. */
-static int delete_unless_used(store *st, const catalog *k, const char *id)
+/* Deletes the row of k that ref names unless a queued or running job references it
+ * (TG_ECONFLICT); TG_ENOTFOUND when there is no such row. One transaction. */
+static int delete_unless_used(store *st, const catalog *k, const char *ref)
 {
     conn *c;
     sqlite3_stmt *s;
     int changes = 0;
-    int rc = store_start(st, STORE_WRITE, Q_REF_IN_USE, &c, &s);
-    if (rc)
+    char id[64];
+    const char *idp = id;
+    int rc = store_start(st, STORE_WRITE, k->q_resolve, &c, NULL);
+    if (rc || (rc = resolve_ref(c, k, ref, id, sizeof id)))
         goto out;
+    if (!(s = store_stmt(c, Q_REF_IN_USE))) {
+        rc = TG_EIO;
+        goto out;
+    }
     store_bind_text(s, 1, store_ref_type_name(k->ref_type));
     store_bind_text(s, 2, id);
     if (sqlite3_step(s) != SQLITE_ROW)
         rc = TG_EIO;
     else if (sqlite3_column_int64(s, 0) > 0)
         rc = TG_ECONFLICT;
-    else if (!(rc = store_run(c, k->q_delete, &id, 1, &changes)))
+    sqlite3_reset(s);
+    if (!rc && !(rc = store_run(c, k->q_delete, &idp, 1, &changes)))
         rc = changes ? store_commit(c) : TG_ENOTFOUND;
 out:
     return store_end(c, rc);
@@ -195,11 +232,11 @@ static void model_row_free_fields(void *row)
 
 static const catalog datasets = {
     sizeof(dataset_row), FIELD(dataset_row, id), FIELD(dataset_row, created_at),
-    Q_DS_GET, Q_DS_GET_BODY, Q_DS_LIST, Q_DS_DELETE, STORE_REF_DATASET,
+    Q_DS_GET, Q_DS_GET_BODY, Q_DS_LIST, Q_DS_DELETE, Q_DS_RESOLVE, STORE_REF_DATASET,
     read_dataset, dataset_row_free_fields};
 static const catalog models = {
     sizeof(model_row), FIELD(model_row, id), FIELD(model_row, created_at),
-    Q_MODEL_GET, Q_MODEL_GET_W, Q_MODEL_LIST, Q_MODEL_DELETE, STORE_REF_MODEL,
+    Q_MODEL_GET, Q_MODEL_GET_W, Q_MODEL_LIST, Q_MODEL_DELETE, Q_MODEL_RESOLVE, STORE_REF_MODEL,
     read_model, model_row_free_fields};
 
 /* ---- the entry points of store.h, by operation ----------------------------------- */
@@ -222,9 +259,18 @@ int store_model_insert(store *st, const char *id, const char *created_at,
     return insert_row(st, Q_MODEL_INSERT, text, 4, blob, len, 2, err);
 }
 
-int store_dataset_get(store *st, const char *id, store_blobs blobs, dataset_row *out)
+int store_dataset_get(store *st, const char *ref, store_blobs blobs, dataset_row *out)
 {
-    return get_row(st, &datasets, id, blobs, out);
+    return get_row(st, &datasets, ref, blobs, out);
+}
+
+int store_dataset_resolve(store *st, const char *ref, char *id_out, size_t n)
+{
+    conn *c;
+    int rc = store_start(st, STORE_READ, Q_DS_RESOLVE, &c, NULL);
+    if (!rc)
+        rc = resolve_ref(c, &datasets, ref, id_out, n);
+    return store_end(c, rc);
 }
 
 int store_model_get(store *st, const char *id, store_blobs blobs, model_row *out)
@@ -248,9 +294,9 @@ int store_model_list(store *st, model_row **rows_out, size_t *n_out)
     return rc;
 }
 
-int store_dataset_delete(store *st, const char *id)
+int store_dataset_delete(store *st, const char *ref)
 {
-    return delete_unless_used(st, &datasets, id);
+    return delete_unless_used(st, &datasets, ref);
 }
 
 int store_model_delete(store *st, const char *id)

@@ -84,8 +84,12 @@ STORE_SQL(Q_REF_IN_USE, "SELECT EXISTS (SELECT 1 FROM job_refs r JOIN jobs j ON 
                         "('queued', 'running'))")
 STORE_SQL(Q_DS_INSERT, "INSERT INTO datasets (id, name, meta, created_at, body) "
                        "VALUES (?1, ?2, ?3, ?4, ?5)")
-STORE_SQL(Q_DS_GET, "SELECT id, created_at, name, meta FROM datasets WHERE id = ?1")
-STORE_SQL(Q_DS_GET_BODY, "SELECT id, created_at, name, meta, body FROM datasets WHERE id = ?1")
+/* A dataset is named by its id or its name (API.md 3.1; names are unique, 0004): the id
+ * wins when a reference is both (data_check_name keeps new names from looking like ids). */
+#define DS_BY_REF "WHERE id = ?1 OR (name = ?1 AND name <> '') ORDER BY id = ?1 DESC LIMIT 1"
+STORE_SQL(Q_DS_GET, "SELECT id, created_at, name, meta FROM datasets " DS_BY_REF)
+STORE_SQL(Q_DS_GET_BODY, "SELECT id, created_at, name, meta, body FROM datasets " DS_BY_REF)
+STORE_SQL(Q_DS_RESOLVE, "SELECT id FROM datasets " DS_BY_REF)
 STORE_SQL(Q_DS_LIST, "SELECT id, created_at, name, meta FROM datasets ORDER BY seq DESC")
 STORE_SQL(Q_DS_DELETE, "DELETE FROM datasets WHERE id = ?1")
 STORE_SQL(Q_MODEL_INSERT, "INSERT INTO models (id, created_at, source_job, meta, weights, initial) "
@@ -94,6 +98,7 @@ STORE_SQL(Q_MODEL_GET, "SELECT id, created_at, meta FROM models WHERE id = ?1")
 STORE_SQL(Q_MODEL_GET_W, "SELECT id, created_at, meta, weights, initial FROM models WHERE id = ?1")
 STORE_SQL(Q_MODEL_LIST, "SELECT id, created_at, meta FROM models ORDER BY seq DESC")
 STORE_SQL(Q_MODEL_DELETE, "DELETE FROM models WHERE id = ?1")
+STORE_SQL(Q_MODEL_RESOLVE, "SELECT id FROM models WHERE id = ?1")
 
 /* ---- store_arrays.c: result arrays */
 STORE_SQL(Q_ARR_PUT, "INSERT OR REPLACE INTO arrays (job_id, name, rows, cols, file) "

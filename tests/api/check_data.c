@@ -30,7 +30,23 @@ static int fake_load(void *ud, const char *id, tg_dataset **out, tg_err *err)
     return dataset_builtin_load("iris", out, err);
 }
 
-static const data_env env = {fake_load, NULL};
+static const data_env env = {fake_load, NULL, NULL};
+
+/* A store whose dataset d_iris is also named "flowers" (and d_broken "broken"). */
+static int fake_id(void *ud, const char *ref, char *id_out, size_t id_len, tg_err *err)
+{
+    (void)ud;
+    if (strcmp(ref, "flowers") == 0 || strcmp(ref, "d_iris") == 0)
+        snprintf(id_out, id_len, "d_iris");
+    else if (strcmp(ref, "broken") == 0 || strcmp(ref, "d_broken") == 0)
+        snprintf(id_out, id_len, "d_broken");
+    else if (strcmp(ref, "offline") == 0)
+        return tg_err_set(err, TG_EIO, "store offline");
+    else
+        return TG_ENOTFOUND;
+    return TG_OK;
+}
+static const data_env named_env = {fake_load, NULL, fake_id};
 
 /* data_resolve that must succeed; returns the dataset, *filled_out if wanted. */
 static tg_dataset *resolve_ok(const char *text, int allow_pre, json_t **filled_out)
@@ -820,6 +836,122 @@ START_TEST(deserialize_rejects_corruption)
 }
 END_TEST
 
+/* ---- names (API.md 3.1) ---------------------------------------------------------------- */
+
+START_TEST(resolve_names_the_id)
+{
+    /* A dataset named by its name: the filled request holds its id. */
+    static const char *const refs[] = {"flowers", "d_iris"};
+    for (int i = 0; i < 2; i++) {
+        json_t *d = json_pack("{s:s}", "dataset", refs[i]), *filled = NULL;
+        tg_dataset *ds = NULL;
+        tg_err err;
+        ck_assert_int_eq(data_resolve(d, &named_env, 1, &filled, &ds, NULL, &err), TG_OK);
+        ck_assert_str_eq(json_string_value(json_object_get(filled, "dataset")), "d_iris");
+        ck_assert_uint_eq(ds->n_train, 150);
+        dataset_free(ds);
+        json_decref(filled);
+        json_decref(d);
+    }
+    static const struct {
+        const char *ref;
+        int rc;
+    } bad[] = {{"nope", TG_EINVAL}, {"offline", TG_EIO}, {"broken", TG_EIO}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *d = json_pack("{s:s}", "dataset", bad[i].ref), *filled = NULL;
+        tg_dataset *ds = NULL;
+        tg_err err;
+        tg_err_clear(&err);
+        ck_assert_int_eq(data_resolve(d, &named_env, 1, &filled, &ds, NULL, &err), bad[i].rc);
+        if (bad[i].rc == TG_EINVAL)
+            ck_assert_str_eq(err.field, "data.dataset");
+        ck_assert_ptr_null(filled);
+        ck_assert_ptr_null(ds);
+        json_decref(d);
+    }
+}
+END_TEST
+
+START_TEST(dataset_names_checked)
+{
+    tg_err err;
+    ck_assert_int_eq(data_check_name("", &err), TG_OK);
+    ck_assert_int_eq(data_check_name("points", &err), TG_OK);
+    ck_assert_int_eq(data_check_name("d_points", &err), TG_OK);
+    ck_assert_int_eq(data_check_name("d_0123456789abcdef0", &err), TG_OK);
+    ck_assert_int_eq(data_check_name("d_0123456789ABCDEF", &err), TG_OK);
+    ck_assert_int_eq(data_check_name("d_0123456789abcdef", &err), TG_EINVAL);
+    ck_assert_str_eq(err.field, "name");
+    char long_name[202];
+    memset(long_name, 'a', 201);
+    long_name[201] = '\0';
+    ck_assert_int_eq(data_check_name(long_name, &err), TG_EINVAL);
+    long_name[200] = '\0';
+    ck_assert_int_eq(data_check_name(long_name, &err), TG_OK);
+    /* The JSON upload checks it too. */
+    json_t *b = json_pack("{s:s, s:[[i]], s:[i]}", "name", "d_00000000000000ff", "x", 1, "y", 1);
+    char *name = NULL;
+    tg_dataset *ds = NULL;
+    ck_assert_int_eq(data_upload_json(b, &name, &ds, &err), TG_EINVAL);
+    ck_assert_str_eq(err.field, "name");
+    json_decref(b);
+}
+END_TEST
+
+START_TEST(builtins_listed)
+{
+    tg_err err;
+    tg_err_clear(&err);
+    json_t *o = data_builtins_json(&err);
+    ck_assert_msg(o != NULL, "%s", err.msg);
+    json_t *sets = json_object_get(o, "datasets"), *gens = json_object_get(o, "generators");
+    ck_assert_uint_eq(json_array_size(sets), 4);
+    ck_assert_uint_eq(json_array_size(gens), GEN_COUNT);
+    static const struct {
+        const char *name;
+        int n, d, k;
+    } shapes[] = {{"iris", 150, 4, 3}, {"wine", 178, 13, 3}, {"breast_cancer", 569, 30, 2},
+                  {"digits", 1797, 64, 10}};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *e = json_array_get(sets, i);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "name")), shapes[i].name);
+        ck_assert_int_eq(json_integer_value(json_object_get(e, "n")), shapes[i].n);
+        ck_assert_int_eq(json_integer_value(json_object_get(e, "d")), shapes[i].d);
+        ck_assert_int_eq(json_integer_value(json_object_get(e, "n_classes")), shapes[i].k);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "task")), "classification");
+    }
+    /* Every builtin has a description; a generator's params are its filled defaults. */
+    for (size_t i = 0; dataset_builtin_names[i]; i++) {
+        const char *desc = data_builtin_description(dataset_builtin_names[i]);
+        ck_assert_msg(desc && *desc && !strchr(desc, '\n'), "%s: no one-line description",
+                      dataset_builtin_names[i]);
+    }
+    for (size_t g = 0; g < GEN_COUNT; g++) {
+        json_t *e = json_array_get(gens, g);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "name")),
+                         dataset_generators[g].name);
+        json_t *d = json_pack("{s:s}", "builtin", dataset_generators[g].name), *filled = NULL;
+        ck_assert_int_eq(data_resolve(d, NULL, 1, &filled, NULL, NULL, &err), TG_OK);
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(e, "params"), k, v)
+            ck_assert_msg(json_equal(v, json_object_get(filled, k)), "%s.%s",
+                          dataset_generators[g].name, k);
+        ck_assert_uint_eq(json_object_size(json_object_get(e, "params")),
+                          2 + (size_t)(dataset_gen_takes((int)g, "noise") +
+                                       dataset_gen_takes((int)g, "d") +
+                                       2 * dataset_gen_takes((int)g, "centers") +
+                                       dataset_gen_takes((int)g, "width") +
+                                       dataset_gen_takes((int)g, "activation")));
+        json_decref(filled);
+        json_decref(d);
+    }
+    ck_assert_double_eq(json_number_value(json_object_get(
+                            json_object_get(json_array_get(gens, 0), "params"), "noise")), 0.1);
+    json_decref(o);
+}
+END_TEST
+
 Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -830,6 +962,9 @@ Suite *data_suite(void)
     tcase_add_test(t, resolve_fills_defaults);
     tcase_add_test(t, resolve_sources_and_shapes);
     tcase_add_test(t, resolve_errors);
+    tcase_add_test(t, resolve_names_the_id);
+    tcase_add_test(t, dataset_names_checked);
+    tcase_add_test(t, builtins_listed);
     suite_add_tcase(s, t);
     t = tcase_create("uploads");
     tcase_add_test(t, upload_json_inference);

@@ -102,13 +102,16 @@ END_TEST
 
 START_TEST(kinds_list)
 {
+    /* GET /v1/kinds is a compact list a person can read (API.md 2.7): a few KB, with
+     * each kind's description, modes and top-level params with their defaults. */
     resp *r = http_get(S, "/v1/kinds");
     ASSERT_STATUS(r, 200);
+    ck_assert_msg(r->len < 4096, "GET /v1/kinds is %zu bytes", r->len);
     json_t *kinds = jpath(r->json, "kinds");
     ck_assert_msg(json_is_array(kinds), "no kinds array: %s", r->body);
     static const char *const planned[] = {"train", "ntk", "influence", "shapley", "pac_bayes",
                                           "hessian", NULL};
-    int seen_sleep = 0, seen[6] = {0};
+    int seen_sleep = 0, seen_train = 0, seen[6] = {0};
     size_t i;
     json_t *k;
     json_array_foreach(kinds, i, k) {
@@ -116,23 +119,75 @@ START_TEST(kinds_list)
         ck_assert_ptr_nonnull(name);
         ck_assert_msg(json_is_boolean(jpath(k, "available")), "kind %s: no available flag",
                       name);
-        if (json_is_true(jpath(k, "available")))
-            ck_assert_msg(json_is_object(jpath(k, "params")), "kind %s: no params schema",
-                          name);
+        if (json_is_true(jpath(k, "available"))) {
+            ck_assert_msg(json_is_object(jpath(k, "params")), "kind %s: no params", name);
+            ck_assert_msg(jstr(k, "description") && !strchr(jstr(k, "description"), '\n'),
+                          "kind %s: no one-line description", name);
+            ck_assert_msg(json_array_size(jpath(k, "modes")) >= 1, "kind %s: no modes", name);
+            /* defaults, not a schema */
+            ck_assert_ptr_null(jpath(k, "params.properties"));
+            ck_assert_ptr_null(jpath(k, "params.oneOf"));
+        }
+        if (strcmp(name, "train") == 0) {
+            seen_train = 1;
+            ck_assert_double_eq(jnum(k, "params.epochs"), 20);
+            ck_assert_double_eq(jnum(k, "params.batch_size"), 32);
+            ck_assert_str_eq(jstr(k, "params.optimizer.name"), "sgd");
+            ck_assert_str_eq(jstr(k, "modes[0]"), "default");
+        }
+        if (strcmp(name, "ntk") == 0)
+            ck_assert_double_eq(jnum(k, "params.empirical.width"), 512);
         if (strcmp(name, "sleep") == 0) {
             seen_sleep = 1;
             ck_assert(json_is_true(jpath(k, "available")));
-            ck_assert_double_eq(jnum(k, "params.properties.ms.default"), 1000);
-            ck_assert_double_eq(jnum(k, "params.properties.ms.maximum"), 3600000);
-            ck_assert_ptr_nonnull(jpath(k, "params.properties.memory_bytes"));
+            ck_assert_double_eq(jnum(k, "params.ms"), 1000);
+            ck_assert_msg(json_object_get(jpath(k, "params"), "memory_bytes") != NULL,
+                          "sleep: no memory_bytes: %s", r->body);
         }
         for (int j = 0; planned[j]; j++)
             if (strcmp(name, planned[j]) == 0)
                 seen[j] = 1;
     }
     ck_assert_msg(seen_sleep, "sleep missing with --enable-test-kinds: %s", r->body);
+    ck_assert_msg(seen_train, "train missing: %s", r->body);
     for (int j = 0; planned[j]; j++)
         ck_assert_msg(seen[j], "kind %s missing from /v1/kinds", planned[j]);
+}
+END_TEST
+
+/* GET /v1/kinds/{name}: the kind's full params JSON Schema. */
+START_TEST(kind_schema)
+{
+    resp *r = http_get(S, "/v1/kinds/sleep");
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "name"), "sleep");
+    ck_assert(json_is_true(jpath(r->json, "available")));
+    ck_assert_double_eq(jnum(r->json, "params.properties.ms.default"), 1000);
+    ck_assert_double_eq(jnum(r->json, "params.properties.ms.maximum"), 3600000);
+    ck_assert_ptr_nonnull(jpath(r->json, "params.properties.memory_bytes"));
+
+    r = http_get(S, "/v1/kinds/train");
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "params.type"), "object");
+    ck_assert_double_eq(jnum(r->json, "params.properties.epochs.default"), 20);
+    ck_assert_msg(jstr(r->json, "params.properties.epochs.type") &&
+                      strcmp(jstr(r->json, "params.properties.epochs.type"), "integer") == 0,
+                  "train epochs schema: %.300s", r->body);
+    /* self-contained: every $ref resolved */
+    ck_assert_ptr_null(strstr(r->body, "$ref"));
+    ck_assert_ptr_nonnull(jpath(r->json, "params.properties.activation.enum"));
+    ck_assert_str_eq(jstr(r->json, "modes[0]"), "default");
+
+    r = http_get(S, "/v1/kinds/ntk");
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "params.oneOf")), 2);
+
+    r = http_get(S, "/v1/kinds/influence");
+    ASSERT_STATUS(r, 200);
+    ck_assert(json_is_false(jpath(r->json, "available")));
+
+    ASSERT_ERR(http_get(S, "/v1/kinds/nope"), 404, "not_found");
+    ASSERT_ERR(http_req(S, "DELETE", "/v1/kinds/train", NULL), 405, "method_not_allowed");
 }
 END_TEST
 
@@ -1399,6 +1454,7 @@ Suite *e2e_api_suite(void)
     tcase_add_test(tc, health_ready_dashboard);
     tcase_add_test(tc, openapi_document);
     tcase_add_test(tc, kinds_list);
+    tcase_add_test(tc, kind_schema);
     tcase_add_test(tc, metrics_exposition);
     tcase_add_test(tc, request_id_echo);
     tcase_add_test(tc, cors_origins);

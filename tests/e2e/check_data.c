@@ -379,6 +379,217 @@ START_TEST(delete_dataset_in_use)
 }
 END_TEST
 
+/* ---- numbers in output JSON (API.md section 1) ------------------------------------- */
+
+/* Significant digits of the decimal number text t[0..n) ("0.0012e5" -> 2). */
+static int sig_digits(const char *t, size_t n)
+{
+    int k = 0, zeros = 0;
+    for (size_t i = 0; i < n && t[i] != 'e' && t[i] != 'E'; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            continue;
+        if (t[i] == '0') {
+            if (k)
+                zeros++;
+            continue;
+        }
+        k += zeros + 1;
+        zeros = 0;
+    }
+    return k ? k : 1;
+}
+
+/* Checks every number of the JSON text body: read back with strtod and printed in the
+ * shortest %.Ng form that reads back bit for bit, it has no fewer significant digits
+ * than the text (so no %.17g artefact such as 0.20000000000000001). Returns the count
+ * of numbers seen. */
+static size_t check_shortest_numbers(const char *what, const char *body)
+{
+    size_t n_numbers = 0;
+    for (const char *p = body; *p;) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p)
+                p++;
+            continue;
+        }
+        if (*p != '-' && (*p < '0' || *p > '9')) {
+            p++;
+            continue;
+        }
+        size_t n = strspn(p, "-+0123456789.eE");
+        char tok[64];
+        ck_assert_msg(n < sizeof tok, "%s: a number of %zu characters", what, n);
+        memcpy(tok, p, n);
+        tok[n] = '\0';
+        double x = strtod(tok, NULL);
+        int best = 17;
+        for (int prec = 1; prec <= 17; prec++) {
+            char b[400];
+            snprintf(b, sizeof b, "%.*g", prec, x);
+            double y = strtod(b, NULL);
+            if (memcmp(&x, &y, sizeof x) == 0) {
+                best = prec;
+                break;
+            }
+        }
+        ck_assert_msg(sig_digits(tok, n) <= best, "%s: %s is not the shortest form of %.17g "
+                      "(%d digits suffice)", what, tok, x, best);
+        n_numbers++;
+        p += n;
+    }
+    return n_numbers;
+}
+
+START_TEST(output_numbers_shortest)
+{
+    /* A job object with request defaults (test_fraction 0.2, the optimizer's betas). */
+    resp *r = dry_job("{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
+                      "\"params\":{\"epochs\":2,\"optimizer\":{\"name\":\"adam\"}}}");
+    ASSERT_STATUS(r, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"test_fraction\":0.2"));
+    check_shortest_numbers("dry run", r->body);
+    /* A train result and its model. */
+    json_t *job = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\",\"standardize\":"
+                             "true},\"params\":{\"epochs\":2,\"hidden\":[3],\"optimizer\":"
+                             "{\"name\":\"adam\",\"lr\":0.01}}}", "succeeded", 60);
+    const char *id = fmt("%s", jstr(job, "id"));
+    r = http_getf(S, "/v1/jobs/%s", id);
+    ASSERT_STATUS(r, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"lr\":0.01"));
+    ck_assert_uint_gt(check_shortest_numbers("train job", r->body), 20);
+    const char *model = jstr(r->json, "result.model");
+    ck_assert_ptr_nonnull(model);
+    r = http_getf(S, "/v1/models/%s", model);
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_gt(check_shortest_numbers("model", r->body), 20);
+    r = http_get(S, "/v1/models");
+    ASSERT_STATUS(r, 200);
+    check_shortest_numbers("models", r->body);
+    /* A dataset object and its data. */
+    r = upload_json("{\"x\":[[0.1,0.2],[0.3,0.7],[1e-300,2.5e10],[0.9,0]],\"y\":[0.1,0.2,0.3,0.4]}");
+    ASSERT_STATUS(r, 201);
+    id = fmt("%s", jstr(r->json, "id"));
+    check_shortest_numbers("dataset", r->body);
+    r = http_getf(S, "/v1/datasets/%s?include=data", id);
+    ASSERT_STATUS(r, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "[0.3,0.7]"));
+    ck_assert_uint_ge(check_shortest_numbers("dataset data", r->body), 12);
+    ASSERT_STATUS(http_delete(S, fmt("/v1/datasets/%s", id)), 204);
+}
+END_TEST
+
+/* ---- names (API.md 3.1) ------------------------------------------------------------- */
+
+START_TEST(dataset_names)
+{
+    const char *name = uniq("points");
+    const char *body = fmt("{\"name\":\"%s\",\"x\":[[0,1],[1,0],[1,1],[0,0],[2,2],[3,1]],"
+                           "\"y\":[0,1,1,0,1,0]}", name);
+    resp *r = upload_json(body);
+    ASSERT_STATUS(r, 201);
+    const char *id = fmt("%s", jstr(r->json, "id"));
+    /* A taken name is a 409, as JSON and as CSV; the first dataset is untouched. */
+    ASSERT_ERR_FIELD(upload_json(body), 409, "conflict", "name");
+    ASSERT_ERR_FIELD(upload_csv(fmt("?name=%s", name), "a,b\n1,0\n2,1\n"), 409, "conflict",
+                     "name");
+    r = http_get(S, "/v1/datasets");
+    size_t i, n_named = 0;
+    json_t *e;
+    json_array_foreach(jpath(r->json, "datasets"), i, e)
+        n_named += jstr(e, "name") && strcmp(jstr(e, "name"), name) == 0;
+    ck_assert_uint_eq(n_named, 1);
+    /* Without a name, any number of uploads. */
+    ASSERT_STATUS(upload_json("{\"x\":[[1],[2]],\"y\":[1,2]}"), 201);
+    ASSERT_STATUS(upload_json("{\"name\":\"\",\"x\":[[1],[2]],\"y\":[1,2]}"), 201);
+    /* A name that has the form of an id would be shadowed by the id: a 400. */
+    ASSERT_ERR_FIELD(upload_json("{\"name\":\"d_0123456789abcdef\",\"x\":[[1]],\"y\":[1]}"), 400,
+                     "invalid_argument", "name");
+
+    /* GET by name or by id. */
+    r = http_getf(S, "/v1/datasets/%s", name);
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "id"), id);
+    ck_assert_str_eq(jstr(r->json, "name"), name);
+    r = http_getf(S, "/v1/datasets/%s?include=data", name);
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_eq(json_array_size(jpath(r->json, "x")), 6);
+
+    /* A job runs on {"dataset": name}; its stored request names the id. */
+    json_t *job = job_run(S, fmt("{\"kind\":\"train\",\"data\":{\"dataset\":\"%s\"},"
+                                 "\"params\":{\"epochs\":1,\"hidden\":[2]}}", name),
+                          "succeeded", 60);
+    ck_assert_str_eq(jstr(job, "request.data.dataset"), id);
+    ck_assert_ptr_nonnull(jstr(job, "result.model"));
+    r = dry_job(fmt("{\"kind\":\"train\",\"data\":{\"dataset\":\"%s\"}}", name));
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "request.data.dataset"), id);
+    r = dry_job("{\"kind\":\"train\",\"data\":{\"dataset\":\"no such name\"}}");
+    ASSERT_ERR_FIELD(r, 400, "invalid_argument", "data.dataset");
+
+    /* DELETE by name; then the name is free again. */
+    ASSERT_STATUS(http_delete(S, fmt("/v1/datasets/%s", name)), 204);
+    ASSERT_ERR(http_getf(S, "/v1/datasets/%s", name), 404, "not_found");
+    ASSERT_ERR(http_getf(S, "/v1/datasets/%s", id), 404, "not_found");
+    ASSERT_ERR(http_delete(S, fmt("/v1/datasets/%s", name)), 404, "not_found");
+    r = upload_json(body);
+    ASSERT_STATUS(r, 201);
+    ck_assert_str_ne(jstr(r->json, "id"), id);
+    ASSERT_STATUS(http_delete(S, fmt("/v1/datasets/%s", jstr(r->json, "id"))), 204);
+}
+END_TEST
+
+START_TEST(builtins_list)
+{
+    resp *r = http_get(S, "/v1/builtins");
+    ASSERT_STATUS(r, 200);
+    static const struct {
+        const char *name;
+        double n, d, k;
+    } want[] = {{"iris", 150, 4, 3}, {"wine", 178, 13, 3}, {"breast_cancer", 569, 30, 2},
+                {"digits", 1797, 64, 10}};
+    json_t *sets = jpath(r->json, "datasets");
+    ck_assert_uint_eq(json_array_size(sets), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *e = json_array_get(sets, i);
+        ck_assert_str_eq(jstr(e, "name"), want[i].name);
+        ck_assert_str_eq(jstr(e, "task"), "classification");
+        ck_assert_double_eq(jnum(e, "n"), want[i].n);
+        ck_assert_double_eq(jnum(e, "d"), want[i].d);
+        ck_assert_double_eq(jnum(e, "n_classes"), want[i].k);
+        ck_assert_msg(jstr(e, "description") && strlen(jstr(e, "description")) > 10,
+                      "%s: no description", want[i].name);
+    }
+    static const char *const gens[] = {"two_moons", "xor", "blobs", "linear", "teacher",
+                                       "sphere"};
+    json_t *g = jpath(r->json, "generators");
+    ck_assert_uint_eq(json_array_size(g), 6);
+    for (size_t i = 0; i < 6; i++) {
+        json_t *e = json_array_get(g, i);
+        ck_assert_str_eq(jstr(e, "name"), gens[i]);
+        ck_assert_msg(jstr(e, "description") != NULL, "%s: no description", gens[i]);
+        ck_assert_double_eq(jnum(e, "params.n"), 1000);
+        ck_assert_double_eq(jnum(e, "params.seed"), 0);
+    }
+    ck_assert_double_eq(jnum(r->json, "generators[0].params.noise"), 0.1);
+    ck_assert_double_eq(jnum(r->json, "generators[2].params.centers"), 3);
+    ck_assert_double_eq(jnum(r->json, "generators[2].params.spread"), 1.0);
+    ck_assert_str_eq(jstr(r->json, "generators[4].params.activation"), "relu");
+    ck_assert_double_eq(jnum(r->json, "generators[5].params.width"), 64);
+    /* Every name listed is one a job's data accepts, with those parameters. */
+    for (size_t i = 0; i < 6; i++) {
+        json_t *e = json_array_get(g, i);
+        char *params = json_dumps(jpath(e, "params"), JSON_COMPACT);
+        r = dry_job(fmt("{\"kind\":\"train\",\"data\":{\"builtin\":\"%s\",%s}", gens[i],
+                        params + 1));
+        free(params);
+        ASSERT_STATUS(r, 200);
+    }
+}
+END_TEST
+
 Suite *e2e_data_suite(void)
 {
     Suite *s = suite_create("e2e_data");
@@ -390,6 +601,9 @@ Suite *e2e_data_suite(void)
     tcase_add_test(tc, csv_upload);
     tcase_add_test(tc, csv_bad_data);
     tcase_add_test(tc, job_data_field);
+    tcase_add_test(tc, output_numbers_shortest);
+    tcase_add_test(tc, dataset_names);
+    tcase_add_test(tc, builtins_list);
     TCase *own = tcase_create("datasets_in_use");
     tcase_set_timeout(own, 60);
     tcase_add_test(own, delete_dataset_in_use);

@@ -443,6 +443,16 @@ static void exec_ok(sqlite3 *db, const char *sql)
     ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg ? msg : "?");
 }
 
+/* The number of the last embedded migration (NNNN of migrations/NNNN_*.sql). */
+static int latest_migration(void)
+{
+    int n = 0;
+    for (size_t i = 0; embed_name(i); i++)
+        if (strncmp(embed_name(i), "migrations/", 11) == 0 && atoi(embed_name(i) + 11) > n)
+            n = atoi(embed_name(i) + 11);
+    return n;
+}
+
 START_TEST(a_0001_database_migrates_its_job_references)
 {
     /* A database as the code before 0002 left it: schema 0001, user_version 1, jobs
@@ -486,9 +496,121 @@ START_TEST(a_0001_database_migrates_its_job_references)
     sqlite3_stmt *s;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 2);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), latest_migration());
     sqlite3_finalize(s);
     sqlite3_close(db);
+}
+END_TEST
+
+/* ---- dataset names (0004) --------------------------------------------------------------- */
+
+static int put_named(const char *id, const char *name)
+{
+    dataset_row d;
+    tg_err err;
+    unsigned char body[1] = {0};
+    memset(&d, 0, sizeof d);
+    snprintf(d.id, sizeof d.id, "%s", id);
+    snprintf(d.created_at, sizeof d.created_at, "t");
+    d.name = (char *)name;
+    d.meta = "{}";
+    d.body = body;
+    d.body_len = 1;
+    return store_dataset_insert(st, &d, &err);
+}
+
+/* The id that ref resolves to ("" when none). */
+static const char *resolved(const char *ref)
+{
+    static char id[64];
+    id[0] = '\0';
+    int rc = store_dataset_resolve(st, ref, id, sizeof id);
+    ck_assert_msg(rc == TG_OK || rc == TG_ENOTFOUND, "resolve %s: %d", ref, rc);
+    return id;
+}
+
+START_TEST(dataset_names_are_unique_handles)
+{
+    ck_assert_int_eq(put_named("d_1", "pts"), TG_OK);
+    ck_assert_int_eq(put_named("d_2", "pts"), TG_ECONFLICT);
+    ck_assert_int_eq(put_named("d_3", ""), TG_OK); /* no name: any number of them */
+    ck_assert_int_eq(put_named("d_4", ""), TG_OK);
+    ck_assert_int_eq(put_named("d_5", "d_1"), TG_OK); /* a name that is another's id */
+    ck_assert_int_eq(put_named("d_6", "busy"), TG_OK);
+    ck_assert_str_eq(resolved("pts"), "d_1");
+    ck_assert_str_eq(resolved("d_1"), "d_1"); /* the id wins over d_5's name */
+    ck_assert_str_eq(resolved("d_4"), "d_4");
+    ck_assert_str_eq(resolved(""), ""); /* "" names nothing */
+    ck_assert_str_eq(resolved("nope"), "");
+    dataset_row g;
+    ck_assert_int_eq(store_dataset_get(st, "pts", STORE_WITH_BLOBS, &g), TG_OK);
+    ck_assert_str_eq(g.id, "d_1");
+    ck_assert_str_eq(g.name, "pts");
+    ck_assert_uint_eq(g.body_len, 1);
+    dataset_row_deinit(&g);
+    ck_assert_int_eq(store_dataset_get(st, "busy", STORE_NO_BLOBS, &g), TG_OK);
+    ck_assert_str_eq(g.id, "d_6");
+    dataset_row_deinit(&g);
+    ck_assert_int_eq(store_dataset_get(st, "", STORE_NO_BLOBS, &g), TG_ENOTFOUND);
+
+    /* The delete guard holds for a dataset named by its name. */
+    job_row j;
+    int existing;
+    tg_err err;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "j_uses");
+    snprintf(j.kind, sizeof j.kind, "ntk");
+    j.request = "{}";
+    store_ref refs[] = {{STORE_REF_DATASET, "d_6"}};
+    j.refs = refs;
+    j.n_refs = 1;
+    ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 10, &existing, &err), TG_OK);
+    ck_assert_int_eq(store_dataset_delete(st, "busy"), TG_ECONFLICT);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_uses", "t"), TG_OK);
+    ck_assert_int_eq(store_dataset_delete(st, "busy"), TG_OK);
+    ck_assert_int_eq(store_dataset_delete(st, "busy"), TG_ENOTFOUND);
+
+    /* Deleted by name, the name is free again. */
+    ck_assert_int_eq(store_dataset_delete(st, "pts"), TG_OK);
+    ck_assert_str_eq(resolved("d_1"), "d_5"); /* now only d_5's name */
+    ck_assert_int_eq(put_named("d_7", "pts"), TG_OK);
+    ck_assert_str_eq(resolved("pts"), "d_7");
+}
+END_TEST
+
+START_TEST(a_0002_database_with_duplicate_names_migrates)
+{
+    /* A database as the code before 0004 left it, with names uploaded several times. */
+    store_close(st);
+    st = NULL;
+    snprintf(strrchr(dbpath, '/'), sizeof dbpath - (size_t)(strrchr(dbpath, '/') - dbpath),
+             "/old.db");
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    exec_ok(db, "PRAGMA journal_mode=WAL");
+    exec_ok(db, (const char *)embed_find("migrations/0001_init.sql", NULL));
+    exec_ok(db, (const char *)embed_find("migrations/0002_job_refs.sql", NULL));
+    exec_ok(db, "PRAGMA user_version = 2");
+    exec_ok(db, "INSERT INTO datasets (id, name, meta, created_at, body) VALUES "
+                "('d_A', 'p', '{}', 't', x'00'), ('d_B', 'p', '{}', 't', x'00'), "
+                "('d_C', 'q', '{}', 't', x'00'), ('d_D', 'p', '{}', 't', x'00'), "
+                "('d_E', '', '{}', 't', x'00'), ('d_F', '', '{}', 't', x'00')");
+    sqlite3_close(db);
+
+    tg_err err;
+    ck_assert_int_eq(store_open(dbpath, &st, &err), TG_OK);
+    static const char *const want[][2] = {{"d_A", "p"}, {"d_B", "p (d_B)"}, {"d_C", "q"},
+                                          {"d_D", "p (d_D)"}, {"d_E", ""}, {"d_F", ""}};
+    for (size_t i = 0; i < 6; i++) {
+        dataset_row g;
+        ck_assert_int_eq(store_dataset_get(st, want[i][0], STORE_NO_BLOBS, &g), TG_OK);
+        ck_assert_str_eq(g.name, want[i][1]);
+        dataset_row_deinit(&g);
+    }
+    ck_assert_str_eq(resolved("p"), "d_A"); /* the oldest keeps the name */
+    ck_assert_str_eq(resolved("p (d_D)"), "d_D");
+    ck_assert_int_eq(put_named("d_G", "p"), TG_ECONFLICT);
+    ck_assert_int_eq(put_named("d_H", "q (2)"), TG_OK);
 }
 END_TEST
 
@@ -526,6 +648,8 @@ Suite *store_suite(void)
     tcase_add_test(tc, references_are_checked_before_the_insert);
     tcase_add_test(tc, a_0001_database_migrates_its_job_references);
     tcase_add_test(tc, job_status_names);
+    tcase_add_test(tc, dataset_names_are_unique_handles);
+    tcase_add_test(tc, a_0002_database_with_duplicate_names_migrates);
     suite_add_tcase(s, tc);
     return s;
 }

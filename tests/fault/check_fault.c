@@ -86,7 +86,7 @@ static int load_model(void *ud, const char *id, tg_model **out, tg_err *err)
                              model_P * sizeof(double), out, err);
 }
 
-static const kind_src src = {{load_dataset, NULL}, load_model, NULL};
+static const kind_src src = {.data = {.load = load_dataset}, .load_model = load_model};
 
 static void fixtures_init(void)
 {
@@ -439,11 +439,22 @@ done:
     return rc;
 }
 
+/* ud: 0 the kinds list, 1 one kind's full schema (train), 2 the builtins list. */
 static int sc_describe(void *ud, char **out)
 {
-    (void)ud;
-    json_t *d = kinds_describe_all(0);
+    json_t *d = NULL;
+    tg_err err;
+    int rc = TG_OK;
+    poison(&err);
+    if (ud == (void *)0)
+        d = kinds_describe_all(0);
+    else if (ud == (void *)1)
+        rc = kinds_describe_one("train", 0, &d);
+    else
+        d = data_builtins_json(&err);
     fault_disarm();
+    if (rc)
+        return rc;
     if (!d)
         return TG_ENOMEM;
     *out = NULL;
@@ -695,7 +706,11 @@ START_TEST(data_uploads) { check("data_uploads", sc_data, NULL, 0); }
 END_TEST
 START_TEST(model_roundtrip) { check("model_roundtrip", sc_model, NULL, 0); }
 END_TEST
-START_TEST(kinds_describe) { check("kinds_describe", sc_describe, NULL, 1); }
+START_TEST(kinds_describe) { check("kinds_describe", sc_describe, (void *)0, 1); }
+END_TEST
+START_TEST(kind_schema) { check("kind_schema", sc_describe, (void *)1, 1); }
+END_TEST
+START_TEST(builtins_list) { check("builtins_list", sc_describe, (void *)2, 1); }
 END_TEST
 START_TEST(catalog_and_errors) { check("catalog_and_errors", sc_catalog, NULL, 0); }
 END_TEST
@@ -714,7 +729,7 @@ int main(int argc, char **argv)
         T(run_train_uploaded),     T(run_ntk_inline),       T(validate_train_generator),
         T(run_train_generator),    T(data_uploads),
         T(model_roundtrip),        T(kinds_describe),       T(store_rows),
-        T(catalog_and_errors),
+        T(catalog_and_errors),     T(kind_schema),          T(builtins_list),
 #undef T
     };
     fault_init();

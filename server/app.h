@@ -28,6 +28,8 @@ typedef struct tg_config {
     int log_level;           /* 0 debug, 1 info, 2 warn, 3 error */
     int test_kinds;
     int max_connections;     /* MHD_OPTION_CONNECTION_LIMIT */
+    char limits[8];          /* where the defaults of workers and memory_budget came from:
+                              * "cgroup" (the container's limits) or "host" */
 } tg_config;
 
 /* Parses argv and the TANGENT_* environment into cfg. Returns 0 to run, 1 when it printed

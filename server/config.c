@@ -1,9 +1,20 @@
 /* config.c: command-line flags and their TANGENT_* environment twins (API.md 6.1).
  * A flag overrides its environment variable; a bad value is a one-line error and
- * exit code 2. */
+ * exit code 2.
+ *
+ * The defaults of --workers and --memory-budget follow the limits of the container
+ * (cgroup v2) when there are any, else the machine's: workers = ceil(cpu.max quota /
+ * period), at least 1 and at most the usable cores; budget = 60 % of the smaller of
+ * memory.max and RAM. The cgroup is the process's own (/proc/self/cgroup, "0::" line)
+ * under /sys/fs/cgroup, and every ancestor up to that root counts (the smallest limit
+ * wins), so a limit set on a parent slice applies too. cgroup v1 limits are not read.
+ * TANGENTD_TEST_CGROUP_ROOT replaces /sys/fs/cgroup (tests point it at a fake tree); it
+ * is not a TANGENT_* twin of a flag, and is not for production use. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +36,16 @@ static const struct {
     {"port", "TANGENT_PORT", "N", "TCP port [8080]", OPT_PORT},
     {"bind", "TANGENT_BIND", "ADDR", "address to listen on [127.0.0.1]", OPT_BIND},
     {"db", "TANGENT_DB", "PATH", "SQLite database file [./tangent.db]", OPT_DB},
-    {"workers", "TANGENT_WORKERS", "N", "job worker threads [number of cores]", OPT_WORKERS},
+    {"workers", "TANGENT_WORKERS", "N",
+     "job worker threads [number of cores, or the container's CPU limit]", OPT_WORKERS},
     {"blas-threads", "TANGENT_BLAS_THREADS", "N", "OpenBLAS threads, process-wide [1]",
      OPT_BLAS},
     {"max-body", "TANGENT_MAX_BODY", "BYTES", "largest request body [256 MiB]", OPT_MAX_BODY},
     {"max-queue", "TANGENT_MAX_QUEUE", "N", "most waiting jobs before 429 [1000]",
      OPT_MAX_QUEUE},
     {"memory-budget", "TANGENT_MEMORY_BUDGET", "BYTES",
-     "memory budget for all jobs [60% of RAM]; suffixes K, M, G", OPT_MEM},
+     "memory budget for all jobs [60% of RAM, or of the container's memory limit]; "
+     "suffixes K, M, G", OPT_MEM},
     {"max-attempts", "TANGENT_MAX_ATTEMPTS", "N", "attempts before `interrupted` [3]",
      OPT_ATTEMPTS},
     {"api-token", "TANGENT_API_TOKEN", "TOKEN", "require Authorization: Bearer TOKEN [none]",
@@ -86,6 +99,116 @@ static int parse_bytes(const char *s, long long *out)
         return -1;
     *out = (long long)(v * mul);
     return 0;
+}
+
+/* The first line of a small file (NUL-terminated, newline removed), or -1. */
+static int read_line(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *ok = fgets(buf, (int)size, f);
+    fclose(f);
+    if (!ok)
+        return -1;
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+/* cgroup v2 limits of dir: *cpus (CPUs, 0 = none) from cpu.max "QUOTA PERIOD" or "max
+ * PERIOD", *mem (bytes, 0 = none) from memory.max "BYTES" or "max". Files that are
+ * absent or unreadable set no limit. */
+static void cgroup_dir_limits(const char *dir, double *cpus, long long *mem)
+{
+    char path[2300], line[128];
+    *cpus = 0;
+    *mem = 0;
+    if (snprintf(path, sizeof path, "%s/cpu.max", dir) >= (int)sizeof path)
+        return;
+    if (read_line(path, line, sizeof line) == 0) {
+        long long quota, period;
+        if (sscanf(line, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0)
+            *cpus = (double)quota / (double)period;
+    }
+    if (snprintf(path, sizeof path, "%s/memory.max", dir) >= (int)sizeof path)
+        return;
+    if (read_line(path, line, sizeof line) == 0 && strcmp(line, "max") != 0) {
+        long long v;
+        char *end;
+        errno = 0;
+        v = strtoll(line, &end, 10);
+        if (!errno && end != line && !*end && v > 0)
+            *mem = v;
+    }
+}
+
+/* The limits of this process's cgroup and its ancestors under the cgroup root (0 =
+ * none). */
+static void cgroup_limits(double *cpus, long long *mem)
+{
+    const char *root = getenv("TANGENTD_TEST_CGROUP_ROOT");
+    char own[1024] = "", line[1100], dir[2200];
+    *cpus = 0;
+    *mem = 0;
+    if (!root || !*root)
+        root = "/sys/fs/cgroup";
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "0::", 3) == 0) {
+                line[strcspn(line, "\n")] = '\0';
+                if (snprintf(own, sizeof own, "%s", line + 3) >= (int)sizeof own)
+                    own[0] = '\0';
+            }
+        fclose(f);
+    }
+    /* From the own cgroup up to the root; at most 64 levels. */
+    if (snprintf(dir, sizeof dir, "%s%s", root, strcmp(own, "/") == 0 ? "" : own) >=
+        (int)sizeof dir)
+        return;
+    size_t root_len = strlen(root);
+    for (int depth = 0; depth < 64; depth++) {
+        double c;
+        long long m;
+        cgroup_dir_limits(dir, &c, &m);
+        if (c > 0 && (*cpus == 0 || c < *cpus))
+            *cpus = c;
+        if (m > 0 && (*mem == 0 || m < *mem))
+            *mem = m;
+        char *slash = strrchr(dir, '/');
+        if (strlen(dir) <= root_len || !slash || (size_t)(slash - dir) < root_len)
+            break;
+        *slash = '\0';
+    }
+}
+
+/* 60 % of bytes, exactly (no float rounding, no overflow). */
+static long long budget_of(long long bytes)
+{
+    return bytes / 5 * 3 + bytes % 5 * 3 / 5;
+}
+
+/* The defaults of --workers and --memory-budget (see the file comment). */
+static void default_limits(tg_config *cfg)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        cores = CPU_COUNT(&set);
+    if (cores < 1)
+        cores = 1;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    long long ram = (pages > 0 && psz > 0) ? (long long)pages * psz : 0;
+    double cpus;
+    long long mem;
+    cgroup_limits(&cpus, &mem);
+    snprintf(cfg->limits, sizeof cfg->limits, "%s", cpus > 0 || mem > 0 ? "cgroup" : "host");
+    cfg->workers = (int)cores;
+    if (cpus > 0 && ceil(cpus) < (double)cores)
+        cfg->workers = ceil(cpus) < 1 ? 1 : (int)ceil(cpus);
+    if (mem > 0 && (ram == 0 || mem < ram))
+        ram = mem;
+    cfg->memory_budget = ram > 0 ? budget_of(ram) : (1LL << 32);
 }
 
 static int set_option(tg_config *cfg, int id, const char *name, const char *val)
@@ -206,14 +329,10 @@ int config_parse(tg_config *cfg, int argc, char **argv)
     cfg->port = 8080;
     snprintf(cfg->bind, sizeof cfg->bind, "127.0.0.1");
     snprintf(cfg->db, sizeof cfg->db, "./tangent.db");
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->workers = cores > 0 ? (int)cores : 1;
+    default_limits(cfg);
     cfg->blas_threads = 1;
     cfg->max_body = (size_t)256 << 20;
     cfg->max_queue = 1000;
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    cfg->memory_budget = (pages > 0 && psz > 0) ? (long long)(0.6 * (double)pages * psz)
-                                                : (1LL << 32);
     cfg->max_attempts = 3;
     cfg->log_level = 1;
     cfg->max_connections = 1024;

@@ -6,11 +6,28 @@
  * blocks for long: SSE streams park their connection (suspend/resume) while they wait,
  * array downloads read one chunk per call. The number of connections is bounded by
  * MHD_OPTION_CONNECTION_LIMIT. No analysis runs on these threads.
+ *
+ * The listening socket is ours (http_listen, before the store opens): without
+ * SO_REUSEPORT, so that a second server on a port in use fails at start (API.md 6.1)
+ * instead of sharing the port's connections. The library's own messages go through
+ * log.c (mhd_log), so that --log-format json stays one JSON object per line.
+ *
+ * A body over --max-body is never buffered. Without `Expect: 100-continue` the client
+ * (Python's urllib and requests) sends it whole before it reads anything, so closing
+ * at once would give it a reset instead of the 413: the rest is read and discarded,
+ * bounded by DISCARD_FACTOR x --max-body bytes, DISCARD_SECS from the request's start
+ * and DISCARD_IDLE_SECS between reads, and the 413 is sent when the body is complete
+ * (nginx's lingering close does the same after the response). Past a bound the
+ * connection is closed.
  */
 #include "http.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,6 +42,11 @@
 
 #define MAX_EXTRA_HEADERS 4
 
+/* The bounds of reading and discarding an over-limit body (see the file comment). */
+#define DISCARD_FACTOR 4
+#define DISCARD_SECS 30.0
+#define DISCARD_IDLE_SECS 10u
+
 typedef struct extra_headers {
     int n;
     char name[MAX_EXTRA_HEADERS][48];
@@ -38,6 +60,8 @@ typedef struct hreq_full {
 } hreq_full;
 
 static struct MHD_Daemon *daemon_;
+static int listen_fd = -1;
+static int listen_port;
 
 /* ---- helpers for handlers ---------------------------------------------------------- */
 
@@ -186,6 +210,10 @@ void http_reply_error(hreq *h, api_error e, const char *field, const char *fmt, 
         log_msg(LOG_ERROR, "internal", msg, "request_id", h->rid, NULL);
     if (e == API_UNAUTHORIZED)
         http_add_header(h, "WWW-Authenticate", "Bearer");
+    /* After a 413 the connection closes (API.md 1): whatever of the body was not read
+     * must never be taken for a next request. */
+    if (e == API_PAYLOAD_TOO_LARGE)
+        http_add_header(h, "Connection", "close");
     if (e == API_QUEUE_FULL || e == API_UNAVAILABLE)
         http_add_header(h, "Retry-After", e == API_QUEUE_FULL ? "5" : "10");
     json_t *body = api_error_body(e, status == 500 ? "internal error; see the server log "
@@ -353,6 +381,26 @@ static void dispatch(hreq *h)
                          h->method, path);
 }
 
+/* The most body bytes read (and discarded) for a request over --max-body. */
+static unsigned long long discard_cap(void)
+{
+    unsigned long long m = app->cfg.max_body;
+    return m > ULLONG_MAX / DISCARD_FACTOR ? ULLONG_MAX : m * DISCARD_FACTOR;
+}
+
+static int expects_continue(struct MHD_Connection *conn)
+{
+    const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+    return e && strcasecmp(e, "100-continue") == 0;
+}
+
+/* From now on the body of h is discarded: a short idle timeout, so that a client that
+ * stops sending does not hold the connection for the default 120 s. */
+static void discard_start(hreq *h)
+{
+    MHD_set_connection_option(h->conn, MHD_CONNECTION_OPTION_TIMEOUT, DISCARD_IDLE_SECS);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -373,29 +421,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->status = 0;
         set_request_id(h);
         *con_cls = h;
-        /* Refuse early when the declared length is over the limit: nothing is read. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > app->cfg.max_body) {
             h->too_large = 1;
-            router_match(method, url, &h->m);
-            http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL,
-                             "the request body (%s bytes) exceeds %zu bytes", cl,
-                             app->cfg.max_body);
+            /* A client that waits for 100 Continue, or a body past what we would read
+             * and discard, gets the 413 at once: nothing is read. */
+            if (expects_continue(conn) || strtoull(cl, NULL, 10) > discard_cap()) {
+                router_match(method, url, &h->m);
+                http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL,
+                                 "the request body (%s bytes) exceeds %zu bytes", cl,
+                                 app->cfg.max_body);
+            } else {
+                discard_start(h);
+            }
         }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (!h->too_large && h->body.len + *upload_data_size <= app->cfg.max_body)
-            sbuf_put(&h->body, upload_data, *upload_data_size);
-        else if (!h->too_large) {
-            h->too_large = 1;
-            sbuf_free(&h->body);
-        }
-        if (h->body.oom && !h->too_large) {
-            h->too_large = 1;
-            sbuf_free(&h->body);
-        }
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
+        h->received += n;
+        if (!h->too_large) {
+            int over = h->body.len + n > app->cfg.max_body;
+            if (!over)
+                sbuf_put(&h->body, upload_data, n);
+            if (over || h->body.oom) {
+                h->too_large = 1;
+                sbuf_free(&h->body);
+                discard_start(h);
+            }
+            return MHD_YES;
+        }
+        if (h->received > discard_cap() || util_mono() - h->t0 > DISCARD_SECS) {
+            char got[32];
+            snprintf(got, sizeof got, "%llu", h->received);
+            log_msg(LOG_WARN, "http", "closing the connection of an over-limit body past "
+                    "the bounds of its discard", "request_id", h->rid, "bytes_read", got,
+                    NULL);
+            return MHD_NO;
+        }
         return MHD_YES;
     }
     if (!h->replied)
@@ -421,6 +485,74 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* The library's messages, one log line each. A client that went away (a stream closed
+ * early, a reset) is routine: debug; anything else is a warning. */
+static void mhd_log(void *cls, const char *fm, va_list ap) __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fm, va_list ap)
+{
+    static const char *const routine[] = {"no longer available", "reset by", "closed by",
+                                          "disconnected", "timed out", "Broken pipe"};
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fm, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    int level = LOG_WARN;
+    for (size_t i = 0; i < sizeof routine / sizeof routine[0]; i++)
+        if (strstr(msg, routine[i]))
+            level = LOG_DEBUG;
+    log_msg(level, "libmicrohttpd", msg, NULL);
+}
+
+int http_listen(int port, const char *bind_addr, tg_err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (listen_fd >= 0)
+        return TG_OK;
+    if (inet_pton(AF_INET, bind_addr, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        len = sizeof *s4;
+    } else if (inet_pton(AF_INET6, bind_addr, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        len = sizeof *s6;
+    } else {
+        return tg_err_set(err, TG_EINVAL, "--bind: not an IP address: %s", bind_addr);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return tg_err_set(err, TG_EIO, "cannot create a socket: %s", strerror(errno));
+    /* SO_REUSEADDR only lets a restart bind while old connections sit in TIME_WAIT; on
+     * Linux it never lets two sockets listen on one port (SO_REUSEPORT would). */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE)
+            return tg_err_set(err, TG_EINVAL, "port %d is already in use on %s (another "
+                              "server listens on it; choose another --port)", port, bind_addr);
+        return tg_err_set(err, TG_EINVAL, "cannot listen on port %d of %s: %s", port,
+                          bind_addr, strerror(e));
+    }
+    len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        listen_port = ntohs(ss.ss_family == AF_INET6 ? s6->sin6_port : s4->sin_port);
+    listen_fd = fd;
+    return TG_OK;
+}
+
 int http_start(int port, const char *bind_addr, tg_err *err)
 {
     size_t n;
@@ -429,43 +561,32 @@ int http_start(int port, const char *bind_addr, tg_err *err)
         metrics_route_name((int)i, rt[i].name);
     metrics_route_name(METRICS_MAX_ROUTES - 1, "unmatched");
 
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    int rc = http_listen(port, bind_addr, err);
+    if (rc)
+        return rc;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = cores > 2 ? (unsigned)cores : 2;
-    if (inet_pton(AF_INET, bind_addr, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-    } else if (inet_pton(AF_INET6, bind_addr, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        return tg_err_set(err, TG_EINVAL, "--bind: not an IP address: %s", bind_addr);
-    }
-    daemon_ = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
-                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    /* The logger first, so that no message of the start escapes it. */
+    daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                               MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections,
                                MHD_OPTION_THREAD_POOL_SIZE, pool,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                                MHD_OPTION_END);
     if (!daemon_)
-        return tg_err_set(err, TG_EIO, "cannot listen on %s:%d", bind_addr, port);
+        return tg_err_set(err, TG_EIO, "cannot start the HTTP server on %s:%d", bind_addr,
+                          listen_port);
     sse_start();
     return TG_OK;
 }
 
 int http_port(void)
 {
-    const union MHD_DaemonInfo *di =
-        daemon_ ? MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT) : NULL;
-    return di ? di->port : 0;
+    return listen_port;
 }
 
 void http_stop(void)
@@ -474,5 +595,8 @@ void http_stop(void)
     sse_stop();
     if (daemon_)
         MHD_stop_daemon(daemon_);
+    else if (listen_fd >= 0)
+        close(listen_fd);
     daemon_ = NULL;
+    listen_fd = -1;
 }

@@ -26,6 +26,7 @@ typedef struct hreq {
     double t0;
     sbuf body;
     int too_large;
+    unsigned long long received; /* body bytes read so far, kept or discarded */
     int replied;
     int status;
     long long bytes;
@@ -56,7 +57,13 @@ json_t *http_body_json(hreq *h);
 /* 1 when the Content-Type header is media type `type` (parameters ignored). */
 int http_content_type_is(hreq *h, const char *type);
 
-/* Starts listening on bind_addr:port (port 0 = any free port, see http_port). */
+/* Binds and listens on bind_addr:port (port 0 = any free port, see http_port), without
+ * SO_REUSEPORT: a port another process listens on is an error. Called before the store
+ * opens, so that a second server on a port in use stops before it touches anything.
+ * Returns TG_OK (also when already listening) or TG_EINVAL (a port in use, an address
+ * not on this machine, a privileged port...; the message names the port) or TG_EIO. */
+int http_listen(int port, const char *bind_addr, tg_err *err);
+/* Serves on the socket of http_listen (which it calls first if needed). */
 int http_start(int port, const char *bind_addr, tg_err *err);
 /* The port actually bound. */
 int http_port(void);

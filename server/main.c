@@ -1,8 +1,9 @@
-/* main.c: tangentd's entry point. Order of start: configuration, store (migrations),
- * recovery of jobs interrupted by a crash, workers, HTTP. Signals are taken by a
- * handler that writes to a pipe which this thread reads; SIGTERM/SIGINT drain as
- * API.md 6.4 says: new POSTs get 503, running jobs get up to 30 s, then are stopped and
- * left queued; exit 0. */
+/* main.c: tangentd's entry point. Order of start: configuration, the listening socket
+ * (a port in use is exit 2 before anything is touched), store (migrations), recovery of
+ * jobs interrupted by a crash, workers, HTTP. Signals are taken by a handler that
+ * writes to a pipe which this thread reads; SIGTERM/SIGINT drain as API.md 6.4 says:
+ * new POSTs get 503, running jobs get up to 30 s, then are stopped and left queued;
+ * exit 0. */
 #include <cblas.h>
 #include <errno.h>
 #include <jansson.h>
@@ -68,6 +69,11 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The port first: a second server on a port in use stops before the store. */
+    if (http_listen(app->cfg.port, app->cfg.bind, &err)) {
+        fprintf(stderr, "tangentd: %s\n", err.msg);
+        return err.code == TG_EINVAL ? 2 : 1;
+    }
     if (store_open(app->cfg.db, &app->st, &err)) {
         fprintf(stderr, "tangentd: %s\n", err.msg);
         return 1;
@@ -105,11 +111,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "tangentd: %s\n", err.msg);
         return 1;
     }
-    char addr[128], nw[16];
+    char addr[128], nw[16], budget[32];
     snprintf(addr, sizeof addr, "http://%s:%d", app->cfg.bind, http_port());
     snprintf(nw, sizeof nw, "%d", app->cfg.workers);
+    snprintf(budget, sizeof budget, "%lld", app->cfg.memory_budget);
     log_msg(LOG_INFO, "start", "tangentd listening", "address", addr, "db", app->cfg.db,
-            "workers", nw, "version", TG_VERSION, NULL);
+            "workers", nw, "memory_budget", budget, "limits", app->cfg.limits, "version",
+            TG_VERSION, NULL);
 
     int sig = 0;
     for (;;) {

@@ -1,10 +1,23 @@
 /* check_ops.c: the command line and the security settings of API.md 6.1 and 6.3: bad
  * flags (exit 2, one line), --help and --version (exit 0), the bearer token (401 with
  * WWW-Authenticate: Bearer on every /v1 route, open health endpoints, /metrics open unless
- * --metrics-auth), preflight without a token, and JSON log lines. */
+ * --metrics-auth), preflight without a token, and JSON log lines (also the HTTP
+ * library's messages). What a new user hits first (issue 9): a port in use is exit 2,
+ * an over-limit body sent without Expect: 100-continue still gets its 413 JSON, the
+ * OpenAPI document's version is the binary's, and the defaults of --workers and
+ * --memory-budget follow the cgroup limits (a fake tree under
+ * TANGENTD_TEST_CGROUP_ROOT, which the harness passes on: it is not a TANGENT_* twin). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -167,16 +180,15 @@ START_TEST(test_kinds_off_by_default)
 }
 END_TEST
 
-START_TEST(json_logs)
+/* Fails the test unless every line of s's log (the harness's own lines aside) is a JSON
+ * object; returns the number of lines and sets *has (when not NULL) to whether one of
+ * them contains needle. */
+static int assert_json_lines(srv *s, const char *needle, int *has)
 {
-    srv *s = srv_spawn("--log-format", "json", "--enable-test-kinds", NULL);
-    reqopt o = {.headers = {"X-Request-Id: log-probe-1", NULL}};
-    ASSERT_STATUS(http_req(s, "GET", "/v1/jobs", &o), 200);
-    const char *id = sleep_submit(s, "{\"ms\":0}");
-    job_wait(s, id, "succeeded", 10);
-    ck_assert_int_eq(srv_stop(s, 10), 0);
     const char *log = srv_log_text(s);
-    int n = 0, rid = 0;
+    int n = 0;
+    if (has)
+        *has = 0;
     for (const char *p = log; *p;) {
         const char *e = strchr(p, '\n');
         size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -185,15 +197,342 @@ START_TEST(json_logs)
             json_error_t je;
             json_t *v = json_loads(line, 0, &je);
             ck_assert_msg(json_is_object(v), "log line is not a JSON object: %s", line);
-            if (strstr(line, "log-probe-1"))
-                rid = 1;
+            if (has && needle && strstr(line, needle))
+                *has = 1;
             json_decref(v);
             n++;
         }
         p += len + (e ? 1 : 0);
     }
-    ck_assert_int_ge(n, 3);
+    return n;
+}
+
+START_TEST(json_logs)
+{
+    srv *s = srv_spawn("--log-format", "json", "--enable-test-kinds", NULL);
+    reqopt o = {.headers = {"X-Request-Id: log-probe-1", NULL}};
+    ASSERT_STATUS(http_req(s, "GET", "/v1/jobs", &o), 200);
+    const char *id = sleep_submit(s, "{\"ms\":0}");
+    job_wait(s, id, "succeeded", 10);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+    int rid;
+    ck_assert_int_ge(assert_json_lines(s, "log-probe-1", &rid), 3);
     ck_assert_msg(rid, "the request id does not appear in the log");
+}
+END_TEST
+
+/* An event stream cut by its client makes libmicrohttpd report the failed send; the
+ * message is a log line like the others (debug level), not raw text on stderr. */
+START_TEST(json_logs_library_messages)
+{
+    srv *s = srv_spawn("--log-format", "json", "--log-level", "debug", "--enable-test-kinds",
+                       NULL);
+    const char *id = sleep_submit(s, "{\"ms\":20000,\"progress_every_ms\":20}");
+    job_wait(s, id, "running", 10);
+    for (int i = 0; i < 3; i++) {
+        sse_res *r = sse_read(s, fmt("/v1/jobs/%s/events", id), 0.3);
+        ck_assert_int_eq(r->status, 200);
+        ck_assert_msg(!r->closed, "the stream of a running job ended");
+    }
+    /* The server notices at its next write (progress every 20 ms). */
+    int has = 0;
+    for (double dl = now_s() + 5; !has && now_s() < dl; sleep_s(0.1))
+        has = strstr(srv_log_text(s), "\"libmicrohttpd\"") != NULL;
+    ASSERT_STATUS(http_post(s, fmt("/v1/jobs/%s/cancel", id), NULL), 202);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+    assert_json_lines(s, "\"event\":\"libmicrohttpd\"", &has);
+    ck_assert_msg(has, "no libmicrohttpd message in the log: %s", srv_log_tail(s, 2000));
+}
+END_TEST
+
+/* ---- a port in use (API.md 6.1) ---------------------------------------------------- */
+
+/* A second server on the port of a running one: exit 2, one line naming the port,
+ * before it touches the database (the same one here: the first server's running job
+ * is not re-queued as if after a crash); the first one keeps serving. Also with
+ * --bind 0.0.0.0, which overlaps the first one's 127.0.0.1. */
+START_TEST(port_in_use)
+{
+    srv *a = srv_spawn("--enable-test-kinds", NULL);
+    const char *id = sleep_submit(a, "{\"ms\":30000}");
+    job_wait(a, id, "running", 10);
+    char port[16];
+    snprintf(port, sizeof port, "%d", a->port);
+    const char *const second[][7] = {
+        {"--port", port, "--db", a->db, NULL},
+        {"--port", port, "--bind", "0.0.0.0", "--db", fmt("%s/other.db", a->dir), NULL},
+    };
+    for (size_t i = 0; i < sizeof second / sizeof second[0]; i++) {
+        char *out, *err;
+        int rc = run_cli(second[i], 10, &out, &err);
+        ck_assert_msg(rc == 2, "second server on port %s (case %zu): exit %d (stderr: %s)",
+                      port, i, rc, err);
+        ck_assert_msg(count_lines(err) == 1 && err[strlen(err) - 1] == '\n',
+                      "not a one-line error: \"%s\"", err);
+        ck_assert_msg(strstr(err, port) != NULL, "the message does not name port %s: %s",
+                      port, err);
+        ck_assert_msg(srv_alive(a), "the first server stopped answering");
+    }
+    for (int i = 0; i < 20; i++)
+        ASSERT_STATUS(http_get(a, "/healthz"), 200);
+    json_t *job = job_get(a, id);
+    ck_assert_str_eq(jstr(job, "status"), "running");
+    ck_assert_int_eq((int)jnum(job, "attempt"), 1);
+    ASSERT_STATUS(http_post(a, fmt("/v1/jobs/%s/cancel", id), NULL), 202);
+    ck_assert_int_eq(srv_stop(a, 10), 0);
+}
+END_TEST
+
+/* ---- 413 for clients that send the whole body (API.md 1) --------------------------- */
+
+typedef struct upload {
+    size_t sent;     /* body bytes the kernel accepted */
+    int send_errno;  /* 0 when the whole body was sent */
+    char *reply;     /* what was read after (NUL-terminated, lives until exit) */
+    int closed;      /* the server closed the connection (EOF or reset) */
+} upload;
+
+/* What Python's http.client does: the head, then the whole body (n bytes of 'x', or
+ * chunks of 64 KiB when chunked), blocking, and only then reads the response (until it
+ * is complete, the server closes, or timeout_s). */
+static upload send_whole_body(srv *s, const char *head, size_t n, int chunked,
+                              double timeout_s)
+{
+    upload u = {0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s",
+                  strerror(errno));
+    struct timeval tv = {.tv_sec = (time_t)timeout_s};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    static char block[65536 + 16];
+    memset(block, 'x', sizeof block);
+    size_t hl = strlen(head), off = 0;
+    while (off < hl) {
+        ssize_t w = send(fd, head + off, hl - off, MSG_NOSIGNAL);
+        ck_assert_msg(w > 0, "sending the head: %s", strerror(errno));
+        off += (size_t)w;
+    }
+    while (u.sent < n && !u.send_errno) {
+        size_t len = n - u.sent < 65536 ? n - u.sent : 65536;
+        char *p = block;
+        size_t plen = len;
+        if (chunked) {
+            int hlen = snprintf(block, 16, "%zx\r\n", len);
+            memset(block + hlen, 'x', len);
+            memcpy(block + hlen + len, "\r\n", 2);
+            plen = (size_t)hlen + len + 2;
+        }
+        for (size_t o = 0; o < plen;) {
+            ssize_t w = send(fd, p + o, plen - o, MSG_NOSIGNAL);
+            if (w <= 0) {
+                u.send_errno = w < 0 ? errno : EPIPE;
+                break;
+            }
+            o += (size_t)w;
+        }
+        if (!u.send_errno)
+            u.sent += len;
+    }
+    if (chunked && !u.send_errno && send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL) != 5)
+        u.send_errno = errno;
+    size_t cap = 1 << 16, got = 0;
+    char *buf = calloc(1, cap + 1);
+    ck_assert_ptr_nonnull(buf);
+    for (double dl = now_s() + timeout_s; got < cap && now_s() < dl;) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + got, cap - got, 0);
+        if (r <= 0) {
+            u.closed = 1;
+            break;
+        }
+        got += (size_t)r;
+        buf[got] = '\0';
+        const char *hend = strstr(buf, "\r\n\r\n"), *cl = strcasestr(buf, "Content-Length:");
+        if (hend && cl && cl < hend && got >= (size_t)(hend + 4 - buf) + strtoul(cl + 15, NULL, 10))
+            break;
+    }
+    close(fd);
+    u.reply = fmt("%s", buf);
+    free(buf);
+    return u;
+}
+
+/* The reply of u is a complete 413 with the JSON error body of the contract. */
+static void assert_413(const upload *u, const char *what)
+{
+    ck_assert_msg(u->send_errno == 0, "%s: the server broke the upload after %zu bytes (%s)",
+                  what, u->sent, strerror(u->send_errno));
+    ck_assert_msg(strncmp(u->reply, "HTTP/1.1 413 ", 13) == 0, "%s: got %.300s", what,
+                  u->reply);
+    const char *body = strstr(u->reply, "\r\n\r\n");
+    ck_assert_ptr_nonnull(body);
+    json_t *v = jparse(body + 4);
+    ck_assert_msg(jstr(v, "error.code") && strcmp(jstr(v, "error.code"), "payload_too_large") == 0,
+                  "%s: body %s", what, body + 4);
+    ck_assert_ptr_nonnull(jstr(v, "error.request_id"));
+    ck_assert_msg(strcasestr(u->reply, "\r\nConnection: close\r\n") != NULL,
+                  "%s: the connection is not closed after the 413: %.300s", what, u->reply);
+}
+
+START_TEST(body_413_without_expect)
+{
+    srv *s = srv_spawn("--max-body", "4M", NULL);
+    size_t limit = (size_t)4 << 20;
+    /* Content-Length twice the limit, no Expect (urllib, requests). */
+    const char *head = fmt("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                           "application/json\r\nContent-Length: %zu\r\n\r\n", 2 * limit);
+    upload u = send_whole_body(s, head, 2 * limit, 0, 20);
+    assert_413(&u, "Content-Length 2 x limit");
+    /* The same body chunked: the limit is found while reading. */
+    u = send_whole_body(s, "POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n", 2 * limit, 1, 20);
+    assert_413(&u, "chunked 2 x limit");
+    /* With Expect: 100-continue the 413 comes before the body (curl's way). */
+    reqopt o = {.headers = {"Expect: 100-continue", NULL}, .body_len = (long)(2 * limit)};
+    char *big = malloc(2 * limit + 1);
+    ck_assert_ptr_nonnull(big);
+    memset(big, ' ', 2 * limit);
+    big[2 * limit] = '\0';
+    o.body = big;
+    resp *r = http_req(s, "POST", "/v1/jobs", &o);
+    ASSERT_ERR(r, 413, "payload_too_large");
+    free(big);
+    ASSERT_STATUS(http_get(s, "/healthz"), 200);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+/* The discard is bounded: a chunked body far past 4 x the limit is cut (the server does
+ * not read 40 MiB for a 1 MiB limit), and a client that stops sending in the middle of an
+ * over-limit body is disconnected after the idle bound (10 s), not the 120 s of an
+ * ordinary connection. */
+START_TEST(body_413_discard_bounded)
+{
+    srv *s = srv_spawn("--max-body", "1M", NULL);
+    size_t limit = (size_t)1 << 20;
+    upload u = send_whole_body(s, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                  "application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                               40 * limit, 1, 20);
+    ck_assert_msg(u.send_errno != 0 || u.closed,
+                  "40 MiB were read for a limit of 1 MiB (%zu bytes sent)", u.sent);
+    ck_assert_msg(u.sent < 20 * limit, "%zu bytes were accepted", u.sent);
+
+    /* 1.5 x the limit announced, 1.25 x sent, then silence. */
+    const char *head = fmt("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                           "application/json\r\nContent-Length: %zu\r\n\r\n", limit * 3 / 2);
+    double t0 = now_s();
+    char *bytes = malloc(strlen(head) + limit * 5 / 4);
+    ck_assert_ptr_nonnull(bytes);
+    memcpy(bytes, head, strlen(head));
+    memset(bytes + strlen(head), 'x', limit * 5 / 4);
+    raw_http(s, bytes, strlen(head) + limit * 5 / 4, 25, 1, NULL);
+    free(bytes);
+    double secs = now_s() - t0;
+    ck_assert_msg(secs < 20, "the server held a stalled over-limit upload for %.1f s", secs);
+    ASSERT_STATUS(http_get(s, "/healthz"), 200);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+/* ---- the OpenAPI document's version ------------------------------------------------ */
+
+START_TEST(openapi_version)
+{
+    static const char *const version[] = {"--version", NULL};
+    char *out, *err;
+    ck_assert_int_eq(run_cli(version, 10, &out, &err), 0);
+    char *v = fmt("%s", out + 9); /* "tangentd X.Y.Z\n" */
+    v[strcspn(v, "\n")] = '\0';
+    srv *s = srv_spawn(NULL, NULL);
+    resp *r = http_get(s, "/v1/openapi.json");
+    ASSERT_STATUS(r, 200);
+    ck_assert_ptr_nonnull(r->json);
+    const char *doc = jstr(r->json, "info.version");
+    ck_assert_msg(doc && strcmp(doc, v) == 0, "info.version %s, tangentd --version %s",
+                  doc ? doc : "(none)", v);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+/* ---- defaults from the cgroup limits (API.md 6.1) ---------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The value of an unlabelled metric in s's /metrics. */
+static long long metric(srv *s, const char *name)
+{
+    resp *r = http_get(s, "/metrics");
+    ASSERT_STATUS(r, 200);
+    const char *p = strstr(r->body, fmt("\n%s ", name));
+    ck_assert_msg(p != NULL, "no %s in /metrics", name);
+    return strtoll(p + strlen(name) + 2, NULL, 10);
+}
+
+/* The host's values, as the server computes them without limits: the cores this process
+ * may run on, 60 % of RAM. */
+static long long host_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static long long sixty_percent(long long b)
+{
+    return b / 5 * 3 + b % 5 * 3 / 5;
+}
+
+START_TEST(cgroup_defaults)
+{
+    srv *s = srv_new();
+    const char *root = fmt("%s/cgroup", s->dir);
+    ck_assert_int_eq(mkdir(root, 0700), 0);
+    setenv("TANGENTD_TEST_CGROUP_ROOT", root, 1);
+    long long cores = host_cores();
+    long long ram = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    static const struct {
+        const char *cpu_max, *memory_max;
+        long long workers, budget; /* -1: the host's */
+        const char *flags[5];
+    } cases[] = {
+        {"50000 100000", "1073741824", 1, 644245094, {NULL}},
+        {"150000 100000", "max", 2, -1, {NULL}},
+        {"1 100000", "2147483648", 1, 1288490188, {NULL}},
+        {"max 100000", "max", -1, -1, {NULL}},
+        /* Explicit values win over the limits. */
+        {"50000 100000", "1073741824", 3, 2147483648LL,
+         {"--workers", "3", "--memory-budget", "2G", NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(fmt("%s/cpu.max", root), fmt("%s\n", cases[i].cpu_max));
+        write_file(fmt("%s/memory.max", root), fmt("%s\n", cases[i].memory_max));
+        srv_startv(s, cases[i].flags);
+        long long want_w = cases[i].workers < 0 ? cores
+                           : cases[i].flags[0] ? cases[i].workers
+                           : cases[i].workers < cores ? cases[i].workers : cores;
+        long long want_b = cases[i].budget < 0 ? sixty_percent(ram) : cases[i].budget;
+        long long w = metric(s, "tangent_workers"), b = metric(s, "tangent_memory_budget_bytes");
+        ck_assert_msg(w == want_w && b == want_b,
+                      "cpu.max %s, memory.max %s: %lld workers, budget %lld (want %lld, %lld)",
+                      cases[i].cpu_max, cases[i].memory_max, w, b, want_w, want_b);
+        ck_assert_int_eq(srv_stop(s, 10), 0);
+    }
+    /* The start line says where the defaults came from. */
+    ck_assert_msg(strstr(srv_log_text(s), "limits=cgroup") != NULL, "%s",
+                  srv_log_tail(s, 1500));
+    unsetenv("TANGENTD_TEST_CGROUP_ROOT");
 }
 END_TEST
 
@@ -208,6 +547,12 @@ Suite *e2e_ops_suite(void)
     tcase_add_test(tc, auth_metrics);
     tcase_add_test(tc, test_kinds_off_by_default);
     tcase_add_test(tc, json_logs);
+    tcase_add_test(tc, json_logs_library_messages);
+    tcase_add_test(tc, port_in_use);
+    tcase_add_test(tc, body_413_without_expect);
+    tcase_add_test(tc, body_413_discard_bounded);
+    tcase_add_test(tc, openapi_version);
+    tcase_add_test(tc, cgroup_defaults);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -586,8 +586,11 @@ def main():
     except (TypeError, ValueError) as e:
         check(False, "the document is JSON-representable: %s" % e)
         return finish()
-    check(doc.get("openapi") == "3.0.3" and doc["info"].get("version") == "1.0.0",
-          "openapi 3.0.3, info.version 1.0.0")
+    with open(os.path.join(ROOT, "core", "tg.h")) as f:
+        m = re.search(r'#define TG_VERSION "([^"]+)"', f.read())
+    version = m.group(1) if m else "?"
+    check(doc.get("openapi") == "3.0.3" and doc["info"].get("version") == version,
+          "openapi 3.0.3, info.version %s (TG_VERSION of core/tg.h)" % version)
     check_refs(doc)
     check_openapi_rules(doc)
     check_defaults_and_examples(doc)

@@ -36,6 +36,7 @@
 
 #define MAX_REF_HOPS 16 /* a chain of $ref longer than this is taken for a cycle */
 #define MAX_NEST 6      /* nesting of inline objects flattened into one table */
+#define EXAMPLE_COLUMNS 88 /* JSON examples: a value that fits stays on one line */
 
 typedef struct sbuf {
     char *p;
@@ -64,7 +65,8 @@ static void die(const char *fmt, ...)
 
 /* ---- growable strings ---------------------------------------------------------------- */
 
-static void sb_addn(sbuf *b, const char *s, size_t n)
+/* Room for n more bytes and the terminating NUL. */
+static void sb_reserve(sbuf *b, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
@@ -76,6 +78,11 @@ static void sb_addn(sbuf *b, const char *s, size_t n)
         b->p = p;
         b->cap = cap;
     }
+}
+
+static void sb_addn(sbuf *b, const char *s, size_t n)
+{
+    sb_reserve(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -86,50 +93,27 @@ static void sb_puts(sbuf *b, const char *s)
     sb_addn(b, s, strlen(s));
 }
 
-static void sb_printf(sbuf *b, const char *fmt, ...)
+static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
 {
-    char small[256];
-    va_list ap;
+    va_list ap2;
     int n;
 
-    va_start(ap, fmt);
-    n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
     if (n < 0)
         die("formatting failed");
-    if ((size_t)n < sizeof small) {
-        sb_addn(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big)
-        die("out of memory");
+    sb_reserve(b, (size_t)n);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
     va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    sb_vprintf(b, fmt, ap);
     va_end(ap);
-    sb_addn(b, big, (size_t)n);
-    free(big);
-}
-
-/* v as compact JSON; reals with 15 significant digits, as yaml2json writes them. */
-static void sb_json(sbuf *b, const json_t *v)
-{
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
-    if (!s)
-        die("out of memory");
-    sb_puts(b, s);
-    free(s);
-}
-
-/* A value in backticks: strings as they are, anything else as JSON. */
-static void sb_code(sbuf *b, const json_t *v)
-{
-    sb_puts(b, "`");
-    if (json_is_string(v))
-        sb_puts(b, json_string_value(v));
-    else
-        sb_json(b, v);
-    sb_puts(b, "`");
 }
 
 static void sb_reset(sbuf *b)
@@ -142,6 +126,32 @@ static void sb_reset(sbuf *b)
 static const char *sb_str(sbuf *b)
 {
     return b->p ? b->p : "";
+}
+
+/* v as compact JSON; reals with 15 significant digits, as yaml2json writes them. */
+static void sb_json(sbuf *b, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (!s)
+        die("out of memory");
+    sb_puts(b, s);
+    free(s);
+}
+
+/* A value as a code span: a non-empty string as it is, anything else (and "") as JSON.
+ * A value with a backtick gets a double-backtick span. */
+static void sb_code(sbuf *b, const json_t *v)
+{
+    sbuf t = {0};
+    if (json_string_length(v))
+        sb_puts(&t, json_string_value(v));
+    else
+        sb_json(&t, v);
+    if (strchr(sb_str(&t), '`'))
+        sb_printf(b, "`` %s ``", sb_str(&t));
+    else
+        sb_printf(b, "`%s`", sb_str(&t));
+    free(t.p);
 }
 
 /* ---- the document -------------------------------------------------------------------- */
@@ -216,13 +226,11 @@ static void anchor_add(gen *g, const char *text, int generated)
 static void heading(gen *g, int level, const char *fmt, ...)
 {
     sbuf t = {0};
-    char small[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(small, sizeof small, fmt, ap);
+    sb_vprintf(&t, fmt, ap);
     va_end(ap);
-    sb_puts(&t, small);
     anchor_add(g, sb_str(&t), 1);
     fprintf(g->out, "%.*s %s\n\n", level, "######", sb_str(&t));
     free(t.p);
@@ -607,21 +615,70 @@ static void prop_table(gen *g, json_t *s)
 }
 
 /* A fenced example: a string as text, anything else as indented JSON. */
-static void put_example(gen *g, const json_t *v)
+/* v as JSON laid out for reading: on one line when it fits in EXAMPLE_COLUMNS from column
+ * `col` on, else one member per line, indented by 2 more than the line it starts on
+ * (indented by `indent`). */
+static void sb_json_pretty(sbuf *b, const json_t *v, size_t indent, size_t col)
 {
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t n = strlen(s);
-        while (n && s[n - 1] == '\n')
-            n--;
-        fprintf(g->out, "```\n%.*s\n```\n\n", (int)n, s);
-        return;
-    }
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    const char *key;
+    json_t *m;
+    size_t i, n;
+
     if (!s)
         die("out of memory");
-    fprintf(g->out, "```json\n%s\n```\n\n", s);
+    n = json_is_object(v) ? json_object_size(v) : json_array_size(v);
+    if (col + strlen(s) <= EXAMPLE_COLUMNS || !n) {
+        sb_puts(b, s);
+        free(s);
+        return;
+    }
     free(s);
+    sb_puts(b, json_is_object(v) ? "{\n" : "[\n");
+    i = 0;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, m) {
+            json_t *k = json_string(key);
+            size_t at = b->len;
+            if (!k)
+                die("out of memory");
+            sb_printf(b, "%*s", (int)(indent + 2), "");
+            sb_json(b, k);
+            sb_puts(b, ": ");
+            json_decref(k);
+            sb_json_pretty(b, m, indent + 2, b->len - at);
+            sb_puts(b, ++i < n ? ",\n" : "\n");
+        }
+    } else {
+        json_array_foreach(v, i, m) {
+            sb_printf(b, "%*s", (int)(indent + 2), "");
+            sb_json_pretty(b, m, indent + 2, indent + 2);
+            sb_puts(b, i + 1 < n ? ",\n" : "\n");
+        }
+    }
+    sb_printf(b, "%*s%s", (int)indent, "", json_is_object(v) ? "}" : "]");
+}
+
+/* A fenced example: a string as text, anything else as JSON. */
+static void put_example(gen *g, const json_t *v)
+{
+    sbuf b = {0};
+    const char *lang = "json";
+    size_t n;
+
+    if (json_is_string(v)) {
+        sb_puts(&b, json_string_value(v));
+        lang = "";
+    } else {
+        sb_json_pretty(&b, v, 0, 0);
+    }
+    n = b.len;
+    while (n && b.p[n - 1] == '\n')
+        n--;
+    /* a longer fence when the text holds one */
+    fprintf(g->out, "%s%s\n%.*s\n%s\n\n", strstr(sb_str(&b), "```") ? "````" : "```", lang,
+            (int)n, sb_str(&b), strstr(sb_str(&b), "```") ? "````" : "```");
+    free(b.p);
 }
 
 /* The `example` and `examples` of a schema or media type object. */
@@ -856,7 +913,13 @@ static void request_body(gen *g, json_t *rb)
         if (schema && !str(schema, "$ref"))
             prop_table(g, schema);
     }
-    json_object_foreach(json_object_get(rb, "content"), mt, m) put_examples(g, m, "");
+    json_object_foreach(json_object_get(rb, "content"), mt, m) {
+        sbuf b = {0};
+        if (json_object_size(json_object_get(rb, "content")) > 1)
+            sb_printf(&b, " of `%s`", mt);
+        put_examples(g, m, sb_str(&b));
+        free(b.p);
+    }
 }
 
 static void responses(gen *g, json_t *rs)
@@ -895,6 +958,12 @@ static void responses(gen *g, json_t *rs)
         if (str(r, "$ref"))
             continue;
         json_object_foreach(json_object_get(r, "content"), mt, m) {
+            json_t *schema = json_object_get(m, "schema");
+            if (schema && !str(schema, "$ref") && str(schema, "description")) {
+                sb_reset(&b);
+                sb_printf(&b, "Body of %s `%s`: %s", status, mt, str(schema, "description"));
+                put_block(g, sb_str(&b));
+            }
             sb_reset(&b);
             sb_printf(&b, " of %s `%s`", status, mt);
             put_examples(g, m, sb_str(&b));

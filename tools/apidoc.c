@@ -162,7 +162,9 @@ static const char *str(const json_t *obj, const char *key)
 }
 
 /* The object a `$ref` names (following chains), or v itself when v has no `$ref`
- * (borrowed). *name_out (may be NULL) gets the last component name, or NULL. */
+ * (borrowed). *name_out (may be NULL) gets the last component name, or NULL. Only local
+ * references, and without JSON Pointer escapes (`~0`, `~1`): the document's names have
+ * neither `~` nor `/`. */
 static json_t *deref(const gen *g, json_t *v, const char **name_out)
 {
     const char *ref;
@@ -250,22 +252,24 @@ static void sb_link(sbuf *b, const char *name)
  * recorded (outside code fences) so that no generated heading takes their anchors. */
 static void put_block(gen *g, const char *s)
 {
+    const char *nl;
     size_t n;
     int fence = 0;
 
     if (!s)
         return;
-    for (const char *l = s; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
-        if (!strncmp(l, "```", 3))
+    for (const char *l = s; l; l = nl ? nl + 1 : NULL) {
+        nl = strchr(l, '\n');
+        if (!strncmp(l + strspn(l, " "), "```", 3)) {
             fence = !fence;
-        else if (!fence && *l == '#') {
+        } else if (!fence && *l == '#') {
             const char *t = l + strspn(l, "#");
-            size_t len = strcspn(t, "\n");
-            if (*t == ' ' && len < 500) {
-                char text[512];
-                snprintf(text, sizeof text, "%.*s", (int)(len - 1), t + 1);
-                anchor_add(g, text, 0);
+            sbuf text = {0};
+            if (*t == ' ') {
+                sb_addn(&text, t + 1, strcspn(t + 1, "\n"));
+                anchor_add(g, sb_str(&text), 0);
             }
+            free(text.p);
         }
     }
     n = strlen(s);
@@ -422,7 +426,9 @@ static void sb_type(const gen *g, sbuf *b, json_t *s)
     }
     if (json_is_true(json_object_get(s, "nullable")) && !null_only(s)) {
         int has_null = 0;
-        json_array_foreach(e, i, v) has_null |= json_is_null(v);
+        json_array_foreach(e, i, v) {
+            has_null |= json_is_null(v);
+        }
         if (!has_null)
             sb_puts(b, " or null");
     }
@@ -558,8 +564,10 @@ static int in_required(const json_t *s, const char *name)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(s, "required"), i, v) if (json_is_string(v) &&
-                                                                 !strcmp(json_string_value(v), name)) return 1;
+    json_array_foreach(json_object_get(s, "required"), i, v) {
+        if (json_is_string(v) && !strcmp(json_string_value(v), name))
+            return 1;
+    }
     return 0;
 }
 
@@ -569,19 +577,16 @@ static void prop_rows(gen *g, json_t *s, const char *prefix, int depth)
 {
     const char *key;
     json_t *p, *items;
-    sbuf name = {0};
+    sbuf name = {0}, cell = {0};
 
     json_object_foreach(json_object_get(s, "properties"), key, p) {
         facts f = {0};
         sb_reset(&name);
         sb_printf(&name, "%s%s", prefix, key);
         facts_get(g, &f, p);
-        {
-            sbuf c = {0};
-            sb_printf(&c, "`%s`", sb_str(&name));
-            put_cell(g, sb_str(&c));
-            free(c.p);
-        }
+        sb_reset(&cell);
+        sb_printf(&cell, "`%s`", sb_str(&name));
+        put_cell(g, sb_str(&cell));
         put_cell(g, sb_str(&f.type));
         put_cell(g, in_required(s, key) ? "yes" : "");
         put_cell(g, sb_str(&f.def));
@@ -601,6 +606,7 @@ static void prop_rows(gen *g, json_t *s, const char *prefix, int depth)
         }
     }
     free(name.p);
+    free(cell.p);
 }
 
 static void prop_table(gen *g, json_t *s)
@@ -715,14 +721,15 @@ static void schema_section(gen *g, const char *name, json_t *s)
 
     heading(g, 3, "%s", name);
     put_block(g, str(s, "description"));
-    if ((v = json_object_get(s, "oneOf")) || (v = json_object_get(s, "anyOf")) ||
-        (v = json_object_get(s, "allOf"))) {
-        sb_members(g, &b, v, ", ");
-        put_fact(g, json_object_get(s, "oneOf")   ? "One of"
-                    : json_object_get(s, "anyOf") ? "Any of"
-                                                  : "All of",
-                 sb_str(&b));
-        facts_out = 1;
+    for (i = 0; i < 3; i++) {
+        static const char *const keys[] = {"oneOf", "anyOf", "allOf"};
+        static const char *const labels[] = {"One of", "Any of", "All of"};
+        if ((v = json_object_get(s, keys[i]))) {
+            sb_reset(&b);
+            sb_members(g, &b, v, ", ");
+            put_fact(g, labels[i], sb_str(&b));
+            facts_out = 1;
+        }
     }
     if (json_object_get(s, "type") || str(s, "$ref")) {
         sb_reset(&b);
@@ -768,7 +775,9 @@ static void schema_section(gen *g, const char *name, json_t *s)
     if (facts_out)
         fputc('\n', g->out);
     prop_table(g, s);
-    json_array_foreach(json_object_get(s, "allOf"), i, m) prop_table(g, m);
+    json_array_foreach(json_object_get(s, "allOf"), i, m) {
+        prop_table(g, m);
+    }
     put_examples(g, s, "");
     free(b.p);
 }
@@ -899,12 +908,16 @@ static void request_body(gen *g, json_t *rb)
         if (schema && !str(schema, "$ref") && str(schema, "description")) {
             /* an inline schema's description, as an indented paragraph of the item */
             const char *d = str(schema, "description");
+            size_t n = strlen(d);
+            while (n && isspace((unsigned char)d[n - 1]))
+                n--;
             fputs("\n  ", g->out);
-            for (; *d; d++) {
-                fputc(*d, g->out);
-                if (*d == '\n' && d[1] && d[1] != '\n')
+            for (size_t k = 0; k < n; k++) {
+                fputc(d[k], g->out);
+                if (d[k] == '\n' && d[k + 1] != '\n')
                     fputs("  ", g->out);
             }
+            fputc('\n', g->out);
         }
     }
     fputc('\n', g->out);
@@ -972,19 +985,26 @@ static void responses(gen *g, json_t *rs)
     free(b.p);
 }
 
+/* `POST /v1/jobs`: the heading of an operation, and the text of links to it. */
+static void sb_op_title(sbuf *b, const char *method, const char *path)
+{
+    for (const char *m = method; *m; m++) {
+        char c = (char)toupper((unsigned char)*m);
+        sb_addn(b, &c, 1);
+    }
+    sb_printf(b, " %s", path);
+}
+
 static void operation(gen *g, int level, const char *method, const char *path,
                       json_t *path_item, json_t *op)
 {
-    char upper[16];
     const char *key, *expr, *cmethod;
     json_t *cb, *item, *cop;
     sbuf b = {0};
-    size_t i;
 
-    for (i = 0; method[i] && i + 1 < sizeof upper; i++)
-        upper[i] = (char)toupper((unsigned char)method[i]);
-    upper[i] = '\0';
-    heading(g, level, "%s %s", upper, path);
+    sb_op_title(&b, method, path);
+    heading(g, level, "%s", sb_str(&b));
+    sb_reset(&b);
     if (str(op, "summary"))
         fprintf(g->out, "*%s*\n\n", str(op, "summary"));
     if (str(op, "operationId"))
@@ -1028,7 +1048,7 @@ static void endpoints(gen *g)
 {
     json_t *paths = json_object_get(g->root, "paths"), *item, *op;
     const char *path, *method;
-    sbuf b = {0};
+    sbuf b = {0}, slug = {0};
 
     heading(g, 2, "Endpoints");
     json_object_foreach(paths, path, item) {
@@ -1036,18 +1056,10 @@ static void endpoints(gen *g)
             if (!is_method(method))
                 continue;
             sb_reset(&b);
-            for (const char *m = method; *m; m++) {
-                char c = (char)toupper((unsigned char)*m);
-                sb_addn(&b, &c, 1);
-            }
-            sb_printf(&b, " %s", path);
-            fprintf(g->out, "- [`%s`](#", sb_str(&b));
-            {
-                sbuf s = {0};
-                sb_slug(&s, sb_str(&b));
-                fprintf(g->out, "%s)", sb_str(&s));
-                free(s.p);
-            }
+            sb_reset(&slug);
+            sb_op_title(&b, method, path);
+            sb_slug(&slug, sb_str(&b));
+            fprintf(g->out, "- [`%s`](#%s)", sb_str(&b), sb_str(&slug));
             if (str(op, "summary"))
                 fprintf(g->out, ": %s", str(op, "summary"));
             fputc('\n', g->out);
@@ -1063,6 +1075,7 @@ static void endpoints(gen *g)
         }
     }
     free(b.p);
+    free(slug.p);
 }
 
 static void shared_responses(gen *g)
@@ -1123,7 +1136,9 @@ static void schemas(gen *g)
         first = 0;
     }
     fprintf(g->out, "%s\n\n", sb_str(&b));
-    json_object_foreach(all, name, s) schema_section(g, name, s);
+    json_object_foreach(all, name, s) {
+        schema_section(g, name, s);
+    }
     free(b.p);
 }
 

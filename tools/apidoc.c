@@ -407,8 +407,8 @@ static void sb_type(const gen *g, sbuf *b, json_t *s)
             sb_type(g, b, json_object_get(s, "items"));
         else
             sb_puts(b, "any");
-    } else if (!strcmp(type, "object") && json_is_object(add = json_object_get(s, "additionalProperties")) &&
-               !json_object_get(s, "properties")) {
+    } else if (!strcmp(type, "object") && !json_object_get(s, "properties") &&
+               json_is_object(add = json_object_get(s, "additionalProperties"))) {
         sb_puts(b, "object of ");
         sb_type(g, b, add);
     } else {
@@ -744,7 +744,8 @@ static void schema_section(gen *g, const char *name, json_t *s)
         sb_printf(&b, "`%s`", str(v, "propertyName") ? str(v, "propertyName") : "?");
         i = 0;
         json_object_foreach(json_object_get(v, "mapping"), key, m) {
-            const char *target = json_string_value(m), *slash = target ? strrchr(target, '/') : NULL;
+            const char *target = json_string_value(m);
+            const char *slash = target ? strrchr(target, '/') : NULL;
             sb_printf(&b, "%s`%s` -> ", i++ ? ", " : ": ", key);
             if (slash)
                 sb_link(&b, slash + 1);
@@ -859,8 +860,9 @@ static void param_table(gen *g, json_t *path_params, json_t *op_params)
             if (l == 0) {
                 json_array_foreach(op_params, j, q) {
                     q = deref(g, q, NULL);
-                    overridden |= json_equal(json_object_get(p, "name"), json_object_get(q, "name")) &&
-                                  json_equal(json_object_get(p, "in"), json_object_get(q, "in"));
+                    overridden |=
+                        json_equal(json_object_get(p, "name"), json_object_get(q, "name")) &&
+                        json_equal(json_object_get(p, "in"), json_object_get(q, "in"));
                 }
                 if (overridden)
                     continue;
@@ -1168,7 +1170,8 @@ static void front(gen *g)
     if (json_object_get(g->root, "security")) {
         sb_reset(&b);
         sb_security(&b, json_object_get(g->root, "security"));
-        fprintf(g->out, "Security of every operation unless it says otherwise: %s.\n\n", sb_str(&b));
+        fprintf(g->out, "Security of every operation unless it says otherwise: %s.\n\n",
+                sb_str(&b));
     }
     free(b.p);
 }

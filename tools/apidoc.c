@@ -711,6 +711,7 @@ static void put_fact(gen *g, const char *label, const char *text)
         fprintf(g->out, "- **%s:** %s\n", label, text);
 }
 
+/* One component schema: description, facts, property tables, examples. */
 static void schema_section(gen *g, const char *name, json_t *s)
 {
     sbuf b = {0};
@@ -885,6 +886,7 @@ static void param_table(gen *g, json_t *path_params, json_t *op_params)
     fputc('\n', g->out);
 }
 
+/* The request body: per media type its schema, inline property tables, examples. */
 static void request_body(gen *g, json_t *rb)
 {
     const char *mt;
@@ -937,6 +939,7 @@ static void request_body(gen *g, json_t *rb)
     }
 }
 
+/* The responses table, then inline body descriptions and examples. */
 static void responses(gen *g, json_t *rs)
 {
     static const char *const cols[] = {"status", "description", "headers", "body"};
@@ -997,6 +1000,7 @@ static void sb_op_title(sbuf *b, const char *method, const char *path)
     sb_printf(b, " %s", path);
 }
 
+/* One operation (or callback operation) under a heading of the given level. */
 static void operation(gen *g, int level, const char *method, const char *path,
                       json_t *path_item, json_t *op)
 {
@@ -1037,7 +1041,7 @@ static void operation(gen *g, int level, const char *method, const char *path,
     free(b.p);
 }
 
-/* The operations of a path item in document order. */
+/* Whether a key of a path item names an operation (an HTTP method). */
 static int is_method(const char *key)
 {
     for (size_t k = 0; k < sizeof methods / sizeof *methods; k++)
@@ -1046,6 +1050,33 @@ static int is_method(const char *key)
     return 0;
 }
 
+/* The security schemes and the default security requirement, before the endpoints. */
+static void security(gen *g)
+{
+    json_t *sch;
+    const char *name;
+    sbuf b = {0};
+
+    json_object_foreach(json_object_get(json_object_get(g->root, "components"), "securitySchemes"),
+                        name, sch) {
+        sb_reset(&b);
+        sb_printf(&b, "Security scheme `%s`: %s", name, str(sch, "type") ? str(sch, "type") : "?");
+        if (str(sch, "scheme"))
+            sb_printf(&b, " `%s`", str(sch, "scheme"));
+        if (str(sch, "description"))
+            sb_printf(&b, ". %s", str(sch, "description"));
+        put_block(g, sb_str(&b));
+    }
+    if (json_object_get(g->root, "security")) {
+        sb_reset(&b);
+        sb_security(&b, json_object_get(g->root, "security"));
+        fprintf(g->out, "Security of every operation unless it says otherwise: %s.\n\n",
+                sb_str(&b));
+    }
+    free(b.p);
+}
+
+/* "Endpoints": an index of the operations, then per path its operations. */
 static void endpoints(gen *g)
 {
     json_t *paths = json_object_get(g->root, "paths"), *item, *op;
@@ -1053,6 +1084,7 @@ static void endpoints(gen *g)
     sbuf b = {0}, slug = {0};
 
     heading(g, 2, "Endpoints");
+    security(g);
     json_object_foreach(paths, path, item) {
         json_object_foreach(item, method, op) {
             if (!is_method(method))
@@ -1080,6 +1112,7 @@ static void endpoints(gen *g)
     free(slug.p);
 }
 
+/* "Shared responses" (components.responses) and "Headers" (components.headers). */
 static void shared_responses(gen *g)
 {
     static const char *const cols[] = {"header", "type", "description"};
@@ -1122,6 +1155,7 @@ static void shared_responses(gen *g)
     free(b.p);
 }
 
+/* "Schemas": an index, then one section per component schema. */
 static void schemas(gen *g)
 {
     json_t *all = json_object_get(json_object_get(g->root, "components"), "schemas"), *s;
@@ -1144,10 +1178,11 @@ static void schemas(gen *g)
     free(b.p);
 }
 
+/* The title, the version and info.description. */
 static void front(gen *g)
 {
-    json_t *info = json_object_get(g->root, "info"), *sch;
-    const char *title = str(info, "title"), *name;
+    json_t *info = json_object_get(g->root, "info");
+    const char *title = str(info, "title");
     sbuf b = {0};
 
     heading(g, 1, "%s API reference", title ? title : "API");
@@ -1157,22 +1192,6 @@ static void front(gen *g)
               str(g->root, "openapi") ? str(g->root, "openapi") : "?");
     put_block(g, sb_str(&b));
     put_block(g, str(info, "description"));
-    json_object_foreach(json_object_get(json_object_get(g->root, "components"), "securitySchemes"),
-                        name, sch) {
-        sb_reset(&b);
-        sb_printf(&b, "Security scheme `%s`: %s", name, str(sch, "type") ? str(sch, "type") : "?");
-        if (str(sch, "scheme"))
-            sb_printf(&b, " `%s`", str(sch, "scheme"));
-        if (str(sch, "description"))
-            sb_printf(&b, ". %s", str(sch, "description"));
-        put_block(g, sb_str(&b));
-    }
-    if (json_object_get(g->root, "security")) {
-        sb_reset(&b);
-        sb_security(&b, json_object_get(g->root, "security"));
-        fprintf(g->out, "Security of every operation unless it says otherwise: %s.\n\n",
-                sb_str(&b));
-    }
     free(b.p);
 }
 

@@ -96,6 +96,20 @@ $(BUILD)/tools/yaml2json: tools/yaml2json.c
 $(BUILD)/gen/openapi.json: api/openapi.yaml $(BUILD)/tools/yaml2json
 	@mkdir -p $(dir $@)
 	$(BUILD)/tools/yaml2json < $< > $@.tmp && mv $@.tmp $@
+# docs/api.md, the API reference, is generated from the same document by tools/apidoc.c
+# and committed: `make docs` regenerates it, `make docs-check` (part of `make test`) fails
+# when the committed file is not what the document gives.
+.PHONY: docs docs-check
+$(BUILD)/tools/apidoc: tools/apidoc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 $(WARN) $< -o $@ $(shell pkg-config --cflags --libs jansson 2>/dev/null)
+$(BUILD)/gen/api.md: $(BUILD)/gen/openapi.json $(BUILD)/tools/apidoc
+	$(BUILD)/tools/apidoc < $< > $@.tmp && mv $@.tmp $@
+docs: $(BUILD)/gen/api.md
+	cp $< docs/api.md
+docs-check: $(BUILD)/gen/api.md
+	@cmp -s $< docs/api.md || { diff -u docs/api.md $< | head -n 40; \
+	  echo "docs/api.md is stale: run make docs"; exit 1; }
 $(BUILD)/gen/embedded.c: $(EMBED_FILES) tools/embed.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed.sh $(EMBED_FILES) > $@.tmp && mv $@.tmp $@
@@ -138,7 +152,7 @@ layers: all
 
 test: deps
 	$(MAKE) all $(BUILD)/check_unit $(BUILD)/check_e2e $(BUILD)/check_fault
-	$(MAKE) layers
+	$(MAKE) layers docs-check
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) fault

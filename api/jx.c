@@ -502,7 +502,7 @@ static size_t real_tidy(char *buf, size_t len)
     return len;
 }
 
-size_t jx_format_real(double x, char *buf)
+size_t jx_format_number(double x, char *buf)
 {
     /* For a normal double, a decimal of at most 15 significant digits that reads back
      * to x is x rounded to 15 digits (DBL_DIG = 15: such decimals are further apart
@@ -517,7 +517,12 @@ size_t jx_format_real(double x, char *buf)
         if (memcmp(&back, &x, sizeof x) == 0)
             break;
     }
-    return real_tidy(buf, (size_t)len);
+    return (size_t)len;
+}
+
+size_t jx_format_real(double x, char *buf)
+{
+    return real_tidy(buf, jx_format_number(x, buf));
 }
 
 static void put_string(jx_buf *b, const char *s, size_t n)

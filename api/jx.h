@@ -117,5 +117,8 @@ char *jx_dumps(const json_t *v, size_t flags);
 /* The shortest form of x as jx_dumps writes a real, into buf (at least 32 bytes); x must
  * be finite. Returns the length. */
 size_t jx_format_real(double x, char *buf);
+/* The same digits without the real's marks (3 stays 3, not 3.0): for arrays of doubles
+ * (JSON and CSV downloads). */
+size_t jx_format_number(double x, char *buf);
 
 #endif

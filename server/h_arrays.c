@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/jx.h"
 #include "app.h"
 #include "handlers.h"
 #include "util.h"
@@ -45,19 +46,16 @@ static int elem(array_stream *a, size_t i, size_t j, double *v)
     return 0;
 }
 
+/* A value in the shortest form that reads back to the same double (API.md section 1). */
 static void put_num(array_stream *a, double v)
 {
-    if (a->fmt == FMT_JSON) {
-        if (isfinite(v))
-            sbuf_printf(&a->out, "%.17g", v);
-        else
-            sbuf_puts(&a->out, "null");
-    } else if (isfinite(v) || !isnan(v)) {
-        if (isfinite(v))
-            sbuf_printf(&a->out, "%.17g", v);
-        else
-            sbuf_puts(&a->out, v > 0 ? "inf" : "-inf");
-    }
+    char num[32];
+    if (isfinite(v))
+        sbuf_put(&a->out, num, jx_format_number(v, num));
+    else if (a->fmt == FMT_JSON)
+        sbuf_puts(&a->out, "null");
+    else if (!isnan(v))
+        sbuf_puts(&a->out, v > 0 ? "inf" : "-inf");
 }
 
 /* Produces the values of output row r into a->acc (out_cols values). */

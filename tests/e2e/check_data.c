@@ -478,6 +478,16 @@ START_TEST(output_numbers_shortest)
     ck_assert_ptr_nonnull(strstr(r->body, "[0.3,0.7]"));
     ck_assert_uint_ge(check_shortest_numbers("dataset data", r->body), 12);
     ASSERT_STATUS(http_delete(S, fmt("/v1/datasets/%s", id)), 204);
+    /* An array download as JSON and as CSV (a kernel: 15 x 15 reals of every length). */
+    job = job_run(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\",\"max_train\":15},"
+                     "\"params\":{\"depth\":2}}", "succeeded", 60);
+    id = fmt("%s", jstr(job, "id"));
+    r = http_getf(S, "/v1/jobs/%s/arrays/ntk", id);
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_ge(check_shortest_numbers("array json", r->body), 225);
+    r = http_getf(S, "/v1/jobs/%s/arrays/ntk?format=csv", id);
+    ASSERT_STATUS(r, 200);
+    ck_assert_uint_ge(check_shortest_numbers("array csv", r->body), 225);
 }
 END_TEST
 

@@ -1,4 +1,13 @@
-/* pool.c: see pool.h. */
+/* pool.c: see pool.h.
+ *
+ * Events (API.md 2.6): a worker numbers its job's events from the id of the `running`
+ * event that its claim stored (job_row.event_seq) and stores each before publishing it
+ * (events.h: the join), except progress events without metrics, which it publishes at
+ * up to 10 per second but stores at most every EVENT_STORE_S seconds, coalesced
+ * (store.h): the latest such event waits as `pending` and is stored only when the job
+ * ends or is re-queued, unless a later stored event supersedes it. So the history of a
+ * job keeps every metrics and status event, and a bounded number of progress events,
+ * and fewer than STORE_EVENT_GAP of the issued ids are ever unstored. */
 #include "pool.h"
 
 #include <jansson.h>
@@ -26,8 +35,16 @@ typedef struct slot {
     long long mem;
     char progress[512]; /* the latest progress object (JSON text) */
     char message[160];  /* the latest message (kept when a report has none) */
+    long long seq;      /* the id of the job's last event issued */
+    long long stored_seq; /* ... and of the last one stored */
+    double last_event_store;
+    char *pending;      /* the latest progress event not stored (JSON text), or NULL */
+    long long pending_seq;
     pool *owner;
 } slot;
+
+/* Seconds between two stored progress events without metrics. */
+#define EVENT_STORE_S 0.5
 
 struct pool {
     pool_cfg cfg;
@@ -45,6 +62,42 @@ struct pool {
 };
 
 /* ---- progress ---------------------------------------------------------------------- */
+
+/* Stores the pending progress event of s, if any (before the job's status changes). */
+static void flush_pending(slot *s)
+{
+    if (!s->pending)
+        return;
+    if (store_job_event_put(s->owner->st, s->id, s->pending_seq, s->pending, 1) == TG_OK)
+        s->stored_seq = s->pending_seq;
+    free(s->pending);
+    s->pending = NULL;
+}
+
+/* Numbers, stores (or keeps as pending) and publishes progress event ev (JSON text);
+ * with_metrics: it carries metrics, and is always stored. */
+static void emit_progress(slot *s, const char *ev, int with_metrics, double now)
+{
+    long long seq = ++s->seq;
+    int keep = with_metrics || now - s->last_event_store >= EVENT_STORE_S ||
+               seq - s->stored_seq >= STORE_EVENT_GAP - 1;
+    if (keep) {
+        /* Supersedes the pending one (coalescing). */
+        free(s->pending);
+        s->pending = NULL;
+        if (store_job_event_put(s->owner->st, s->id, seq, ev, !with_metrics) == TG_OK)
+            s->stored_seq = seq;
+        s->last_event_store = now;
+    } else {
+        char *copy = strdup(ev);
+        if (copy) {
+            free(s->pending);
+            s->pending = copy;
+            s->pending_seq = seq;
+        }
+    }
+    events_publish(s->id, seq, "progress", ev, 0);
+}
 
 static int on_progress(void *ud, double fraction, const char *msg, json_t *metrics)
 {
@@ -72,7 +125,7 @@ static int on_progress(void *ud, double fraction, const char *msg, json_t *metri
                 json_object_set(prog, "metrics", metrics);
             char *ev = json_dumps(prog, JSON_COMPACT);
             if (ev)
-                events_publish(s->id, "progress", ev, 0);
+                emit_progress(s, ev, metrics != NULL, now);
             free(ev);
             s->last_pub = now;
         }
@@ -153,13 +206,16 @@ static void finish(pool *p, slot *s, const char *status, const char *error,
     } else if (s->progress[0]) {
         store_job_set_progress(p->st, s->id, s->progress);
     }
-    if (store_job_finish(p->st, s->id, status, now, error, partial, result))
+    flush_pending(s);
+    long long seq = 0;
+    if (store_job_finish_at(p->st, s->id, status, now, error, partial, result, s->seq + 1,
+                            &seq))
         log_msg(LOG_ERROR, "store", "cannot record the end of a job", "job", s->id, NULL);
     metrics_job(s->kind, status, seconds);
     log_job(s->id, s->kind, "running", status, attempt, detail);
     char *ev = status_event(status);
     if (ev)
-        events_publish(s->id, "status", ev, 1);
+        events_publish(s->id, seq, "status", ev, 1);
     free(ev);
 }
 
@@ -205,11 +261,13 @@ static void run_job(pool *p, slot *s, job_row *j)
         json_decref(details);
         finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, "timeout");
     } else if (rc == TG_ECANCELLED && atomic_load(&s->stop) == STOP_SHUTDOWN) {
-        store_job_requeue(p->st, s->id);
+        flush_pending(s);
+        long long seq = 0;
+        store_job_requeue(p->st, s->id, s->seq + 1, &seq);
         log_job(s->id, s->kind, "running", "queued", j->attempt, "shutdown");
         char *ev = status_event("queued");
         if (ev)
-            events_publish(s->id, "status", ev, 0);
+            events_publish(s->id, seq, "status", ev, 0);
         free(ev);
     } else if (rc == TG_ECANCELLED) {
         finish(p, s, "cancelled", NULL, ptext, NULL, dt, j->attempt, NULL);
@@ -283,7 +341,8 @@ static void *worker_main(void *arg)
         atomic_store(&s->stop, STOP_NONE);
         s->timed_out = 0;
         s->deadline = j.timeout_s > 0 ? util_mono() + j.timeout_s : 0;
-        s->last_store = s->last_pub = util_mono();
+        s->last_store = s->last_pub = s->last_event_store = util_mono();
+        s->seq = s->stored_seq = j.event_seq;
         s->frac = 0;
         s->progress[0] = '\0';
         snprintf(s->message, sizeof s->message, "started");
@@ -295,10 +354,12 @@ static void *worker_main(void *arg)
         log_job(j.id, j.kind, "queued", "running", j.attempt, NULL);
         char *ev = status_event("running");
         if (ev)
-            events_publish(j.id, "status", ev, 0);
+            events_publish(j.id, j.event_seq, "status", ev, 0);
         free(ev);
         run_job(p, s, &j);
         job_row_deinit(&j);
+        free(s->pending); /* stored or dropped by now */
+        s->pending = NULL;
 
         pthread_mutex_lock(&p->mu);
         p->reserved -= s->mem;
@@ -398,8 +459,11 @@ void pool_stop(pool *p, double grace_s)
     while (p->running > 0 && util_mono() < dl)
         timed_wait(p, 0.1);
     for (int i = 0; i < p->n; i++)
-        if (p->slots[i].active)
-            atomic_store(&p->slots[i].stop, STOP_SHUTDOWN);
+        if (p->slots[i].active) {
+            /* A job being cancelled ends cancelled, not re-queued. */
+            int none = STOP_NONE;
+            atomic_compare_exchange_strong(&p->slots[i].stop, &none, STOP_SHUTDOWN);
+        }
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->alive; i++)
         pthread_join(p->threads[i], NULL);

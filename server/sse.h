@@ -21,13 +21,16 @@ struct MHD_Response;
 void sse_start(void);
 /* Stops it, resuming every parked stream, which then ends (before MHD_stop_daemon). */
 void sse_stop(void);
-/* Appends one event ("event: type\ndata: data\n\n") to b. */
-void sse_format(sbuf *b, const char *type, const char *data);
-/* A stream response for conn: the bytes `initial` (copied), then the events of sub,
- * up to and including a terminal one; done = 1: only `initial`. Takes sub (it is
- * unsubscribed when the response ends, or here on failure). Returns the response (new,
- * to be queued) or NULL when out of memory. */
+/* Appends one event ("id: seq\nevent: type\ndata: data\n\n"; without the id line when
+ * seq is 0) to b. */
+void sse_format(sbuf *b, long long seq, const char *type, const char *data);
+/* A stream response for conn: the bytes `initial` (copied), then the events of sub whose
+ * id is greater than last_id (events without an id: all), up to and including a
+ * terminal one; done = 1: only `initial`. Takes sub (it is unsubscribed when the
+ * response ends, or here on failure). Returns the response (new, to be queued) or NULL
+ * when out of memory. */
 struct MHD_Response *sse_response(struct MHD_Connection *conn, ev_sub *sub,
-                                  const char *initial, size_t initial_len, int done);
+                                  const char *initial, size_t initial_len, int done,
+                                  long long last_id);
 
 #endif

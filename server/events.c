@@ -162,8 +162,11 @@ events_wait events_next(ev_sub *s, double timeout_s, long long *seq_out, char **
             rc = EVENTS_DOWN;
             break;
         }
-        if (c->head - s->next_seq > EVENTS_RING)
+        if (c->head - s->next_seq > EVENTS_RING) {
             s->next_seq = c->head - EVENTS_RING;
+            rc = EVENTS_LAGGED;
+            break;
+        }
         if (s->next_seq < c->head) {
             event *e = &c->ring[s->next_seq % EVENTS_RING];
             *seq_out = e->seq;

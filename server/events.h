@@ -1,7 +1,8 @@
 /* events.h: the in-memory hub behind the SSE stream of API.md 2.6. A job's worker (or
  * the cancel handler) publishes events on the job's channel; each subscriber reads
  * them in order from a bounded ring (a subscriber that falls more than EVENTS_RING
- * events behind skips to the oldest kept one; terminal events are never lost).
+ * events behind is told so, and skips to the oldest kept one; terminal events are never
+ * lost).
  *
  * Every event carries its id (seq: increasing within the job, API.md 2.6), the id under
  * which it is stored (store.h, job events) when it is; 0 for none. A client's stream
@@ -41,11 +42,14 @@ ev_sub *events_subscribe(const char *job_id);
 typedef enum events_wait {
     EVENTS_DOWN = -1,   /* the hub shuts down, or an event could not be copied: end the stream */
     EVENTS_TIMEOUT = 0, /* no event within the timeout */
-    EVENTS_GOT = 1      /* an event: *seq_out, *type_out, *data_out, *terminal_out are set */
+    EVENTS_GOT = 1,     /* an event: *seq_out, *type_out, *data_out, *terminal_out are set */
+    EVENTS_LAGGED = 2   /* s fell more than EVENTS_RING events behind: the events in between
+                           are lost to it (the store has them); the next call continues
+                           with the oldest event kept */
 } events_wait;
 /* Waits up to timeout_s seconds (0: only looks) for the next event of s. EVENTS_GOT with
  * *seq_out, *type_out and *data_out (new, caller frees) and *terminal_out set;
- * EVENTS_TIMEOUT; EVENTS_DOWN (outputs untouched or NULL). */
+ * EVENTS_LAGGED, EVENTS_TIMEOUT, EVENTS_DOWN (outputs untouched or NULL). */
 events_wait events_next(ev_sub *s, double timeout_s, long long *seq_out, char **type_out,
                         char **data_out, int *terminal_out);
 /* Ends and frees s (NULL: no-op); the channel goes with its last subscriber. */

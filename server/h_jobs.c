@@ -369,6 +369,33 @@ static int last_event_id(hreq *h, long long *after_out)
     return 1;
 }
 
+/* Formats the stored events of job id after *last (from the current attempt's start
+ * when from_attempt) into out; *last = the last id, *done |= one is terminal; *n_out
+ * (may be NULL) = how many. TG_OK, TG_ENOMEM, TG_EIO. */
+static int put_history(const char *id, int from_attempt, sbuf *out, long long *last,
+                       int *done, size_t *n_out)
+{
+    job_event *evs = NULL;
+    size_t n = 0;
+    int rc = store_job_events(app->st, id, *last, from_attempt, &evs, &n);
+    for (size_t i = 0; i < n; i++) {
+        sse_format(out, evs[i].seq, evs[i].type, evs[i].data);
+        *last = evs[i].seq;
+        *done |= evs[i].terminal;
+        job_event_deinit(&evs[i]);
+    }
+    free(evs);
+    if (n_out)
+        *n_out = n;
+    return rc ? rc : out->oom ? TG_ENOMEM : TG_OK;
+}
+
+/* The sse_history of job streams. */
+static int job_history(const char *id, sbuf *out, long long *last_id, int *done_out)
+{
+    return put_history(id, 0, out, last_id, done_out, NULL);
+}
+
 /* API.md 2.6: the stored events of the current attempt (or those after Last-Event-ID),
  * then the live ones. The join (events.h): subscribe, read the history, and let the
  * stream skip live events whose id it has sent. */
@@ -379,11 +406,13 @@ void h_job_events(hreq *h)
     int resume = last_event_id(h, &after);
     ev_sub *sub = events_subscribe(id);
     job_row j;
-    job_event *evs = NULL;
+    sbuf first = {0};
+    long long last = after;
+    int done = 0;
     size_t n = 0;
     int rc = store_job_get(app->st, id, STORE_JOB_LIGHT, &j);
     if (rc == TG_OK && sub)
-        rc = store_job_events(app->st, id, after, !resume, &evs, &n);
+        rc = put_history(id, !resume, &first, &last, &done, &n);
     if (rc || !sub) {
         events_unsubscribe(sub);
         if (rc == TG_ENOTFOUND)
@@ -391,18 +420,9 @@ void h_job_events(hreq *h)
         else
             http_reply_error(h, API_INTERNAL, NULL, "cannot read job %s", id);
         job_row_deinit(&j);
+        sbuf_free(&first);
         return;
     }
-    sbuf first = {0};
-    long long last = after;
-    int done = 0;
-    for (size_t i = 0; i < n; i++) {
-        sse_format(&first, evs[i].seq, evs[i].type, evs[i].data);
-        last = evs[i].seq;
-        done |= evs[i].terminal;
-        job_event_deinit(&evs[i]);
-    }
-    free(evs);
     if (!done && store_job_finished(j.status)) {
         /* Finished: what the history did not hold is past (a resumed stream) or was never
          * stored (a job from before events were): the final status without an id. */
@@ -420,7 +440,8 @@ void h_job_events(hreq *h)
     }
     job_row_deinit(&j);
     struct MHD_Response *r =
-        first.oom ? NULL : sse_response(h->conn, sub, first.p, first.len, done, last);
+        first.oom ? NULL
+                  : sse_response(h->conn, sub, first.p, first.len, done, last, job_history, id);
     if (first.oom)
         events_unsubscribe(sub);
     sbuf_free(&first);

@@ -1,13 +1,16 @@
 /* pool.c: see pool.h.
  *
  * Events (API.md 2.6): a worker numbers its job's events from the id of the `running`
- * event that its claim stored (job_row.event_seq) and stores each before publishing it
- * (events.h: the join), except progress events without metrics, which it publishes at
- * up to 10 per second but stores at most every EVENT_STORE_S seconds, coalesced
- * (store.h): the latest such event waits as `pending` and is stored only when the job
- * ends or is re-queued, unless a later stored event supersedes it. So the history of a
- * job keeps every metrics and status event, and a bounded number of progress events,
- * and fewer than STORE_EVENT_GAP of the issued ids are ever unstored. */
+ * event that its claim stored (job_row.event_seq). Progress events go into a batch that
+ * is stored in one transaction and then published (events.h: the join), when it is full
+ * or EV_FLUSH_S after the last flush (so that a job of many short epochs costs a write
+ * per batch, not per epoch; the live stream lags by at most that, or by one progress
+ * report). Every metrics event is stored; progress-only events are published at up to
+ * 10 per second but stored at most every EVENT_STORE_S seconds, coalesced (store.h):
+ * the latest one not stored waits as `pending` and is stored when the job ends or is
+ * re-queued, unless a later event supersedes it. So a job's history keeps every metrics
+ * and status event and a bounded number of progress events, and fewer than
+ * STORE_EVENT_GAP published ids are ever unstored. */
 #include "pool.h"
 
 #include <jansson.h>
@@ -25,6 +28,20 @@
 
 enum { STOP_NONE = 0, STOP_CANCEL = 1, STOP_SHUTDOWN = 2 };
 
+/* Seconds between two stored progress events without metrics. */
+#define EVENT_STORE_S 0.5
+/* Events are stored and published in batches of at most EV_BATCH, at least every
+ * EV_FLUSH_S seconds while the job reports progress. */
+#define EV_BATCH 64
+#define EV_FLUSH_S 0.1
+
+/* A numbered event of a batch (data: JSON text, owned). */
+typedef struct ev_buf {
+    long long seq;
+    char *data;
+    int metrics;
+} ev_buf;
+
 typedef struct slot {
     int active;
     char id[40], kind[40];
@@ -38,13 +55,13 @@ typedef struct slot {
     long long seq;      /* the id of the job's last event issued */
     long long stored_seq; /* ... and of the last one stored */
     double last_event_store;
-    char *pending;      /* the latest progress event not stored (JSON text), or NULL */
+    char *pending;      /* the latest progress event published, not stored (JSON), or NULL */
     long long pending_seq;
+    ev_buf batch[EV_BATCH]; /* events numbered, neither stored nor published yet */
+    int n_batch;
+    double last_flush;
     pool *owner;
 } slot;
-
-/* Seconds between two stored progress events without metrics. */
-#define EVENT_STORE_S 0.5
 
 struct pool {
     pool_cfg cfg;
@@ -63,40 +80,79 @@ struct pool {
 
 /* ---- progress ---------------------------------------------------------------------- */
 
-/* Stores the pending progress event of s, if any (before the job's status changes). */
-static void flush_pending(slot *s)
+/* Stores the events of s's batch (those with metrics, and the last one when it is a
+ * progress-only event that is due: see the file's comment) in one transaction, then
+ * publishes them in order. final: the job's status changes next, so the latest
+ * progress-only event (of the batch, else the pending one) is stored in any case. */
+static void flush_events(slot *s, double now, int final)
 {
-    if (!s->pending)
-        return;
-    if (store_job_event_put(s->owner->st, s->id, s->pending_seq, s->pending, 1) == TG_OK)
-        s->stored_seq = s->pending_seq;
-    free(s->pending);
-    s->pending = NULL;
-}
-
-/* Numbers, stores (or keeps as pending) and publishes progress event ev (JSON text);
- * with_metrics: it carries metrics, and is always stored. */
-static void emit_progress(slot *s, const char *ev, int with_metrics, double now)
-{
-    long long seq = ++s->seq;
-    int keep = with_metrics || now - s->last_event_store >= EVENT_STORE_S ||
-               seq - s->stored_seq >= STORE_EVENT_GAP - 1;
-    if (keep) {
-        /* Supersedes the pending one (coalescing). */
+    long long seq[EV_BATCH + 1];
+    const char *data[EV_BATCH + 1];
+    int co[EV_BATCH + 1];
+    size_t n = 0;
+    int last = s->n_batch - 1;
+    char *keep = NULL; /* the new pending event */
+    long long keep_seq = 0;
+    if (s->n_batch > 0) {
+        /* Superseded by a later event (coalescing): published, never stored. */
         free(s->pending);
         s->pending = NULL;
-        if (store_job_event_put(s->owner->st, s->id, seq, ev, !with_metrics) == TG_OK)
-            s->stored_seq = seq;
-        s->last_event_store = now;
-    } else {
-        char *copy = strdup(ev);
-        if (copy) {
-            free(s->pending);
-            s->pending = copy;
-            s->pending_seq = seq;
-        }
     }
-    events_publish(s->id, seq, "progress", ev, 0);
+    for (int i = 0; i < s->n_batch; i++)
+        if (s->batch[i].metrics) {
+            seq[n] = s->batch[i].seq;
+            data[n] = s->batch[i].data;
+            co[n++] = 0;
+        }
+    long long stored = n ? seq[n - 1] : s->stored_seq;
+    if (last >= 0 && !s->batch[last].metrics) {
+        ev_buf *e = &s->batch[last];
+        if (final || now - s->last_event_store >= EVENT_STORE_S ||
+            e->seq - stored >= STORE_EVENT_GAP - 1) {
+            seq[n] = e->seq;
+            data[n] = e->data;
+            co[n++] = 1;
+        } else {
+            keep = e->data;
+            keep_seq = e->seq;
+        }
+    } else if (last < 0 && final && s->pending) {
+        seq[n] = s->pending_seq;
+        data[n] = s->pending;
+        co[n++] = 1;
+    }
+    if (n && store_job_events_put(s->owner->st, s->id, n, seq, data, co) == TG_OK) {
+        s->stored_seq = seq[n - 1];
+        s->last_event_store = now;
+    }
+    /* Published after they are stored (events.h: the join). */
+    for (int i = 0; i < s->n_batch; i++) {
+        events_publish(s->id, s->batch[i].seq, "progress", s->batch[i].data, 0);
+        if (s->batch[i].data != keep)
+            free(s->batch[i].data);
+    }
+    if (keep) {
+        s->pending = keep;
+        s->pending_seq = keep_seq;
+    } else if (last < 0 && final) {
+        free(s->pending);
+        s->pending = NULL;
+    }
+    s->n_batch = 0;
+    s->last_flush = now;
+}
+
+/* Numbers progress event ev (JSON text; with_metrics: it carries metrics) and adds it to
+ * s's batch, which is flushed when it is full or EV_FLUSH_S have passed since the last
+ * flush (one transaction for many short epochs, not one each). */
+static void emit_progress(slot *s, const char *ev, int with_metrics, double now)
+{
+    char *copy = strdup(ev);
+    if (!copy)
+        return; /* out of memory: the event is dropped */
+    s->batch[s->n_batch++] = (ev_buf){++s->seq, copy, with_metrics};
+    if (s->n_batch == EV_BATCH || now - s->last_flush >= EV_FLUSH_S)
+        flush_events(s, now, 0);
 }
 
 static int on_progress(void *ud, double fraction, const char *msg, json_t *metrics)
@@ -206,7 +262,7 @@ static void finish(pool *p, slot *s, const char *status, const char *error,
     } else if (s->progress[0]) {
         store_job_set_progress(p->st, s->id, s->progress);
     }
-    flush_pending(s);
+    flush_events(s, util_mono(), 1);
     long long seq = 0;
     if (store_job_finish_at(p->st, s->id, status, now, error, partial, result, s->seq + 1,
                             &seq))
@@ -261,7 +317,7 @@ static void run_job(pool *p, slot *s, job_row *j)
         json_decref(details);
         finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, "timeout");
     } else if (rc == TG_ECANCELLED && atomic_load(&s->stop) == STOP_SHUTDOWN) {
-        flush_pending(s);
+        flush_events(s, util_mono(), 1);
         long long seq = 0;
         store_job_requeue(p->st, s->id, s->seq + 1, &seq);
         log_job(s->id, s->kind, "running", "queued", j->attempt, "shutdown");
@@ -325,7 +381,12 @@ static void *worker_main(void *arg)
         int rc = store_job_claim(p->st, p->budget - p->reserved, p->budget, now, p->provenance,
                                  &j, &blocked);
         if (rc == TG_ENOTFOUND && blocked == STORE_CLAIM_NEVER_FITS) {
-            log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", NULL);
+            log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", "job",
+                    j.id, NULL);
+            char *fev = status_event("failed");
+            if (fev)
+                events_publish(j.id, j.event_seq, "status", fev, 1);
+            free(fev);
             continue;
         }
         if (rc == TG_ENOTFOUND && p->running == 0)
@@ -341,7 +402,8 @@ static void *worker_main(void *arg)
         atomic_store(&s->stop, STOP_NONE);
         s->timed_out = 0;
         s->deadline = j.timeout_s > 0 ? util_mono() + j.timeout_s : 0;
-        s->last_store = s->last_pub = s->last_event_store = util_mono();
+        s->last_store = s->last_pub = s->last_event_store = s->last_flush = util_mono();
+        s->n_batch = 0;
         s->seq = s->stored_seq = j.event_seq;
         s->frac = 0;
         s->progress[0] = '\0';
@@ -358,7 +420,7 @@ static void *worker_main(void *arg)
         free(ev);
         run_job(p, s, &j);
         job_row_deinit(&j);
-        free(s->pending); /* stored or dropped by now */
+        free(s->pending); /* stored or superseded by now; the batch is empty */
         s->pending = NULL;
 
         pthread_mutex_lock(&p->mu);

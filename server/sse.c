@@ -3,6 +3,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,8 @@ typedef struct sse_state {
     size_t off;
     int done;
     long long last_id;        /* the id of the last event sent (events.h: the join) */
+    sse_history history;      /* what a lagging stream missed, or NULL */
+    char key[64];
     double last_write;        /* monotonic seconds of the last bytes sent */
     int parked;               /* in the parking list (guarded by park_mu) */
     struct sse_state *next;
@@ -117,6 +120,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         events_wait got = events_next(s->sub, 0.0, &seq, &type, &data, &terminal);
         if (got == EVENTS_DOWN)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (got == EVENTS_LAGGED) {
+            /* Too slow for the ring: what it skipped comes from the store (the join of
+             * events.h again, from the last id sent). */
+            if (s->history && s->history(s->key, &s->out, &s->last_id, &s->done) != 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+            continue;
+        }
         if (got == EVENTS_GOT) {
             /* Sent already from the stored history (the join of events.h): skipped. */
             if (seq <= 0 || seq > s->last_id) {
@@ -168,7 +178,7 @@ static void sse_free(void *cls)
 
 struct MHD_Response *sse_response(struct MHD_Connection *conn, ev_sub *sub,
                                   const char *initial, size_t initial_len, int done,
-                                  long long last_id)
+                                  long long last_id, sse_history history, const char *key)
 {
     sse_state *s = calloc(1, sizeof *s);
     if (!s) {
@@ -179,6 +189,8 @@ struct MHD_Response *sse_response(struct MHD_Connection *conn, ev_sub *sub,
     s->sub = sub;
     s->done = done;
     s->last_id = last_id;
+    s->history = history;
+    snprintf(s->key, sizeof s->key, "%s", key ? key : "");
     s->last_write = util_mono();
     sbuf_put(&s->out, initial, initial_len);
     if (s->out.oom) {

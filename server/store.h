@@ -130,8 +130,9 @@ typedef enum store_claim_block {
  * in out->event_seq); *out = the job as STORE_JOB_LIGHT plus
  * its request (new strings: job_row_deinit). *blocked: a store_claim_block (an int for
  * its callers' sake). When the oldest job's estimate > budget (accepted under a larger
- * budget), it is failed with `too_large`, *blocked = STORE_CLAIM_NEVER_FITS, and the
- * caller should try again at once. TG_OK; TG_ENOTFOUND when nothing was claimed (none
+ * budget), it is failed with `too_large`, *blocked = STORE_CLAIM_NEVER_FITS (out->id
+ * and out->event_seq then name it and its final status event, nothing else is set), and
+ * the caller should try again at once. TG_OK; TG_ENOTFOUND when nothing was claimed (none
  * queued, or *blocked != STORE_CLAIM_NONE); TG_ENOMEM (the job stays queued); TG_EIO. */
 int store_job_claim(store *st, long long mem_free, long long budget, const char *now,
                     const char *provenance, job_row *out, int *blocked);
@@ -191,6 +192,10 @@ void job_event_deinit(job_event *e);
  * No-op for a job not running. TG_OK, TG_EIO (also for a seq that exists). */
 int store_job_event_put(store *st, const char *id, long long seq, const char *data,
                         int coalesce);
+/* The same for n events at once (in order, one transaction: all or none): seq[i],
+ * data[i], coalesce[i]. */
+int store_job_events_put(store *st, const char *id, size_t n, const long long *seq,
+                         const char *const *data, const int *coalesce);
 /* The stored events of job id with ids > after, in order; from_attempt = 1: only those
  * from the start of the current attempt (its `running` event) or, for a queued job, of
  * its queueing (the last `queued` event). *rows_out: new array of *n_out events (free

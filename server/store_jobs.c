@@ -346,9 +346,8 @@ int store_job_claim(store *st, long long mem_free, long long budget, const char 
         /* Accepted under a larger budget (before a restart): it can never start here, and
          * waiting for it would stall the whole queue. */
         if ((rc = fail_too_large(c, seq, now, budget, out->id, sizeof out->id)) ||
-            (rc = status_event(c, out->id, "failed", 0, NULL)))
+            (rc = status_event(c, out->id, "failed", 0, &out->event_seq)))
             goto out;
-        out->id[0] = '\0';
         *blocked = STORE_CLAIM_NEVER_FITS;
         if ((rc = store_commit(c)) == TG_OK)
             rc = TG_ENOTFOUND;
@@ -566,38 +565,48 @@ void job_event_deinit(job_event *e)
         store_free_fields(e, sizeof *e, (void *[]){e->data}, 1);
 }
 
+/* Stores one event (inside a write transaction). TG_OK or TG_EIO. */
+static int put_event(conn *c, const char *id, long long seq, const char *data, int coalesce)
+{
+    sqlite3_stmt *s;
+    int changes = 0;
+    if (coalesce) {
+        if (!(s = store_stmt(c, Q_EV_COALESCE)))
+            return TG_EIO;
+        store_bind_text(s, 1, id);
+        sqlite3_bind_int64(s, 2, seq);
+        store_bind_text(s, 3, data);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return TG_EIO;
+        changes = sqlite3_changes(c->db);
+    }
+    if (changes)
+        return TG_OK;
+    if (!(s = store_stmt(c, Q_EV_INSERT)))
+        return TG_EIO;
+    store_bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, seq);
+    store_bind_text(s, 3, data);
+    sqlite3_bind_int(s, 4, coalesce != 0);
+    return sqlite3_step(s) == SQLITE_DONE ? TG_OK : TG_EIO;
+}
+
+int store_job_events_put(store *st, const char *id, size_t n, const long long *seq,
+                         const char *const *data, const int *coalesce)
+{
+    conn *c;
+    int rc = store_start(st, STORE_WRITE, -1, &c, NULL);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = put_event(c, id, seq[i], data[i], coalesce[i]);
+    if (!rc)
+        rc = store_commit(c);
+    return store_end(c, rc);
+}
+
 int store_job_event_put(store *st, const char *id, long long seq, const char *data,
                         int coalesce)
 {
-    conn *c;
-    sqlite3_stmt *s;
-    int changes = 0, rc = store_start(st, STORE_WRITE, -1, &c, NULL);
-    if (rc)
-        goto out;
-    rc = TG_EIO;
-    if (coalesce) {
-        if (!(s = store_stmt(c, Q_EV_COALESCE)))
-            goto out;
-        store_bind_text(s, 1, id);
-        sqlite3_bind_int64(s, 2, seq);
-        store_bind_text(s, 3, data);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            goto out;
-        changes = sqlite3_changes(c->db);
-    }
-    if (!changes) {
-        if (!(s = store_stmt(c, Q_EV_INSERT)))
-            goto out;
-        store_bind_text(s, 1, id);
-        sqlite3_bind_int64(s, 2, seq);
-        store_bind_text(s, 3, data);
-        sqlite3_bind_int(s, 4, coalesce != 0);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            goto out;
-    }
-    rc = store_commit(c);
-out:
-    return store_end(c, rc);
+    return store_job_events_put(st, id, 1, &seq, &data, &coalesce);
 }
 
 /* A store_row_reader for store_job_events: seq, type, data, terminal. */

@@ -492,6 +492,35 @@ START_TEST(sse_reconnect_mid_run_no_gap)
 }
 END_TEST
 
+START_TEST(sse_live_client_misses_no_epoch)
+{
+    /* Thousands of short epochs come faster than a stream is written: a client that
+     * follows the job live still receives every one (what the in-memory ring could not
+     * hold comes from the stored history). */
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":1000}");
+    job_wait(s, a, "running", 10);
+    const char *id = job_submit(s, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
+                                   "\"params\":{\"hidden\":[4],\"epochs\":5000}}");
+    idstream *r = events_get(s, id, NULL, 60);
+    ck_assert(r->closed);
+    assert_ids_increase(r, "live client");
+    ck_assert_str_eq(ev_status(&r->ev[0]), "queued");
+    ck_assert_str_eq(ev_status(&r->ev[r->n - 1]), "succeeded");
+    int epochs = 0;
+    for (int i = 0; i < r->n; i++) {
+        json_t *ep = jpath(r->ev[i].json, "metrics.epoch");
+        if (strcmp(r->ev[i].type, "progress") != 0 || !ep)
+            continue;
+        ck_assert_msg(json_integer_value(ep) == epochs + 1, "epoch %lld after %d",
+                      (long long)json_integer_value(ep), epochs);
+        epochs++;
+    }
+    ck_assert_int_eq(epochs, 5000);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
 START_TEST(delete_queued_and_running)
 {
     const char *a, *b;
@@ -822,6 +851,7 @@ Suite *e2e_jobs_suite(void)
     tcase_add_test(tc, cancel_requested_survives_a_crash);
     tcase_add_test(tc, sse_late_client_gets_the_history);
     tcase_add_test(tc, sse_reconnect_mid_run_no_gap);
+    tcase_add_test(tc, sse_live_client_misses_no_epoch);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -99,6 +99,8 @@ START_TEST(a_job_over_the_budget_fails_instead_of_stalling_the_queue)
     int blocked;
     ck_assert_int_eq(store_job_claim(st, 1000, 1000, "t", "{}", &j, &blocked), TG_ENOTFOUND);
     ck_assert_int_eq(blocked, 2);
+    ck_assert_str_eq(j.id, "j_big");
+    ck_assert_int_eq(j.event_seq, 2); /* its final event: failed */
     ck_assert_int_eq(store_job_get(st, "j_big", 0, &j), TG_OK);
     ck_assert_str_eq(j.status, "failed");
     ck_assert_ptr_nonnull(strstr(j.error, "\"too_large\""));
@@ -567,8 +569,10 @@ START_TEST(events_follow_the_transitions_and_coalesce)
     job_row_deinit(&j);
     /* Progress without metrics coalesces (3 and 4 replaced by 5); metrics events stay. */
     ck_assert_int_eq(store_job_event_put(st, "j_e", 3, "{\"p\":3}", 1), TG_OK);
-    ck_assert_int_eq(store_job_event_put(st, "j_e", 4, "{\"p\":4}", 1), TG_OK);
-    ck_assert_int_eq(store_job_event_put(st, "j_e", 5, "{\"p\":5}", 1), TG_OK);
+    long long seqs[] = {4, 5};
+    const char *datas[] = {"{\"p\":4}", "{\"p\":5}"};
+    int cos[] = {1, 1};
+    ck_assert_int_eq(store_job_events_put(st, "j_e", 2, seqs, datas, cos), TG_OK);
     ck_assert_int_eq(store_job_event_put(st, "j_e", 6, "{\"m\":6}", 0), TG_OK);
     ck_assert_int_eq(store_job_event_put(st, "j_e", 7, "{\"m\":7}", 0), TG_OK);
     ck_assert_int_eq(store_job_event_put(st, "j_e", 9, "{\"p\":9}", 1), TG_OK);

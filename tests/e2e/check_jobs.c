@@ -492,6 +492,36 @@ START_TEST(sse_reconnect_mid_run_no_gap)
 }
 END_TEST
 
+START_TEST(sse_ids_continue_across_attempts)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *id = sleep_submit(s, "{\"ms\":600000,\"progress_every_ms\":50}");
+    job_wait(s, id, "running", 10);
+    idstream *a = events_get(s, id, NULL, 0.7);
+    ck_assert_int_ge(a->n, 3);
+    assert_ids_increase(a, "first attempt");
+    long long last = a->ev[a->n - 1].id;
+    /* The process dies; the job runs again as its second attempt. */
+    srv_kill9(s);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
+    job_wait(s, id, "running", 10);
+    /* Resuming: the re-queue, then the new attempt, all after the last id seen. */
+    idstream *b = events_get(s, id, fmt("%lld", last), 0.7);
+    ck_assert_int_ge(b->n, 3);
+    assert_ids_increase(b, "resumed");
+    ck_assert_int_gt(b->ev[0].id, last);
+    ck_assert_str_eq(ev_status(&b->ev[0]), "queued");
+    ck_assert_str_eq(ev_status(&b->ev[1]), "running");
+    /* A new client: the current attempt only, from its `running` event. */
+    idstream *c = events_get(s, id, NULL, 0.7);
+    ck_assert_int_ge(c->n, 2);
+    ck_assert_str_eq(ev_status(&c->ev[0]), "running");
+    ck_assert_int_eq(c->ev[0].id, b->ev[1].id);
+    ASSERT_STATUS(cancel(s, id), 202);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
 START_TEST(sse_live_client_misses_no_epoch)
 {
     /* Thousands of short epochs come faster than a stream is written: a client that
@@ -852,6 +882,7 @@ Suite *e2e_jobs_suite(void)
     tcase_add_test(tc, sse_late_client_gets_the_history);
     tcase_add_test(tc, sse_reconnect_mid_run_no_gap);
     tcase_add_test(tc, sse_live_client_misses_no_epoch);
+    tcase_add_test(tc, sse_ids_continue_across_attempts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -192,7 +192,8 @@ struct MHD_Response *sse_response(struct MHD_Connection *conn, ev_sub *sub,
     s->history = history;
     snprintf(s->key, sizeof s->key, "%s", key ? key : "");
     s->last_write = util_mono();
-    sbuf_put(&s->out, initial, initial_len);
+    if (initial_len) /* an empty initial may be NULL */
+        sbuf_put(&s->out, initial, initial_len);
     if (s->out.oom) {
         sse_free(s);
         return NULL;

@@ -139,13 +139,33 @@ static size_t idstream_write(char *p, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
+/* The streams of this process, released at its exit (as the harness's objects). */
+static idstream *streams[64];
+static int n_streams;
+
+static void streams_release(void)
+{
+    for (int k = 0; k < n_streams; k++) {
+        for (int i = 0; i < streams[k]->n; i++) {
+            free(streams[k]->ev[i].data);
+            json_decref(streams[k]->ev[i].json);
+        }
+        free(streams[k]);
+    }
+    n_streams = 0;
+}
+
 /* GET /v1/jobs/{id}/events (with Last-Event-ID: last_id unless it is NULL) until the
  * server closes the stream or timeout_s passes (then the events received in full so
  * far). Lives until the process exits. */
 static idstream *events_get(srv *s, const char *id, const char *last_id, double timeout_s)
 {
+    ck_assert_int_lt(n_streams, (int)(sizeof streams / sizeof streams[0]));
     idstream *r = calloc(1, sizeof *r);
     ck_assert_ptr_nonnull(r);
+    if (n_streams == 0)
+        atexit(streams_release);
+    streams[n_streams++] = r;
     r->cur.id = -1;
     CURL *c = curl_easy_init();
     struct curl_slist *hl = curl_slist_append(NULL, "Accept: text/event-stream");

@@ -15,6 +15,7 @@
 #include <time.h>
 
 typedef struct event {
+    long long seq;
     char *type, *data;
     int terminal;
 } event;
@@ -73,7 +74,8 @@ static void channel_free(channel *c)
     free(c);
 }
 
-int events_publish(const char *job_id, const char *type, const char *data, int terminal)
+int events_publish(const char *job_id, long long seq, const char *type, const char *data,
+                   int terminal)
 {
     int rc = TG_OK;
     pthread_mutex_lock(&mu);
@@ -93,6 +95,7 @@ int events_publish(const char *job_id, const char *type, const char *data, int t
     if (terminal) {
         /* Closed even without its copies: readers then get EVENTS_DOWN and end their
          * stream, and the client reads the final state from the store. */
+        c->final.seq = seq;
         c->final.type = t;
         c->final.data = d;
         c->final.terminal = 1;
@@ -101,6 +104,7 @@ int events_publish(const char *job_id, const char *type, const char *data, int t
         event *e = &c->ring[c->head % EVENTS_RING];
         free(e->type);
         free(e->data);
+        e->seq = seq;
         e->type = t;
         e->data = d;
         e->terminal = 0;
@@ -146,8 +150,8 @@ static char *dup_or_null(const char *t)
     return t ? strdup(t) : NULL;
 }
 
-events_wait events_next(ev_sub *s, double timeout_s, char **type_out, char **data_out,
-                        int *terminal_out)
+events_wait events_next(ev_sub *s, double timeout_s, long long *seq_out, char **type_out,
+                        char **data_out, int *terminal_out)
 {
     struct timespec dl = util_mono_deadline(timeout_s);
     events_wait rc = EVENTS_TIMEOUT;
@@ -158,10 +162,14 @@ events_wait events_next(ev_sub *s, double timeout_s, char **type_out, char **dat
             rc = EVENTS_DOWN;
             break;
         }
-        if (c->head - s->next_seq > EVENTS_RING)
+        if (c->head - s->next_seq > EVENTS_RING) {
             s->next_seq = c->head - EVENTS_RING;
+            rc = EVENTS_LAGGED;
+            break;
+        }
         if (s->next_seq < c->head) {
             event *e = &c->ring[s->next_seq % EVENTS_RING];
+            *seq_out = e->seq;
             *type_out = dup_or_null(e->type);
             *data_out = dup_or_null(e->data);
             *terminal_out = 0;
@@ -170,6 +178,7 @@ events_wait events_next(ev_sub *s, double timeout_s, char **type_out, char **dat
             break;
         }
         if (c->closed && !s->got_final) {
+            *seq_out = c->final.seq;
             *type_out = dup_or_null(c->final.type);
             *data_out = dup_or_null(c->final.data);
             *terminal_out = 1;

@@ -53,6 +53,8 @@ static void render_job(sbuf *b, const job_row *j, int full)
     put_time(b, "started_at", j->started_at);
     put_time(b, "finished_at", j->finished_at);
     sbuf_printf(b, ",\"attempt\":%d", j->attempt);
+    sbuf_printf(b, ",\"cancel_requested\":%s",
+                j->cancel_requested && strcmp(j->status, "running") == 0 ? "true" : "false");
     put_raw(b, "progress", j->progress);
     if (full)
         put_raw(b, "request", j->request);
@@ -283,16 +285,24 @@ void h_job_list(hreq *h)
     sbuf_free(&b);
 }
 
+/* Cancel is idempotent (API.md 2.5): a job being cancelled answers 202 again, a
+ * cancelled one 200; the flag that shows the former lives in the store
+ * (store_job_cancel_request), which also makes the job end cancelled when the server
+ * stops or dies before its worker sees the request. */
 void h_job_cancel(hreq *h)
 {
     const char *id = h->m.params[0];
     char now[32];
     for (int tries = 0; tries < 5; tries++) {
         if (pool_cancel(app->pool, id)) {
+            if (store_job_cancel_request(app->st, id))
+                log_msg(LOG_ERROR, "store", "cannot record a cancellation request", "job", id,
+                        NULL);
             reply_job_by_id(h, 202, id);
             return;
         }
-        int rc = store_job_cancel_queued(app->st, id, util_now_rfc3339(now, sizeof now));
+        long long seq = 0;
+        int rc = store_job_cancel_queued(app->st, id, util_now_rfc3339(now, sizeof now), &seq);
         if (rc == TG_OK) {
             job_row j;
             if (store_job_get(app->st, id, STORE_JOB_LIGHT, &j) == TG_OK) {
@@ -300,7 +310,11 @@ void h_job_cancel(hreq *h)
                 log_job(id, j.kind, "queued", "cancelled", j.attempt, NULL);
                 job_row_deinit(&j);
             }
-            events_publish(id, "status", "{\"status\":\"cancelled\"}", 1);
+            events_publish(id, seq, "status", "{\"status\":\"cancelled\"}", 1);
+            reply_job_by_id(h, 200, id);
+            return;
+        }
+        if (rc == STORE_CANCEL_DONE) {
             reply_job_by_id(h, 200, id);
             return;
         }
@@ -338,13 +352,67 @@ void h_job_delete(hreq *h)
 
 /* ---- SSE --------------------------------------------------------------------------- */
 
+/* The value of a Last-Event-ID header: *after_out = the id (>= 0) and 1, or 0 when the
+ * header is absent or not an id we issued (a decimal number): the stream then starts
+ * from the current attempt. */
+static int last_event_id(hreq *h, long long *after_out)
+{
+    const char *v = http_header(h, "Last-Event-ID");
+    char *end;
+    *after_out = 0;
+    if (!v || *v < '0' || *v > '9')
+        return 0;
+    long long n = strtoll(v, &end, 10);
+    if (*end || n < 0)
+        return 0;
+    *after_out = n;
+    return 1;
+}
+
+/* Formats the stored events of job id after *last (from the current attempt's start
+ * when from_attempt) into out; *last = the last id, *done |= one is terminal; *n_out
+ * (may be NULL) = how many. TG_OK, TG_ENOMEM, TG_EIO. */
+static int put_history(const char *id, int from_attempt, sbuf *out, long long *last,
+                       int *done, size_t *n_out)
+{
+    job_event *evs = NULL;
+    size_t n = 0;
+    int rc = store_job_events(app->st, id, *last, from_attempt, &evs, &n);
+    for (size_t i = 0; i < n; i++) {
+        sse_format(out, evs[i].seq, evs[i].type, evs[i].data);
+        *last = evs[i].seq;
+        *done |= evs[i].terminal;
+        job_event_deinit(&evs[i]);
+    }
+    free(evs);
+    if (n_out)
+        *n_out = n;
+    return rc ? rc : out->oom ? TG_ENOMEM : TG_OK;
+}
+
+/* The sse_history of job streams. */
+static int job_history(const char *id, sbuf *out, long long *last_id, int *done_out)
+{
+    return put_history(id, 0, out, last_id, done_out, NULL);
+}
+
+/* API.md 2.6: the stored events of the current attempt (or those after Last-Event-ID),
+ * then the live ones. The join (events.h): subscribe, read the history, and let the
+ * stream skip live events whose id it has sent. */
 void h_job_events(hreq *h)
 {
     const char *id = h->m.params[0];
-    /* Subscribe first, then read the state: no event can fall in between. */
+    long long after;
+    int resume = last_event_id(h, &after);
     ev_sub *sub = events_subscribe(id);
     job_row j;
+    sbuf first = {0};
+    long long last = after;
+    int done = 0;
+    size_t n = 0;
     int rc = store_job_get(app->st, id, STORE_JOB_LIGHT, &j);
+    if (rc == TG_OK && sub)
+        rc = put_history(id, !resume, &first, &last, &done, &n);
     if (rc || !sub) {
         events_unsubscribe(sub);
         if (rc == TG_ENOTFOUND)
@@ -352,18 +420,28 @@ void h_job_events(hreq *h)
         else
             http_reply_error(h, API_INTERNAL, NULL, "cannot read job %s", id);
         job_row_deinit(&j);
+        sbuf_free(&first);
         return;
     }
-    sbuf first = {0};
-    char st[64];
-    snprintf(st, sizeof st, "{\"status\":\"%s\"}", j.status);
-    if (strcmp(j.status, "running") == 0 && j.progress)
-        sse_format(&first, "progress", j.progress);
-    sse_format(&first, "status", st);
-    int done = store_job_finished(j.status);
+    if (!done && store_job_finished(j.status)) {
+        /* Finished: what the history did not hold is past (a resumed stream) or was never
+         * stored (a job from before events were): the final status without an id. */
+        if (!resume) {
+            char st[64];
+            snprintf(st, sizeof st, "{\"status\":\"%s\"}", j.status);
+            sse_format(&first, 0, "status", st);
+        }
+        done = 1;
+    } else if (!done && n == 0 && !resume) {
+        /* No history (a job from before events were): the current status. */
+        char st[64];
+        snprintf(st, sizeof st, "{\"status\":\"%s\"}", j.status);
+        sse_format(&first, 0, "status", st);
+    }
     job_row_deinit(&j);
     struct MHD_Response *r =
-        first.oom ? NULL : sse_response(h->conn, sub, first.p, first.len, done);
+        first.oom ? NULL
+                  : sse_response(h->conn, sub, first.p, first.len, done, last, job_history, id);
     if (first.oom)
         events_unsubscribe(sub);
     sbuf_free(&first);
@@ -373,4 +451,3 @@ void h_job_events(hreq *h)
     }
     http_reply_response(h, 200, r);
 }
-

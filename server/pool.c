@@ -1,4 +1,16 @@
-/* pool.c: see pool.h. */
+/* pool.c: see pool.h.
+ *
+ * Events (API.md 2.6): a worker numbers its job's events from the id of the `running`
+ * event that its claim stored (job_row.event_seq). Progress events go into a batch that
+ * is stored in one transaction and then published (events.h: the join), when it is full
+ * or EV_FLUSH_S after the last flush (so that a job of many short epochs costs a write
+ * per batch, not per epoch; the live stream lags by at most that, or by one progress
+ * report). Every metrics event is stored; progress-only events are published at up to
+ * 10 per second but stored at most every EVENT_STORE_S seconds, coalesced (store.h):
+ * the latest one not stored waits as `pending` and is stored when the job ends or is
+ * re-queued, unless a later event supersedes it. So a job's history keeps every metrics
+ * and status event and a bounded number of progress events, and fewer than
+ * STORE_EVENT_GAP published ids are ever unstored. */
 #include "pool.h"
 
 #include <jansson.h>
@@ -16,6 +28,20 @@
 
 enum { STOP_NONE = 0, STOP_CANCEL = 1, STOP_SHUTDOWN = 2 };
 
+/* Seconds between two stored progress events without metrics. */
+#define EVENT_STORE_S 0.5
+/* Events are stored and published in batches of at most EV_BATCH, at least every
+ * EV_FLUSH_S seconds while the job reports progress. */
+#define EV_BATCH 64
+#define EV_FLUSH_S 0.1
+
+/* A numbered event of a batch (data: JSON text, owned). */
+typedef struct ev_buf {
+    long long seq;
+    char *data;
+    int metrics;
+} ev_buf;
+
 typedef struct slot {
     int active;
     char id[40], kind[40];
@@ -26,6 +52,14 @@ typedef struct slot {
     long long mem;
     char progress[512]; /* the latest progress object (JSON text) */
     char message[160];  /* the latest message (kept when a report has none) */
+    long long seq;      /* the id of the job's last event issued */
+    long long stored_seq; /* ... and of the last one stored */
+    double last_event_store;
+    char *pending;      /* the latest progress event published, not stored (JSON), or NULL */
+    long long pending_seq;
+    ev_buf batch[EV_BATCH]; /* events numbered, neither stored nor published yet */
+    int n_batch;
+    double last_flush;
     pool *owner;
 } slot;
 
@@ -45,6 +79,81 @@ struct pool {
 };
 
 /* ---- progress ---------------------------------------------------------------------- */
+
+/* Stores the events of s's batch (those with metrics, and the last one when it is a
+ * progress-only event that is due: see the file's comment) in one transaction, then
+ * publishes them in order. final: the job's status changes next, so the latest
+ * progress-only event (of the batch, else the pending one) is stored in any case. */
+static void flush_events(slot *s, double now, int final)
+{
+    long long seq[EV_BATCH + 1];
+    const char *data[EV_BATCH + 1];
+    int co[EV_BATCH + 1];
+    size_t n = 0;
+    int last = s->n_batch - 1;
+    char *keep = NULL; /* the new pending event */
+    long long keep_seq = 0;
+    if (s->n_batch > 0) {
+        /* Superseded by a later event (coalescing): published, never stored. */
+        free(s->pending);
+        s->pending = NULL;
+    }
+    for (int i = 0; i < s->n_batch; i++)
+        if (s->batch[i].metrics) {
+            seq[n] = s->batch[i].seq;
+            data[n] = s->batch[i].data;
+            co[n++] = 0;
+        }
+    long long stored = n ? seq[n - 1] : s->stored_seq;
+    if (last >= 0 && !s->batch[last].metrics) {
+        ev_buf *e = &s->batch[last];
+        if (final || now - s->last_event_store >= EVENT_STORE_S ||
+            e->seq - stored >= STORE_EVENT_GAP - 1) {
+            seq[n] = e->seq;
+            data[n] = e->data;
+            co[n++] = 1;
+        } else {
+            keep = e->data;
+            keep_seq = e->seq;
+        }
+    } else if (last < 0 && final && s->pending) {
+        seq[n] = s->pending_seq;
+        data[n] = s->pending;
+        co[n++] = 1;
+    }
+    if (n && store_job_events_put(s->owner->st, s->id, n, seq, data, co) == TG_OK) {
+        s->stored_seq = seq[n - 1];
+        s->last_event_store = now;
+    }
+    /* Published after they are stored (events.h: the join). */
+    for (int i = 0; i < s->n_batch; i++) {
+        events_publish(s->id, s->batch[i].seq, "progress", s->batch[i].data, 0);
+        if (s->batch[i].data != keep)
+            free(s->batch[i].data);
+    }
+    if (keep) {
+        s->pending = keep;
+        s->pending_seq = keep_seq;
+    } else if (last < 0 && final) {
+        free(s->pending);
+        s->pending = NULL;
+    }
+    s->n_batch = 0;
+    s->last_flush = now;
+}
+
+/* Numbers progress event ev (JSON text; with_metrics: it carries metrics) and adds it to
+ * s's batch, which is flushed when it is full or EV_FLUSH_S have passed since the last
+ * flush (one transaction for many short epochs, not one each). */
+static void emit_progress(slot *s, const char *ev, int with_metrics, double now)
+{
+    char *copy = strdup(ev);
+    if (!copy)
+        return; /* out of memory: the event is dropped */
+    s->batch[s->n_batch++] = (ev_buf){++s->seq, copy, with_metrics};
+    if (s->n_batch == EV_BATCH || now - s->last_flush >= EV_FLUSH_S)
+        flush_events(s, now, 0);
+}
 
 static int on_progress(void *ud, double fraction, const char *msg, json_t *metrics)
 {
@@ -72,7 +181,7 @@ static int on_progress(void *ud, double fraction, const char *msg, json_t *metri
                 json_object_set(prog, "metrics", metrics);
             char *ev = jx_dumps(prog, JSON_COMPACT);
             if (ev)
-                events_publish(s->id, "progress", ev, 0);
+                emit_progress(s, ev, metrics != NULL, now);
             free(ev);
             s->last_pub = now;
         }
@@ -153,13 +262,16 @@ static void finish(pool *p, slot *s, const char *status, const char *error,
     } else if (s->progress[0]) {
         store_job_set_progress(p->st, s->id, s->progress);
     }
-    if (store_job_finish(p->st, s->id, status, now, error, partial, result))
+    flush_events(s, util_mono(), 1);
+    long long seq = 0;
+    if (store_job_finish_at(p->st, s->id, status, now, error, partial, result, s->seq + 1,
+                            &seq))
         log_msg(LOG_ERROR, "store", "cannot record the end of a job", "job", s->id, NULL);
     metrics_job(s->kind, status, seconds);
     log_job(s->id, s->kind, "running", status, attempt, detail);
     char *ev = status_event(status);
     if (ev)
-        events_publish(s->id, "status", ev, 1);
+        events_publish(s->id, seq, "status", ev, 1);
     free(ev);
 }
 
@@ -205,11 +317,13 @@ static void run_job(pool *p, slot *s, job_row *j)
         json_decref(details);
         finish(p, s, "failed", etext, ptext, NULL, dt, j->attempt, "timeout");
     } else if (rc == TG_ECANCELLED && atomic_load(&s->stop) == STOP_SHUTDOWN) {
-        store_job_requeue(p->st, s->id);
+        flush_events(s, util_mono(), 1);
+        long long seq = 0;
+        store_job_requeue(p->st, s->id, s->seq + 1, &seq);
         log_job(s->id, s->kind, "running", "queued", j->attempt, "shutdown");
         char *ev = status_event("queued");
         if (ev)
-            events_publish(s->id, "status", ev, 0);
+            events_publish(s->id, seq, "status", ev, 0);
         free(ev);
     } else if (rc == TG_ECANCELLED) {
         finish(p, s, "cancelled", NULL, ptext, NULL, dt, j->attempt, NULL);
@@ -267,7 +381,12 @@ static void *worker_main(void *arg)
         int rc = store_job_claim(p->st, p->budget - p->reserved, p->budget, now, p->provenance,
                                  &j, &blocked);
         if (rc == TG_ENOTFOUND && blocked == STORE_CLAIM_NEVER_FITS) {
-            log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", NULL);
+            log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", "job",
+                    j.id, NULL);
+            char *fev = status_event("failed");
+            if (fev)
+                events_publish(j.id, j.event_seq, "status", fev, 1);
+            free(fev);
             continue;
         }
         if (rc == TG_ENOTFOUND && p->running == 0)
@@ -283,7 +402,9 @@ static void *worker_main(void *arg)
         atomic_store(&s->stop, STOP_NONE);
         s->timed_out = 0;
         s->deadline = j.timeout_s > 0 ? util_mono() + j.timeout_s : 0;
-        s->last_store = s->last_pub = util_mono();
+        s->last_store = s->last_pub = s->last_event_store = s->last_flush = util_mono();
+        s->n_batch = 0;
+        s->seq = s->stored_seq = j.event_seq;
         s->frac = 0;
         s->progress[0] = '\0';
         snprintf(s->message, sizeof s->message, "started");
@@ -295,10 +416,12 @@ static void *worker_main(void *arg)
         log_job(j.id, j.kind, "queued", "running", j.attempt, NULL);
         char *ev = status_event("running");
         if (ev)
-            events_publish(j.id, "status", ev, 0);
+            events_publish(j.id, j.event_seq, "status", ev, 0);
         free(ev);
         run_job(p, s, &j);
         job_row_deinit(&j);
+        free(s->pending); /* stored or superseded by now; the batch is empty */
+        s->pending = NULL;
 
         pthread_mutex_lock(&p->mu);
         p->reserved -= s->mem;
@@ -398,8 +521,11 @@ void pool_stop(pool *p, double grace_s)
     while (p->running > 0 && util_mono() < dl)
         timed_wait(p, 0.1);
     for (int i = 0; i < p->n; i++)
-        if (p->slots[i].active)
-            atomic_store(&p->slots[i].stop, STOP_SHUTDOWN);
+        if (p->slots[i].active) {
+            /* A job being cancelled ends cancelled, not re-queued. */
+            int none = STOP_NONE;
+            atomic_compare_exchange_strong(&p->slots[i].stop, &none, STOP_SHUTDOWN);
+        }
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->alive; i++)
         pthread_join(p->threads[i], NULL);

@@ -3,6 +3,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,9 @@ typedef struct sse_state {
     sbuf out;
     size_t off;
     int done;
+    long long last_id;        /* the id of the last event sent (events.h: the join) */
+    sse_history history;      /* what a lagging stream missed, or NULL */
+    char key[64];
     double last_write;        /* monotonic seconds of the last bytes sent */
     int parked;               /* in the parking list (guarded by park_mu) */
     struct sse_state *next;
@@ -81,8 +85,10 @@ void sse_stop(void)
         pthread_join(park_thread, NULL);
 }
 
-void sse_format(sbuf *b, const char *type, const char *data)
+void sse_format(sbuf *b, long long seq, const char *type, const char *data)
 {
+    if (seq > 0)
+        sbuf_printf(b, "id: %lld\n", seq);
     sbuf_printf(b, "event: %s\ndata: %s\n\n", type, data);
 }
 
@@ -109,12 +115,25 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (s->done)
             return MHD_CONTENT_READER_END_OF_STREAM;
         char *type = NULL, *data = NULL;
+        long long seq = 0;
         int terminal = 0;
-        events_wait got = events_next(s->sub, 0.0, &type, &data, &terminal);
+        events_wait got = events_next(s->sub, 0.0, &seq, &type, &data, &terminal);
         if (got == EVENTS_DOWN)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (got == EVENTS_LAGGED) {
+            /* Too slow for the ring: what it skipped comes from the store (the join of
+             * events.h again, from the last id sent). */
+            if (s->history && s->history(s->key, &s->out, &s->last_id, &s->done) != 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+            continue;
+        }
         if (got == EVENTS_GOT) {
-            sse_format(&s->out, type, data);
+            /* Sent already from the stored history (the join of events.h): skipped. */
+            if (seq <= 0 || seq > s->last_id) {
+                sse_format(&s->out, seq, type, data);
+                if (seq > 0)
+                    s->last_id = seq;
+            }
             if (terminal)
                 s->done = 1;
             free(type);
@@ -158,7 +177,8 @@ static void sse_free(void *cls)
 }
 
 struct MHD_Response *sse_response(struct MHD_Connection *conn, ev_sub *sub,
-                                  const char *initial, size_t initial_len, int done)
+                                  const char *initial, size_t initial_len, int done,
+                                  long long last_id, sse_history history, const char *key)
 {
     sse_state *s = calloc(1, sizeof *s);
     if (!s) {
@@ -168,8 +188,12 @@ struct MHD_Response *sse_response(struct MHD_Connection *conn, ev_sub *sub,
     s->conn = conn;
     s->sub = sub;
     s->done = done;
+    s->last_id = last_id;
+    s->history = history;
+    snprintf(s->key, sizeof s->key, "%s", key ? key : "");
     s->last_write = util_mono();
-    sbuf_put(&s->out, initial, initial_len);
+    if (initial_len) /* an empty initial may be NULL */
+        sbuf_put(&s->out, initial, initial_len);
     if (s->out.oom) {
         sse_free(s);
         return NULL;

@@ -77,6 +77,8 @@ typedef struct job_row {
     double timeout_s;  /* 0 = none */
     char *notify_url;
     long long mem_estimate;
+    int cancel_requested; /* 1 while a running job is being cancelled */
+    long long event_seq;  /* set by store_job_claim only: the id of its `running` event */
     /* Read by store_job_insert only (store_job_get leaves them NULL / 0); borrowed, never
      * freed by job_row_deinit. */
     const store_ref *refs;
@@ -85,7 +87,7 @@ typedef struct job_row {
 /* Frees the row's strings and zeroes it (NULL: no-op). */
 void job_row_deinit(job_row *j);
 
-/* Inserts a queued job (j->id, kind, label, created_at, request, progress, timeout_s,
+/* Inserts a queued job, with its first event (`status` queued, id 1) (j->id, kind, label, created_at, request, progress, timeout_s,
  * notify_url, mem_estimate and the n_refs <= STORE_MAX_REFS refs are used; a ref whose id
  * is NULL is skipped, a ref listed twice is recorded once; the referenced rows need not
  * exist). With idem_key: a key seen before with the same canonical body sets
@@ -124,37 +126,90 @@ typedef enum store_claim_block {
     STORE_CLAIM_NEVER_FITS = 2 /* it exceeded the budget and has been failed: try again */
 } store_claim_block;
 /* Claims the oldest queued job if its mem_estimate <= mem_free: status running,
- * attempt + 1, started_at = now, provenance set; *out = the job as STORE_JOB_LIGHT plus
+ * attempt + 1, started_at = now, provenance set, a `running` status event stored (its id
+ * in out->event_seq); *out = the job as STORE_JOB_LIGHT plus
  * its request (new strings: job_row_deinit). *blocked: a store_claim_block (an int for
  * its callers' sake). When the oldest job's estimate > budget (accepted under a larger
- * budget), it is failed with `too_large`, *blocked = STORE_CLAIM_NEVER_FITS, and the
- * caller should try again at once. TG_OK; TG_ENOTFOUND when nothing was claimed (none
+ * budget), it is failed with `too_large`, *blocked = STORE_CLAIM_NEVER_FITS (out->id
+ * and out->event_seq then name it and its final status event, nothing else is set), and
+ * the caller should try again at once. TG_OK; TG_ENOTFOUND when nothing was claimed (none
  * queued, or *blocked != STORE_CLAIM_NONE); TG_ENOMEM (the job stays queued); TG_EIO. */
 int store_job_claim(store *st, long long mem_free, long long budget, const char *now,
                     const char *provenance, job_row *out, int *blocked);
 /* Sets the progress JSON of a running job (no-op for a job not running). TG_OK, TG_EIO. */
 int store_job_set_progress(store *st, const char *id, const char *progress);
-/* Terminal transition of a running job (status: a store_job_status name); error, partial
- * and result (JSON text) may be NULL. No-op for a job not running. TG_OK, TG_EIO. */
+/* Terminal transition of a running job (status: a store_job_status name) with its final
+ * status event, whose id is max(last stored id + 1, min_seq): *seq_out (may be NULL; 0
+ * when nothing changed); error, partial and result (JSON text) may be NULL. No-op for a
+ * job not running. TG_OK, TG_EIO. */
+int store_job_finish_at(store *st, const char *id, const char *status, const char *now,
+                        const char *error, const char *partial, const char *result,
+                        long long min_seq, long long *seq_out);
+/* store_job_finish_at without a minimum id. */
 int store_job_finish(store *st, const char *id, const char *status, const char *now,
                      const char *error, const char *partial, const char *result);
-/* A running job back to queued without counting the attempt (shutdown drain). No-op
- * for a job not running. TG_OK, TG_EIO. */
-int store_job_requeue(store *st, const char *id);
+/* A running job back to queued without counting the attempt (shutdown drain), with a
+ * `queued` status event (id as store_job_finish_at: *seq_out, may be NULL). No-op for a
+ * job not running (*seq_out = 0). TG_OK, TG_EIO. */
+int store_job_requeue(store *st, const char *id, long long min_seq, long long *seq_out);
 
-/* The positive outcome of store_job_cancel_queued besides TG_OK. */
+/* The positive outcomes of store_job_cancel_queued besides TG_OK. */
 typedef enum store_cancel_rc {
-    STORE_CANCEL_RUNNING = 1 /* the job is running: cancel it through its worker */
+    STORE_CANCEL_RUNNING = 1, /* the job is running: cancel it through its worker */
+    STORE_CANCEL_DONE = 2     /* the job is cancelled already (cancel is idempotent) */
 } store_cancel_rc;
-/* Cancels a queued job: TG_OK when it was queued (now cancelled, finished_at = now);
- * STORE_CANCEL_RUNNING when it is running (nothing changed); TG_ECONFLICT when it has
- * finished; TG_ENOTFOUND; TG_EIO. */
-int store_job_cancel_queued(store *st, const char *id, const char *now);
-/* Deletes a finished job, its references, its idempotency key and its arrays (rows and
- * files). TG_OK; TG_ECONFLICT while it is queued or running; TG_ENOTFOUND; TG_EIO. */
+/* Cancels a queued job: TG_OK when it was queued (now cancelled, finished_at = now, with
+ * a `cancelled` status event whose id is *seq_out; seq_out may be NULL);
+ * STORE_CANCEL_RUNNING when it is running and STORE_CANCEL_DONE when it is cancelled
+ * (nothing changed); TG_ECONFLICT when it has succeeded or failed; TG_ENOTFOUND; TG_EIO. */
+int store_job_cancel_queued(store *st, const char *id, const char *now, long long *seq_out);
+/* Records that running job id is being cancelled (job_row.cancel_requested, cleared when
+ * it finishes; a job so marked ends cancelled even when the process stops or dies before
+ * its worker stops it). No-op for a job not running. TG_OK, TG_EIO. */
+int store_job_cancel_request(store *st, const char *id);
+
+/* ---- job events (API.md 2.6) ----------------------------------------------------------
+ * A job's stream events, stored so that late and reconnecting clients receive what they
+ * missed. Ids (seq) increase within the job across attempts; status events are written
+ * by the transitions above, in their transactions; a worker writes its progress events
+ * with ids it counts from its claim's event_seq. A progress event without metrics may
+ * be coalesced: stored with coalesce = 1, it replaces the job's last event when that one
+ * was stored so too, which bounds the rows of a job by twice its status and metrics
+ * events. A worker leaves fewer than STORE_EVENT_GAP of the ids it issued unstored;
+ * store_recover numbers the events it writes for a dead worker's job STORE_EVENT_GAP
+ * past the last stored one, so that no id seen by a client is reused. */
+#define STORE_EVENT_GAP 32
+
+typedef struct job_event {
+    long long seq;     /* the event's id */
+    char type[16];     /* "progress" or "status" */
+    char *data;        /* JSON text */
+    int terminal;      /* a status event with a terminal status */
+} job_event;
+/* Frees e's data and zeroes it (NULL: no-op). */
+void job_event_deinit(job_event *e);
+/* Stores progress event seq (data: JSON text) of running job id; coalesce: see above.
+ * No-op for a job not running. TG_OK, TG_EIO (also for a seq that exists). */
+int store_job_event_put(store *st, const char *id, long long seq, const char *data,
+                        int coalesce);
+/* The same for n events at once (in order, one transaction: all or none): seq[i],
+ * data[i], coalesce[i]. */
+int store_job_events_put(store *st, const char *id, size_t n, const long long *seq,
+                         const char *const *data, const int *coalesce);
+/* The stored events of job id with ids > after, in order; from_attempt = 1: only those
+ * from the start of the current attempt (its `running` event) or, for a queued job, of
+ * its queueing (the last `queued` event). *rows_out: new array of *n_out events (free
+ * each with job_event_deinit, then the array; NULL when there are none or on failure).
+ * TG_OK (also for no such job: no events), TG_ENOMEM, TG_EIO. */
+int store_job_events(store *st, const char *id, long long after, int from_attempt,
+                     job_event **rows_out, size_t *n_out);
+
+/* Deletes a finished job, its references, its events, its idempotency key and its
+ * arrays (rows and files). TG_OK; TG_ECONFLICT while it is queued or running; TG_ENOTFOUND; TG_EIO. */
 int store_job_delete(store *st, const char *id);
-/* Start-up recovery: running jobs are re-queued, or failed with `interrupted` once
- * their attempt count has reached max_attempts; *requeued and *failed count them.
+/* Start-up recovery: running jobs are cancelled when their cancellation was requested,
+ * else re-queued, or failed with `interrupted` once their attempt count has reached
+ * max_attempts, each with its status event; *requeued and *failed count them.
  * TG_OK, TG_EIO. */
 int store_recover(store *st, int max_attempts, const char *now, int *requeued,
                   int *failed);

@@ -1,9 +1,11 @@
 /* store_jobs.c: jobs in the store (store.h): insert with idempotency keys, the queue
  * limit and the job's references; get and list; claim; the transitions; delete;
- * start-up recovery.
+ * start-up recovery; the job's stream events.
  *
  * Status transitions are single UPDATEs guarded by the current status (WHERE status =
- * 'running' ...), so two threads can never both move a job.
+ * 'running' ...), so two threads can never both move a job; each writes its status
+ * event in the same transaction, so the stored stream of a job always ends with the
+ * status it has.
  */
 #include "../api/errors.h"
 #include "store_int.h"
@@ -14,7 +16,7 @@
 #include <time.h>
 
 /* The columns after JOB_COLS (store_sql.h): request, partial, result. */
-#define JOB_COL_REQUEST 15
+#define JOB_COL_REQUEST 16
 
 static const char *const status_names[] = {
     [STORE_STATUS_QUEUED] = "queued",
@@ -88,6 +90,7 @@ static int read_job(sqlite3_stmt *s, int n_extra, job_row *j)
     j->attempt = sqlite3_column_int(s, 7);
     j->timeout_s = sqlite3_column_double(s, 12);
     j->mem_estimate = sqlite3_column_int64(s, 14);
+    j->cancel_requested = sqlite3_column_int(s, 15);
     for (size_t i = 0; !rc && i < sizeof text_cols / sizeof text_cols[0]; i++)
         rc = store_col_dup(s, text_cols[i], text[i]);
     for (int i = 0; !rc && i < n_extra; i++)
@@ -113,6 +116,28 @@ static double unix_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Stores the status event of job id after its transition to status (inside that
+ * transaction), with the id max(last + 1, min_seq): *seq_out (may be NULL). TG_OK or
+ * TG_EIO. */
+static int status_event(conn *c, const char *id, const char *status, long long min_seq,
+                        long long *seq_out)
+{
+    sqlite3_stmt *s = store_stmt(c, Q_EV_STATUS);
+    if (!s)
+        return TG_EIO;
+    store_bind_text(s, 1, id);
+    store_bind_text(s, 2, status);
+    sqlite3_bind_int64(s, 3, min_seq);
+    int rc = TG_EIO;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        if (seq_out)
+            *seq_out = sqlite3_column_int64(s, 0);
+        rc = sqlite3_step(s) == SQLITE_DONE ? TG_OK : TG_EIO;
+    }
+    sqlite3_reset(s);
+    return rc;
 }
 
 /* Checks j's references before any write: TG_OK or TG_EINVAL. */
@@ -202,7 +227,7 @@ int store_job_insert(store *st, job_row *j, const char *idem_key, const char *id
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     j->seq = sqlite3_last_insert_rowid(c->db);
-    if (insert_refs(c, j))
+    if (insert_refs(c, j) || status_event(c, j->id, "queued", 0, NULL))
         goto out;
     if (idem_key) {
         if (!(s = store_stmt(c, Q_IDEM_PUT)))
@@ -273,9 +298,10 @@ out:
     return store_end(c, rc);
 }
 
-/* Fails queued job seq with `too_large` (inside the claim's transaction). TG_OK or
- * TG_EIO. */
-static int fail_too_large(conn *c, long long seq, const char *now, long long budget)
+/* Fails queued job seq with `too_large` (inside the claim's transaction); its id into
+ * id_out (n bytes). TG_OK or TG_EIO. */
+static int fail_too_large(conn *c, long long seq, const char *now, long long budget,
+                          char *id_out, size_t n)
 {
     sqlite3_stmt *s = store_stmt(c, Q_JOB_FAIL_TOO_LARGE);
     if (!s)
@@ -284,7 +310,16 @@ static int fail_too_large(conn *c, long long seq, const char *now, long long bud
     store_bind_text(s, 2, now);
     sqlite3_bind_int64(s, 3, budget);
     store_bind_text(s, 4, job_error_code(JOB_TOO_LARGE));
-    return sqlite3_step(s) == SQLITE_DONE ? TG_OK : TG_EIO;
+    int step = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (step != SQLITE_DONE || !(s = store_stmt(c, Q_JOB_ID_BY_SEQ)))
+        return TG_EIO;
+    sqlite3_bind_int64(s, 1, seq);
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        store_col_copy(s, 0, id_out, n);
+    sqlite3_reset(s);
+    return step == SQLITE_ROW ? TG_OK : TG_EIO;
 }
 
 int store_job_claim(store *st, long long mem_free, long long budget, const char *now,
@@ -310,7 +345,8 @@ int store_job_claim(store *st, long long mem_free, long long budget, const char 
     if (mem > budget) {
         /* Accepted under a larger budget (before a restart): it can never start here, and
          * waiting for it would stall the whole queue. */
-        if ((rc = fail_too_large(c, seq, now, budget)))
+        if ((rc = fail_too_large(c, seq, now, budget, out->id, sizeof out->id)) ||
+            (rc = status_event(c, out->id, "failed", 0, &out->event_seq)))
             goto out;
         *blocked = STORE_CLAIM_NEVER_FITS;
         if ((rc = store_commit(c)) == TG_OK)
@@ -332,9 +368,10 @@ int store_job_claim(store *st, long long mem_free, long long budget, const char 
     if ((rc = read_job(s, 1, out)))
         goto out; /* rolled back: the job stays queued */
     sqlite3_reset(s);
-    rc = store_commit(c);
+    if (!(rc = status_event(c, out->id, "running", 0, &out->event_seq)))
+        rc = store_commit(c);
     if (rc)
-        job_row_deinit(out);
+        job_row_deinit(out); /* rolled back by store_end: the job stays queued */
 out:
     return store_end(c, rc);
 }
@@ -356,16 +393,47 @@ int store_job_set_progress(store *st, const char *id, const char *progress)
     return job_write(st, Q_JOB_PROGRESS, text, 2);
 }
 
+/* Runs transition q of job id (text parameters 1..n_text, the id first) and, when it
+ * changed the job, stores its status event (store_job_finish_at), all in one
+ * transaction. TG_OK or TG_EIO. */
+static int transition(store *st, int q, const char *const *text, int n_text,
+                      const char *status, long long min_seq, long long *seq_out)
+{
+    conn *c;
+    int changes = 0, rc = store_start(st, STORE_WRITE, -1, &c, NULL);
+    if (seq_out)
+        *seq_out = 0;
+    if (rc || (rc = store_run(c, q, text, n_text, &changes)))
+        goto out;
+    if (changes == 1 && (rc = status_event(c, text[0], status, min_seq, seq_out)))
+        goto out;
+    rc = store_commit(c);
+out:
+    return store_end(c, rc);
+}
+
+int store_job_finish_at(store *st, const char *id, const char *status, const char *now,
+                        const char *error, const char *partial, const char *result,
+                        long long min_seq, long long *seq_out)
+{
+    const char *text[] = {id, status, now, error, partial, result};
+    return transition(st, Q_JOB_FINISH, text, 6, status, min_seq, seq_out);
+}
+
 int store_job_finish(store *st, const char *id, const char *status, const char *now,
                      const char *error, const char *partial, const char *result)
 {
-    const char *text[] = {id, status, now, error, partial, result};
-    return job_write(st, Q_JOB_FINISH, text, 6);
+    return store_job_finish_at(st, id, status, now, error, partial, result, 0, NULL);
 }
 
-int store_job_requeue(store *st, const char *id)
+int store_job_requeue(store *st, const char *id, long long min_seq, long long *seq_out)
 {
-    return job_write(st, Q_JOB_REQUEUE, &id, 1);
+    return transition(st, Q_JOB_REQUEUE, &id, 1, "queued", min_seq, seq_out);
+}
+
+int store_job_cancel_request(store *st, const char *id)
+{
+    return job_write(st, Q_JOB_CANCEL_REQUEST, &id, 1);
 }
 
 /* The status of job id: TG_OK, TG_ENOTFOUND or TG_EIO. */
@@ -386,18 +454,24 @@ static int job_status(conn *c, const char *id, store_job_status *out)
     return rc;
 }
 
-int store_job_cancel_queued(store *st, const char *id, const char *now)
+int store_job_cancel_queued(store *st, const char *id, const char *now, long long *seq_out)
 {
     conn *c;
     store_job_status status;
     const char *text[] = {id, now};
     int changes = 0, rc = store_start(st, STORE_WRITE, -1, &c, NULL);
+    if (seq_out)
+        *seq_out = 0;
     if (rc || (rc = store_run(c, Q_JOB_CANCEL, text, 2, &changes)))
         goto out;
-    if (changes == 1)
-        rc = store_commit(c);
-    else if ((rc = job_status(c, id, &status)) == TG_OK)
-        rc = status == STORE_STATUS_RUNNING ? STORE_CANCEL_RUNNING : TG_ECONFLICT;
+    if (changes == 1) {
+        if (!(rc = status_event(c, id, "cancelled", 0, seq_out)))
+            rc = store_commit(c);
+    } else if ((rc = job_status(c, id, &status)) == TG_OK) {
+        rc = status == STORE_STATUS_RUNNING     ? STORE_CANCEL_RUNNING
+             : status == STORE_STATUS_CANCELLED ? STORE_CANCEL_DONE
+                                                : TG_ECONFLICT;
+    }
 out:
     return store_end(c, rc);
 }
@@ -406,7 +480,7 @@ int store_job_delete(store *st, const char *id)
 {
     /* A retry with the job's Idempotency-Key creates a new job once this one is gone. */
     static const int qs[] = {Q_ARRAYS_DELETE, Q_IDEM_DELETE_JOB, Q_JOB_REFS_DELETE,
-                             Q_JOB_DELETE};
+                             Q_JOB_EVENTS_DELETE, Q_JOB_DELETE};
     conn *c;
     store_job_status status;
     int rc = store_start(st, STORE_WRITE, -1, &c, NULL);
@@ -431,17 +505,34 @@ int store_recover(store *st, int max_attempts, const char *now, int *requeued, i
 {
     conn *c;
     sqlite3_stmt *s;
-    int rc = store_start(st, STORE_WRITE, Q_RECOVER_FAIL, &c, &s);
+    int rc = store_start(st, STORE_WRITE, -1, &c, NULL);
     *requeued = *failed = 0;
     if (rc)
         goto out;
     rc = TG_EIO;
+    /* Each status event before its transition, which it selects the same rows as. */
+    if (!(s = store_stmt(c, Q_RECOVER_CANCEL_EV)))
+        goto out;
+    sqlite3_bind_int(s, 1, STORE_EVENT_GAP);
+    if (sqlite3_step(s) != SQLITE_DONE || store_run(c, Q_RECOVER_CANCEL, &now, 1, NULL))
+        goto out;
+    if (!(s = store_stmt(c, Q_RECOVER_FAIL_EV)))
+        goto out;
+    sqlite3_bind_int(s, 1, STORE_EVENT_GAP);
+    sqlite3_bind_int(s, 2, max_attempts);
+    if (sqlite3_step(s) != SQLITE_DONE || !(s = store_stmt(c, Q_RECOVER_FAIL)))
+        goto out;
     sqlite3_bind_int(s, 1, max_attempts);
     store_bind_text(s, 2, now);
     store_bind_text(s, 3, job_error_code(JOB_INTERRUPTED));
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     *failed = sqlite3_changes(c->db);
+    if (!(s = store_stmt(c, Q_RECOVER_REQUEUE_EV)))
+        goto out;
+    sqlite3_bind_int(s, 1, STORE_EVENT_GAP);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto out;
     if (!(rc = store_run(c, Q_RECOVER_REQUEUE, &now, 1, requeued)))
         rc = store_commit(c);
 out:
@@ -462,6 +553,99 @@ int store_job_counts(store *st, long long *queued, long long *running)
     } else {
         rc = TG_EIO;
     }
+out:
+    return store_end(c, rc);
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+void job_event_deinit(job_event *e)
+{
+    if (e)
+        store_free_fields(e, sizeof *e, (void *[]){e->data}, 1);
+}
+
+/* Stores one event (inside a write transaction). TG_OK or TG_EIO. */
+static int put_event(conn *c, const char *id, long long seq, const char *data, int coalesce)
+{
+    sqlite3_stmt *s;
+    int changes = 0;
+    if (coalesce) {
+        if (!(s = store_stmt(c, Q_EV_COALESCE)))
+            return TG_EIO;
+        store_bind_text(s, 1, id);
+        sqlite3_bind_int64(s, 2, seq);
+        store_bind_text(s, 3, data);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return TG_EIO;
+        changes = sqlite3_changes(c->db);
+    }
+    if (changes)
+        return TG_OK;
+    if (!(s = store_stmt(c, Q_EV_INSERT)))
+        return TG_EIO;
+    store_bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, seq);
+    store_bind_text(s, 3, data);
+    sqlite3_bind_int(s, 4, coalesce != 0);
+    return sqlite3_step(s) == SQLITE_DONE ? TG_OK : TG_EIO;
+}
+
+int store_job_events_put(store *st, const char *id, size_t n, const long long *seq,
+                         const char *const *data, const int *coalesce)
+{
+    conn *c;
+    int rc = store_start(st, STORE_WRITE, -1, &c, NULL);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = put_event(c, id, seq[i], data[i], coalesce[i]);
+    if (!rc)
+        rc = store_commit(c);
+    return store_end(c, rc);
+}
+
+int store_job_event_put(store *st, const char *id, long long seq, const char *data,
+                        int coalesce)
+{
+    return store_job_events_put(st, id, 1, &seq, &data, &coalesce);
+}
+
+/* A store_row_reader for store_job_events: seq, type, data, terminal. */
+static int read_event(sqlite3_stmt *s, const void *ud, void *row)
+{
+    job_event *e = row;
+    (void)ud;
+    e->seq = sqlite3_column_int64(s, 0);
+    store_col_copy(s, 1, e->type, sizeof e->type);
+    e->terminal = sqlite3_column_int(s, 3);
+    return store_col_dup(s, 2, &e->data);
+}
+
+static void deinit_event(void *row)
+{
+    job_event_deinit(row);
+}
+
+int store_job_events(store *st, const char *id, long long after, int from_attempt,
+                     job_event **rows_out, size_t *n_out)
+{
+    conn *c;
+    sqlite3_stmt *s;
+    void *rows = NULL;
+    int rc = store_start(st, STORE_READ, Q_EV_LIST, &c, &s);
+    *rows_out = NULL;
+    *n_out = 0;
+    if (rc)
+        goto out;
+    store_bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int(s, 3, from_attempt != 0);
+    if ((rc = store_read_rows(s, sizeof(job_event), 0, read_event, deinit_event, NULL, &rows,
+                              n_out)))
+        goto out;
+    if (*n_out)
+        *rows_out = rows;
+    else
+        free(rows);
 out:
     return store_end(c, rc);
 }

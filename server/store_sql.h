@@ -6,10 +6,17 @@
  */
 
 #ifndef JOB_COLS
-/* Columns 0..14 of every job read (store_jobs.c read_job). */
+/* Columns 0..15 of every job read (store_jobs.c read_job). */
 #define JOB_COLS                                                                       \
     "seq, id, kind, status, created_at, started_at, finished_at, attempt, label, "     \
-    "progress, provenance, error, timeout_s, notify_url, mem_estimate"
+    "progress, provenance, error, timeout_s, notify_url, mem_estimate, cancel_requested"
+/* The id of the last stored event of job `job` (SQL), 0 when none. */
+#define EV_LAST(job) "(SELECT coalesce(max(seq), 0) FROM job_events WHERE job_id = " job ")"
+/* A status event (status: SQL text) of job j, a jobs row of the FROM clause that
+ * follows, with the id `next` (SQL, which may use EV_LAST("j.id")). */
+#define EV_STATUS_OF(status, next)                                                    \
+    "INSERT INTO job_events (job_id, seq, attempt, type, data) SELECT j.id, " next    \
+    ", j.attempt, 'status', json_object('status', " status ") "
 #endif
 
 /* ---- store.c: transactions, readiness */
@@ -45,13 +52,15 @@ STORE_SQL(Q_JOB_CLAIM, "UPDATE jobs SET status = 'running', attempt = attempt + 
                        "RETURNING " JOB_COLS ", request")
 STORE_SQL(Q_JOB_PROGRESS, "UPDATE jobs SET progress = ?2 WHERE id = ?1 AND status = 'running'")
 STORE_SQL(Q_JOB_FINISH, "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, "
-                        "partial = ?5, result = ?6 WHERE id = ?1 AND status = 'running'")
+                        "partial = ?5, result = ?6, cancel_requested = 0 "
+                        "WHERE id = ?1 AND status = 'running'")
 STORE_SQL(Q_JOB_REQUEUE, "UPDATE jobs SET status = 'queued', attempt = attempt - 1, "
                          "started_at = NULL, progress = json_object('fraction', 0.0, 'message', "
                          "'queued again: the server stopped', 'updated_at', "
                          "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = ?1 AND status = "
                          "'running'")
 STORE_SQL(Q_JOB_STATUS, "SELECT status FROM jobs WHERE id = ?1")
+STORE_SQL(Q_JOB_ID_BY_SEQ, "SELECT id FROM jobs WHERE seq = ?1")
 STORE_SQL(Q_JOB_FAIL_TOO_LARGE, "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
                                 "json_object('code', ?4, 'message', "
                                 "'the estimated memory of the job (' || mem_estimate || "
@@ -60,12 +69,26 @@ STORE_SQL(Q_JOB_FAIL_TOO_LARGE, "UPDATE jobs SET status = 'failed', finished_at 
                                 "WHERE seq = ?1 AND status = 'queued'")
 STORE_SQL(Q_JOB_CANCEL, "UPDATE jobs SET status = 'cancelled', finished_at = ?2 "
                         "WHERE id = ?1 AND status = 'queued'")
+STORE_SQL(Q_JOB_CANCEL_REQUEST, "UPDATE jobs SET cancel_requested = 1 "
+                                "WHERE id = ?1 AND status = 'running'")
 STORE_SQL(Q_JOB_DELETE, "DELETE FROM jobs WHERE id = ?1")
 /* Also removed by ON DELETE CASCADE; explicit, so that a connection without
    foreign_keys cannot leave a guard behind. */
 STORE_SQL(Q_JOB_REFS_DELETE, "DELETE FROM job_refs WHERE job_id = ?1")
+STORE_SQL(Q_JOB_EVENTS_DELETE, "DELETE FROM job_events WHERE job_id = ?1")
 STORE_SQL(Q_ARRAYS_DELETE, "DELETE FROM arrays WHERE job_id = ?1")
 STORE_SQL(Q_IDEM_DELETE_JOB, "DELETE FROM idempotency WHERE job_id = ?1")
+/* Recovery: each transition's status event first (the same rows), an id
+   STORE_EVENT_GAP (?1) past the last stored one, beyond any the dead worker issued. */
+STORE_SQL(Q_RECOVER_CANCEL_EV, EV_STATUS_OF("'cancelled'", EV_LAST("j.id") " + ?1") "FROM jobs j "
+                               "WHERE j.status = 'running' AND j.cancel_requested = 1")
+STORE_SQL(Q_RECOVER_CANCEL, "UPDATE jobs SET status = 'cancelled', finished_at = ?1, "
+                            "cancel_requested = 0 WHERE status = 'running' AND "
+                            "cancel_requested = 1")
+STORE_SQL(Q_RECOVER_FAIL_EV, EV_STATUS_OF("'failed'", EV_LAST("j.id") " + ?1") "FROM jobs j "
+                             "WHERE j.status = 'running' AND j.attempt >= ?2")
+STORE_SQL(Q_RECOVER_REQUEUE_EV, EV_STATUS_OF("'queued'", EV_LAST("j.id") " + ?1") "FROM jobs j "
+                                "WHERE j.status = 'running'")
 STORE_SQL(Q_RECOVER_FAIL, "UPDATE jobs SET status = 'failed', finished_at = ?2, error = "
                           "json_object('code', ?3, 'message', "
                           "'the process died during each of the ' || attempt || ' attempts', "
@@ -75,6 +98,26 @@ STORE_SQL(Q_RECOVER_REQUEUE, "UPDATE jobs SET status = 'queued', started_at = NU
                              "progress = json_object('fraction', 0.0, 'message', "
                              "'queued again: the process died', 'updated_at', ?1) "
                              "WHERE status = 'running'")
+/* Events (API.md 2.6). A status event of job ?1 (status ?2) with the id
+   max(last + 1, ?3), after the transition that it reports (same transaction). */
+STORE_SQL(Q_EV_STATUS, EV_STATUS_OF("?2", "max(" EV_LAST("j.id") " + 1, ?3)")
+                       "FROM jobs j WHERE j.id = ?1 RETURNING seq")
+/* A progress-only event replaces the job's last event when that one is a progress-only
+   event too (coalescing); the event is otherwise inserted (Q_EV_INSERT). */
+STORE_SQL(Q_EV_COALESCE, "UPDATE job_events SET seq = ?2, data = ?3 WHERE job_id = ?1 AND "
+                         "coalesce_ok = 1 AND seq = " EV_LAST("?1") " AND seq < ?2")
+STORE_SQL(Q_EV_INSERT, "INSERT INTO job_events (job_id, seq, attempt, type, coalesce_ok, data) "
+                       "SELECT id, ?2, attempt, 'progress', ?4, ?3 FROM jobs "
+                       "WHERE id = ?1 AND status = 'running'")
+/* The events of job ?1 after id ?2; with ?3, only from the start of the current attempt
+   (its `running` event) or queueing (its last `queued` event). Columns: seq, type, data,
+   terminal. */
+STORE_SQL(Q_EV_LIST, "SELECT seq, type, data, type = 'status' AND json_extract(data, "
+                     "'$.status') IN ('succeeded', 'failed', 'cancelled') FROM job_events "
+                     "WHERE job_id = ?1 AND seq > ?2 AND (?3 = 0 OR seq >= (SELECT "
+                     "coalesce(max(seq), 0) FROM job_events WHERE job_id = ?1 AND type = "
+                     "'status' AND json_extract(data, '$.status') IN ('queued', 'running'))) "
+                     "ORDER BY seq")
 STORE_SQL(Q_COUNTS, "SELECT sum(status = 'queued'), sum(status = 'running') FROM jobs "
                     "WHERE status IN ('queued', 'running')")
 

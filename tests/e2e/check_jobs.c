@@ -1,12 +1,14 @@
-/* check_jobs.c: the job lifecycle against servers of its own (API.md 2.5, 6.1, 6.4):
+/* check_jobs.c: the job lifecycle against servers of its own (API.md 2.5, 2.6, 6.1, 6.4):
  * crash recovery after kill -9 (re-queue with the attempt counted, `interrupted` after
- * --max-attempts), cancellation timing, the queue limit (429), the memory budget
+ * --max-attempts), cancellation timing and idempotence (`cancel_requested`), the stored
+ * event history of the stream (late clients, Last-Event-ID), the queue limit (429), the memory budget
  * (jobs that do not fit together run one after the other) and the SIGTERM drain (503
  * for new POSTs, a short job finishes, a long one is left queued without counting an
  * attempt, exit 0 within about 31 s).
  *
  * Each test starts its own server(s) with --workers 1 or 2 and long `sleep` jobs, so
  * the states it looks at are deterministic. */
+#include <curl/curl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +62,147 @@ static sse_res *events_while_cancelling(srv *s, const char *id, const char *canc
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cancel failed");
     ck_assert_msg(e->closed, "stream not closed after %.1f s", e->secs);
     return e;
+}
+
+/* ---- an event-stream client that sees ids --------------------------------------------- */
+
+/* One event as received: its id (-1 when it had none), type and data. */
+typedef struct idev {
+    long long id;
+    char type[32];
+    char *data;
+    json_t *json;
+} idev;
+
+typedef struct idstream {
+    long status;
+    int closed;   /* the server ended the stream */
+    int n;
+    idev ev[8192];
+    /* parser state */
+    char line[65536];
+    size_t line_len;
+    idev cur;
+    char data[65536];
+    size_t data_len;
+} idstream;
+
+static void idstream_line(idstream *r)
+{
+    char *l = r->line;
+    if (r->line_len && l[r->line_len - 1] == '\r')
+        l[--r->line_len] = '\0';
+    if (r->line_len == 0) {
+        if ((r->cur.type[0] || r->data_len) && r->n < (int)(sizeof r->ev / sizeof r->ev[0])) {
+            idev *e = &r->ev[r->n++];
+            *e = r->cur;
+            if (!e->type[0])
+                snprintf(e->type, sizeof e->type, "message");
+            e->data = strdup(r->data);
+            e->json = json_loads(r->data, 0, NULL);
+        }
+        memset(&r->cur, 0, sizeof r->cur);
+        r->cur.id = -1;
+        r->data_len = 0;
+        r->data[0] = '\0';
+        return;
+    }
+    if (l[0] == ':')
+        return;
+    char *val = strchr(l, ':');
+    if (!val)
+        return;
+    *val++ = '\0';
+    if (*val == ' ')
+        val++;
+    if (strcmp(l, "id") == 0)
+        r->cur.id = strtoll(val, NULL, 10);
+    else if (strcmp(l, "event") == 0)
+        snprintf(r->cur.type, sizeof r->cur.type, "%s", val);
+    else if (strcmp(l, "data") == 0)
+        r->data_len += (size_t)snprintf(r->data + r->data_len, sizeof r->data - r->data_len,
+                                        "%s", val);
+}
+
+static size_t idstream_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    idstream *r = ud;
+    for (size_t i = 0; i < size * nmemb; i++) {
+        if (p[i] == '\n') {
+            r->line[r->line_len] = '\0';
+            idstream_line(r);
+            r->line_len = 0;
+        } else if (r->line_len + 1 < sizeof r->line) {
+            r->line[r->line_len++] = p[i];
+        }
+    }
+    return size * nmemb;
+}
+
+/* The streams of this process, released at its exit (as the harness's objects). */
+static idstream *streams[64];
+static int n_streams;
+
+static void streams_release(void)
+{
+    for (int k = 0; k < n_streams; k++) {
+        for (int i = 0; i < streams[k]->n; i++) {
+            free(streams[k]->ev[i].data);
+            json_decref(streams[k]->ev[i].json);
+        }
+        free(streams[k]);
+    }
+    n_streams = 0;
+}
+
+/* GET /v1/jobs/{id}/events (with Last-Event-ID: last_id unless it is NULL) until the
+ * server closes the stream or timeout_s passes (then the events received in full so
+ * far). Lives until the process exits. */
+static idstream *events_get(srv *s, const char *id, const char *last_id, double timeout_s)
+{
+    ck_assert_int_lt(n_streams, (int)(sizeof streams / sizeof streams[0]));
+    idstream *r = calloc(1, sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    if (n_streams == 0)
+        atexit(streams_release);
+    streams[n_streams++] = r;
+    r->cur.id = -1;
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = curl_slist_append(NULL, "Accept: text/event-stream");
+    if (s->token[0])
+        hl = curl_slist_append(hl, fmt("Authorization: Bearer %s", s->token));
+    if (last_id)
+        hl = curl_slist_append(hl, fmt("Last-Event-ID: %s", last_id));
+    curl_easy_setopt(c, CURLOPT_URL, fmt("%s/v1/jobs/%s/events", s->base, id));
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1e3));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, idstream_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    r->closed = curl_easy_perform(c) == CURLE_OK;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hl);
+    return r;
+}
+
+/* Fails unless every event of r has an id and the ids increase. */
+static void assert_ids_increase(const idstream *r, const char *what)
+{
+    for (int i = 0; i < r->n; i++) {
+        ck_assert_msg(r->ev[i].id > 0, "%s: event %d (%s %s) has no id", what, i, r->ev[i].type,
+                      r->ev[i].data);
+        ck_assert_msg(i == 0 || r->ev[i].id > r->ev[i - 1].id,
+                      "%s: event %d has id %lld after %lld", what, i, r->ev[i].id,
+                      r->ev[i - 1].id);
+    }
+}
+
+/* The status of a status event (NULL for other events). */
+static const char *ev_status(const idev *e)
+{
+    return strcmp(e->type, "status") == 0 ? jstr(e->json, "status") : NULL;
 }
 
 /* ---- (3) crash recovery ---------------------------------------------------------------- */
@@ -193,13 +336,237 @@ START_TEST(cancel_running_and_queued)
     ck_assert(json_is_null(jpath(ja, "result")));
     ck_assert_double_lt(jnum(ja, "progress.fraction"), 1.0);
 
-    /* Finished now: 409 both. */
-    ASSERT_ERR(cancel(s, a), 409, "conflict");
-    ASSERT_ERR(cancel(s, b), 409, "conflict");
+    /* Cancelled now: cancel is idempotent, 200 both. */
+    ASSERT_STATUS(cancel(s, a), 200);
+    ASSERT_STATUS(cancel(s, b), 200);
 
     /* The worker is free again. */
     const char *c = sleep_submit(s, "{\"ms\":0}");
     job_wait(s, c, "succeeded", 5);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(cancel_is_idempotent)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    /* Its worker looks at the cancellation flag every 1.5 s: the request stays pending
+     * long enough to be seen. */
+    const char *a = sleep_submit(s, "{\"ms\":600000,\"progress_every_ms\":1500}");
+    job_wait(s, a, "running", 10);
+    const char *b = sleep_submit(s, "{\"ms\":0}");
+    ck_assert(json_is_false(jpath(job_get(s, a), "cancel_requested")));
+
+    /* Queued: 200, then 200 again. */
+    resp *r = cancel(s, b);
+    ASSERT_STATUS(r, 200);
+    ck_assert(json_is_false(jpath(r->json, "cancel_requested")));
+    r = cancel(s, b);
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "status"), "cancelled");
+
+    /* Running: 202 showing the request. */
+    r = cancel(s, a);
+    ASSERT_STATUS(r, 202);
+    ck_assert_str_eq(jstr(r->json, "status"), "running");
+    ck_assert_msg(json_is_true(jpath(r->json, "cancel_requested")),
+                  "the 202 of a cancel does not show cancel_requested: %s", r->body);
+    json_t *ja = job_get(s, a);
+    if (strcmp(jstr(ja, "status"), "running") == 0)
+        ck_assert_msg(json_is_true(jpath(ja, "cancel_requested")),
+                      "GET of a job being cancelled: %s", json_dumps(ja, JSON_COMPACT));
+    /* Again while it stops: the same answer (or 200 once it has stopped), never 409. */
+    r = cancel(s, a);
+    ck_assert_msg(r->status == 202 || r->status == 200, "second cancel: %ld %s", r->status,
+                  r->body);
+    if (r->status == 202) {
+        ck_assert_str_eq(jstr(r->json, "status"), "running");
+        ck_assert(json_is_true(jpath(r->json, "cancel_requested")));
+    } else {
+        ck_assert_str_eq(jstr(r->json, "status"), "cancelled");
+    }
+    job_wait(s, a, "cancelled", 5);
+    r = cancel(s, a);
+    ASSERT_STATUS(r, 200);
+    ck_assert_str_eq(jstr(r->json, "status"), "cancelled");
+    ck_assert(json_is_false(jpath(r->json, "cancel_requested")));
+
+
+    /* Succeeded or failed: 409. */
+    const char *c = sleep_submit(s, "{\"ms\":0}");
+    job_wait(s, c, "succeeded", 10);
+    ASSERT_ERR(cancel(s, c), 409, "conflict");
+    const char *d = sleep_submit(s, "{\"ms\":0,\"fail\":true}");
+    job_wait(s, d, "failed", 10);
+    ASSERT_ERR(cancel(s, d), 409, "conflict");
+    ASSERT_ERR(http_post(s, "/v1/jobs/j_nosuchjob/cancel", NULL), 404, "not_found");
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(cancel_requested_survives_a_crash)
+{
+    /* The worker would see the request only after 60 s; the process dies first. */
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":600000,\"progress_every_ms\":60000}");
+    job_wait(s, a, "running", 10);
+    ASSERT_STATUS(cancel(s, a), 202);
+    srv_kill9(s);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
+    json_t *ja = job_get(s, a);
+    ck_assert_msg(strcmp(jstr(ja, "status"), "cancelled") == 0,
+                  "a job being cancelled when the process died is %s after the restart",
+                  jstr(ja, "status"));
+    ck_assert(json_is_null(jpath(ja, "error")));
+    ck_assert(json_is_false(jpath(ja, "cancel_requested")));
+    idstream *e = events_get(s, a, NULL, 5);
+    ck_assert(e->closed);
+    ck_assert_int_ge(e->n, 2);
+    assert_ids_increase(e, "after the crash");
+    ck_assert_str_eq(ev_status(&e->ev[0]), "running");
+    ck_assert_str_eq(ev_status(&e->ev[e->n - 1]), "cancelled");
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(sse_late_client_gets_the_history)
+{
+    srv *s = srv_spawn("--workers", "1", NULL);
+    json_t *j = job_run(s, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
+                           "\"params\":{\"hidden\":[8],\"epochs\":60}}",
+                        "succeeded", 60);
+    const char *id = jstr(j, "id");
+    double t0 = now_s();
+    idstream *r = events_get(s, id, NULL, 10);
+    double dt = now_s() - t0;
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_msg(r->closed && dt < 3.0, "the stream of a finished job took %.1f s", dt);
+    assert_ids_increase(r, "late client");
+    ck_assert_int_ge(r->n, 62);
+    ck_assert_str_eq(ev_status(&r->ev[0]), "running");
+    ck_assert_str_eq(ev_status(&r->ev[r->n - 1]), "succeeded");
+    int epochs = 0, i30 = -1;
+    for (int i = 0; i < r->n; i++) {
+        json_t *ep = jpath(r->ev[i].json, "metrics.epoch");
+        if (strcmp(r->ev[i].type, "progress") != 0 || !ep)
+            continue;
+        ck_assert_msg(json_integer_value(ep) == epochs + 1, "epoch %lld after %d",
+                      (long long)json_integer_value(ep), epochs);
+        if (++epochs == 30)
+            i30 = i;
+    }
+    ck_assert_int_eq(epochs, 60);
+
+    /* Reconnecting after epoch 30: exactly the events after it. */
+    idstream *t = events_get(s, id, fmt("%lld", r->ev[i30].id), 10);
+    ck_assert(t->closed);
+    ck_assert_int_eq(t->n, r->n - i30 - 1);
+    for (int k = 0; k < t->n; k++) {
+        ck_assert_int_eq(t->ev[k].id, r->ev[i30 + 1 + k].id);
+        ck_assert_str_eq(t->ev[k].data, r->ev[i30 + 1 + k].data);
+    }
+    /* After the final event: nothing more, and the stream closes. */
+    t = events_get(s, id, fmt("%lld", r->ev[r->n - 1].id), 10);
+    ck_assert(t->closed);
+    ck_assert_int_eq(t->n, 0);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(sse_reconnect_mid_run_no_gap)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *id = sleep_submit(s, "{\"ms\":3000,\"progress_every_ms\":50}");
+    job_wait(s, id, "running", 10);
+    sleep_s(0.5);
+    /* A client connects mid-run: the attempt so far, then live events; it drops after 1 s. */
+    idstream *a = events_get(s, id, NULL, 1.0);
+    ck_assert_int_eq(a->status, 200);
+    ck_assert(!a->closed);
+    ck_assert_int_ge(a->n, 5);
+    assert_ids_increase(a, "first connection");
+    ck_assert_str_eq(ev_status(&a->ev[0]), "running");
+    /* Away for a while, then back with Last-Event-ID. */
+    sleep_s(0.5);
+    idstream *b = events_get(s, id, fmt("%lld", a->ev[a->n - 1].id), 10);
+    ck_assert_int_eq(b->status, 200);
+    ck_assert(b->closed);
+    ck_assert_int_ge(b->n, 2);
+    assert_ids_increase(b, "reconnection");
+    ck_assert_int_gt(b->ev[0].id, a->ev[a->n - 1].id);
+    ck_assert_str_eq(ev_status(&b->ev[b->n - 1]), "succeeded");
+    /* Together they are the whole attempt as a client that connects now gets it (every
+     * sleep report carries metrics, so none is coalesced): no gap, no duplicate. */
+    idstream *w = events_get(s, id, NULL, 10);
+    ck_assert(w->closed);
+    assert_ids_increase(w, "after the end");
+    ck_assert_msg(a->n + b->n == w->n, "%d + %d events while it ran, %d stored", a->n, b->n,
+                  w->n);
+    for (int i = 0; i < w->n; i++) {
+        const idev *e = i < a->n ? &a->ev[i] : &b->ev[i - a->n];
+        ck_assert_msg(e->id == w->ev[i].id && strcmp(e->data, w->ev[i].data) == 0,
+                      "event %d: %lld %s, stored %lld %s", i, e->id, e->data, w->ev[i].id,
+                      w->ev[i].data);
+    }
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(sse_ids_continue_across_attempts)
+{
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *id = sleep_submit(s, "{\"ms\":600000,\"progress_every_ms\":50}");
+    job_wait(s, id, "running", 10);
+    idstream *a = events_get(s, id, NULL, 0.7);
+    ck_assert_int_ge(a->n, 3);
+    assert_ids_increase(a, "first attempt");
+    long long last = a->ev[a->n - 1].id;
+    /* The process dies; the job runs again as its second attempt. */
+    srv_kill9(s);
+    srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
+    job_wait(s, id, "running", 10);
+    /* Resuming: the re-queue, then the new attempt, all after the last id seen. */
+    idstream *b = events_get(s, id, fmt("%lld", last), 0.7);
+    ck_assert_int_ge(b->n, 3);
+    assert_ids_increase(b, "resumed");
+    ck_assert_int_gt(b->ev[0].id, last);
+    ck_assert_str_eq(ev_status(&b->ev[0]), "queued");
+    ck_assert_str_eq(ev_status(&b->ev[1]), "running");
+    /* A new client: the current attempt only, from its `running` event. */
+    idstream *c = events_get(s, id, NULL, 0.7);
+    ck_assert_int_ge(c->n, 2);
+    ck_assert_str_eq(ev_status(&c->ev[0]), "running");
+    ck_assert_int_eq(c->ev[0].id, b->ev[1].id);
+    ASSERT_STATUS(cancel(s, id), 202);
+    ck_assert_int_eq(srv_stop(s, 10), 0);
+}
+END_TEST
+
+START_TEST(sse_live_client_misses_no_epoch)
+{
+    /* Thousands of short epochs come faster than a stream is written: a client that
+     * follows the job live still receives every one (what the in-memory ring could not
+     * hold comes from the stored history). */
+    srv *s = srv_spawn("--enable-test-kinds", "--workers", "1", NULL);
+    const char *a = sleep_submit(s, "{\"ms\":1000}");
+    job_wait(s, a, "running", 10);
+    const char *id = job_submit(s, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},"
+                                   "\"params\":{\"hidden\":[4],\"epochs\":5000}}");
+    idstream *r = events_get(s, id, NULL, 60);
+    ck_assert(r->closed);
+    assert_ids_increase(r, "live client");
+    ck_assert_str_eq(ev_status(&r->ev[0]), "queued");
+    ck_assert_str_eq(ev_status(&r->ev[r->n - 1]), "succeeded");
+    int epochs = 0;
+    for (int i = 0; i < r->n; i++) {
+        json_t *ep = jpath(r->ev[i].json, "metrics.epoch");
+        if (strcmp(r->ev[i].type, "progress") != 0 || !ep)
+            continue;
+        ck_assert_msg(json_integer_value(ep) == epochs + 1, "epoch %lld after %d",
+                      (long long)json_integer_value(ep), epochs);
+        epochs++;
+    }
+    ck_assert_int_eq(epochs, 5000);
     ck_assert_int_eq(srv_stop(s, 10), 0);
 }
 END_TEST
@@ -526,6 +893,16 @@ Suite *e2e_jobs_suite(void)
     tcase_add_test(tc, sigterm_idle_exits_at_once);
     tcase_add_test(tc, drain_short_job_finishes);
     tcase_add_test(tc, drain_long_job_requeued);
+    suite_add_tcase(s, tc);
+    /* Cancel idempotence and the stored event history (API.md 2.5, 2.6). */
+    tc = tcase_create("history");
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, cancel_is_idempotent);
+    tcase_add_test(tc, cancel_requested_survives_a_crash);
+    tcase_add_test(tc, sse_late_client_gets_the_history);
+    tcase_add_test(tc, sse_reconnect_mid_run_no_gap);
+    tcase_add_test(tc, sse_live_client_misses_no_epoch);
+    tcase_add_test(tc, sse_ids_continue_across_attempts);
     suite_add_tcase(s, tc);
     return s;
 }

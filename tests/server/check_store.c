@@ -99,6 +99,8 @@ START_TEST(a_job_over_the_budget_fails_instead_of_stalling_the_queue)
     int blocked;
     ck_assert_int_eq(store_job_claim(st, 1000, 1000, "t", "{}", &j, &blocked), TG_ENOTFOUND);
     ck_assert_int_eq(blocked, 2);
+    ck_assert_str_eq(j.id, "j_big");
+    ck_assert_int_eq(j.event_seq, 2); /* its final event: failed */
     ck_assert_int_eq(store_job_get(st, "j_big", 0, &j), TG_OK);
     ck_assert_str_eq(j.status, "failed");
     ck_assert_ptr_nonnull(strstr(j.error, "\"too_large\""));
@@ -119,7 +121,7 @@ START_TEST(idempotency_key_forgets_a_deleted_job)
     snprintf(j.kind, sizeof j.kind, "sleep");
     j.request = "{}";
     ck_assert_int_eq(store_job_insert(st, &j, "k", "{}", 10, &existing, &err), TG_OK);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_k1", "t"), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_k1", "t", NULL), TG_OK);
     ck_assert_int_eq(store_job_delete(st, "j_k1"), TG_OK);
     snprintf(j.id, sizeof j.id, "j_k2");
     ck_assert_int_eq(store_job_insert(st, &j, "k", "{}", 10, &existing, &err), TG_OK);
@@ -132,15 +134,15 @@ START_TEST(cancel_delete_and_finish_transitions)
 {
     insert("j_q", 0);
     insert("j_r", 0);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_q", "t"), TG_OK);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_q", "t"), TG_ECONFLICT);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_x", "t"), TG_ENOTFOUND);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_q", "t", NULL), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_q", "t", NULL), STORE_CANCEL_DONE);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_x", "t", NULL), TG_ENOTFOUND);
     job_row j;
     int blocked;
     ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
     ck_assert_str_eq(j.id, "j_r");
     job_row_deinit(&j);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_r", "t"), 1);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_r", "t", NULL), 1);
     ck_assert_int_eq(store_job_delete(st, "j_r"), TG_ECONFLICT);
     double v[3] = {1, 2, 3};
     tg_err err;
@@ -213,7 +215,7 @@ START_TEST(requeue_does_not_count_the_attempt)
     int blocked;
     ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
     job_row_deinit(&j);
-    ck_assert_int_eq(store_job_requeue(st, "j_1"), TG_OK);
+    ck_assert_int_eq(store_job_requeue(st, "j_1", 0, NULL), TG_OK);
     ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
     ck_assert_int_eq(j.attempt, 1);
     job_row_deinit(&j);
@@ -330,7 +332,7 @@ START_TEST(datasets_and_in_use_guard)
     j.n_refs = 1;
     ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 10, &existing, &err), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_ECONFLICT);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_uses", "t"), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_uses", "t", NULL), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "d_1"), TG_ENOTFOUND);
 }
@@ -484,8 +486,8 @@ START_TEST(a_0001_database_migrates_its_job_references)
     ck_assert_int_eq(count_refs("j_run"), 1);
     assert_deletes(TG_ECONFLICT);
     ck_assert_int_eq(store_dataset_delete(st, "d_B"), TG_OK); /* its job has finished */
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_old", "t"), TG_OK);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_run", "t"), STORE_CANCEL_RUNNING);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_old", "t", NULL), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_run", "t", NULL), STORE_CANCEL_RUNNING);
     ck_assert_int_eq(store_job_finish(st, "j_run", "failed", "t", "{}", NULL, NULL), TG_OK);
     assert_deletes(TG_OK);
     /* Reopened: nothing is applied twice. */
@@ -611,6 +613,123 @@ START_TEST(a_0002_database_with_duplicate_names_migrates)
     ck_assert_str_eq(resolved("p (d_D)"), "d_D");
     ck_assert_int_eq(put_named("d_G", "p"), TG_ECONFLICT);
     ck_assert_int_eq(put_named("d_H", "q (2)"), TG_OK);
+/* The stored events of job id (after, from_attempt as store_job_events) as
+ * "seq:type:data|..." into a buffer that lives until the next call. */
+static const char *events_text(const char *id, long long after, int from_attempt)
+{
+    static char buf[4096];
+    job_event *e;
+    size_t n;
+    ck_assert_int_eq(store_job_events(st, id, after, from_attempt, &e, &n), TG_OK);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, sizeof buf - l, "%s%lld:%s:%s%s", i ? "|" : "", e[i].seq, e[i].type,
+                 e[i].data, e[i].terminal ? ":T" : "");
+        job_event_deinit(&e[i]);
+    }
+    free(e);
+    return buf;
+}
+
+START_TEST(events_follow_the_transitions_and_coalesce)
+{
+    insert("j_e", 0);
+    ck_assert_str_eq(events_text("j_e", 0, 1), "1:status:{\"status\":\"queued\"}");
+    job_row j;
+    int blocked;
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(j.event_seq, 2);
+    job_row_deinit(&j);
+    /* Progress without metrics coalesces (3 and 4 replaced by 5); metrics events stay. */
+    ck_assert_int_eq(store_job_event_put(st, "j_e", 3, "{\"p\":3}", 1), TG_OK);
+    long long seqs[] = {4, 5};
+    const char *datas[] = {"{\"p\":4}", "{\"p\":5}"};
+    int cos[] = {1, 1};
+    ck_assert_int_eq(store_job_events_put(st, "j_e", 2, seqs, datas, cos), TG_OK);
+    ck_assert_int_eq(store_job_event_put(st, "j_e", 6, "{\"m\":6}", 0), TG_OK);
+    ck_assert_int_eq(store_job_event_put(st, "j_e", 7, "{\"m\":7}", 0), TG_OK);
+    ck_assert_int_eq(store_job_event_put(st, "j_e", 9, "{\"p\":9}", 1), TG_OK);
+    ck_assert_int_eq(store_job_event_put(st, "j_e", 9, "{\"p\":9}", 0), TG_EIO);
+    ck_assert_str_eq(events_text("j_e", 0, 1),
+                     "2:status:{\"status\":\"running\"}|5:progress:{\"p\":5}|"
+                     "6:progress:{\"m\":6}|7:progress:{\"m\":7}|9:progress:{\"p\":9}");
+    ck_assert_str_eq(events_text("j_e", 6, 0), "7:progress:{\"m\":7}|9:progress:{\"p\":9}");
+    ck_assert_int_eq(strncmp(events_text("j_e", 0, 0), "1:status:", 9), 0);
+    /* Drain: re-queued, then the next attempt continues the ids. */
+    long long seq = 0;
+    ck_assert_int_eq(store_job_requeue(st, "j_e", 12, &seq), TG_OK);
+    ck_assert_int_eq(seq, 12);
+    ck_assert_str_eq(events_text("j_e", 0, 1), "12:status:{\"status\":\"queued\"}");
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(j.event_seq, 13);
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_event_put(st, "j_e", 14, "{\"p\":14}", 1), TG_OK);
+    /* Recovery after a crash: the worker may have issued ids it did not store. */
+    int rq, fl;
+    ck_assert_int_eq(store_recover(st, 5, "t", &rq, &fl), TG_OK);
+    ck_assert_int_eq(rq, 1);
+    char want[128];
+    snprintf(want, sizeof want, "%d:status:{\"status\":\"queued\"}", 14 + STORE_EVENT_GAP);
+    ck_assert_str_eq(events_text("j_e", 0, 1), want);
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(j.event_seq, 15 + STORE_EVENT_GAP);
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_finish_at(st, "j_e", "succeeded", "t", NULL, NULL, "{}", 0, &seq),
+                     TG_OK);
+    ck_assert_int_eq(seq, 16 + STORE_EVENT_GAP);
+    snprintf(want, sizeof want,
+             "%d:status:{\"status\":\"running\"}|%d:status:{\"status\":\"succeeded\"}:T",
+             15 + STORE_EVENT_GAP, 16 + STORE_EVENT_GAP);
+    ck_assert_str_eq(events_text("j_e", 0, 1), want);
+    /* A finished job takes no more events; its events go with it. */
+    ck_assert_int_eq(store_job_event_put(st, "j_e", 100, "{}", 0), TG_OK);
+    ck_assert_str_eq(events_text("j_e", 16 + STORE_EVENT_GAP, 0), "");
+    ck_assert_int_eq(store_job_delete(st, "j_e"), TG_OK);
+    ck_assert_str_eq(events_text("j_e", 0, 0), "");
+    /* A queued job cancelled: queued, cancelled. */
+    insert("j_c", 0);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_c", "t", &seq), TG_OK);
+    ck_assert_int_eq(seq, 2);
+    ck_assert_str_eq(events_text("j_c", 0, 1),
+                     "1:status:{\"status\":\"queued\"}|2:status:{\"status\":\"cancelled\"}:T");
+}
+END_TEST
+
+START_TEST(cancel_requested_is_kept_and_survives_a_crash)
+{
+    insert("j_a", 0);
+    insert("j_b", 0);
+    job_row j;
+    int blocked, rq, fl;
+    ck_assert_int_eq(store_job_cancel_request(st, "j_a"), TG_OK); /* queued: no-op */
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
+    ck_assert_int_eq(j.cancel_requested, 0);
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_claim(st, 0, 1000000, "t", "{}", &j, &blocked), TG_OK);
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_cancel_request(st, "j_a"), TG_OK);
+    ck_assert_int_eq(store_job_get(st, "j_a", STORE_JOB_LIGHT, &j), TG_OK);
+    ck_assert_int_eq(j.cancel_requested, 1);
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_a", "t", NULL), STORE_CANCEL_RUNNING);
+    /* The process dies: j_a ends cancelled (not re-queued), j_b is re-queued. */
+    ck_assert_int_eq(store_recover(st, 5, "t2", &rq, &fl), TG_OK);
+    ck_assert_int_eq(rq, 1);
+    ck_assert_int_eq(fl, 0);
+    ck_assert_int_eq(store_job_get(st, "j_a", STORE_JOB_LIGHT, &j), TG_OK);
+    ck_assert_str_eq(j.status, "cancelled");
+    ck_assert_str_eq(j.finished_at, "t2");
+    ck_assert_int_eq(j.cancel_requested, 0);
+    job_row_deinit(&j);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_a", "t", NULL), STORE_CANCEL_DONE);
+    char want[128];
+    snprintf(want, sizeof want, "%d:status:{\"status\":\"cancelled\"}:T",
+             2 + STORE_EVENT_GAP);
+    ck_assert_str_eq(events_text("j_a", 2, 0), want);
+    ck_assert_int_eq(store_job_get(st, "j_b", STORE_JOB_LIGHT, &j), TG_OK);
+    ck_assert_str_eq(j.status, "queued");
+    job_row_deinit(&j);
 }
 END_TEST
 
@@ -650,6 +769,8 @@ Suite *store_suite(void)
     tcase_add_test(tc, job_status_names);
     tcase_add_test(tc, dataset_names_are_unique_handles);
     tcase_add_test(tc, a_0002_database_with_duplicate_names_migrates);
+    tcase_add_test(tc, events_follow_the_transitions_and_coalesce);
+    tcase_add_test(tc, cancel_requested_is_kept_and_survives_a_crash);
     suite_add_tcase(s, tc);
     return s;
 }

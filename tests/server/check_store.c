@@ -568,7 +568,7 @@ START_TEST(dataset_names_are_unique_handles)
     j.n_refs = 1;
     ck_assert_int_eq(store_job_insert(st, &j, NULL, NULL, 10, &existing, &err), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "busy"), TG_ECONFLICT);
-    ck_assert_int_eq(store_job_cancel_queued(st, "j_uses", "t"), TG_OK);
+    ck_assert_int_eq(store_job_cancel_queued(st, "j_uses", "t", NULL), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "busy"), TG_OK);
     ck_assert_int_eq(store_dataset_delete(st, "busy"), TG_ENOTFOUND);
 
@@ -613,6 +613,9 @@ START_TEST(a_0002_database_with_duplicate_names_migrates)
     ck_assert_str_eq(resolved("p (d_D)"), "d_D");
     ck_assert_int_eq(put_named("d_G", "p"), TG_ECONFLICT);
     ck_assert_int_eq(put_named("d_H", "q (2)"), TG_OK);
+}
+END_TEST
+
 /* The stored events of job id (after, from_attempt as store_job_events) as
  * "seq:type:data|..." into a buffer that lives until the next call. */
 static const char *events_text(const char *id, long long after, int from_attempt)

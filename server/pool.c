@@ -64,10 +64,9 @@ typedef struct slot {
 } slot;
 
 struct pool {
-    pool_cfg cfg;
-    store *st;
-    int n;
-    long long budget, reserved;
+    pool_cfg cfg;           /* cfg.st, cfg.budget: the store and the memory budget */
+    int n;                  /* workers (fewer than cfg.n_workers when pool_start unwinds) */
+    long long reserved;
     pthread_t *threads;
     slot *slots;
     pthread_mutex_t mu;
@@ -121,7 +120,7 @@ static void flush_events(slot *s, double now, int final)
         data[n] = s->pending;
         co[n++] = 1;
     }
-    if (n && store_job_events_put(s->owner->st, s->id, n, seq, data, co) == TG_OK) {
+    if (n && store_job_events_put(s->owner->cfg.st, s->id, n, seq, data, co) == TG_OK) {
         s->stored_seq = seq[n - 1];
         s->last_event_store = now;
     }
@@ -186,7 +185,7 @@ static int on_progress(void *ud, double fraction, const char *msg, json_t *metri
             s->last_pub = now;
         }
         if (ptext && persist) {
-            store_job_set_progress(s->owner->st, s->id, ptext);
+            store_job_set_progress(s->owner->cfg.st, s->id, ptext);
             s->last_store = now;
         }
         free(ptext);
@@ -204,7 +203,7 @@ static int put_array(void *ud, const char *name, size_t rows, size_t cols,
                      const double *data, tg_err *err)
 {
     slot *s = ud;
-    return store_array_put(s->owner->st, s->id, name, rows, cols, data, err);
+    return store_array_put(s->owner->cfg.st, s->id, name, rows, cols, data, err);
 }
 
 static int array_begin(void *ud, const char *name, size_t rows, size_t cols,
@@ -212,7 +211,7 @@ static int array_begin(void *ud, const char *name, size_t rows, size_t cols,
 {
     slot *s = ud;
     store_array_writer *w = NULL;
-    int rc = store_array_begin(s->owner->st, s->id, name, rows, cols, data, &w, err);
+    int rc = store_array_begin(s->owner->cfg.st, s->id, name, rows, cols, data, &w, err);
     *h = w;
     return rc;
 }
@@ -235,7 +234,7 @@ static int array_end(void *h, int commit, tg_err *err)
 static int save_model(void *ud, tg_model *m, tg_err *err)
 {
     slot *s = ud;
-    return s->owner->cfg.save_model(s->owner->st, m, s->id, err);
+    return s->owner->cfg.save_model(s->owner->cfg.st, m, s->id, err);
 }
 
 /* ---- one job ----------------------------------------------------------------------- */
@@ -258,13 +257,13 @@ static void finish(pool *p, slot *s, const char *status, const char *error,
         char prog[160];
         snprintf(prog, sizeof prog,
                  "{\"fraction\":1.0,\"message\":\"done\",\"updated_at\":\"%s\"}", now);
-        store_job_set_progress(p->st, s->id, prog);
+        store_job_set_progress(p->cfg.st, s->id, prog);
     } else if (s->progress[0]) {
-        store_job_set_progress(p->st, s->id, s->progress);
+        store_job_set_progress(p->cfg.st, s->id, s->progress);
     }
     flush_events(s, util_mono(), 1);
     long long seq = 0;
-    if (store_job_finish_at(p->st, s->id, status, now, error, partial, result, s->seq + 1,
+    if (store_job_finish_at(p->cfg.st, s->id, status, now, error, partial, result, s->seq + 1,
                             &seq))
         log_msg(LOG_ERROR, "store", "cannot record the end of a job", "job", s->id, NULL);
     metrics_job(s->kind, status, seconds);
@@ -319,7 +318,7 @@ static void run_job(pool *p, slot *s, job_row *j)
     } else if (rc == TG_ECANCELLED && atomic_load(&s->stop) == STOP_SHUTDOWN) {
         flush_events(s, util_mono(), 1);
         long long seq = 0;
-        store_job_requeue(p->st, s->id, s->seq + 1, &seq);
+        store_job_requeue(p->cfg.st, s->id, s->seq + 1, &seq);
         log_job(s->id, s->kind, "running", "queued", j->attempt, "shutdown");
         char *ev = status_event("queued");
         if (ev)
@@ -378,7 +377,7 @@ static void *worker_main(void *arg)
         int blocked = 0;
         char now[32];
         util_now_rfc3339(now, sizeof now);
-        int rc = store_job_claim(p->st, p->budget - p->reserved, p->budget, now, p->provenance,
+        int rc = store_job_claim(p->cfg.st, p->cfg.budget - p->reserved, p->cfg.budget, now, p->provenance,
                                  &j, &blocked);
         if (rc == TG_ENOTFOUND && blocked == STORE_CLAIM_NEVER_FITS) {
             log_msg(LOG_WARN, "job", "a queued job exceeds the memory budget: failed", "job",
@@ -441,9 +440,7 @@ int pool_start(const pool_cfg *cfg, pool **out)
     if (!p)
         return TG_ENOMEM;
     p->cfg = *cfg;
-    p->st = cfg->st;
     p->n = cfg->n_workers;
-    p->budget = cfg->budget;
     snprintf(p->provenance, sizeof p->provenance, "%s",
              cfg->provenance ? cfg->provenance : "{}");
     p->threads = calloc((size_t)p->n, sizeof *p->threads);
@@ -456,7 +453,7 @@ int pool_start(const pool_cfg *cfg, pool **out)
     }
     /* Kept blocks stay within the memory budget: they are only ever reused by, or
      * freed for, the next large allocation. */
-    tg_big_keep(p->budget > 0 ? (size_t)(p->budget / 2) : 0);
+    tg_big_keep(p->cfg.budget > 0 ? (size_t)(p->cfg.budget / 2) : 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

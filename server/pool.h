@@ -23,7 +23,7 @@ typedef struct pool_cfg {
     kind_src src;         /* datasets and models for the kinds */
     /* Stores a model a job produced (job_io.save_model, with the job's id). */
     int (*save_model)(store *st, tg_model *m, const char *job_id, tg_err *err);
-    const char *provenance; /* JSON text recorded on each claimed job */
+    const char *provenance; /* JSON text recorded on each claimed job (copied) */
 } pool_cfg;
 
 /* Starts cfg->n_workers threads. Returns TG_OK; TG_ENOMEM or TG_EINTERNAL (a thread

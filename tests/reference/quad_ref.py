@@ -82,6 +82,7 @@ import time
 import warnings
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 from numpy.polynomial.hermite_e import hermegauss
@@ -387,6 +388,16 @@ def run_maps(act):
 
 
 # ---- verification ----------------------------------------------------------------------
+def graded_points(s):
+    """Breakpoints for QUADPACK: 0 and +-2^k / s (k >= -1) up to 8."""
+    pts = {0.0}
+    k = -1
+    while 2.0 ** k / s < 8.0:
+        pts |= {2.0 ** k / s, -(2.0 ** k) / s}
+        k += 1
+    return sorted(pts)
+
+
 def quad_nested(f, g, q1, q2, c, scale):
     """The same expectation by scipy.integrate.quad (QUADPACK, adaptive Gauss-Kronrod),
     nested, in whitened coordinates: independent of the graded rule."""
@@ -406,7 +417,7 @@ def quad_nested(f, g, q1, q2, c, scale):
         return integrate.quad(lambda z2: float(g(a * z1 + t * z2)) * dens(z2), -LIM, LIM,
                               points=pts, **opts)[0]
 
-    pts = sorted({0.0} | {sg * min(2.0 ** k / s1, 8.0) for k in range(-1, 3) for sg in (-1, 1)})
+    pts = graded_points(s1)
     return integrate.quad(lambda z1: float(f(s1 * z1)) * inner(z1) * dens(z1), -LIM, LIM,
                           points=pts, **opts)[0]
 
@@ -424,6 +435,55 @@ def gh2d(f, g, q1, q2, c, order):
 VERIFY_TRIPLES = [(1.0, 1.0, 0.3), (0.3, 2.0, -0.5), (2.0, 1.5, 1.2), (9.0, 4.0, 0.0),
                   (100.0, 100.0, 99.0), (100.0, 2.5, -14.0), (2025.0, 400.0, 899.99),
                   (40000.0, 9000.0, 18973.0), (50.0, 50.0, 49.99999), (1.7, 0.2, 0.01)]
+
+
+def mp_acts(act):
+    """phi and phi' in mpmath."""
+    M = mpmath
+    if act == "tanh":
+        f, df = M.tanh, lambda x: 1 / M.cosh(x) ** 2
+    elif act == "sigmoid":
+        f = lambda x: 1 / (1 + M.exp(-x))
+        df = lambda x: f(x) * (1 - f(x))
+    elif act == "softplus":
+        f, df = lambda x: M.log1p(M.exp(x)), lambda x: 1 / (1 + M.exp(-x))
+    else:
+        f, df = lambda x: x * M.ncdf(x), lambda x: M.ncdf(x) + x * M.npdf(x)
+    return f, df
+
+
+def diag_mpmath(act, q):
+    """E[phi(u)^2], E[phi'(u)^2] in mpmath (30 digits), u ~ N(0, q)."""
+    mpmath.mp.dps = 30
+    M = mpmath
+    f, df = mp_acts(act)
+    s = M.sqrt(q)
+    pts = [-LIM] + graded_points(math.sqrt(q)) + [LIM]
+    k = M.quad(lambda z: f(s * z) ** 2 * M.npdf(z), pts)
+    dk = M.quad(lambda z: df(s * z) ** 2 * M.npdf(z), pts)
+    return float(k), float(dk)
+
+
+def e2_mpmath(f, q1, q2, c):
+    """E[f(u) f(v)] in mpmath (20 digits): conditioning, nested tanh-sinh quadrature on
+    the breakpoints of graded_points (outer) and around z2* (inner); q1 >= q2."""
+    M = mpmath
+    M.mp.dps = 20
+    s1 = M.sqrt(q1)
+    a = c / s1
+    t = M.sqrt(q2 - a * a)
+
+    def inner(z1):
+        zs = float(-a * z1 / t)
+        pts = {-LIM, LIM} | {zs + x for x in graded_points(float(t))}
+        pts = sorted(x for x in pts if -LIM <= x <= LIM)
+        return M.quad(lambda z2: f(a * z1 + t * z2) * M.npdf(z2), pts)
+
+    pts = [-LIM] + graded_points(float(s1)) + [LIM]
+    return float(M.quad(lambda z1: f(s1 * z1) * inner(z1) * M.npdf(z1), pts))
+
+
+MP_TRIPLES = [(9.0, 4.0, 2.5), (2025.0, 400.0, 899.99)]
 
 
 def verify_triples():
@@ -457,20 +517,33 @@ def verify_one(act):
             a, b = (q1, q2) if q1 >= q2 else (q2, q1)
             ks, dks = gelu_semi(a, b, c, P_HI)
             e_gelu = max(e_gelu, abs(k - ks) / sk, abs(dk - dks) / sdk)
+    # two triples in mpmath (the slowest check: ~20 s per expectation)
+    e_mp2 = 0.0
+    mf, mdf = mp_acts(act)
+    for q1, q2, c in MP_TRIPLES:
+        k, dk = maps.pair_p(q1, q2, c, P_HI)
+        d1, d2 = maps.diag(q1), maps.diag(q2)
+        sk, sdk = math.sqrt(d1[0] * d2[0]), math.sqrt(d1[1] * d2[1])
+        e_mp2 = max(e_mp2, abs(k - e2_mpmath(mf, q1, q2, c)) / sk,
+                    abs(dk - e2_mpmath(mdf, q1, q2, c)) / sdk)
     # the 1-D diagonal integrals against QUADPACK
-    e_diag = 0.0
+    e_diag = e_mp = 0.0
     for q in (0.01, 1.0, 7.3, 100.0, 4e4):
         k, dk = maps.diag(q)
         s = math.sqrt(q)
-        opts = dict(epsabs=0.0, epsrel=2e-14, limit=400,
-                    points=[0.0, 0.5 / s, -0.5 / s, 4.0 / s, -4.0 / s])
+        opts = dict(epsabs=0.0, epsrel=2e-14, limit=400, points=graded_points(s))
         dens = lambda z: math.exp(-0.5 * z * z) * INV_SQRT2PI
         kq = integrate.quad(lambda z: float(f(s * z)) ** 2 * dens(z), -LIM, LIM, **opts)[0]
         dq = integrate.quad(lambda z: float(df(s * z)) ** 2 * dens(z), -LIM, LIM, **opts)[0]
         e_diag = max(e_diag, abs(k - kq) / k, abs(dk - dq) / dk)
+        # and in mpmath at 30 digits (tanh-sinh on the same breakpoints)
+        km, dm = diag_mpmath(act, q)
+        e_mp = max(e_mp, abs(k - km) / k, abs(dk - dm) / dk)
     return act, {"graded_vs_scipy_quad_nested": e_quad,
                  "graded_vs_gauss_hermite_2d_300_var_le_2": e_gh,
+                 "graded_vs_mpmath_nested_2_triples": e_mp2,
                  "diag_graded_vs_scipy_quad": e_diag,
+                 "diag_graded_vs_mpmath_30_digits": e_mp,
                  "gelu_numerical_vs_semi_analytic": e_gelu if act == "gelu" else None}
 
 
@@ -519,7 +592,9 @@ def main():
     elapsed = time.time() - t0
     worst_quad = max(v["graded_vs_scipy_quad_nested"] for v in verification.values())
     worst_gh = max(v["graded_vs_gauss_hermite_2d_300_var_le_2"] for v in verification.values())
-    worst_diag = max(v["diag_graded_vs_scipy_quad"] for v in verification.values())
+    worst_diag = max(max(v["diag_graded_vs_scipy_quad"], v["diag_graded_vs_mpmath_30_digits"])
+                     for v in verification.values())
+    worst_mp = max(v["graded_vs_mpmath_nested_2_triples"] for v in verification.values())
     print("convergence p=%d vs p=%d (per map, / scale): cases %.1e, maps group %.1e"
           % (P_HI, P_LO, conv, conv_maps))
     for a, v in verification.items():
@@ -555,7 +630,8 @@ def main():
     print("wrote %s (%d bytes, %d cases) in %.0f s" % (OUT, os.path.getsize(OUT), len(cases),
                                                        elapsed))
     assert conv < 1e-13 and conv_maps < 1e-13, "reference not converged"
-    assert worst_quad < 1e-12 and worst_gh < 1e-12 and worst_diag < 1e-13
+    assert worst_quad < 1e-13 and worst_gh < 1e-13 and worst_diag < 1e-13
+    assert worst_mp < 1e-13
     assert e_gelu_grid < 1e-12
 
 

@@ -35,7 +35,8 @@ typedef struct store store;
 int store_open(const char *path, store **out, tg_err *err);
 /* Closes every connection and frees st (NULL: no-op). No call may be running on st. */
 void store_close(store *st);
-/* 1 when a write transaction succeeds now (readiness), else 0. */
+/* 1 when a write transaction succeeds now (readiness), else 0: also 0 from a write that
+ * failed with SQLITE_FULL (logged once) until a later write commits. Thread-safe. */
 int store_writable(store *st);
 
 /* ---- jobs ---------------------------------------------------------------------------- */

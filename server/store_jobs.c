@@ -476,7 +476,7 @@ out:
     return store_end(c, rc);
 }
 
-int store_job_delete(store *st, const char *id)
+static int job_delete_once(store *st, const char *id)
 {
     /* A retry with the job's Idempotency-Key creates a new job once this one is gone. */
     static const int qs[] = {Q_ARRAYS_DELETE, Q_IDEM_DELETE_JOB, Q_JOB_REFS_DELETE,
@@ -499,6 +499,15 @@ int store_job_delete(store *st, const char *id)
         store_arrays_remove(st, id);
 out:
     return store_end(c, rc);
+}
+
+int store_job_delete(store *st, const char *id)
+{
+    int rc = job_delete_once(st, id);
+    /* A delete needs room in the WAL: on a full disk, give it the spare file's room. */
+    if (rc == TG_EIO && store_is_full(st) && store_spare_release(st))
+        rc = job_delete_once(st, id);
+    return rc;
 }
 
 int store_recover(store *st, int max_attempts, const char *now, int *requeued, int *failed)

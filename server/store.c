@@ -15,6 +15,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "../core/embed.h"
@@ -47,7 +48,7 @@ static int conn_open(const char *path, conn **out, tg_err *err)
     /* foreign_keys: job_refs rows go with their job (ON DELETE CASCADE, 0002). */
     sqlite3_exec(c->db,
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA secure_delete=FAST;",
                  NULL, NULL, NULL);
     *out = c;
     return TG_OK;
@@ -99,11 +100,21 @@ static void spare_path(const store *st, char *buf, size_t n)
     snprintf(buf, n, "%s.spare", st->path);
 }
 
-/* Creates <db>.spare of STORE_SPARE_LEN bytes unless it exists; on a disk without room
- * for it, leaves none (no partial file). */
+/* 1 when the filesystem of the database has less than twice the spare's size free. */
+static int low_space(const store *st)
+{
+    struct statvfs v;
+    return statvfs(st->path, &v) != 0 ||
+           (unsigned long long)v.f_bavail * v.f_frsize < 2ULL * STORE_SPARE_LEN;
+}
+
+/* Creates <db>.spare of STORE_SPARE_LEN bytes unless it exists or the space is low (the
+ * room it would take back is what the next delete needs); never leaves a partial file. */
 static void spare_make(store *st)
 {
     char p[4096];
+    if (low_space(st))
+        return;
     spare_path(st, p, sizeof p);
     int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0)
@@ -113,19 +124,16 @@ static void spare_make(store *st)
         unlink(p);
 }
 
-int store_spare_release(store *st)
-{
-    char p[4096];
-    spare_path(st, p, sizeof p);
-    return unlink(p) == 0;
-}
 
 int store_is_full(store *st)
 {
     pthread_mutex_lock(&st->mu);
     int full = st->full;
     pthread_mutex_unlock(&st->mu);
-    return full;
+    if (!full)
+        return 0;
+    /* Room came back without a write to prove it (space freed outside): one may try. */
+    return low_space(st);
 }
 
 /* Records the outcome of a write: full = 1 after SQLITE_FULL (the disk is full), 0 after
@@ -199,6 +207,27 @@ static void release(conn *c)
     c->next = st->idle;
     st->idle = c;
     pthread_mutex_unlock(&st->mu);
+}
+
+int store_make_room(store *st, int attempt)
+{
+    char p[4096];
+    spare_path(st, p, sizeof p);
+    if (attempt == 0)
+        return unlink(p) == 0 || store_make_room(st, 1);
+    if (attempt > 1)
+        return 0;
+    /* Copy the WAL into the database (its freed pages: no growth) and truncate it. */
+    conn *c = acquire(st);
+    if (!c)
+        return 0;
+    wlock(c);
+    sqlite3_stmt *s = store_stmt(c, Q_CHECKPOINT);
+    int ok = s && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 0;
+    if (s)
+        sqlite3_reset(s);
+    release(c);
+    return ok;
 }
 
 static int begin(conn *c)

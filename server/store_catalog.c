@@ -298,7 +298,7 @@ int store_dataset_delete(store *st, const char *ref)
 {
     int rc = delete_unless_used(st, &datasets, ref);
     /* A delete needs room in the WAL: on a full disk, give it the spare file's room. */
-    if (rc == TG_EIO && store_is_full(st) && store_spare_release(st))
+    for (int a = 0; a < 2 && rc == TG_EIO && store_is_full(st) && store_make_room(st, a); a++)
         rc = delete_unless_used(st, &datasets, ref);
     return rc;
 }

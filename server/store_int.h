@@ -66,11 +66,14 @@ int store_end(conn *c, int rc);
  * statement belongs to c. */
 sqlite3_stmt *store_stmt(conn *c, int q);
 
-/* 1 while writes fail with SQLITE_FULL (st->full). */
+/* 1 while writes fail with SQLITE_FULL (st->full) and the filesystem has less than
+ * twice the spare's size free. */
 int store_is_full(store *st);
-/* Deletes <db>.spare, the room kept for deletes on a full disk: 1 when there was one to
- * delete (a retry may now fit), else 0. It is made again when writes succeed again. */
-int store_spare_release(store *st);
+/* Makes room for a delete on a full disk; attempt 0: deletes <db>.spare, the room kept
+ * for this (made again when writes succeed again), or else does attempt 1; attempt 1:
+ * checkpoints and truncates the WAL. 1 when a retry may now fit, else 0. Holds no lock
+ * on return; call it outside a store call. */
+int store_make_room(store *st, int attempt);
 
 /* Commits the transaction of a STORE_WRITE call: TG_OK or TG_EIO. */
 int store_commit(conn *c);

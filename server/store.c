@@ -45,10 +45,14 @@ static int conn_open(const char *path, conn **out, tg_err *err)
         return TG_EIO;
     }
     sqlite3_busy_timeout(c->db, 10000);
-    /* foreign_keys: job_refs rows go with their job (ON DELETE CASCADE, 0002). */
+    /* foreign_keys: job_refs rows go with their job (ON DELETE CASCADE, 0002).
+     * secure_delete=FAST, a small autocheckpoint and journal_size_limit keep committed
+     * data out of a large WAL, so that a delete on a full disk fits in the spare's room
+     * (Debian builds SQLite with secure_delete on: a delete would rewrite every page). */
     sqlite3_exec(c->db,
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA secure_delete=FAST;",
+                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA secure_delete=FAST; "
+                 "PRAGMA journal_size_limit=1048576; PRAGMA wal_autocheckpoint=256;",
                  NULL, NULL, NULL);
     *out = c;
     return TG_OK;

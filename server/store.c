@@ -13,9 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "../core/embed.h"
+#include "log.h"
 
 static const char *const sql_text[Q_N] = {
 #define STORE_SQL(id, text) [id] = text,
@@ -41,10 +45,14 @@ static int conn_open(const char *path, conn **out, tg_err *err)
         return TG_EIO;
     }
     sqlite3_busy_timeout(c->db, 10000);
-    /* foreign_keys: job_refs rows go with their job (ON DELETE CASCADE, 0002). */
+    /* foreign_keys: job_refs rows go with their job (ON DELETE CASCADE, 0002).
+     * secure_delete=FAST, a small autocheckpoint and journal_size_limit keep committed
+     * data out of a large WAL, so that a delete on a full disk fits in the spare's room
+     * (Debian builds SQLite with secure_delete on: a delete would rewrite every page). */
     sqlite3_exec(c->db,
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA secure_delete=FAST; "
+                 "PRAGMA journal_size_limit=1048576; PRAGMA wal_autocheckpoint=256;",
                  NULL, NULL, NULL);
     *out = c;
     return TG_OK;
@@ -87,6 +95,73 @@ static int exec_q(conn *c, int q)
     return rc;
 }
 
+/* ---- the spare file: room kept for deletes on a full disk ---------------------------- */
+
+#define STORE_SPARE_LEN (4L << 20)
+
+static void spare_path(const store *st, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s.spare", st->path);
+}
+
+/* 1 when the filesystem of the database has less than twice the spare's size free. */
+static int low_space(const store *st)
+{
+    struct statvfs v;
+    return statvfs(st->path, &v) != 0 ||
+           (unsigned long long)v.f_bavail * v.f_frsize < 2ULL * STORE_SPARE_LEN;
+}
+
+/* Creates <db>.spare of STORE_SPARE_LEN bytes unless it exists or the space is low (the
+ * room it would take back is what the next delete needs); never leaves a partial file. */
+static void spare_make(store *st)
+{
+    char p[4096];
+    if (low_space(st))
+        return;
+    spare_path(st, p, sizeof p);
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return;
+    int ok = posix_fallocate(fd, 0, STORE_SPARE_LEN) == 0;
+    if (close(fd) || !ok)
+        unlink(p);
+}
+
+
+int store_is_full(store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    int full = st->full;
+    pthread_mutex_unlock(&st->mu);
+    if (!full)
+        return 0;
+    /* Room came back without a write to prove it (space freed outside): one may try. */
+    return low_space(st);
+}
+
+/* Records the outcome of a write: full = 1 after SQLITE_FULL (the disk is full), 0 after
+ * a commit. Logs the transitions only, so a full disk gives one line, not one a request. */
+static void set_full(store *st, int full)
+{
+    pthread_mutex_lock(&st->mu);
+    int was = st->full;
+    st->full = full;
+    pthread_mutex_unlock(&st->mu);
+    if (full && !was)
+        log_msg(LOG_ERROR, "store", "writes fail: the disk is full (SQLITE_FULL); reads and "
+                "deletes still work, uploads and submissions get 503", "db", st->path, NULL);
+    else if (!full && was) {
+        log_msg(LOG_WARN, "store", "writes succeed again", "db", st->path, NULL);
+        spare_make(st);
+    }
+}
+
+static int is_full(conn *c)
+{
+    return (sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_FULL;
+}
+
 static void wlock(conn *c)
 {
     if (!c->holds_w) {
@@ -123,6 +198,9 @@ static void release(conn *c)
     /* A statement left mid-result would hold a read transaction on an old snapshot,
      * and the connection's next write would fail with SQLITE_BUSY_SNAPSHOT at once
      * instead of waiting: end them all here. */
+    if (c->holds_w && is_full(c))
+        set_full(st, 1);
+    c->probe = 0;
     for (int i = 0; i < Q_N; i++)
         if (c->stmt[i] && sqlite3_stmt_busy(c->stmt[i]))
             sqlite3_reset(c->stmt[i]);
@@ -133,6 +211,27 @@ static void release(conn *c)
     c->next = st->idle;
     st->idle = c;
     pthread_mutex_unlock(&st->mu);
+}
+
+int store_make_room(store *st, int attempt)
+{
+    char p[4096];
+    spare_path(st, p, sizeof p);
+    if (attempt == 0)
+        return unlink(p) == 0 || store_make_room(st, 1);
+    if (attempt > 1)
+        return 0;
+    /* Copy the WAL into the database (its freed pages: no growth) and truncate it. */
+    conn *c = acquire(st);
+    if (!c)
+        return 0;
+    wlock(c);
+    sqlite3_stmt *s = store_stmt(c, Q_CHECKPOINT);
+    int ok = s && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 0;
+    if (s)
+        sqlite3_reset(s);
+    release(c);
+    return ok;
 }
 
 static int begin(conn *c)
@@ -147,6 +246,10 @@ static int begin(conn *c)
 int store_commit(conn *c)
 {
     int rc = exec_q(c, Q_COMMIT) == SQLITE_DONE ? TG_OK : TG_EIO;
+    if (rc == TG_OK && !c->probe)
+        set_full(c->st, 0);
+    else if (rc != TG_OK && is_full(c))
+        set_full(c->st, 1);
     if (rc == TG_OK)
         wunlock(c);
     return rc;
@@ -358,6 +461,7 @@ int store_open(const char *path, store **out, tg_err *err)
         goto out;
     release(c);
     c = NULL;
+    spare_make(st);
     *out = st;
 out:
     if (rc) {
@@ -387,8 +491,12 @@ int store_writable(store *st)
 {
     conn *c;
     sqlite3_stmt *s;
-    int ok = store_start(st, STORE_WRITE, Q_WRITABLE, &c, &s) == TG_OK &&
-             sqlite3_step(s) == SQLITE_DONE && store_commit(c) == TG_OK;
+    if (store_is_full(st))
+        return 0;   /* the probe's small write may still fit where real writes do not */
+    int ok = store_start(st, STORE_WRITE, Q_WRITABLE, &c, &s) == TG_OK;
+    if (ok)
+        c->probe = 1;
+    ok = ok && sqlite3_step(s) == SQLITE_DONE && store_commit(c) == TG_OK;
     store_end(c, TG_OK);
     return ok;
 }

@@ -35,7 +35,8 @@ typedef struct store store;
 int store_open(const char *path, store **out, tg_err *err);
 /* Closes every connection and frees st (NULL: no-op). No call may be running on st. */
 void store_close(store *st);
-/* 1 when a write transaction succeeds now (readiness), else 0. */
+/* 1 when a write transaction succeeds now (readiness), else 0: also 0 from a write that
+ * failed with SQLITE_FULL (logged once) until a later write commits. Thread-safe. */
 int store_writable(store *st);
 
 /* ---- jobs ---------------------------------------------------------------------------- */
@@ -95,7 +96,7 @@ void job_row_deinit(job_row *j);
  * *existing = 0. j and the strings are borrowed; on success j->seq is set.
  * TG_OK; TG_ECONFLICT (idem_key used with another body); TG_EQUEUEFULL (max_queue jobs
  * are queued); TG_EINVAL (more than STORE_MAX_REFS refs, or a ref type out of the enum);
- * TG_EIO. err set on failure. */
+ * TG_EIO (also while the disk is full: see store_writable). err set on failure. */
 int store_job_insert(store *st, job_row *j, const char *idem_key, const char *idem_body,
                      long long max_queue, int *existing, tg_err *err);
 

@@ -296,7 +296,11 @@ int store_model_list(store *st, model_row **rows_out, size_t *n_out)
 
 int store_dataset_delete(store *st, const char *ref)
 {
-    return delete_unless_used(st, &datasets, ref);
+    int rc = delete_unless_used(st, &datasets, ref);
+    /* A delete needs room in the WAL: on a full disk, give it the spare file's room. */
+    for (int a = 0; a < 2 && rc == TG_EIO && store_is_full(st) && store_make_room(st, a); a++)
+        rc = delete_unless_used(st, &datasets, ref);
+    return rc;
 }
 
 int store_model_delete(store *st, const char *id)

@@ -29,6 +29,7 @@ enum store_q {
 typedef struct conn {
     store *st;
     int holds_w;     /* this connection holds st->wmu (inside a write transaction) */
+    int probe;       /* the write is store_writable's probe: its success proves nothing */
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_N];
     struct conn *next;
@@ -42,6 +43,9 @@ struct store {
      * this keeps the latency of concurrent commits low and fair. */
     pthread_mutex_t wmu;
     conn *idle;
+    /* 1 from a write that failed with SQLITE_FULL until a write (not the probe) commits;
+     * read and written under mu. The change is logged once per episode. */
+    int full;
 };
 
 /* How a call uses its connection. */
@@ -61,6 +65,15 @@ int store_end(conn *c, int rc);
 /* The prepared statement q of c, reset and unbound; NULL if it cannot be prepared. The
  * statement belongs to c. */
 sqlite3_stmt *store_stmt(conn *c, int q);
+
+/* 1 while writes fail with SQLITE_FULL (st->full) and the filesystem has less than
+ * twice the spare's size free. */
+int store_is_full(store *st);
+/* Makes room for a delete on a full disk; attempt 0: deletes <db>.spare, the room kept
+ * for this (made again when writes succeed again), or else does attempt 1; attempt 1:
+ * checkpoints and truncates the WAL. 1 when a retry may now fit, else 0. Holds no lock
+ * on return; call it outside a store call. */
+int store_make_room(store *st, int attempt);
 
 /* Commits the transaction of a STORE_WRITE call: TG_OK or TG_EIO. */
 int store_commit(conn *c);

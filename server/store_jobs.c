@@ -173,6 +173,10 @@ int store_job_insert(store *st, job_row *j, const char *idem_key, const char *id
     *existing = 0;
     if ((rc = check_refs(j, err)))
         return rc;
+    /* A job row may still fit in the WAL where its results will not: no 202 that goes
+     * nowhere on a full disk. */
+    if (store_is_full(st))
+        return tg_err_set(err, TG_EIO, "the disk is full");
     if ((rc = store_start(st, STORE_WRITE, -1, &c, NULL)))
         goto out;
     rc = TG_EIO;
@@ -476,7 +480,7 @@ out:
     return store_end(c, rc);
 }
 
-int store_job_delete(store *st, const char *id)
+static int job_delete_once(store *st, const char *id)
 {
     /* A retry with the job's Idempotency-Key creates a new job once this one is gone. */
     static const int qs[] = {Q_ARRAYS_DELETE, Q_IDEM_DELETE_JOB, Q_JOB_REFS_DELETE,
@@ -499,6 +503,15 @@ int store_job_delete(store *st, const char *id)
         store_arrays_remove(st, id);
 out:
     return store_end(c, rc);
+}
+
+int store_job_delete(store *st, const char *id)
+{
+    int rc = job_delete_once(st, id);
+    /* A delete needs room in the WAL: on a full disk, give it the spare file's room. */
+    for (int a = 0; a < 2 && rc == TG_EIO && store_is_full(st) && store_make_room(st, a); a++)
+        rc = job_delete_once(st, id);
+    return rc;
 }
 
 int store_recover(store *st, int max_attempts, const char *now, int *requeued, int *failed)

@@ -24,6 +24,7 @@ STORE_SQL(Q_BEGIN, "BEGIN IMMEDIATE")
 STORE_SQL(Q_COMMIT, "COMMIT")
 STORE_SQL(Q_ROLLBACK, "ROLLBACK")
 STORE_SQL(Q_WRITABLE, "UPDATE idempotency SET key = key WHERE 0")
+STORE_SQL(Q_CHECKPOINT, "PRAGMA wal_checkpoint(TRUNCATE)")
 
 /* ---- store_jobs.c: jobs, their references, idempotency keys, recovery */
 STORE_SQL(Q_IDEM_GET, "SELECT body, job_id FROM idempotency WHERE key = ?1")

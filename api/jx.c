@@ -351,6 +351,7 @@ int jx_matrix(const json_t *v, const char *path, int allow_vector, size_t max_el
             m[i] = json_number_value(row);
             if (!isfinite(m[i])) {
                 free(m);
+                jx_index_path(fb, sizeof fb, path, i);
                 return tg_err_setf(err, TG_EDATA, fb, "%s is not finite", fb);
             }
             continue;

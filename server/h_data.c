@@ -2,6 +2,7 @@
  * (?include=data) and delete, and the list of builtins. Decoding and validation are
  * api/data.c's; this file moves bytes between HTTP and the store. The URL names a
  * dataset by its id or its (unique) name; the store resolves either. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,8 +69,9 @@ void h_dataset_upload(hreq *h)
         }
         if (seed) {
             char *end;
+            errno = 0;
             unsigned long long v = strtoull(seed, &end, 10);
-            if (!*seed || *end || seed[0] == '-') {
+            if (!*seed || *end || seed[0] == '-' || errno == ERANGE) {
                 http_reply_error(h, API_INVALID_ARGUMENT, "seed",
                                  "seed must be a non-negative integer");
                 return;

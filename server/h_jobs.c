@@ -4,6 +4,7 @@
  *
  * Job objects are rendered from the stored JSON texts by concatenation (no re-parsing
  * of results), which keeps polling cheap. */
+#include <errno.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -237,8 +238,9 @@ void h_job_list(hreq *h)
     }
     if (cursor) {
         char *end;
+        errno = 0;
         long long v = cursor[0] == 'c' ? strtoll(cursor + 1, &end, 36) : -1;
-        if (v <= 0 || *end) {
+        if (v <= 0 || *end || errno == ERANGE) {
             http_reply_error(h, API_INVALID_ARGUMENT, "cursor", "cursor is not valid");
             return;
         }

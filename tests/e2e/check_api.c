@@ -1035,6 +1035,7 @@ START_TEST(list_bad_query)
         {"limit=0", "limit"},   {"limit=501", "limit"}, {"limit=x", "limit"},
         {"limit=-1", "limit"},  {"limit=", "limit"},    {"limit=2x", "limit"},
         {"status=done", "status"}, {"cursor=zzz", "cursor"}, {"cursor=", "cursor"},
+        {"cursor=czzzzzzzzzzzzzzzzzzzzzzzz", "cursor"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         resp *r = http_getf(S, "/v1/jobs?%s", cases[i].query);

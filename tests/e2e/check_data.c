@@ -285,6 +285,7 @@ START_TEST(csv_bad_data)
         {"?task=clustering", "task"},   {"?test_fraction=1", "test_fraction"},
         {"?test_fraction=-0.1", "test_fraction"}, {"?test_fraction=x", "test_fraction"},
         {"?seed=-1", "seed"},           {"?seed=x", "seed"},
+        {"?seed=99999999999999999999999", "seed"},
     };
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         r = upload_csv(q[i].query, "a,y\n1,0\n2,1\n");

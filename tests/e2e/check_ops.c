@@ -632,7 +632,6 @@ START_TEST(disk_full)
     resp_free(r);
     ck_assert_ptr_nonnull(strstr(srv_log_text(s), "the disk is full"));
     free(csv);
-    json_decref(j);
     srv_stop(s, 20);
 }
 END_TEST

@@ -525,18 +525,25 @@ START_TEST(sse_ids_continue_across_attempts)
     srv_kill9(s);
     srv_start(s, "--enable-test-kinds", "--workers", "1", NULL);
     job_wait(s, id, "running", 10);
-    /* Resuming: the re-queue, then the new attempt, all after the last id seen. */
+    /* Resuming: what the first attempt wrote after the last id seen (progress events
+     * stored between our read and the kill), then the re-queue and the new attempt, all
+     * after that id. */
     idstream *b = events_get(s, id, fmt("%lld", last), 0.7);
-    ck_assert_int_ge(b->n, 3);
     assert_ids_increase(b, "resumed");
+    ck_assert_int_ge(b->n, 1);
     ck_assert_int_gt(b->ev[0].id, last);
-    ck_assert_str_eq(ev_status(&b->ev[0]), "queued");
-    ck_assert_str_eq(ev_status(&b->ev[1]), "running");
+    int q = 0;
+    while (q < b->n && strcmp(b->ev[q].type, "progress") == 0)
+        q++;
+    ck_assert_msg(q + 2 < b->n, "resumed stream: %d events, %d progress before the re-queue",
+                  b->n, q);
+    ck_assert_str_eq(ev_status(&b->ev[q]), "queued");
+    ck_assert_str_eq(ev_status(&b->ev[q + 1]), "running");
     /* A new client: the current attempt only, from its `running` event. */
     idstream *c = events_get(s, id, NULL, 0.7);
     ck_assert_int_ge(c->n, 2);
     ck_assert_str_eq(ev_status(&c->ev[0]), "running");
-    ck_assert_int_eq(c->ev[0].id, b->ev[1].id);
+    ck_assert_int_eq(c->ev[0].id, b->ev[q + 1].id);
     ASSERT_STATUS(cancel(s, id), 202);
     ck_assert_int_eq(srv_stop(s, 10), 0);
 }

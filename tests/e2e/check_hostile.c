@@ -74,6 +74,23 @@ static long proc_kb(pid_t pid, const char *field)
     return v;
 }
 
+/* 1 when process pid runs under AddressSanitizer (libasan mapped): its allocator keeps
+ * freed blocks in quarantine and never reallocates in place, so RSS says nothing about
+ * the server's own bounds there. */
+static int under_asan(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int yes = 0;
+    while (!yes && fgets(line, sizeof line, f))
+        yes = strstr(line, "libasan") != NULL;
+    fclose(f);
+    return yes;
+}
+
 /* The soft open-file limit raised to the hard one; returns the new soft limit. */
 static long raise_nofile(void)
 {
@@ -122,6 +139,23 @@ static int peer_closed(int fd)
             continue;
         return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
     }
+}
+
+/* The value of a metric line that starts with `name` in /metrics, or -1. */
+static double metric(srv *s, const char *name)
+{
+    resp *r = http_get(s, "/metrics");
+    ck_assert_int_eq(r->status, 200);
+    const char *p = r->body;
+    size_t n = strlen(name);
+    while (p && *p) {
+        if (strncmp(p, name, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return -1;
 }
 
 /* ---- Done-when 1: idle sockets ---------------------------------------------------------- */
@@ -191,6 +225,10 @@ START_TEST(idle_evicted_near_limit)
     sleep_s(0.2);
     ck_assert_msg(peer_closed(fds[0]), "the oldest idle connection is still open");
     ck_assert_msg(!peer_closed(fds[N - 1]), "the newest connection was closed");
+    ck_assert_msg(metric(s, "tangent_http_connections_closed_total{reason=\"near_limit\"}") >=
+                      N - 64,
+                  "near_limit closes not counted");
+    ck_assert_msg(metric(s, "tangent_http_connections_max") == 64, "max not 64");
     for (int i = 0; i < N; i++)
         close(fds[i]);
     ck_assert_int_le(fd_settle(s, base, 5), base);
@@ -269,6 +307,9 @@ START_TEST(slow_headers_cut)
     close(idle);
     close(ka);
     healthz_fast(s, "after");
+    ck_assert_msg(metric(s, "tangent_http_connections_closed_total{reason=\"header_timeout\"}") >=
+                      N + 2,
+                  "header_timeout closes not counted");
     srv_stop(s, 20);
 }
 END_TEST
@@ -396,8 +437,11 @@ START_TEST(body_memory_bound)
     ck_assert_int_ge(n503, 1);
     ck_assert_int_ge(n400, 1);
     /* Within the bound plus one body of slack (the Done-when scaled down). */
-    ck_assert_msg(hwm - hwm0 <= (32 + 16) * 1024, "peak RSS grew by %ld kB (bound 32 MB)",
-                  hwm - hwm0);
+    if (under_asan(s->pid))
+        printf("body_memory_bound: the server runs under ASan: its RSS is not checked\n");
+    else
+        ck_assert_msg(hwm - hwm0 <= (32 + 16) * 1024, "peak RSS grew by %ld kB (bound 32 MB)",
+                      hwm - hwm0);
     healthz_fast(s, "after");
     srv_stop(s, 20);
 }

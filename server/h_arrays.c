@@ -96,8 +96,10 @@ static int row_step(array_stream *a, size_t *budget)
             if (elem(a, a->cur_i, a->cur_j, &v))
                 return -1;
             size_t oj = (a->cur_j - a->c0) / k;
-            a->acc[oj] += v;
-            a->cnt[oj]++;
+            if (!isnan(v)) { /* NaN entries are left out of a block's mean */
+                a->acc[oj] += v;
+                a->cnt[oj]++;
+            }
             a->cur_j++;
             (*budget)--;
         }

@@ -4,8 +4,18 @@
  *
  * Threading: MHD runs a pool of epoll threads (MHD_OPTION_THREAD_POOL_SIZE); no callback
  * blocks for long: SSE streams park their connection (suspend/resume) while they wait,
- * array downloads read one chunk per call. The number of connections is bounded by
- * MHD_OPTION_CONNECTION_LIMIT. No analysis runs on these threads.
+ * array downloads read a bounded number of values per call. The number of connections
+ * is bounded by MHD_OPTION_CONNECTION_LIMIT, sized from the open-file limit (raised to
+ * its hard limit at start); conns.c closes connections that do not send a request head
+ * within --header-timeout and, near the limit, the ones waiting longest for one. No
+ * analysis runs on these threads.
+ *
+ * Request bodies: one buffer per request, grown by doubling but never past its
+ * Content-Length (or --max-body), and every byte of capacity is taken first from one
+ * process-wide bound (--max-body-memory); past it the request is a 503. A request that
+ * will be refused anyway (no token, no route, over a limit) never buffers its body.
+ * Ambiguous framing (Content-Length with Transfer-Encoding, two Content-Lengths) is a
+ * 400 and a close: the library alone would take the first Content-Length.
  *
  * The listening socket is ours (http_listen, before the store opens): without
  * SO_REUSEPORT, so that a second server on a port in use fails at start (API.md 6.1)

@@ -189,9 +189,18 @@ int jx_as_int(const json_t *v, const char *path, long long lo, long long hi,
         x = json_integer_value(v);
     } else if (json_is_real(v)) {
         double r = json_real_value(v);
-        if (!isfinite(r) || r != floor(r) || fabs(r) > 9.007199254740992e15)
+        if (!isfinite(r) || r != floor(r))
             return tg_err_setf(err, TG_EINVAL, path, "%s must be an integer (got %.17g)",
                                path, r);
+        /* An integral value out of range says so (1e18 is an integer, only too large). */
+        if (r < (double)lo || r > (double)hi)
+            return tg_err_setf(err, TG_EINVAL, path, "%s must be in [%lld, %lld] (got %.17g)",
+                               path, lo, hi, r);
+        if (fabs(r) > 9.007199254740992e15)
+            return tg_err_setf(err, TG_EINVAL, path,
+                               "%s: %.17g is beyond 2^53, where a number in exponent or "
+                               "decimal form may not be the integer written; write it as "
+                               "digits only", path, r);
         x = (long long)r;
     } else {
         return tg_err_setf(err, TG_EINVAL, path, "%s must be an integer", path);

@@ -192,6 +192,15 @@ int csv_parse(const char *buf, size_t len, const csv_limits *lim, csv_table **ou
     *out = NULL;
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         pos = 3;
+    /* One byte-order mark is an encoding signature; a second one would become part of
+     * the first column's name (a name that looks like its neighbour's), so it is an
+     * error rather than text. */
+    if (pos == 3 && len >= 6 && memcmp(buf + 3, "\xEF\xBB\xBF", 3) == 0) {
+        rc = tg_err_setf(err, TG_EDATA, "header",
+                         "header: the CSV starts with two byte-order marks (U+FEFF); "
+                         "at most one is allowed");
+        goto out;
+    }
     while (pos < len) {
         if (buf[pos] == '\n' || is_crlf(buf, len, pos)) { /* a blank line is no record */
             pos += buf[pos] == '\n' ? 1 : 2;

@@ -27,7 +27,9 @@ typedef struct tg_config {
     int log_json;
     int log_level;           /* 0 debug, 1 info, 2 warn, 3 error */
     int test_kinds;
-    int max_connections;     /* MHD_OPTION_CONNECTION_LIMIT */
+    int max_connections;     /* MHD_OPTION_CONNECTION_LIMIT (0 = from the fd limit) */
+    double header_timeout;   /* seconds for a request line and headers (conns.c) */
+    long long max_body_memory; /* all buffered request bodies together (http.c) */
     char limits[8];          /* where the defaults of workers and memory_budget came from:
                               * "cgroup" (the container's limits) or "host" */
 } tg_config;

@@ -26,7 +26,8 @@
 enum {
     OPT_PORT = 1, OPT_BIND, OPT_DB, OPT_WORKERS, OPT_BLAS, OPT_MAX_BODY, OPT_MAX_QUEUE,
     OPT_MEM, OPT_ATTEMPTS, OPT_TOKEN, OPT_METRICS_AUTH, OPT_CORS, OPT_SECRET, OPT_LOG_FMT,
-    OPT_LOG_LEVEL, OPT_TEST_KINDS, OPT_HELP, OPT_VERSION
+    OPT_LOG_LEVEL, OPT_TEST_KINDS, OPT_MAX_CONN, OPT_HEADER_TIMEOUT, OPT_BODY_MEM, OPT_HELP,
+    OPT_VERSION
 };
 
 static const struct {
@@ -41,6 +42,15 @@ static const struct {
     {"blas-threads", "TANGENT_BLAS_THREADS", "N", "OpenBLAS threads, process-wide [1]",
      OPT_BLAS},
     {"max-body", "TANGENT_MAX_BODY", "BYTES", "largest request body [256 MiB]", OPT_MAX_BODY},
+    {"max-body-memory", "TANGENT_MAX_BODY_MEMORY", "BYTES",
+     "memory for all request bodies being received, together; 503 beyond [512 MiB, at "
+     "least --max-body]", OPT_BODY_MEM},
+    {"max-connections", "TANGENT_MAX_CONNECTIONS", "N",
+     "most open connections [10000, or fewer when the open-file limit (raised to its hard "
+     "limit at start) is lower]", OPT_MAX_CONN},
+    {"header-timeout", "TANGENT_HEADER_TIMEOUT", "SECONDS",
+     "a connection must send a complete request line and headers within this many seconds "
+     "of its start or of its previous response, else it is closed [30]", OPT_HEADER_TIMEOUT},
     {"max-queue", "TANGENT_MAX_QUEUE", "N", "most waiting jobs before 429 [1000]",
      OPT_MAX_QUEUE},
     {"memory-budget", "TANGENT_MEMORY_BUDGET", "BYTES",
@@ -245,6 +255,25 @@ static int set_option(tg_config *cfg, int id, const char *name, const char *val)
             goto bad;
         cfg->max_body = (size_t)v;
         break;
+    case OPT_BODY_MEM:
+        if (parse_bytes(val, &v) || v < 1024)
+            goto bad;
+        cfg->max_body_memory = v;
+        break;
+    case OPT_MAX_CONN:
+        if (parse_ll(val, 16, 1000000, &v))
+            goto bad;
+        cfg->max_connections = (int)v;
+        break;
+    case OPT_HEADER_TIMEOUT: {
+        char *end;
+        errno = 0;
+        double d = strtod(val, &end);
+        if (errno || end == val || *end || !(d >= 0.5 && d <= 3600))
+            goto bad;
+        cfg->header_timeout = d;
+        break;
+    }
     case OPT_MAX_QUEUE:
         if (parse_ll(val, 1, 100000000, &v))
             goto bad;
@@ -335,7 +364,9 @@ int config_parse(tg_config *cfg, int argc, char **argv)
     cfg->max_queue = 1000;
     cfg->max_attempts = 3;
     cfg->log_level = 1;
-    cfg->max_connections = 1024;
+    cfg->max_connections = 0; /* 0: sized from the open-file limit by http_start */
+    cfg->header_timeout = 30.0;
+    cfg->max_body_memory = 0; /* 0: 512 MiB, at least max_body (below) */
 
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *v = options[i].env ? getenv(options[i].env) : NULL;
@@ -382,5 +413,9 @@ int config_parse(tg_config *cfg, int argc, char **argv)
         fprintf(stderr, "tangentd: unexpected argument \"%s\" (see --help)\n", argv[optind]);
         return 2;
     }
+    if (cfg->max_body_memory == 0)
+        cfg->max_body_memory = (long long)512 << 20;
+    if (cfg->max_body_memory < (long long)cfg->max_body)
+        cfg->max_body_memory = (long long)cfg->max_body;
     return 0;
 }

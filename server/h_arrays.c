@@ -13,6 +13,9 @@
 
 enum { FMT_JSON, FMT_NPY, FMT_CSV };
 
+/* The most array elements one call of the content reader reads (8 MB of doubles). */
+#define FILL_ELEMS ((size_t)1 << 20)
+
 typedef struct array_stream {
     char job_id[40], name[ROUTER_PARAM_LEN];
     size_t rows, cols;        /* stored shape (cols 0 = vector) */
@@ -24,6 +27,9 @@ typedef struct array_stream {
     int phase;                /* 0 header, 1 rows, 2 footer, 3 done */
     double *chunk;            /* one stored chunk */
     long long chunk_idx;
+    size_t chunk_n;           /* values in it */
+    int row_active;           /* an output row is being accumulated */
+    size_t cur_i, cur_j;      /* the next element of it */
     double *acc;              /* downsample accumulators (out_cols) */
     size_t *cnt;
     sbuf out;
@@ -37,11 +43,15 @@ static int elem(array_stream *a, size_t i, size_t j, double *v)
     size_t flat = i * width + j;
     long long idx = (long long)(flat / STORE_CHUNK);
     if (idx != a->chunk_idx) {
-        size_t n;
-        if (store_array_chunk(app->st, a->job_id, a->name, (size_t)idx, a->chunk, &n))
+        if (store_array_chunk(app->st, a->job_id, a->name, (size_t)idx, a->chunk,
+                              &a->chunk_n))
             return -1;
         a->chunk_idx = idx;
     }
+    /* A chunk shorter than the shape says (a file or row changed under the download) is
+     * an error, never a read of what the buffer held before. */
+    if (flat % STORE_CHUNK >= a->chunk_n)
+        return -1;
     *v = a->chunk[flat % STORE_CHUNK];
     return 0;
 }
@@ -58,28 +68,48 @@ static void put_num(array_stream *a, double v)
         sbuf_puts(&a->out, v > 0 ? "inf" : "-inf");
 }
 
-/* Produces the values of output row r into a->acc (out_cols values). */
-static int output_row(array_stream *a, size_t r)
+/* Accumulates the output row a->next_row into a->acc (out_cols values), at most *budget
+ * elements per call (a downsample block can span a whole 20000 x 20000 array: its work
+ * is spread over calls of the content reader, so that one HTTP thread is never held by
+ * it). Returns 1 when the row is complete, 0 when the budget ran out first, -1 on a read
+ * error. */
+static int row_step(array_stream *a, size_t *budget)
 {
     size_t k = a->k;
-    for (size_t j = 0; j < a->out_cols; j++) {
-        a->acc[j] = 0;
-        a->cnt[j] = 0;
-    }
-    size_t i_lo = a->r0 + r * k, i_hi = i_lo + k < a->r1 ? i_lo + k : a->r1;
-    for (size_t i = i_lo; i < i_hi; i++) {
-        for (size_t j = a->c0; j < a->c1; j++) {
-            double v;
-            if (elem(a, i, j, &v))
-                return -1;
-            size_t oj = (j - a->c0) / k;
-            a->acc[oj] += v;
-            a->cnt[oj]++;
+    if (!a->row_active) {
+        for (size_t j = 0; j < a->out_cols; j++) {
+            a->acc[j] = 0;
+            a->cnt[j] = 0;
         }
+        a->cur_i = a->r0 + a->next_row * k;
+        a->cur_j = a->c0;
+        a->row_active = 1;
+    }
+    size_t i_hi = a->r0 + a->next_row * k + k;
+    if (i_hi > a->r1)
+        i_hi = a->r1;
+    while (a->cur_i < i_hi) {
+        while (a->cur_j < a->c1) {
+            if (*budget == 0)
+                return 0;
+            double v;
+            if (elem(a, a->cur_i, a->cur_j, &v))
+                return -1;
+            size_t oj = (a->cur_j - a->c0) / k;
+            if (!isnan(v)) { /* NaN entries are left out of a block's mean */
+                a->acc[oj] += v;
+                a->cnt[oj]++;
+            }
+            a->cur_j++;
+            (*budget)--;
+        }
+        a->cur_j = a->c0;
+        a->cur_i++;
     }
     for (size_t j = 0; j < a->out_cols; j++)
         a->acc[j] = a->cnt[j] ? a->acc[j] / (double)a->cnt[j] : NAN;
-    return 0;
+    a->row_active = 0;
+    return 1;
 }
 
 static void npy_header(array_stream *a)
@@ -125,11 +155,16 @@ static int array_fill(array_stream *a)
         return 0;
     }
     if (a->phase == 1) {
-        /* A batch of rows per call keeps the per-call overhead low. */
+        /* A batch of rows per call keeps the per-call overhead low; the elements read
+         * per call are bounded (FILL_ELEMS). */
+        size_t budget = FILL_ELEMS;
         for (int batch = 0; batch < 64 && a->next_row < a->out_rows; batch++) {
-            size_t r = a->next_row++;
-            if (output_row(a, r))
+            int st = row_step(a, &budget);
+            if (st < 0)
                 return -1;
+            if (st == 0)
+                break;
+            size_t r = a->next_row++;
             if (a->fmt == FMT_NPY) {
                 sbuf_put(&a->out, (const char *)a->acc, a->out_cols * sizeof(double));
             } else if (a->fmt == FMT_CSV) {
@@ -171,22 +206,25 @@ static ssize_t array_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     array_stream *a = cls;
     (void)pos;
-    for (;;) {
-        if (a->off < a->out.len) {
-            size_t n = a->out.len - a->off;
-            if (n > max)
-                n = max;
-            memcpy(buf, a->out.p + a->off, n);
-            a->off += n;
-            if (a->off == a->out.len)
-                a->off = a->out.len = 0;
-            return (ssize_t)n;
-        }
+    if (a->off >= a->out.len) {
         if (a->phase == 3)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        /* One bounded step; when it produced nothing yet (a long downsample block), 0
+         * tells the library to call again on its next turn, after the other
+         * connections of this thread. */
         if (array_fill(a) || a->out.oom)
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (a->out.len == 0)
+            return a->phase == 3 ? MHD_CONTENT_READER_END_OF_STREAM : 0;
     }
+    size_t n = a->out.len - a->off;
+    if (n > max)
+        n = max;
+    memcpy(buf, a->out.p + a->off, n);
+    a->off += n;
+    if (a->off == a->out.len)
+        a->off = a->out.len = 0;
+    return (ssize_t)n;
 }
 
 static void array_free(void *cls)
@@ -328,6 +366,16 @@ void h_job_array(hreq *h)
             return;
         }
         a->k = (size_t)k;
+        size_t side = a->r1 - a->r0;
+        if (!a->vector && a->c1 - a->c0 > side)
+            side = a->c1 - a->c0;
+        if (a->k > 1 && a->k > side) {
+            array_free(a);
+            http_reply_error(h, API_INVALID_ARGUMENT, "downsample",
+                             "downsample (%ld) is larger than the array's longest side in "
+                             "the selection (%zu)", k, side);
+            return;
+        }
     }
     a->out_rows = (a->r1 - a->r0 + a->k - 1) / a->k;
     a->out_cols = a->vector ? 1 : (a->c1 - a->c0 + a->k - 1) / a->k;

@@ -211,6 +211,25 @@ void h_job_get(hreq *h)
     reply_job_by_id(h, 200, h->m.params[0]);
 }
 
+/* Every kind of the contract (api/kinds.def: built, test-only and planned): a listing
+ * by a planned kind is valid (an empty list), an unknown name is a 400. */
+static int kind_known(const char *name)
+{
+    static const char *const names[] = {
+#define KIND(n) #n,
+#define TEST_KIND(n) #n,
+#define PLANNED_KIND(n) #n,
+#include "../api/kinds.def"
+#undef KIND
+#undef TEST_KIND
+#undef PLANNED_KIND
+        NULL};
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 void h_job_list(hreq *h)
 {
     job_filter f = {0};
@@ -224,6 +243,12 @@ void h_job_list(hreq *h)
     if (f.status && store_job_status_parse(f.status, &parsed) != TG_OK) {
         http_reply_error(h, API_INVALID_ARGUMENT, "status",
                          "status must be one of queued, running, succeeded, failed, cancelled");
+        return;
+    }
+    if (f.kind && !kind_known(f.kind)) {
+        http_reply_error(h, API_INVALID_ARGUMENT, "kind",
+                         "kind must be one of the kinds of GET /v1/kinds or a planned one "
+                         "(got \"%.40s\")", f.kind);
         return;
     }
     if (limit) {

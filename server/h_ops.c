@@ -5,6 +5,7 @@
 #include "../api/kinds.h"
 #include "../core/embed.h"
 #include "app.h"
+#include "conns.h"
 #include "handlers.h"
 #include "metrics.h"
 #include "pool.h"
@@ -37,6 +38,27 @@ void h_metrics(hreq *h)
     store_job_counts(app->st, &q, &r);
     metrics_render(&b, q, r, app->cfg.workers, app->cfg.memory_budget,
                    app->pool ? pool_reserved(app->pool) : 0);
+    conns_stats cs;
+    conns_get_stats(&cs);
+    sbuf_printf(&b, "# HELP tangent_http_connections Open HTTP connections.\n"
+                    "# TYPE tangent_http_connections gauge\ntangent_http_connections %lld\n"
+                    "# HELP tangent_http_connections_max The connection limit.\n"
+                    "# TYPE tangent_http_connections_max gauge\n"
+                    "tangent_http_connections_max %d\n",
+                cs.open, app->cfg.max_connections);
+    sbuf_printf(&b, "# HELP tangent_http_connections_closed_total Connections the server "
+                    "closed while they waited for a request head.\n"
+                    "# TYPE tangent_http_connections_closed_total counter\n"
+                    "tangent_http_connections_closed_total{reason=\"header_timeout\"} %llu\n"
+                    "tangent_http_connections_closed_total{reason=\"near_limit\"} %llu\n",
+                cs.timed_out, cs.evicted);
+    sbuf_printf(&b, "# HELP tangent_http_body_bytes Memory held by request bodies being "
+                    "received.\n# TYPE tangent_http_body_bytes gauge\n"
+                    "tangent_http_body_bytes %lld\n"
+                    "# HELP tangent_http_body_bytes_max Their bound (--max-body-memory).\n"
+                    "# TYPE tangent_http_body_bytes_max gauge\n"
+                    "tangent_http_body_bytes_max %lld\n",
+                http_body_memory(), app->cfg.max_body_memory);
     if (b.oom) {
         sbuf_free(&b);
         http_reply_error(h, API_INTERNAL, NULL, "out of memory rendering metrics");

@@ -4,8 +4,18 @@
  *
  * Threading: MHD runs a pool of epoll threads (MHD_OPTION_THREAD_POOL_SIZE); no callback
  * blocks for long: SSE streams park their connection (suspend/resume) while they wait,
- * array downloads read one chunk per call. The number of connections is bounded by
- * MHD_OPTION_CONNECTION_LIMIT. No analysis runs on these threads.
+ * array downloads read a bounded number of values per call. The number of connections
+ * is bounded by MHD_OPTION_CONNECTION_LIMIT, sized from the open-file limit (raised to
+ * its hard limit at start); conns.c closes connections that do not send a request head
+ * within --header-timeout and, near the limit, the ones waiting longest for one. No
+ * analysis runs on these threads.
+ *
+ * Request bodies: one buffer per request, grown by doubling but never past its
+ * Content-Length (or --max-body), and every byte of capacity is taken first from one
+ * process-wide bound (--max-body-memory); past it the request is a 503. A request that
+ * will be refused anyway (no token, no route, over a limit) never buffers its body.
+ * Ambiguous framing (Content-Length with Transfer-Encoding, two Content-Lengths) is a
+ * 400 and a close: the library alone would take the first Content-Length.
  *
  * The listening socket is ours (http_listen, before the store opens): without
  * SO_REUSEPORT, so that a second server on a port in use fails at start (API.md 6.1)
@@ -25,6 +35,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/resource.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +48,7 @@
 
 #include "../api/jx.h"
 #include "app.h"
+#include "conns.h"
 #include "router.h"
 #include "sse.h"
 #include "log.h"
@@ -46,6 +60,8 @@
 #define DISCARD_FACTOR 4
 #define DISCARD_SECS 30.0
 #define DISCARD_IDLE_SECS 10u
+/* The inactivity timeout of a connection (between reads or writes). */
+#define IDLE_SECS 120u
 
 typedef struct extra_headers {
     int n;
@@ -343,12 +359,108 @@ static void preflight(hreq *h)
     http_reply_response(h, 204, r);
 }
 
+/* 1 when the request must carry the token: a token is configured and the path is not
+ * one of the open routes (/healthz, /readyz, /metrics without --metrics-auth, the
+ * dashboard page). A path no route knows needs it too, so that without the token every
+ * answer is 401 whatever the path, method or body (API.md 6.3). */
+static int needs_token(hreq *h, int match_rc)
+{
+    if (!app->cfg.api_token[0])
+        return 0;
+    int i = match_rc == 200 ? h->m.index : h->m.path_index;
+    if (i < 0)
+        return 1;
+    const route *rt = &router_routes(NULL)[i];
+    return rt->auth || (strcmp(rt->name, "metrics") == 0 && app->cfg.metrics_auth);
+}
+
+/* ---- the memory of request bodies (--max-body-memory) ------------------------------- */
+
+static atomic_llong body_mem;
+
+/* Takes n bytes of the bound; -1 when they do not fit. */
+static int body_mem_take(size_t n)
+{
+    long long cur = atomic_load(&body_mem);
+    do {
+        if ((unsigned long long)cur + n > (unsigned long long)app->cfg.max_body_memory)
+            return -1;
+    } while (!atomic_compare_exchange_weak(&body_mem, &cur, cur + (long long)n));
+    return 0;
+}
+
+static void body_mem_give(size_t n)
+{
+    atomic_fetch_sub(&body_mem, (long long)n);
+}
+
+long long http_body_memory(void)
+{
+    return atomic_load(&body_mem);
+}
+
+/* Frees the body and gives its bytes back. */
+static void body_drop(hreq *h)
+{
+    sbuf_free(&h->body);
+    body_mem_give(h->reserved);
+    h->reserved = 0;
+}
+
+/* Appends n bytes to the body. The buffer grows by doubling from 4 KiB, but never past
+ * the Content-Length (the library passes no more than it announces) or --max-body
+ * without one; each growth is taken from --max-body-memory first. -1 when the bound or
+ * the allocator refuses (nothing changed then). */
+static int body_put(hreq *h, const char *p, size_t n)
+{
+    sbuf *b = &h->body;
+    size_t need = b->len + n;
+    if (need > h->reserved) {
+        size_t lim = h->content_length != ULLONG_MAX ? (size_t)h->content_length
+                                                     : app->cfg.max_body;
+        size_t cap = h->reserved ? h->reserved : 4096;
+        while (cap < need)
+            cap = cap > SIZE_MAX / 4 ? need : cap * 2;
+        if (cap > lim)
+            cap = lim;
+        if (cap < need)
+            cap = need;
+        if (body_mem_take(cap - h->reserved))
+            return -1;
+        char *q = realloc(b->p, cap + 1);
+        if (!q) {
+            body_mem_give(cap - h->reserved);
+            return -1;
+        }
+        b->p = q;
+        b->cap = cap + 1;
+        h->reserved = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
 static void dispatch(hreq *h)
 {
     const char *path = h->url;
     int rc = router_match(h->method, path, &h->m);
+    if (h->framing) {
+        http_add_header(h, "Connection", "close");
+        http_reply_error(h, API_INVALID_ARGUMENT, NULL, "%s",
+                         h->framing == 1 ? "Content-Length together with Transfer-Encoding"
+                         : h->framing == 2 ? "more than one Content-Length header"
+                                           : "Transfer-Encoding other than one chunked");
+        return;
+    }
     if (strcmp(h->method, "OPTIONS") == 0 && (rc == 200 || rc == 405)) {
         preflight(h);
+        return;
+    }
+    if (needs_token(h, rc) && !token_ok(h)) {
+        http_reply_error(h, API_UNAUTHORIZED, NULL,
+                         "this server needs Authorization: Bearer <token>");
         return;
     }
     if (rc == 404) {
@@ -361,19 +473,24 @@ static void dispatch(hreq *h)
                          h->method, path, h->m.allow);
         return;
     }
-    const route *rt = &router_routes(NULL)[h->m.index];
-    int needs_token = app->cfg.api_token[0] &&
-                      (rt->auth || (strcmp(rt->name, "metrics") == 0 && app->cfg.metrics_auth));
-    if (needs_token && !token_ok(h)) {
-        http_reply_error(h, API_UNAUTHORIZED, NULL,
-                         "this server needs Authorization: Bearer <token>");
-        return;
-    }
     if (h->too_large) {
-        http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL, "the request body exceeds %zu bytes",
-                         app->cfg.max_body);
+        if (h->content_length != ULLONG_MAX)
+            http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL,
+                             "the request body (%llu bytes) exceeds %zu bytes",
+                             h->content_length, app->cfg.max_body);
+        else
+            http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL,
+                             "the request body exceeds %zu bytes", app->cfg.max_body);
         return;
     }
+    if (h->no_room) {
+        http_reply_error(h, API_UNAVAILABLE, NULL,
+                         "the server is receiving too many request bodies at once (%lld bytes "
+                         "together at most, --max-body-memory); retry later",
+                         app->cfg.max_body_memory);
+        return;
+    }
+    const route *rt = &router_routes(NULL)[h->m.index];
     h->oom_mark = jx_oom_mark();
     rt->fn(h);
     if (!h->replied)
@@ -398,7 +515,72 @@ static int expects_continue(struct MHD_Connection *conn)
  * stops sending does not hold the connection for the default 120 s. */
 static void discard_start(hreq *h)
 {
+    h->discard = 1;
     MHD_set_connection_option(h->conn, MHD_CONNECTION_OPTION_TIMEOUT, DISCARD_IDLE_SECS);
+}
+
+/* The framing headers of a request (every occurrence, not only the first). */
+typedef struct framing {
+    int n_cl, n_te, te_other;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    framing *f = cls;
+    (void)kind;
+    if (strcasecmp(key, "Content-Length") == 0)
+        f->n_cl++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->n_te++;
+        if (!value || strcasecmp(value, "chunked") != 0)
+            f->te_other = 1;
+    }
+    return MHD_YES;
+}
+
+static conns_ent *conn_ent(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The first call for a request: its head is complete, no byte of the body is read yet.
+ * Decides whether the body is kept or thrown away, and answers at once when reading it
+ * is pointless (ambiguous framing; an error for a client that waits for 100 Continue or
+ * a body past what we would read and discard). */
+static void request_head(hreq *h, struct MHD_Connection *conn)
+{
+    conns_busy(conn_ent(conn));
+    /* The library takes the first Content-Length and lets Transfer-Encoding win over it:
+     * a proxy in front could frame the request otherwise (RFC 9112 6.3), so ambiguous
+     * framing is refused and the connection closed. */
+    framing f = {0, 0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    h->framing = f.n_cl && f.n_te ? 1 : f.n_cl > 1 ? 2 : (f.n_te > 1 || f.te_other) ? 3 : 0;
+    if (h->framing) {
+        dispatch(h);
+        return;
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    h->content_length = cl ? strtoull(cl, NULL, 10) : ULLONG_MAX;
+    int has_body = f.n_te || (cl && h->content_length > 0);
+    int rc = router_match(h->method, h->url, &h->m);
+    if (rc != 200 || (needs_token(h, rc) && !token_ok(h))) {
+        h->discard = 1;
+    } else if (cl && h->content_length > app->cfg.max_body) {
+        h->too_large = 1;
+    } else if (cl && (unsigned long long)http_body_memory() + h->content_length >
+                         (unsigned long long)app->cfg.max_body_memory) {
+        h->no_room = 1;
+    }
+    if (!(h->discard || h->too_large || h->no_room) || !has_body)
+        return;
+    if (expects_continue(conn) || (cl && h->content_length > discard_cap()))
+        dispatch(h);
+    else
+        discard_start(h);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -419,35 +601,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->url = url;
         h->t0 = util_mono();
         h->status = 0;
+        h->content_length = ULLONG_MAX;
         set_request_id(h);
         *con_cls = h;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > app->cfg.max_body) {
-            h->too_large = 1;
-            /* A client that waits for 100 Continue, or a body past what we would read
-             * and discard, gets the 413 at once: nothing is read. */
-            if (expects_continue(conn) || strtoull(cl, NULL, 10) > discard_cap()) {
-                router_match(method, url, &h->m);
-                http_reply_error(h, API_PAYLOAD_TOO_LARGE, NULL,
-                                 "the request body (%s bytes) exceeds %zu bytes", cl,
-                                 app->cfg.max_body);
-            } else {
-                discard_start(h);
-            }
-        }
+        request_head(h, conn);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         h->received += n;
-        if (!h->too_large) {
-            int over = h->body.len + n > app->cfg.max_body;
-            if (!over)
-                sbuf_put(&h->body, upload_data, n);
-            if (over || h->body.oom) {
+        if (h->replied)
+            return MHD_YES;
+        if (!h->discard) {
+            if (h->body.len + n > app->cfg.max_body)
                 h->too_large = 1;
-                sbuf_free(&h->body);
+            else if (body_put(h, upload_data, n))
+                h->no_room = 1;
+            if (h->too_large || h->no_room) {
+                body_drop(h);
                 discard_start(h);
             }
             return MHD_YES;
@@ -455,7 +627,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (h->received > discard_cap() || util_mono() - h->t0 > DISCARD_SECS) {
             char got[32];
             snprintf(got, sizeof got, "%llu", h->received);
-            log_msg(LOG_WARN, "http", "closing the connection of an over-limit body past "
+            log_msg(LOG_WARN, "http", "closing the connection of a refused body past "
                     "the bounds of its discard", "request_id", h->rid, "bytes_read", got,
                     NULL);
             return MHD_NO;
@@ -472,17 +644,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     hreq *h = *con_cls;
     (void)cls;
-    (void)conn;
     (void)toe;
+    conns_waiting(conn_ent(conn));
     if (!h)
         return;
     double dt = util_mono() - h->t0;
     if (h->status)
         metrics_http(h->m.index >= 0 ? h->m.index : METRICS_MAX_ROUTES - 1, h->status, dt);
     log_request(h->rid, h->method, h->url, h->status, dt * 1e3, h->bytes);
-    sbuf_free(&h->body);
+    body_drop(h);
     free(h);
     *con_cls = NULL;
+}
+
+/* Every connection is tracked by conns.c from its accept to its close. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? conns_opened(ci->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conns_closed(*socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* The library's messages, one log line each. A client that went away (a stream closed
@@ -553,6 +740,42 @@ int http_listen(int port, const char *bind_addr, tg_err *err)
     return TG_OK;
 }
 
+/* Raises the soft open-file limit to the hard one and returns it. */
+static long long raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1LL << 20 : (long long)rl.rlim_cur;
+}
+
+/* The connection limit: --max-connections (default 10000), at most the open-file limit
+ * less a reserve for the database (three files per SQLite connection, one connection
+ * per thread), array files, the log and the library's own descriptors. */
+static int connection_limit(long long nofile)
+{
+    long long reserve = 128 + 8LL * app->cfg.workers;
+    long long room = nofile - reserve < 16 ? 16 : nofile - reserve;
+    long long want = app->cfg.max_connections ? app->cfg.max_connections : 10000;
+    if (want > room) {
+        if (app->cfg.max_connections) {
+            char a[24], b[24];
+            snprintf(a, sizeof a, "%lld", want);
+            snprintf(b, sizeof b, "%lld", room);
+            log_msg(LOG_WARN, "http", "--max-connections is more than the open-file limit "
+                    "allows; lowered", "asked", a, "max_connections", b, NULL);
+        }
+        want = room;
+    }
+    return (int)want;
+}
+
 int http_start(int port, const char *bind_addr, tg_err *err)
 {
     size_t n;
@@ -564,6 +787,10 @@ int http_start(int port, const char *bind_addr, tg_err *err)
     int rc = http_listen(port, bind_addr, err);
     if (rc)
         return rc;
+    long long nofile = raise_fd_limit();
+    app->cfg.max_connections = connection_limit(nofile);
+    if (conns_start(app->cfg.max_connections, app->cfg.header_timeout))
+        return tg_err_set(err, TG_EIO, "cannot start the connection guard thread");
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -573,13 +800,23 @@ int http_start(int port, const char *bind_addr, tg_err *err)
                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections,
                                MHD_OPTION_THREAD_POOL_SIZE, pool,
-                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_SECS,
                                MHD_OPTION_END);
-    if (!daemon_)
+    if (!daemon_) {
+        conns_stop();
         return tg_err_set(err, TG_EIO, "cannot start the HTTP server on %s:%d", bind_addr,
                           listen_port);
+    }
+    char a[24], b[24], c[24], d[24];
+    snprintf(a, sizeof a, "%d", app->cfg.max_connections);
+    snprintf(b, sizeof b, "%lld", nofile);
+    snprintf(c, sizeof c, "%g", app->cfg.header_timeout);
+    snprintf(d, sizeof d, "%lld", app->cfg.max_body_memory);
+    log_msg(LOG_INFO, "http", "connection limits", "max_connections", a, "fd_limit", b,
+            "header_timeout_s", c, "max_body_memory", d, NULL);
     sse_start();
     return TG_OK;
 }
@@ -597,6 +834,7 @@ void http_stop(void)
         MHD_stop_daemon(daemon_);
     else if (listen_fd >= 0)
         close(listen_fd);
+    conns_stop();
     daemon_ = NULL;
     listen_fd = -1;
 }

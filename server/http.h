@@ -24,9 +24,14 @@ typedef struct hreq {
     const char *method, *url;
     char rid[72];
     double t0;
-    sbuf body;
-    int too_large;
+    sbuf body;                   /* the body; its capacity counts in --max-body-memory */
+    int too_large;               /* over --max-body: 413 */
+    int no_room;                 /* over --max-body-memory: 503 */
+    int discard;                 /* the body is read and thrown away (an error reply) */
+    int framing;                 /* ambiguous framing: 400 and close */
+    unsigned long long content_length; /* its value, or ULLONG_MAX without one */
     unsigned long long received; /* body bytes read so far, kept or discarded */
+    size_t reserved;             /* bytes of --max-body-memory held for body */
     int replied;
     int status;
     long long bytes;
@@ -65,6 +70,8 @@ int http_content_type_is(hreq *h, const char *type);
 int http_listen(int port, const char *bind_addr, tg_err *err);
 /* Serves on the socket of http_listen (which it calls first if needed). */
 int http_start(int port, const char *bind_addr, tg_err *err);
+/* Bytes held by the request bodies being received (all of them). */
+long long http_body_memory(void);
 /* The port actually bound. */
 int http_port(void);
 /* Stops accepting, closes connections and joins the connection threads. */

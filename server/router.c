@@ -74,11 +74,15 @@ int router_match(const char *method, const char *path, route_match *m)
     size_t off = 0;
     m->allow[0] = '\0';
     m->index = -1;
+    m->path_index = -1;
     for (size_t i = 0; routes[i].method; i++) {
         route_match tmp;
         if (!match_pattern(routes[i].pattern, path, &tmp))
             continue;
+        if (m->path_index < 0)
+            m->path_index = (int)i;
         if (strcmp(routes[i].method, meth) == 0) {
+            tmp.path_index = m->path_index;
             *m = tmp;
             m->index = (int)i;
             m->allow[0] = '\0';

@@ -23,6 +23,8 @@ typedef struct route {
 
 typedef struct route_match {
     int index;                                   /* into router_routes() */
+    int path_index;                              /* the first route of this path, any
+                                                  * method (-1: none) */
     int n_params;
     char params[ROUTER_MAX_PARAMS][ROUTER_PARAM_LEN];
     char allow[128];                             /* for 405: "GET, DELETE" */

@@ -64,6 +64,8 @@ START_TEST(csv_errors)
     parse_fails("a,b\n1,2\0\n", 9, NULL, TG_EDATA, "row 1, column b");
     parse_fails("a,b,a\n1,2,3\n", 12, NULL, TG_EDATA, "header");
     parse_fails("a,\"b\nc\n", 7, NULL, TG_EDATA, "header, column 2");
+    /* Issue 11: a second BOM made a column named "\ufeffa". */
+    parse_fails("\xEF\xBB\xBF\xEF\xBB\xBF" "a,b\n1,2\n", 14, NULL, TG_EDATA, "header");
     const csv_limits small = {.max_rows = 2, .max_cols = 3, .max_field_len = 4};
     parse_fails("a,b\n1,2\n3,4\n5,6\n", 16, &small, TG_ETOOLARGE, "row 3");
     parse_fails("a,b,c,d\n", 8, &small, TG_ETOOLARGE, "header");

@@ -292,6 +292,14 @@ START_TEST(csv_bad_data)
         char *m = check_error(r, 400, "invalid_argument", q[i].field);
         ck_assert_msg(m == NULL, "%s: %s", q[i].query, m);
     }
+    /* One byte-order mark is a signature and is skipped; a second one is an error, not
+     * a column named "\ufeffa" (issue 11). */
+    r = upload_csv("", "\xEF\xBB\xBF" "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n");
+    ASSERT_STATUS(r, 201);
+    r = upload_csv("", "\xEF\xBB\xBF\xEF\xBB\xBF" "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n");
+    ASSERT_ERR(r, 400, "invalid_data");
+    ck_assert_msg(strstr(jstr(r->json, "error.message"), "byte-order mark") != NULL, "%s",
+                  r->body);
     /* An unknown target column. */
     r = upload_csv("?target=nope", "a,y\n1,0\n2,1\n");
     ck_assert_msg(r->status == 400, "unknown target: %ld %s", r->status, r->body);

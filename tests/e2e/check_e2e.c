@@ -1,5 +1,5 @@
 /* check_e2e.c: the runner of the end-to-end suites, which drive the real tangentd binary
- * ($TANGENTD_BIN) over HTTP: those of the service (api, data, jobs, ops), then one per
+ * ($TANGENTD_BIN) over HTTP: those of the service (api, data, jobs, ops, hostile), then one per
  * job kind of api/kinds.def (`e2e_<kind>_suite` in check_<kind>.c).
  * `build/check_e2e [suite]` runs every suite or the one named; Check's CK_RUN_CASE
  * selects one test case. E2E_KEEP=1 keeps the temporary directories (databases and
@@ -7,7 +7,7 @@
 #include "../runner.h"
 #include "harness.h"
 
-#define SERVICE_SUITES(X) X(api) X(data) X(jobs) X(ops)
+#define SERVICE_SUITES(X) X(api) X(data) X(jobs) X(ops) X(hostile)
 #define KIND(name) Suite *e2e_##name##_suite(void);
 #define TEST_KIND(name)
 #define PLANNED_KIND(name)

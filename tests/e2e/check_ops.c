@@ -42,6 +42,10 @@ START_TEST(cli_bad_flags)
         {"--memory-budget", "-5", NULL},
         {"--log-format", "xml", NULL},
         {"--max-attempts", "0", NULL},
+        {"--max-connections", "3", NULL},
+        {"--header-timeout", "0", NULL},
+        {"--header-timeout", "x", NULL},
+        {"--max-body-memory", "12", NULL},
         {"stray-argument", NULL},
         {"--port", NULL},
     };
@@ -68,7 +72,8 @@ START_TEST(cli_help_version)
         "--port", "--bind", "--db", "--workers", "--blas-threads", "--max-body",
         "--max-queue", "--memory-budget", "--max-attempts", "--api-token", "--metrics-auth",
         "--cors-origins", "--webhook-secret", "--log-format", "--log-level",
-        "--enable-test-kinds", "--help", "--version", NULL};
+        "--enable-test-kinds", "--max-connections", "--header-timeout", "--max-body-memory",
+        "--help", "--version", NULL};
     for (int i = 0; flags[i]; i++)
         ck_assert_msg(strstr(out, flags[i]) != NULL, "--help does not list %s", flags[i]);
 

@@ -524,7 +524,7 @@ int model_from_stored(const char *meta, const void *weights, size_t weights_len,
     json_t *tr = json_object_get(o, "training");
     if (tr && !json_is_null(tr)) {
         m->training = json_incref(tr);
-        m->init_from_model = json_object_get(json_object_get(tr, "params"), "init_model") != NULL;
+        m->init_from_model = json_is_string(json_object_get(json_object_get(tr, "params"), "init_model"));
     }
     m->P = mlp_param_count(&m->arch); /* arch limits (model_arch_decode) bound P * 8 */
     if (weights_len != m->P * sizeof(double) ||

@@ -1,0 +1,507 @@
+/* pacbayes.c: the PAC-Bayes bounds of pacbayes.h (API.md 5.5; the theory's theorem
+ * 5.6.1), the Monte Carlo error of a Gaussian posterior over networks, and Dziugaite and
+ * Roy's optimization of the posterior ("Computing nonvacuous generalization bounds for
+ * deep (stochastic) neural networks with many more parameters than training data",
+ * UAI 2017, section 3).
+ *
+ * The kl inverse: f(p) = kl(q||p) is increasing on [q, 1) from 0 to +inf, so the
+ * bisection of [q, 1] on f(p) <= c keeps lo feasible and hi infeasible; it stops when the
+ * bracket no longer shrinks in floating point or is below 1e-15, and returns lo (the
+ * largest p known feasible, within 1e-15 of the supremum).
+ *
+ * Threads of the Monte Carlo estimate: samples are handed out by an atomic counter; the
+ * error of sample k depends only on (seed, stream + k), and the mean is summed over k in
+ * order, so the result is the same for any number of threads.
+ */
+#include "pacbayes.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "optim.h"
+#include "rng.h"
+
+/* ---- binary kl and its inverse ------------------------------------------------------ */
+
+double pacbayes_binary_kl(double q, double p)
+{
+    double a = 0, b = 0;
+    if (q > 0) {
+        if (p <= 0)
+            return INFINITY;
+        a = q * log(q / p);
+    }
+    if (q < 1) {
+        if (p >= 1)
+            return INFINITY;
+        b = (1 - q) * log((1 - q) / (1 - p));
+    }
+    double r = a + b;
+    return r > 0 ? r : 0.0;
+}
+
+double pacbayes_kl_inv(double q, double c)
+{
+    if (!(q >= 0 && q <= 1) || !(c >= 0))
+        return NAN;
+    if (c == 0 || q == 1)
+        return q;
+    if (isinf(c))
+        return 1.0;
+    if (q == 0)
+        return -expm1(-c);
+    double lo = q, hi = 1.0;
+    for (int it = 0; it < 200 && hi - lo > 1e-15; it++) {
+        double mid = lo + (hi - lo) / 2;
+        if (mid <= lo || mid >= hi)
+            break;
+        if (pacbayes_binary_kl(q, mid) <= c)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- KL between Gaussians ------------------------------------------------------------ */
+
+double pacbayes_kl_gauss(const double *mu, const double *theta0, const double *sigma_q,
+                         double sigma_q_iso, double sigma_p, size_t P)
+{
+    /* Kahan-compensated sum of the per-parameter terms. */
+    double sum = 0, comp = 0, vp = sigma_p * sigma_p;
+    for (size_t i = 0; i < P; i++) {
+        double sq = sigma_q ? sigma_q[i] : sigma_q_iso;
+        double r = sq / sigma_p, dm = mu[i] - (theta0 ? theta0[i] : 0.0);
+        /* r^2 - 1 - ln r^2 computed as (r^2 - 1) - 2 ln r: both tiny when r ~ 1. */
+        double t = (r * r - 1.0) - 2.0 * log(r) + dm * dm / vp;
+        double yv = t - comp, s2 = sum + yv;
+        comp = (s2 - sum) - yv;
+        sum = s2;
+    }
+    double kl = 0.5 * sum;
+    return kl > 0 ? kl : 0.0;
+}
+
+/* ---- the bounds ---------------------------------------------------------------------- */
+
+static double clamp01(double v)
+{
+    if (isnan(v))
+        return v;
+    return v < 0 ? 0.0 : (v > 1 ? 1.0 : v);
+}
+
+double pacbayes_mcallester(double e, double kl, double m, double delta)
+{
+    if (!(m >= 2))
+        return NAN;
+    return clamp01(e + sqrt((kl + log(2 * m / delta)) / (2 * (m - 1))));
+}
+
+double pacbayes_seeger(double e, double kl, double m, double delta)
+{
+    if (!(m >= 8))
+        return NAN;
+    return clamp01(pacbayes_kl_inv(e, (kl + log(2 * sqrt(m) / delta)) / m));
+}
+
+double pacbayes_catoni(double e, double kl, double m, double delta)
+{
+    if (!(m >= 1))
+        return NAN;
+    double best = INFINITY, t = (kl + log(PACBAYES_CATONI_N / delta)) / m;
+    for (int j = PACBAYES_CATONI_LO; j <= PACBAYES_CATONI_HI; j++) {
+        double C = ldexp(1.0, j);
+        double v = -expm1(-C * e - t) / -expm1(-C);
+        if (v < best)
+            best = v;
+    }
+    return clamp01(best);
+}
+
+static const char *const family_names[PACBAYES_FAMILIES] = {"mcallester", "seeger", "catoni"};
+
+const char *pacbayes_family_name(int f)
+{
+    return f >= 0 && f < PACBAYES_FAMILIES ? family_names[f] : NULL;
+}
+
+int pacbayes_family_from_name(const char *s)
+{
+    for (int f = 0; f < PACBAYES_FAMILIES; f++)
+        if (s && strcmp(s, family_names[f]) == 0)
+            return f;
+    return -1;
+}
+
+double pacbayes_bound(int f, double e, double kl, double m, double delta)
+{
+    switch (f) {
+    case PB_MCALLESTER: return pacbayes_mcallester(e, kl, m, delta);
+    case PB_SEEGER: return pacbayes_seeger(e, kl, m, delta);
+    case PB_CATONI: return pacbayes_catoni(e, kl, m, delta);
+    }
+    return NAN;
+}
+
+/* ---- Monte Carlo --------------------------------------------------------------------- */
+
+size_t pacbayes_count_errors(const double *f, size_t n, size_t k, const double *y)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *fi = f + i * k;
+        size_t pred = 0;
+        if (k == 1) {
+            pred = fi[0] > 0;
+        } else {
+            for (size_t j = 1; j < k; j++)
+                if (fi[j] > fi[pred])
+                    pred = j;
+        }
+        bad += pred != (size_t)y[i];
+    }
+    return bad;
+}
+
+/* Standard normals into out[0..n): the polar method keeping both values of each pair
+ * (libm's log: the same numbers on one machine for any thread count). */
+static void fill_normals(tg_rng *r, double *out, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        double u, v, s;
+        do {
+            u = 2.0 * rng_uniform(r) - 1.0;
+            v = 2.0 * rng_uniform(r) - 1.0;
+            s = u * u + v * v;
+        } while (s >= 1.0 || s == 0.0);
+        double f = sqrt(-2.0 * log(s) / s);
+        out[i++] = u * f;
+        if (i < n)
+            out[i++] = v * f;
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define MC_BLOCK 2048 /* rows per forward pass */
+
+typedef struct mc_job {
+    const mlp_arch *a;
+    const double *mu, *sigma;
+    double sigma_iso;
+    const double *x, *y;
+    size_t n, P, K;
+    const pacbayes_mc_cfg *cfg;
+    size_t *errs;               /* per sample */
+    atomic_size_t next, done, bad_sum;
+    atomic_int stop;
+} mc_job;
+
+typedef struct mc_worker {
+    mlp_ws *ws;
+    double *theta, *eps, *out;
+} mc_worker;
+
+static void mc_worker_free(mc_worker *w)
+{
+    mlp_ws_free(w->ws);
+    free(w->theta);
+    free(w->eps);
+    free(w->out);
+}
+
+static int mc_worker_init(mc_worker *w, const mc_job *J)
+{
+    size_t rows = J->n < MC_BLOCK ? J->n : MC_BLOCK;
+    memset(w, 0, sizeof *w);
+    w->ws = mlp_ws_new(J->a, rows ? rows : 1);
+    w->theta = tg_alloc_array(J->P, 1, sizeof(double));
+    w->eps = tg_alloc_array(J->P, 1, sizeof(double));
+    w->out = tg_alloc_array(rows ? rows : 1, J->K, sizeof(double));
+    if (!w->ws || !w->theta || !w->eps || !w->out) {
+        mc_worker_free(w);
+        return TG_ENOMEM;
+    }
+    return TG_OK;
+}
+
+/* One sample: returns its error count. */
+static size_t mc_sample(const mc_job *J, mc_worker *w, size_t k)
+{
+    tg_rng r;
+    rng_seed_stream(&r, J->cfg->seed, J->cfg->stream + k);
+    fill_normals(&r, w->eps, J->P);
+    if (J->sigma)
+        for (size_t i = 0; i < J->P; i++)
+            w->theta[i] = J->mu[i] + J->sigma[i] * w->eps[i];
+    else
+        for (size_t i = 0; i < J->P; i++)
+            w->theta[i] = J->mu[i] + J->sigma_iso * w->eps[i];
+    size_t bad = 0, d = J->a->dims[0];
+    for (size_t i = 0; i < J->n; i += w->ws->n_max) {
+        size_t m = J->n - i < w->ws->n_max ? J->n - i : w->ws->n_max;
+        mlp_forward(J->a, w->theta, J->x + i * d, m, w->ws, w->out);
+        bad += pacbayes_count_errors(w->out, m, J->K, J->y + i);
+    }
+    return bad;
+}
+
+/* Takes samples until none is left or stop is set. */
+static void mc_loop(mc_job *J, mc_worker *w, int report)
+{
+    double last = report ? now_s() : 0;
+    size_t total = J->cfg->samples;
+    for (;;) {
+        if (atomic_load(&J->stop))
+            return;
+        size_t k = atomic_fetch_add(&J->next, 1);
+        if (k >= total)
+            break;
+        size_t bad = mc_sample(J, w, k);
+        J->errs[k] = bad;
+        atomic_fetch_add(&J->bad_sum, bad);
+        atomic_fetch_add(&J->done, 1);
+        if (report && J->cfg->on_progress && now_s() - last >= 0.25) {
+            size_t done = atomic_load(&J->done);
+            double run = (double)atomic_load(&J->bad_sum) / ((double)done * (double)J->n);
+            last = now_s();
+            if (J->cfg->on_progress(J->cfg->ud, done, total, run)) {
+                atomic_store(&J->stop, 1);
+                return;
+            }
+        }
+    }
+    if (!report)
+        return;
+    /* The reporting thread waits for the others' last samples, still reporting. */
+    while (atomic_load(&J->done) < total && !atomic_load(&J->stop)) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (J->cfg->on_progress && now_s() - last >= 0.25) {
+            size_t done = atomic_load(&J->done);
+            double run = done ? (double)atomic_load(&J->bad_sum) / ((double)done * (double)J->n)
+                              : 0.0;
+            last = now_s();
+            if (J->cfg->on_progress(J->cfg->ud, done, total, run)) {
+                atomic_store(&J->stop, 1);
+                return;
+            }
+        }
+    }
+}
+
+static void *mc_thread(void *arg)
+{
+    mc_job *J = arg;
+    mc_worker w;
+    if (mc_worker_init(&w, J))
+        return NULL; /* the other threads take its share: the same result */
+    mc_loop(J, &w, 0);
+    mc_worker_free(&w);
+    return NULL;
+}
+
+int pacbayes_mc_error(const mlp_arch *a, const double *mu, const double *sigma,
+                      double sigma_iso, const double *x, const double *y, size_t n,
+                      const pacbayes_mc_cfg *cfg, double *err_out, size_t *per_sample,
+                      tg_err *err)
+{
+    mc_job J;
+    mc_worker w;
+    pthread_t th[64];
+    int nt = cfg->threads < 1 ? 1 : (cfg->threads > 64 ? 64 : cfg->threads), started = 0;
+    int rc = TG_OK;
+    memset(&J, 0, sizeof J);
+    J.a = a;
+    J.mu = mu;
+    J.sigma = sigma;
+    J.sigma_iso = sigma_iso;
+    J.x = x;
+    J.y = y;
+    J.n = n;
+    J.P = mlp_param_count(a);
+    J.K = a->dims[a->n_layers];
+    J.cfg = cfg;
+    atomic_init(&J.next, 0);
+    atomic_init(&J.done, 0);
+    atomic_init(&J.bad_sum, 0);
+    atomic_init(&J.stop, 0);
+    *err_out = NAN;
+    if (cfg->samples == 0 || n == 0) {
+        *err_out = 0;
+        return TG_OK;
+    }
+    J.errs = tg_alloc_array(cfg->samples, 1, sizeof(size_t));
+    if (!J.errs)
+        return tg_err_set(err, TG_ENOMEM, "out of memory (Monte Carlo errors)");
+    if (mc_worker_init(&w, &J)) {
+        free(J.errs);
+        return tg_err_set(err, TG_ENOMEM, "out of memory (Monte Carlo workspace)");
+    }
+    if ((size_t)nt > cfg->samples)
+        nt = (int)cfg->samples;
+    for (int t = 1; t < nt; t++) {
+        if (pthread_create(&th[started], NULL, mc_thread, &J) != 0)
+            break; /* fewer threads: the same result */
+        started++;
+    }
+    mc_loop(&J, &w, 1);
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    mc_worker_free(&w);
+    if (atomic_load(&J.stop)) {
+        rc = tg_err_set(err, TG_ECANCELLED, "cancelled");
+    }
+    if (rc == TG_OK) {
+        double s = 0;
+        for (size_t k = 0; k < cfg->samples; k++)
+            s += (double)J.errs[k] / (double)n;
+        *err_out = s / (double)cfg->samples;
+        if (per_sample)
+            memcpy(per_sample, J.errs, cfg->samples * sizeof(size_t));
+    }
+    free(J.errs);
+    return rc;
+}
+
+/* ---- Dziugaite-Roy optimization ------------------------------------------------------ */
+
+int pacbayes_optimize(const mlp_arch *a, const double *theta0, double *mu, double *sigma,
+                      double *sigma_p, const double *x, const double *y, size_t n,
+                      const pacbayes_opt_cfg *cfg, tg_err *err)
+{
+    size_t P = mlp_param_count(a), d = a->dims[0];
+    size_t B = cfg->batch < n ? cfg->batch : n, S = cfg->samples ? cfg->samples : 1;
+    int rc = TG_OK;
+    int train_lambda = cfg->lambda_max > cfg->lambda_min;
+    /* The optimized vector: [mu (P), rho (P), lambda (1)]. */
+    size_t N = 2 * P + 1;
+    double *w = tg_alloc_array(N, 1, sizeof(double));
+    double *g = tg_alloc_array(N, 1, sizeof(double));
+    double *th = tg_alloc_array(P, 1, sizeof(double));
+    double *eps = tg_alloc_array(P, 1, sizeof(double));
+    double *gl = tg_alloc_array(P, 1, sizeof(double));
+    double *xb = tg_alloc_array(B ? B : 1, d, sizeof(double));
+    double *yb = tg_alloc_array(B ? B : 1, 1, sizeof(double));
+    size_t *perm = tg_alloc_array(n ? n : 1, 1, sizeof(size_t));
+    mlp_ws *ws = mlp_ws_new(a, B ? B : 1);
+    optim_cfg oc = {.kind = OPT_ADAM, .lr = cfg->lr, .eps = 1e-8, .beta1 = 0.9,
+                    .beta2 = 0.999};
+    optim_state *os = optim_state_new(&oc, N);
+    tg_rng r_perm, r_eps;
+    if (!w || !g || !th || !eps || !gl || !xb || !yb || !perm || !ws || !os) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory (posterior optimization)");
+        goto out;
+    }
+    rng_seed_stream(&r_perm, cfg->seed, cfg->stream);
+    rng_seed_stream(&r_eps, cfg->seed, cfg->stream + 1);
+    memcpy(w, mu, P * sizeof(double));
+    for (size_t i = 0; i < P; i++)
+        w[P + i] = log(sigma[i]);
+    w[2 * P] = log(*sigma_p);
+    double last = now_s(), inv_ln2 = 1.0 / log(2.0);
+    double log_term = log(2 * cfg->m / cfg->delta);
+    size_t steps_per_epoch = B ? (n + B - 1) / B : 0;
+    for (size_t ep = 0; ep < cfg->epochs; ep++) {
+        double obj_sum = 0;
+        rng_permutation(&r_perm, perm, n);
+        for (size_t st = 0; st < steps_per_epoch; st++) {
+            size_t lo = st * B, nb = n - lo < B ? n - lo : B;
+            for (size_t i = 0; i < nb; i++) {
+                memcpy(xb + i * d, x + perm[lo + i] * d, d * sizeof(double));
+                yb[i] = y[perm[lo + i]];
+            }
+            double lam = w[2 * P], vp = exp(2 * lam);
+            memset(g, 0, N * sizeof(double));
+            double loss = 0;
+            for (size_t s = 0; s < S; s++) {
+                fill_normals(&r_eps, eps, P);
+                for (size_t i = 0; i < P; i++)
+                    th[i] = w[i] + exp(w[P + i]) * eps[i];
+                loss += mlp_loss_grad(a, th, xb, yb, 1, NULL, nb, cfg->loss, ws, gl) * inv_ln2;
+                for (size_t i = 0; i < P; i++) {
+                    double gi = gl[i] * inv_ln2 / (double)S;
+                    g[i] += gi;
+                    g[P + i] += gi * eps[i] * exp(w[P + i]);
+                }
+            }
+            loss /= (double)S;
+            /* KL and its gradient. */
+            double kl = 0, ssum = 0;
+            for (size_t i = 0; i < P; i++) {
+                double sq = exp(2 * w[P + i]), dm = w[i] - (theta0 ? theta0[i] : 0.0);
+                kl += sq / vp + dm * dm / vp - 1 + 2 * lam - 2 * w[P + i];
+                ssum += sq + dm * dm;
+            }
+            kl *= 0.5;
+            if (kl < 0)
+                kl = 0;
+            double R = sqrt((kl + log_term) / (2 * (cfg->m - 1)));
+            double dR = 1.0 / (4 * (cfg->m - 1) * R);
+            for (size_t i = 0; i < P; i++) {
+                double sq = exp(2 * w[P + i]), dm = w[i] - (theta0 ? theta0[i] : 0.0);
+                g[i] += dR * dm / vp;
+                g[P + i] += dR * (sq / vp - 1);
+            }
+            g[2 * P] = train_lambda ? dR * ((double)P - ssum / vp) : 0.0;
+            double obj = loss + R;
+            if (!isfinite(obj)) {
+                rc = tg_err_set(err, TG_EDIVERGED,
+                                "the posterior optimization diverged (objective %g at epoch "
+                                "%zu); lower params.posterior.optimize.lr", obj, ep + 1);
+                goto out;
+            }
+            obj_sum += obj * (double)nb;
+            optim_step(&oc, os, w, g, cfg->lr);
+            if (w[2 * P] < cfg->lambda_min)
+                w[2 * P] = cfg->lambda_min;
+            if (w[2 * P] > cfg->lambda_max)
+                w[2 * P] = cfg->lambda_max;
+            if (cfg->on_progress && now_s() - last >= 0.25) {
+                last = now_s();
+                double frac = ((double)ep + (double)(st + 1) / (double)steps_per_epoch) /
+                              (double)cfg->epochs;
+                if (cfg->on_progress(cfg->ud, frac, ep, obj_sum / (double)(lo + nb))) {
+                    rc = tg_err_set(err, TG_ECANCELLED, "cancelled");
+                    goto out;
+                }
+            }
+        }
+        if (cfg->on_progress) {
+            last = now_s();
+            if (cfg->on_progress(cfg->ud, (double)(ep + 1) / (double)cfg->epochs, ep + 1,
+                                 n ? obj_sum / (double)n : 0)) {
+                rc = tg_err_set(err, TG_ECANCELLED, "cancelled");
+                goto out;
+            }
+        }
+    }
+    memcpy(mu, w, P * sizeof(double));
+    for (size_t i = 0; i < P; i++)
+        sigma[i] = exp(w[P + i]);
+    *sigma_p = exp(w[2 * P]);
+out:
+    free(w);
+    free(g);
+    free(th);
+    free(eps);
+    free(gl);
+    free(xb);
+    free(yb);
+    free(perm);
+    mlp_ws_free(ws);
+    optim_state_free(os);
+    return rc;
+}

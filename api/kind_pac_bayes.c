@@ -11,8 +11,12 @@
  * evaluated against every grid point: the prior scale it was optimized with is snapped
  * to the grid by taking the best grid point, which the union bound covers.
  *
+ * Grid points are visited from the widest prior down; one whose bounds at e_bar = 0
+ * cannot beat any family's best so far is skipped (no estimate; nothing reported
+ * changes, since every bound increases with e_bar).
+ *
  * RNG streams (params.seed): Monte Carlo of grid point g (0-based) uses streams
- * (g + 1) 2^32 + k for sample k; the optimized posterior's Monte Carlo 2^40 + k; the
+ * (g + 1) 2^32 + k for sample k (a fixed {"sigma"} posterior: one estimate, G 2^32 + k); the optimized posterior's Monte Carlo 2^40 + k; the
  * optimization 2^41 (+1); the warm start's coarse estimates 2^42 + g 2^20 + k. The
  * posterior's test error uses the same streams as the training estimate of the chosen
  * grid point (the same networks).
@@ -120,12 +124,15 @@ static int decode_prior(json_t *p, const tg_model *model, pb_req *r, tg_err *err
     r->center_zero = strcmp(c, "zero") == 0;
     jx_default(pr, "center", json_string(c));
     if (!r->center_zero) {
+        /* (model->init_from_model is also set by an explicit "init_model": null of the
+         * filled train request: the training request itself is the authority.) */
         const char *why = NULL;
         if (!model->theta0)
             why = "the model has no initial weights";
         else if (!model->training)
             why = "the model was uploaded, so its initial weights may depend on the data";
-        else if (model->init_from_model)
+        else if (json_is_string(json_object_get(json_object_get(model->training, "params"),
+                                                "init_model")))
             why = "the model's training started from another model (params.init_model), "
                   "whose weights may depend on the data";
         if (why)
@@ -531,6 +538,8 @@ static json_t *spread_json(const double *v, size_t n)
 }
 
 typedef struct grid_eval {
+    int skipped;            /* pruned: no Monte Carlo estimate (bounds NAN) */
+    uint64_t stream;        /* its Monte Carlo streams */
     double kl, e_hat, e_bar, sigma_q;
     double val[PACBAYES_FAMILIES];
 } grid_eval;
@@ -650,27 +659,54 @@ static int pb_run(const json_t *request, job_io *io, json_t **result_out, json_t
         chosen_stream = mc.stream;
         for (size_t g = 0; g < r.G; g++) {
             ge[g].e_hat = e_hat;
+            ge[g].stream = mc.stream;
             ge[g].kl = pacbayes_kl_gauss(mu, theta0, sigma, 0, r.grid[g], P);
         }
     } else {
-        double e_shared = NAN;
-        for (size_t g = 0; g < r.G; g++) {
+        /* Grid points from the widest prior down. A grid point whose bounds at e_bar = 0
+         * (each bound increases with e_bar) cannot improve any family's best so far is
+         * skipped: its Monte Carlo estimate would change no reported number (its grid
+         * entry shows a null empirical risk). */
+        double e_shared = NAN, fb[PACBAYES_FAMILIES] = {INFINITY, INFINITY, INFINITY};
+        size_t done = 0;
+        for (size_t gi = r.G; gi-- > 0;) {
+            size_t g = gi;
             double sq = r.post == POST_AUTO ? r.grid[g] : r.post_sigma;
             ge[g].sigma_q = sq;
             ge[g].kl = pacbayes_kl_gauss(model->theta, theta0, NULL, sq, r.grid[g], P);
-            if (r.post == POST_SIGMA && g > 0) {
-                /* One posterior for every grid point: one estimate (its streams are g = 0's). */
-                ge[g].e_hat = e_shared;
+            ge[g].skipped = 1;
+            int useful = r.post == POST_SIGMA && !isnan(e_shared);
+            for (int i = 0; !useful && i < r.n_fam; i++) {
+                double v0 = pacbayes_bound(r.fam[i], 0.0, ge[g].kl, m, dpair);
+                useful = !(v0 >= fb[r.fam[i]]) && !isnan(v0);
+            }
+            if (!useful && r.post != POST_SIGMA) {
+                done++;
                 continue;
             }
-            ctx.g = g;
-            ctx.lo = 0.02 + 0.88 * (double)g / G;
-            ctx.hi = r.post == POST_SIGMA ? 0.9 : 0.02 + 0.88 * (double)(g + 1) / G;
-            mc.stream = (uint64_t)(g + 1) << 32;
-            if ((rc = pacbayes_mc_error(a, model->theta, NULL, sq, ds->x, ds->y, n, &mc,
-                                        &ge[g].e_hat, NULL, err)))
-                goto out;
-            e_shared = ge[g].e_hat;
+            ge[g].skipped = 0;
+            if (r.post == POST_SIGMA && !isnan(e_shared)) {
+                /* One posterior for every grid point: one estimate (streams of the first). */
+                ge[g].e_hat = e_shared;
+                ge[g].stream = (uint64_t)r.G << 32;
+            } else {
+                ctx.g = g;
+                ctx.lo = 0.02 + 0.88 * (double)done / G;
+                ctx.hi = r.post == POST_SIGMA ? 0.9 : 0.02 + 0.88 * (double)(done + 1) / G;
+                mc.stream = (uint64_t)(g + 1) << 32;
+                if ((rc = pacbayes_mc_error(a, model->theta, NULL, sq, ds->x, ds->y, n, &mc,
+                                            &ge[g].e_hat, NULL, err)))
+                    goto out;
+                e_shared = ge[g].e_hat;
+                ge[g].stream = mc.stream;
+            }
+            ge[g].e_bar = pacbayes_kl_inv(ge[g].e_hat, cmc);
+            for (int i = 0; i < r.n_fam; i++) {
+                double v = pacbayes_bound(r.fam[i], ge[g].e_bar, ge[g].kl, m, dpair);
+                if (v < fb[r.fam[i]])
+                    fb[r.fam[i]] = v;
+            }
+            done++;
         }
     }
     /* Bounds of every (family, grid point) pair. */
@@ -678,9 +714,13 @@ static int pb_run(const json_t *request, job_io *io, json_t **result_out, json_t
     int fbest = r.fam[0];
     double best = INFINITY, fam_best[PACBAYES_FAMILIES] = {NAN, NAN, NAN};
     for (size_t g = 0; g < r.G; g++) {
-        ge[g].e_bar = pacbayes_kl_inv(ge[g].e_hat, cmc);
         for (int f = 0; f < PACBAYES_FAMILIES; f++)
             ge[g].val[f] = NAN;
+        if (ge[g].skipped) {
+            ge[g].e_hat = ge[g].e_bar = NAN;
+            continue;
+        }
+        ge[g].e_bar = pacbayes_kl_inv(ge[g].e_hat, cmc);
         for (int i = 0; i < r.n_fam; i++) {
             int f = r.fam[i];
             double v = pacbayes_bound(f, ge[g].e_bar, ge[g].kl, m, dpair);
@@ -715,8 +755,7 @@ static int pb_run(const json_t *request, job_io *io, json_t **result_out, json_t
             rc = pacbayes_mc_error(a, mu, sigma, 0, ds->x_test, ds->y_test, nt, &mc, &e_test,
                                    NULL, err);
         } else {
-            size_t gs = r.post == POST_SIGMA ? 0 : gbest;
-            mc.stream = (uint64_t)(gs + 1) << 32;
+            mc.stream = ge[gbest].stream;
             rc = pacbayes_mc_error(a, model->theta, NULL, ge[gbest].sigma_q, ds->x_test,
                                    ds->y_test, nt, &mc, &e_test, NULL, err);
         }
@@ -739,6 +778,8 @@ static int pb_run(const json_t *request, job_io *io, json_t **result_out, json_t
                               bounds_json(&r, ge[g].val));
         if (o && r.post != POST_OPT)
             json_object_set_new(o, "sigma_posterior", jx_real(ge[g].sigma_q));
+        if (o && ge[g].skipped)
+            json_object_set_new(o, "skipped", json_true());
         json_array_append_new(gridj, o);
     }
     json_t *sq = r.post == POST_OPT ? spread_json(sigma, P) : jx_real(ge[gbest].sigma_q);

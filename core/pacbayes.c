@@ -6,8 +6,9 @@
  *
  * The kl inverse: f(p) = kl(q||p) is increasing on [q, 1) from 0 to +inf, so the
  * bisection of [q, 1] on f(p) <= c keeps lo feasible and hi infeasible; it stops when the
- * bracket no longer shrinks in floating point or is below 1e-15, and returns lo (the
- * largest p known feasible, within 1e-15 of the supremum).
+ * bracket no longer shrinks in floating point and returns lo (the largest double known
+ * feasible). kl itself is evaluated in a cancellation-free form (see
+ * pacbayes_binary_kl), which is what makes the inverse accurate for tiny c.
  *
  * Threads of the Monte Carlo estimate: samples are handed out by an atomic counter; the
  * error of sample k depends only on (seed, stream + k), and the mean is summed over k in
@@ -27,21 +28,39 @@
 
 /* ---- binary kl and its inverse ------------------------------------------------------ */
 
+/* h(u) = u - ln(1 + u) >= 0 for u > -1, without cancellation: its Taylor series
+ * u^2/2 - u^3/3 + ... for |u| < 0.125 (terms until they no longer change the sum), else
+ * directly (there u - log1p(u) >= u^2/4 loses at most a few bits). */
+static double h_log1p(double u)
+{
+    if (fabs(u) >= 0.125)
+        return u - log1p(u);
+    double s = 0, pw = u * u, k = 2;
+    for (int i = 0; i < 60; i++) {
+        double t = pw / k;
+        double s2 = (i % 2 == 0) ? s + t : s - t;
+        if (s2 == s)
+            break;
+        s = s2;
+        pw *= u;
+        k += 1;
+    }
+    return s;
+}
+
 double pacbayes_binary_kl(double q, double p)
 {
-    double a = 0, b = 0;
-    if (q > 0) {
-        if (p <= 0)
-            return INFINITY;
-        a = q * log(q / p);
-    }
-    if (q < 1) {
-        if (p >= 1)
-            return INFINITY;
-        b = (1 - q) * log((1 - q) / (1 - p));
-    }
-    double r = a + b;
-    return r > 0 ? r : 0.0;
+    if (q <= 0)
+        return p >= 1 ? INFINITY : -log1p(-p);
+    if (q >= 1)
+        return p <= 0 ? INFINITY : -log(p);
+    if (p <= 0 || p >= 1)
+        return INFINITY;
+    /* With x = p - q: kl = q h(x/q) + (1-q) h(-x/(1-q)), two non-negative terms (the
+     * O(x) parts of q ln(q/p) and (1-q) ln((1-q)/(1-p)) cancel exactly), so kl is
+     * accurate to a few ulps even when p is within 1e-8 of q. */
+    double x = p - q;
+    return q * h_log1p(x / q) + (1 - q) * h_log1p(-x / (1 - q));
 }
 
 double pacbayes_kl_inv(double q, double c)
@@ -54,8 +73,9 @@ double pacbayes_kl_inv(double q, double c)
         return 1.0;
     if (q == 0)
         return -expm1(-c);
+    /* Bisection to the last bit: lo stays feasible, hi infeasible. */
     double lo = q, hi = 1.0;
-    for (int it = 0; it < 200 && hi - lo > 1e-15; it++) {
+    for (int it = 0; it < 2000; it++) {
         double mid = lo + (hi - lo) / 2;
         if (mid <= lo || mid >= hi)
             break;
@@ -263,6 +283,10 @@ static void mc_loop(mc_job *J, mc_worker *w, int report)
 {
     double last = report ? now_s() : 0;
     size_t total = J->cfg->samples;
+    if (report && J->cfg->on_progress && J->cfg->on_progress(J->cfg->ud, 0, total, 0.0)) {
+        atomic_store(&J->stop, 1);
+        return;
+    }
     for (;;) {
         if (atomic_load(&J->stop))
             return;
@@ -378,6 +402,49 @@ int pacbayes_mc_error(const mlp_arch *a, const double *mu, const double *sigma,
 
 /* ---- Dziugaite-Roy optimization ------------------------------------------------------ */
 
+double pacbayes_surrogate(const mlp_arch *a, const double *theta0, const double *w,
+                          const double *x, const double *y, size_t n, const double *eps,
+                          size_t S, double m, double delta, tg_loss loss, int train_lambda,
+                          mlp_ws *ws, double *th, double *gl, double *grad)
+{
+    size_t P = mlp_param_count(a), N = 2 * P + 1;
+    double inv_ln2 = 1.0 / log(2.0), lam = w[2 * P], vp = exp(2 * lam), L = 0;
+    memset(grad, 0, N * sizeof(double));
+    for (size_t s = 0; s < S; s++) {
+        const double *e = eps + s * P;
+        for (size_t i = 0; i < P; i++)
+            th[i] = w[i] + exp(w[P + i]) * e[i];
+        L += mlp_loss_grad(a, th, x, y, 1, NULL, n, loss, ws, gl) * inv_ln2;
+        /* Reparameterization: theta = mu + exp(rho) eps, so dL/dmu = g and
+         * dL/drho = g eps exp(rho). */
+        for (size_t i = 0; i < P; i++) {
+            double gi = gl[i] * inv_ln2 / (double)S;
+            grad[i] += gi;
+            grad[P + i] += gi * e[i] * exp(w[P + i]);
+        }
+    }
+    L /= (double)S;
+    /* KL(Q||P) with sigma_Q = exp(rho), sigma_P = exp(lambda), and its gradient:
+     * dKL/dmu = (mu - theta0)/sp^2, dKL/drho = sq^2/sp^2 - 1,
+     * dKL/dlambda = P - (sum sq^2 + |mu - theta0|^2)/sp^2. */
+    double kl = 0, ssum = 0;
+    for (size_t i = 0; i < P; i++) {
+        double sq = exp(2 * w[P + i]), dm = w[i] - (theta0 ? theta0[i] : 0.0);
+        kl += sq / vp + dm * dm / vp - 1 + 2 * lam - 2 * w[P + i];
+        ssum += sq + dm * dm;
+    }
+    kl *= 0.5;
+    double R = sqrt((kl + log(2 * m / delta)) / (2 * (m - 1)));
+    double dR = 1.0 / (4 * (m - 1) * R);
+    for (size_t i = 0; i < P; i++) {
+        double sq = exp(2 * w[P + i]), dm = w[i] - (theta0 ? theta0[i] : 0.0);
+        grad[i] += dR * dm / vp;
+        grad[P + i] += dR * (sq / vp - 1);
+    }
+    grad[2 * P] = train_lambda ? dR * ((double)P - ssum / vp) : 0.0;
+    return L + R;
+}
+
 int pacbayes_optimize(const mlp_arch *a, const double *theta0, double *mu, double *sigma,
                       double *sigma_p, const double *x, const double *y, size_t n,
                       const pacbayes_opt_cfg *cfg, tg_err *err)
@@ -391,7 +458,7 @@ int pacbayes_optimize(const mlp_arch *a, const double *theta0, double *mu, doubl
     double *w = tg_alloc_array(N, 1, sizeof(double));
     double *g = tg_alloc_array(N, 1, sizeof(double));
     double *th = tg_alloc_array(P, 1, sizeof(double));
-    double *eps = tg_alloc_array(P, 1, sizeof(double));
+    double *eps = tg_alloc_array(S, P, sizeof(double));
     double *gl = tg_alloc_array(P, 1, sizeof(double));
     double *xb = tg_alloc_array(B ? B : 1, d, sizeof(double));
     double *yb = tg_alloc_array(B ? B : 1, 1, sizeof(double));
@@ -411,8 +478,7 @@ int pacbayes_optimize(const mlp_arch *a, const double *theta0, double *mu, doubl
     for (size_t i = 0; i < P; i++)
         w[P + i] = log(sigma[i]);
     w[2 * P] = log(*sigma_p);
-    double last = now_s(), inv_ln2 = 1.0 / log(2.0);
-    double log_term = log(2 * cfg->m / cfg->delta);
+    double last = now_s();
     size_t steps_per_epoch = B ? (n + B - 1) / B : 0;
     for (size_t ep = 0; ep < cfg->epochs; ep++) {
         double obj_sum = 0;
@@ -423,40 +489,10 @@ int pacbayes_optimize(const mlp_arch *a, const double *theta0, double *mu, doubl
                 memcpy(xb + i * d, x + perm[lo + i] * d, d * sizeof(double));
                 yb[i] = y[perm[lo + i]];
             }
-            double lam = w[2 * P], vp = exp(2 * lam);
-            memset(g, 0, N * sizeof(double));
-            double loss = 0;
-            for (size_t s = 0; s < S; s++) {
-                fill_normals(&r_eps, eps, P);
-                for (size_t i = 0; i < P; i++)
-                    th[i] = w[i] + exp(w[P + i]) * eps[i];
-                loss += mlp_loss_grad(a, th, xb, yb, 1, NULL, nb, cfg->loss, ws, gl) * inv_ln2;
-                for (size_t i = 0; i < P; i++) {
-                    double gi = gl[i] * inv_ln2 / (double)S;
-                    g[i] += gi;
-                    g[P + i] += gi * eps[i] * exp(w[P + i]);
-                }
-            }
-            loss /= (double)S;
-            /* KL and its gradient. */
-            double kl = 0, ssum = 0;
-            for (size_t i = 0; i < P; i++) {
-                double sq = exp(2 * w[P + i]), dm = w[i] - (theta0 ? theta0[i] : 0.0);
-                kl += sq / vp + dm * dm / vp - 1 + 2 * lam - 2 * w[P + i];
-                ssum += sq + dm * dm;
-            }
-            kl *= 0.5;
-            if (kl < 0)
-                kl = 0;
-            double R = sqrt((kl + log_term) / (2 * (cfg->m - 1)));
-            double dR = 1.0 / (4 * (cfg->m - 1) * R);
-            for (size_t i = 0; i < P; i++) {
-                double sq = exp(2 * w[P + i]), dm = w[i] - (theta0 ? theta0[i] : 0.0);
-                g[i] += dR * dm / vp;
-                g[P + i] += dR * (sq / vp - 1);
-            }
-            g[2 * P] = train_lambda ? dR * ((double)P - ssum / vp) : 0.0;
-            double obj = loss + R;
+            for (size_t k = 0; k < S; k++)
+                fill_normals(&r_eps, eps + k * P, P);
+            double obj = pacbayes_surrogate(a, theta0, w, xb, yb, nb, eps, S, cfg->m,
+                                            cfg->delta, cfg->loss, train_lambda, ws, th, gl, g);
             if (!isfinite(obj)) {
                 rc = tg_err_set(err, TG_EDIVERGED,
                                 "the posterior optimization diverged (objective %g at epoch "

@@ -802,8 +802,13 @@ static int pb_run(const json_t *request, job_io *io, json_t **result_out, json_t
     json_object_set_new(res, "delta_pair", jx_real(dpair));
     json_object_set_new(res, "delta_mc_pair", jx_real(dmc));
     json_object_set_new(res, "n_test", json_integer((json_int_t)nt));
-    if (r.post == POST_OPT)
+    if (r.post == POST_OPT) {
+        /* The optimized posterior itself, so that Q can be rebuilt (and KL checked). */
         json_object_set_new(res, "sigma_prior_optimized", jx_real(opt_sigma_p));
+        if ((rc = kinds_put(res, io, "posterior_mean", P, 0, mu, err)) ||
+            (rc = kinds_put(res, io, "posterior_sigma", P, 0, sigma, err)))
+            goto out;
+    }
     json_object_set_new(res, "grid", gridj);
     gridj = NULL;
     json_object_set_new(res, "time_s", jx_real(kinds_now() - t0));

@@ -224,23 +224,29 @@ typedef struct mc_job {
     double sigma_iso;
     const double *x, *y;
     size_t n, P, K;
+    size_t batch;               /* samples whose first layers share one GEMM */
+    size_t rows;                /* rows per forward block */
     const pacbayes_mc_cfg *cfg;
     size_t *errs;               /* per sample */
-    atomic_size_t next, done, bad_sum;
+    atomic_size_t next, done, bad_sum;   /* next: the next batch */
     atomic_int stop;
 } mc_job;
 
-/* A worker's buffers: the sampled network in the forward layout (per layer W_l^T, din x
- * dout, then b_l), the normals, and two activation blocks of rows x max width. */
+/* A worker's buffers: for each sample of a batch its network in the forward layout (per
+ * layer W_l^T, din x dout, then b_l; the first layer's W_1^T of all samples side by side
+ * in w1: d x (B d_1), and their biases in b1: B d_1), the normals, the first layer's
+ * outputs of the batch (rows x B d_1) and two blocks of rows x max width. */
 typedef struct mc_worker {
-    double *theta, *eps, *h0, *h1;
-    size_t rows;
+    double *theta, *w1, *b1, *eps, *z1, *h0, *h1;
 } mc_worker;
 
 static void mc_worker_free(mc_worker *w)
 {
     free(w->theta);
+    free(w->w1);
+    free(w->b1);
     free(w->eps);
+    free(w->z1);
     free(w->h0);
     free(w->h1);
 }
@@ -256,95 +262,129 @@ static size_t max_width(const mlp_arch *a)
 
 static int mc_worker_init(mc_worker *w, const mc_job *J)
 {
-    size_t rows = J->n < MC_BLOCK ? J->n : MC_BLOCK;
+    size_t B = J->batch, d1 = J->a->dims[1], d = J->a->dims[0];
     memset(w, 0, sizeof *w);
-    w->rows = rows ? rows : 1;
-    w->theta = tg_alloc_array(J->P, 1, sizeof(double));
+    w->theta = tg_alloc_array(B, J->P, sizeof(double));
+    w->w1 = tg_alloc_array(d, B * d1, sizeof(double));
+    w->b1 = tg_alloc_array(B, d1, sizeof(double));
     w->eps = tg_alloc_array(J->P, 1, sizeof(double));
-    w->h0 = tg_alloc_array(w->rows, max_width(J->a), sizeof(double));
-    w->h1 = tg_alloc_array(w->rows, max_width(J->a), sizeof(double));
-    if (!w->theta || !w->eps || !w->h0 || !w->h1) {
+    w->z1 = tg_alloc_array(J->rows, B * d1, sizeof(double));
+    w->h0 = tg_alloc_array(J->rows, max_width(J->a), sizeof(double));
+    w->h1 = tg_alloc_array(J->rows, max_width(J->a), sizeof(double));
+    if (!w->theta || !w->w1 || !w->b1 || !w->eps || !w->z1 || !w->h0 || !w->h1) {
         mc_worker_free(w);
         return TG_ENOMEM;
     }
     return TG_OK;
 }
 
-/* The errors of the network w->theta (forward layout) on n rows of x: z_l = s_l h W_l^T
- * + t_l b_l as one GEMM per layer with W_l^T stored din x dout (the NN layout, which
- * OpenBLAS runs several times faster than NT when dout is small, e.g. the output layer),
- * the bias written first and the GEMM accumulating onto it. The same network as
- * mlp_forward's to rounding. */
-static size_t mc_forward_errors(const mlp_arch *a, mc_worker *w, const double *x,
-                                const double *y, size_t n)
-{
-    int hb = mlp_has_bias(a);
-    size_t L = a->n_layers, K = a->dims[L], bad = 0;
-    for (size_t i0 = 0; i0 < n; i0 += w->rows) {
-        size_t m = n - i0 < w->rows ? n - i0 : w->rows, off = 0;
-        const double *in = x + i0 * a->dims[0];
-        double *z = w->h0;
-        for (size_t l = 1; l <= L; l++) {
-            size_t din = a->dims[l - 1], dout = a->dims[l];
-            const double *wt = w->theta + off, *b = wt + din * dout;
-            double t = mlp_scale_b(a, l);
-            off += din * dout + (hb ? dout : 0);
-            if (hb)
-                for (size_t i = 0; i < m; i++)
-                    for (size_t j = 0; j < dout; j++)
-                        z[i * dout + j] = t * b[j];
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)dout, (int)din,
-                        mlp_scale_w(a, l), in, (int)din, wt, (int)dout, hb ? 1.0 : 0.0, z,
-                        (int)dout);
-            if (l < L) {
-                size_t cnt = m * dout;
-                if (a->act == ACT_RELU) {
-                    for (size_t i = 0; i < cnt; i++)
-                        z[i] = z[i] > 0 ? z[i] : 0.0;
-                } else {
-                    for (size_t i = 0; i < cnt; i++)
-                        z[i] = mlp_phi(a->act, a->leaky_slope, z[i]);
-                }
-                in = z;
-                z = z == w->h0 ? w->h1 : w->h0;
-            }
-        }
-        bad += pacbayes_count_errors(z, m, K, y + i0);
-    }
-    return bad;
-}
-
-/* One sample: theta = mu + sigma .* eps in parameter order (eps from the sample's own
- * stream), written in the forward layout; returns its error count. */
-static size_t mc_sample(const mc_job *J, mc_worker *w, size_t k)
+/* Sample k's network (theta = mu + sigma .* eps in parameter order, eps from the
+ * sample's own stream) into slot s of the batch: layer 1 into w1 / b1, the others into
+ * theta + s P in the forward layout. */
+static void mc_draw(const mc_job *J, mc_worker *w, size_t k, size_t s)
 {
     const mlp_arch *a = J->a;
     int hb = mlp_has_bias(a);
+    size_t B = J->batch, d1 = a->dims[1];
     tg_rng r;
     rng_seed_stream(&r, J->cfg->seed, J->cfg->stream + k);
     fill_normals(&r, w->eps, J->P);
+    double *th = w->theta + s * J->P;
     size_t off = 0;
     for (size_t l = 1; l <= a->n_layers; l++) {
-        size_t din = a->dims[l - 1], dout = a->dims[l], nw = din * dout;
-        double *wt = w->theta + off;
-        /* parameter (o, i) of W_l (row-major dout x din) goes to wt[i * dout + o] */
+        size_t din = a->dims[l - 1], dout = a->dims[l];
+        /* parameter (o, i) of W_l (row-major dout x din) goes to W_l^T[i][o] */
+        double *wt = l == 1 ? w->w1 + s * d1 : th + off;
+        size_t ld = l == 1 ? B * d1 : dout;
         for (size_t o = 0; o < dout; o++)
             for (size_t i = 0; i < din; i++) {
                 size_t p = off + o * din + i;
                 double sg = J->sigma ? J->sigma[p] : J->sigma_iso;
-                wt[i * dout + o] = J->mu[p] + sg * w->eps[p];
+                wt[i * ld + o] = J->mu[p] + sg * w->eps[p];
             }
-        off += nw;
+        off += din * dout;
         if (hb) {
+            double *bt = l == 1 ? w->b1 + s * d1 : th + off;
             for (size_t o = 0; o < dout; o++) {
                 size_t p = off + o;
                 double sg = J->sigma ? J->sigma[p] : J->sigma_iso;
-                w->theta[p] = J->mu[p] + sg * w->eps[p];
+                bt[o] = J->mu[p] + sg * w->eps[p];
             }
             off += dout;
         }
     }
-    return mc_forward_errors(a, w, J->x, J->y, J->n);
+}
+
+static void act_inplace(const mlp_arch *a, double *z, size_t cnt)
+{
+    if (a->act == ACT_RELU) {
+        /* Branch-free ((v + |v|) / 2 is exactly max(v, 0)): with signs at random, a
+         * branch here mispredicts half the time and took half of the estimate's time. */
+        for (size_t i = 0; i < cnt; i++)
+            z[i] = 0.5 * (z[i] + fabs(z[i]));
+    } else {
+        for (size_t i = 0; i < cnt; i++)
+            z[i] = mlp_phi(a->act, a->leaky_slope, z[i]);
+    }
+}
+
+/* The errors of the batch's nb networks on the n rows, added to errs[0..nb): per block of
+ * rows, one GEMM for the first layer of all nb networks (z = s_1 X W_1^T + t_1 b_1 with
+ * the bias written first and the GEMM accumulating onto it), then each network's other
+ * layers, one GEMM each. W_l^T is stored din x dout (the NN layout: OpenBLAS runs it
+ * several times faster than NT when dout is small, e.g. the output layer). The result
+ * for a network does not depend on which worker runs its batch. */
+static void mc_batch_errors(const mc_job *J, mc_worker *w, size_t nb, size_t *errs)
+{
+    const mlp_arch *a = J->a;
+    int hb = mlp_has_bias(a);
+    size_t L = a->n_layers, K = a->dims[L], d = a->dims[0], d1 = a->dims[1];
+    size_t B = J->batch, ld1 = B * d1;
+    for (size_t i0 = 0; i0 < J->n; i0 += J->rows) {
+        size_t m = J->n - i0 < J->rows ? J->n - i0 : J->rows;
+        const double *x = J->x + i0 * d;
+        double t1 = mlp_scale_b(a, 1);
+        if (hb)
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < nb * d1; j++)
+                    w->z1[i * ld1 + j] = t1 * w->b1[j];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(nb * d1), (int)d,
+                    mlp_scale_w(a, 1), x, (int)d, w->w1, (int)ld1, hb ? 1.0 : 0.0, w->z1,
+                    (int)ld1);
+        if (L > 1)
+            for (size_t i = 0; i < m; i++)
+                act_inplace(a, w->z1 + i * ld1, nb * d1);
+        for (size_t s = 0; s < nb; s++) {
+            const double *in = w->z1 + s * d1, *th = w->theta + s * J->P;
+            size_t ld_in = ld1, off = d * d1 + (hb ? d1 : 0);
+            double *z = w->h0;
+            if (L == 1) {
+                /* one layer: copy the network's outputs out of the batch block */
+                for (size_t i = 0; i < m; i++)
+                    memcpy(z + i * K, in + i * ld1, K * sizeof(double));
+            }
+            for (size_t l = 2; l <= L; l++) {
+                size_t din = a->dims[l - 1], dout = a->dims[l];
+                const double *wt = th + off, *b = wt + din * dout;
+                double t = mlp_scale_b(a, l);
+                off += din * dout + (hb ? dout : 0);
+                if (hb)
+                    for (size_t i = 0; i < m; i++)
+                        for (size_t j = 0; j < dout; j++)
+                            z[i * dout + j] = t * b[j];
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)dout,
+                            (int)din, mlp_scale_w(a, l), in, (int)ld_in, wt, (int)dout,
+                            hb ? 1.0 : 0.0, z, (int)dout);
+                if (l < L) {
+                    act_inplace(a, z, m * dout);
+                    in = z;
+                    ld_in = dout;
+                    z = z == w->h0 ? w->h1 : w->h0;
+                }
+            }
+            errs[s] += pacbayes_count_errors(z, m, K, J->y + i0);
+        }
+    }
 }
 
 /* Takes samples until none is left or stop is set. */
@@ -359,13 +399,19 @@ static void mc_loop(mc_job *J, mc_worker *w, int report)
     for (;;) {
         if (atomic_load(&J->stop))
             return;
-        size_t k = atomic_fetch_add(&J->next, 1);
-        if (k >= total)
+        size_t bi = atomic_fetch_add(&J->next, 1), k0 = bi * J->batch;
+        if (k0 >= total)
             break;
-        size_t bad = mc_sample(J, w, k);
-        J->errs[k] = bad;
+        size_t nb = total - k0 < J->batch ? total - k0 : J->batch, bad = 0;
+        for (size_t s = 0; s < nb; s++) {
+            mc_draw(J, w, k0 + s, s);
+            J->errs[k0 + s] = 0;
+        }
+        mc_batch_errors(J, w, nb, J->errs + k0);
+        for (size_t s = 0; s < nb; s++)
+            bad += J->errs[k0 + s];
         atomic_fetch_add(&J->bad_sum, bad);
-        atomic_fetch_add(&J->done, 1);
+        atomic_fetch_add(&J->done, nb);
         if (report && J->cfg->on_progress && now_s() - last >= 0.25) {
             size_t done = atomic_load(&J->done);
             double run = (double)atomic_load(&J->bad_sum) / ((double)done * (double)J->n);
@@ -427,6 +473,14 @@ int pacbayes_mc_error(const mlp_arch *a, const double *mu, const double *sigma,
     J.P = mlp_param_count(a);
     J.K = a->dims[a->n_layers];
     J.cfg = cfg;
+    /* Batches of up to 8 samples, fewer when the batch's first-layer block (rows x B d_1)
+     * or its networks (B P) would pass 2^21 doubles; a function of the shapes only, so
+     * that the batches (and the result) are the same for any thread count. */
+    J.rows = n < MC_BLOCK ? (n ? n : 1) : MC_BLOCK;
+    J.batch = 8;
+    while (J.batch > 1 && ((double)J.rows * (double)(J.batch * a->dims[1]) > 2097152.0 ||
+                           (double)J.batch * (double)J.P > 2097152.0))
+        J.batch /= 2;
     atomic_init(&J.next, 0);
     atomic_init(&J.done, 0);
     atomic_init(&J.bad_sum, 0);
@@ -443,8 +497,9 @@ int pacbayes_mc_error(const mlp_arch *a, const double *mu, const double *sigma,
         free(J.errs);
         return tg_err_set(err, TG_ENOMEM, "out of memory (Monte Carlo workspace)");
     }
-    if ((size_t)nt > cfg->samples)
-        nt = (int)cfg->samples;
+    size_t nbatches = (cfg->samples + J.batch - 1) / J.batch;
+    if ((size_t)nt > nbatches)
+        nt = (int)nbatches;
     for (int t = 1; t < nt; t++) {
         if (pthread_create(&th[started], NULL, mc_thread, &J) != 0)
             break; /* fewer threads: the same result */

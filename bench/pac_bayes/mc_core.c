@@ -2,10 +2,13 @@
  * the problem written by bench/pac_bayes/bench.py: reads <dir>/problem.bin (header: n, d,
  * hidden, K, P, samples as doubles; then x (n x d), y (n), mu (P), sigma), runs the
  * estimate with 1 and 2 threads `reps` times each, prints one JSON line per run:
- * {"threads", "seconds", "error"}. Built by bench/pac_bayes/run.sh with the release flags. */
+ * {"threads", "seconds", "error"}. OpenBLAS runs single-threaded (the service's default
+ * --blas-threads 1); the threads are the estimate's own. Built by bench/pac_bayes/run.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "core/pacbayes.h"
 
@@ -39,6 +42,7 @@ int main(int argc, char **argv)
     if (mlp_param_count(&a) != P)
         return 1;
     int reps = atoi(argv[2]);
+    openblas_set_num_threads(1); /* as the service's default --blas-threads 1 */
     for (int t = 1; t <= 2; t++)
         for (int r = 0; r < reps; r++) {
             pacbayes_mc_cfg cfg = {.samples = S, .seed = 1, .threads = t};

@@ -243,7 +243,7 @@ static json_t *resolve_refs(json_t *v, int depth)
 
 /* The defaults of a resolved params schema's top-level properties: {"epochs": 100, ...},
  * null for a property without a default. A schema that is a oneOf of one object per
- * mode (ntk) gives an object from mode (the alternative's `mode` enum) to those, like
+ * mode (ntk) gives an object from mode (the alternative's `mode` enum, else its `title`) to those, like
  * the `data` and `model` requirements that depend on the mode. New ref. */
 static json_t *param_defaults(const json_t *schema)
 {
@@ -256,6 +256,8 @@ static json_t *param_defaults(const json_t *schema)
             json_t *modes = json_object_get(
                 json_object_get(json_object_get(alt, "properties"), "mode"), "enum");
             const char *mode = json_string_value(json_array_get(modes, 0));
+            if (!mode) /* modes not chosen by a `mode` param (pac_bayes): the title */
+                mode = json_string_value(json_object_get(alt, "title"));
             if (mode)
                 json_object_set_new(o, mode, param_defaults(alt));
         }

@@ -468,8 +468,8 @@ static int sc_describe(void *ud, char **out)
 static void rm_db(const char *path)
 {
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s-wal' '%s-shm' '%s.arrays'", path, path, path,
-             path);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s-wal' '%s-shm' '%s.arrays' '%s.spare'", path, path,
+             path, path, path);
     if (system(cmd) != 0)
         fprintf(stderr, "check_fault: %s failed\n", cmd);
 }

@@ -462,24 +462,23 @@ static int slq_check(void *cud, const double *alpha, const double *beta, size_t 
 int lanczos_slq(lanczos_op op, void *ud, size_t n, size_t probes, size_t steps, tg_rng *rng,
                 const tg_progress *prog, double *nodes, double *weights, size_t *counts)
 {
-    if (steps > n)
-        steps = n;
+    size_t run = steps > n ? n : steps; /* rows of nodes/weights keep the stride steps */
     double *v0 = tg_alloc_array(n, 1, sizeof(double));
-    double *alpha = tg_alloc_array(steps, 1, sizeof(double));
-    double *beta = tg_alloc_array(steps, 1, sizeof(double));
-    double *z = tg_alloc_array(steps, steps, sizeof(double));
+    double *alpha = tg_alloc_array(run, 1, sizeof(double));
+    double *beta = tg_alloc_array(run, 1, sizeof(double));
+    double *z = tg_alloc_array(run, run, sizeof(double));
     int rc = TG_OK;
     if (!v0 || !alpha || !beta || !z) {
         rc = TG_ENOMEM;
         goto out;
     }
-    slq_ctx S = {prog, 0, probes, steps};
+    slq_ctx S = {prog, 0, probes, run};
     for (size_t p = 0; p < probes; p++) {
         size_t m = 0;
         int inv = 0;
         S.probe = p;
         random_unit(rng, n, v0, 1);
-        if ((rc = lanczos_run(op, ud, n, v0, steps, alpha, beta, slq_check, &S, &m, &inv)))
+        if ((rc = lanczos_run(op, ud, n, v0, run, alpha, beta, slq_check, &S, &m, &inv)))
             goto out;
         double *nd = nodes + p * steps, *wt = weights + p * steps;
         memcpy(nd, alpha, m * sizeof(double));

@@ -21,7 +21,7 @@
 #include "core/curv.h"
 #include "core/lanczos.h"
 #include "core/rng.h"
-#include "suite.h"
+#include "tests/suite.h"
 
 /* A small deterministic generator, independent of core/rng.c. */
 static double lcg(unsigned long long *s)

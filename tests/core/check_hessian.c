@@ -142,7 +142,54 @@ START_TEST(hvp_matches_finite_differences)
             double e = rel_err(hv, fd, dim);
             ck_assert_msg(e < 1e-7, "loss %zu variant %d: hvp vs finite differences %g", li,
                           variant, e);
+            /* the cached R-passes against mlp_hvp's full recomputation */
+            double *hv2 = malloc(dim * sizeof(double));
+            c.o.no_cache = 1;
+            ck_assert_int_eq(curv_hvp(&c.o, v, hv2), TG_OK);
+            c.o.no_cache = 0;
+            double e2 = rel_err(hv, hv2, dim);
+            ck_assert_msg(e2 < 1e-13, "loss %zu variant %d: cached vs recomputed %g", li,
+                          variant, e2);
+            free(hv2);
             free(v), free(hv), free(fd);
+            hcase_free(&c);
+        }
+}
+END_TEST
+
+/* Every activation, a linear model (no hidden layer) and the ntk parameterization: the
+ * cached R-passes against mlp_hvp (itself checked against finite differences and
+ * PyTorch in check_mlp.c). */
+START_TEST(cached_hvp_matches_mlp_hvp)
+{
+    for (int act = 0; act < ACT_COUNT; act++)
+        for (int shape = 0; shape < 3; shape++) {
+            hcase c;
+            tg_loss loss = shape == 1 ? LOSS_MSE : LOSS_CROSS_ENTROPY;
+            hcase_make(&c, loss, 4, 6, 5, 3, 530, (tg_act)act, 40 + (unsigned)act);
+            if (shape == 2) {
+                c.a.ntk = 1;
+                c.a.w_std = 1.3;
+                c.a.b_std = 0.4;
+            }
+            if (shape == 1) { /* a linear model */
+                c.a.n_layers = 1;
+                c.a.dims[1] = 3;
+                c.o.p_hi = mlp_param_count(&c.a);
+            }
+            size_t P = mlp_param_count(&c.a);
+            unsigned long long s = 5;
+            double *v = malloc(P * sizeof(double)), *a1 = malloc(P * sizeof(double)),
+                   *a2 = malloc(P * sizeof(double));
+            for (size_t i = 0; i < P; i++)
+                v[i] = lcg(&s);
+            ck_assert_int_eq(curv_hvp(&c.o, v, a1), TG_OK);
+            mlp_ws *ws = mlp_ws_new(&c.a, c.n);
+            mlp_hvp(&c.a, c.theta, c.x, c.y, c.o.y_is_class, c.n, loss, v, ws, a2, NULL);
+            double e = rel_err(a1, a2, P);
+            ck_assert_msg(e < 1e-13, "act %d shape %d: cached hvp vs mlp_hvp %g", act, shape, e);
+            mlp_ws_free(ws);
+            free(v), free(a1), free(a2);
             hcase_free(&c);
         }
 }
@@ -460,7 +507,7 @@ END_TEST
 Suite *hessian_suite(void)
 {
     Suite *s = suite_create("hessian");
-    SUITE_TCASE(s, "curv", 120, hvp_matches_finite_differences,
+    SUITE_TCASE(s, "curv", 120, hvp_matches_finite_differences, cached_hvp_matches_mlp_hvp,
                 grad_matches_finite_differences, explicit_hessian_columns_are_hvps,
                 lanczos_matches_exact_eigenvalues, hutchinson_and_slq);
     return SUITE_TCASE(s, "torch", 120, eigenvalues_match_pytorch, lanczos_at_p_100000);

@@ -113,12 +113,18 @@ static double *basis_slot(basis *B)
     return B->chunk[c] + r * B->n;
 }
 
-/* w -= V (V^T w), twice (classical Gram-Schmidt with reorthogonalization: "twice is
- * enough", Giraud et al. 2005). c: scratch of BASIS_CHUNK doubles. */
-static void basis_orth(const basis *B, double *w, double *c)
+/* Vector i of the basis. */
+static const double *basis_vec(const basis *B, size_t i)
+{
+    return B->chunk[i / BASIS_CHUNK] + (i % BASIS_CHUNK) * B->n;
+}
+
+/* w -= V (V^T w), `passes` times (classical Gram-Schmidt; two passes are enough: Giraud
+ * et al. 2005). c: scratch of BASIS_CHUNK doubles. */
+static void basis_orth(const basis *B, double *w, double *c, int passes)
 {
     int n = (int)B->n;
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < passes; pass++)
         for (size_t k = 0; k * BASIS_CHUNK < B->count; k++) {
             size_t rows = B->count - k * BASIS_CHUNK;
             if (rows > BASIS_CHUNK)
@@ -159,8 +165,19 @@ static int lanczos_run(lanczos_op op, void *ud, size_t n, const double *v0, size
             goto out;
         }
         alpha[j] = cblas_ddot((int)n, w, 1, v, 1);
-        basis_orth(&B, w, c);
+        /* The three-term recurrence first (it removes the large components), then full
+         * reorthogonalization: a second Gram-Schmidt pass only when the first removed more
+         * than 1 - 1/sqrt(2) of the norm (the DGKS criterion, Daniel et al. 1976). */
+        cblas_daxpy((int)n, -alpha[j], v, 1, w, 1);
+        if (j > 0)
+            cblas_daxpy((int)n, -beta[j - 1], basis_vec(&B, j - 1), 1, w, 1);
+        double before = cblas_dnrm2((int)n, w, 1);
+        basis_orth(&B, w, c, 1);
         double b = cblas_dnrm2((int)n, w, 1);
+        if (b < M_SQRT1_2 * before) {
+            basis_orth(&B, w, c, 1);
+            b = cblas_dnrm2((int)n, w, 1);
+        }
         beta[j] = b;
         *m_out = j + 1;
         /* beta tiny against the operator's scale: the Krylov space is invariant. */

@@ -174,6 +174,30 @@ START_TEST(over_budget_names_what_fits)
 }
 END_TEST
 
+START_TEST(cancel_within_a_second)
+{
+    /* P = 85,002 (digits, hidden [256, 256]): Lanczos, a step per progress report */
+    json_t *t = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"digits\"},"
+                           "\"params\":{\"hidden\":[256,256],\"epochs\":1}}", "succeeded", 60);
+    const char *id = job_submit(S, fmt("{\"kind\":\"hessian\",\"model\":\"%s\",\"params\":"
+                                       "{\"top_k\":5,\"bottom_k\":5,\"tolerance\":1e-15,"
+                                       "\"density\":true}}", jstr(t, "result.model")));
+    job_wait(S, id, "running", 30);
+    sleep_s(1.5);
+    json_t *run = job_get(S, id);
+    const char *msg = jstr(run, "progress.message");
+    ck_assert_msg(msg && strstr(msg, "lanczos step"), "progress message %s", msg ? msg : "(none)");
+    ck_assert(jnum(run, "progress.fraction") > 0);
+    double t0 = now_s();
+    resp *r = http_req(S, "POST", fmt("/v1/jobs/%s/cancel", id), NULL);
+    ASSERT_STATUS(r, 202);
+    job_wait(S, id, "cancelled", 5);
+    double dt = now_s() - t0;
+    fprintf(stderr, "hessian e2e: cancelled a running Lanczos (P = 85002) in %.3f s\n", dt);
+    ck_assert_msg(dt < 1.0, "cancellation took %.3f s", dt);
+}
+END_TEST
+
 Suite *e2e_hessian_suite(void)
 {
     Suite *s = suite_create("e2e_hessian");
@@ -181,5 +205,6 @@ Suite *e2e_hessian_suite(void)
     tcase_add_test(tc, train_then_hessian);
     tcase_add_test(tc, bad_requests_name_the_field);
     tcase_add_test(tc, over_budget_names_what_fits);
+    tcase_add_test(tc, cancel_within_a_second);
     return s;
 }

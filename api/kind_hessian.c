@@ -368,6 +368,23 @@ static int constant_lr(const tg_model *m, size_t n, double *lr, int *gd)
     return 1;
 }
 
+/* Progress with metrics for the Lanczos steps: {"lanczos_step", "residual"} (the
+ * residual bound of the worst wanted Ritz value over the spectral scale), parsed from
+ * core's message; other reports go through as they are. Metrics events are all stored,
+ * so only the Lanczos steps (at most max_steps) carry them. */
+static int progress_with_metrics(void *ud, double fraction, const char *msg)
+{
+    kinds_stage *st = ud;
+    size_t step;
+    double res;
+    if (fraction >= 0 && msg && sscanf(msg, "lanczos step %zu: residual %lf", &step, &res) == 2) {
+        json_t *m = json_pack("{s:I, s:o}", "lanczos_step", (json_int_t)step, "residual",
+                              jx_real(res));
+        return st->io->progress(st->io->ud, st->lo + (st->hi - st->lo) * fraction, msg, m);
+    }
+    return kinds_stage_progress(ud, fraction, msg);
+}
+
 static int hessian_run_job(const json_t *request, job_io *io, json_t **result_out,
                            json_t **partial_out, tg_err *err)
 {
@@ -394,7 +411,7 @@ static int hessian_run_job(const json_t *request, job_io *io, json_t **result_ou
                   .damping = 0, .p_lo = 0, .p_hi = P,
                   .threads = io->threads > 0 ? io->threads : 1};
     kinds_stage whole = {io, 0.0, 1.0};
-    tg_progress prog = {kinds_stage_progress, &whole};
+    tg_progress prog = {progress_with_metrics, &whole};
     if ((rc = hessian_run(&o, &r.cfg, &prog, &hr, err)))
         goto out;
     if (!(res = json_object()))

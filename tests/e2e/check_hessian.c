@@ -96,6 +96,20 @@ START_TEST(train_then_hessian)
            se = jnum(l, "result.trace_stderr");
     ck_assert_msg(fabs(te - tr) <= 3 * se, "hutchinson %g +- %g vs exact %g", te, se, tr);
     ck_assert(jnum(l, "result.lanczos_steps") <= 51);
+    /* the SSE stream carried every Lanczos step with its residual */
+    sse_res *ev = sse_read(S, fmt("/v1/jobs/%s/events", jstr(l, "id")), 30);
+    ck_assert(ev->closed);
+    int steps = 0;
+    double last = NAN;
+    for (int i = 0; i < ev->n; i++)
+        if (strcmp(ev->ev[i].type, "progress") == 0 && jpath(ev->ev[i].json, "metrics.lanczos_step")) {
+            steps++;
+            last = jnum(ev->ev[i].json, "metrics.residual");
+        }
+    ck_assert_msg(steps == (int)jnum(l, "result.lanczos_steps") ||
+                  steps + 1 == (int)jnum(l, "result.lanczos_steps"),
+                  "%d step events for %g steps", steps, jnum(l, "result.lanczos_steps"));
+    ck_assert_msg(last <= 1e-8, "last residual %g", last);
 
     /* explicit data: the whole training split of the raw data (no carve-out), l2 given */
     json_t *d = job_run(S, fmt("{\"kind\":\"hessian\",\"model\":\"%s\",\"data\":{\"builtin\":"

@@ -108,7 +108,8 @@ def main():
             out = subprocess.run([a.core, tmp, str(a.threads), str(a.k), str(a.tol),
                                   str(a.reps)], capture_output=True, text=True, env=env,
                                  check=True).stdout.split("\n")
-        ours = [list(map(float, l.split())) for l in out if l.strip()]
+        rss = [float(l.split()[1]) for l in out if l.startswith("rss_mb")][0]
+        ours = [list(map(float, l.split())) for l in out if l.strip() and not l.startswith("rss")]
         ot = float(np.median([r[0] for r in ours]))
         osteps, ohvp, ow = int(ours[0][1]), ours[0][2], np.array(ours[0][3:])
         tt, tw, tsteps, thvp = [], None, 0, 0
@@ -121,7 +122,8 @@ def main():
         P = theta.numel()
         print(f"{P:>7} {n:>5} | {ot:>8.3f} {osteps:>5} {ohvp * 1e3:>7.2f} | {tm:>13.3f} "
               f"{tsteps:>5} {thvp * 1e3:>7.2f} | {tm / ot:>6.1f}x {diff:>12.2e}")
-        print(f"        top {a.k}: ours {' '.join(f'{v:.10g}' for v in ow)}")
+        print(f"        top {a.k}: ours {' '.join(f'{v:.10g}' for v in ow)}; our peak RSS "
+              f"{rss:.0f} MB (basis {osteps} x P x 8 B = {osteps * P * 8 / 1e6:.0f} MB)")
 
 
 if __name__ == "__main__":

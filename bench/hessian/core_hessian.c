@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "core/curv.h"
@@ -106,5 +107,8 @@ int main(int argc, char **argv)
         free(hv);
         curv_ws_free(ws);
     }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("rss_mb %.1f\n", (double)ru.ru_maxrss / 1024.0);
     return 0;
 }

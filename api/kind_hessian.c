@@ -425,6 +425,20 @@ static int hessian_run_job(const json_t *request, job_io *io, json_t **result_ou
                  r.cfg.tol);
         json_array_append_new(warnings, json_string(w));
     }
+    int missing = 0;
+    for (size_t i = 0; i < r.cfg.top_k; i++)
+        missing += !isfinite(hr.top[i]);
+    for (size_t i = 0; i < r.cfg.bottom_k; i++)
+        missing += !isfinite(hr.bottom[i]);
+    if (!exact && hr.converged && hr.residual == 0 && hr.lanczos_steps < P) {
+        /* An invariant Krylov space before P steps: repeated eigenvalues. */
+        char w[400];
+        snprintf(w, sizeof w, "Lanczos found an invariant subspace after %zu steps: the "
+                 "Hessian has repeated eigenvalues, and Lanczos reports each distinct one "
+                 "once%s; use params.method \"exact\" for multiplicities", hr.lanczos_steps,
+                 missing ? " (the requested eigenvalues beyond them are null)" : "");
+        json_array_append_new(warnings, json_string(w));
+    }
     if (!r.l2_given && decoupled_decay(model) > 0)
         json_array_append_new(warnings, json_string(
             "the model was trained with adamw, whose weight decay is decoupled: J has no L2 "

@@ -120,6 +120,32 @@ START_TEST(train_then_hessian)
 }
 END_TEST
 
+/* Softmax regression (no hidden layer): the Hessian has a null space of dimension d + 1
+ * (adding one vector to every class's weights leaves the softmax unchanged), so 0 is an
+ * eigenvalue of multiplicity 5 on iris. The exact path shows it; Lanczos reports each
+ * distinct eigenvalue once and says so. */
+START_TEST(repeated_eigenvalues)
+{
+    json_t *t = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\","
+                           "\"standardize\":true},\"params\":{\"hidden\":[],\"epochs\":5}}",
+                        "succeeded", 60);
+    const char *mid = jstr(t, "result.model");
+    json_t *e = job_run(S, fmt("{\"kind\":\"hessian\",\"model\":\"%s\",\"params\":"
+                               "{\"bottom_k\":6}}", mid), "succeeded", 60);
+    double top = jnum(e, "result.sharpness");
+    for (int i = 0; i < 5; i++)
+        ck_assert(fabs(jnum(e, fmt("result.eigenvalues_bottom[%d]", i))) <= 1e-12 * top);
+    ck_assert(jnum(e, "result.eigenvalues_bottom[5]") > 1e-6 * top);
+    json_t *l = job_run(S, fmt("{\"kind\":\"hessian\",\"model\":\"%s\",\"params\":"
+                               "{\"method\":\"lanczos\",\"top_k\":12}}", mid),
+                        "succeeded", 60);
+    ck_assert(jnum(l, "result.lanczos_steps") <= 11);
+    ck_assert(json_is_null(jpath(l, "result.eigenvalues_top[11]")));
+    ck_assert_ptr_nonnull(strstr(jstr(l, "result.warnings[0]"), "invariant subspace"));
+    ck_assert(fabs(jnum(l, "result.sharpness") - top) <= 1e-10 * top);
+}
+END_TEST
+
 START_TEST(bad_requests_name_the_field)
 {
     const char *mid = iris_model();
@@ -217,6 +243,7 @@ Suite *e2e_hessian_suite(void)
     Suite *s = suite_create("e2e_hessian");
     TCase *tc = FIXTURE_CASE(s, "hessian", 300, S);
     tcase_add_test(tc, train_then_hessian);
+    tcase_add_test(tc, repeated_eigenvalues);
     tcase_add_test(tc, bad_requests_name_the_field);
     tcase_add_test(tc, over_budget_names_what_fits);
     tcase_add_test(tc, cancel_within_a_second);

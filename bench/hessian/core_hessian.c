@@ -6,7 +6,9 @@
  * Usage: core_hessian DIR THREADS K TOL REPS
  *   DIR holds meta.txt ("n d h1 h2 k"), x.bin (n x d), y.bin (n class indices) and
  *   theta.bin (P, the service's layout), float64, written by bench.py.
- * Prints one line per repetition: "time_s steps hvp_s l1 l2 ... lK" (descending).
+ * Prints one line per repetition: "time_s steps hvp_s l1 l2 ... lK" (descending), then
+ * "rss_mb" and the peak resident memory. NO_CACHE=1 in the environment: every HVP
+ * recomputes the forward pass (mlp_hvp), for the cache's share of the speed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -76,7 +78,8 @@ int main(int argc, char **argv)
     double *x = load(dir, "x.bin", n * d), *y = load(dir, "y.bin", n),
            *theta = load(dir, "theta.bin", P);
     curv_obj o = {.arch = &a, .theta = theta, .x = x, .y = y, .y_is_class = 1, .n = n,
-                  .loss = LOSS_CROSS_ENTROPY, .p_lo = 0, .p_hi = P, .threads = threads};
+                  .loss = LOSS_CROSS_ENTROPY, .p_lo = 0, .p_hi = P, .threads = threads,
+                  .no_cache = getenv("NO_CACHE") != NULL};
     double *top = malloc((size_t)K * sizeof(double));
     for (int r = 0; r < reps; r++) {
         double t0 = now();

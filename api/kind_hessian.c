@@ -296,8 +296,7 @@ static int hessian_validate(const json_t *req, const kind_env *env, json_t *fill
         size_t n = ds->n_train, P = model->P;
         double data_b = 8.0 * (double)n * (double)(ds->d + ds->n_outputs) +
                         8.0 * 2.0 * (double)P;
-        int threads = 1; /* the estimate does not know the worker's thread count: a lane
-                          * per thread adds an mlp workspace and 4 P-vectors each */
+        int threads = 1; /* the run uses one lane (see hessian_run_job) */
         plan->memory_bytes = data_b + hessian_memory(&model->arch, n, P, &r.cfg, threads) +
                              (1 << 20);
         plan->flops = hessian_flops(&model->arch, n, P, &r.cfg);
@@ -409,7 +408,10 @@ static int hessian_run_job(const json_t *request, job_io *io, json_t **result_ou
     curv_obj o = {.arch = &model->arch, .theta = model->theta, .x = ds->x, .y = ds->y,
                   .y_is_class = y_is_class, .n = n, .loss = model->loss, .l2 = r.l2,
                   .damping = 0, .p_lo = 0, .p_hi = P,
-                  .threads = io->threads > 0 ? io->threads : 1};
+                  /* One lane: io->threads is OpenBLAS's thread count, which parallelizes
+                   * every GEMM of a product; lanes calling a multithreaded BLAS at once
+                   * only contend (measured: 2.5x slower at 2 + 2 threads on 2 cores). */
+                  .threads = 1};
     kinds_stage whole = {io, 0.0, 1.0};
     tg_progress prog = {progress_with_metrics, &whole};
     if ((rc = hessian_run(&o, &r.cfg, &prog, &hr, err)))

@@ -8,7 +8,9 @@
  *   theta.bin (P, the service's layout), float64, written by bench.py.
  * Prints one line per repetition: "time_s steps hvp_s l1 l2 ... lK" (descending), then
  * "rss_mb" and the peak resident memory. NO_CACHE=1 in the environment: every HVP
- * recomputes the forward pass (mlp_hvp), for the cache's share of the speed.
+ * recomputes the forward pass (mlp_hvp), for the cache's share of the speed. THREADS is
+ * OpenBLAS's thread count; the HVPs run on one lane, as in the service (lanes call BLAS
+ * concurrently: with a multithreaded BLAS they only contend); LANES=k overrides.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -78,8 +80,10 @@ int main(int argc, char **argv)
     double *x = load(dir, "x.bin", n * d), *y = load(dir, "y.bin", n),
            *theta = load(dir, "theta.bin", P);
     curv_obj o = {.arch = &a, .theta = theta, .x = x, .y = y, .y_is_class = 1, .n = n,
-                  .loss = LOSS_CROSS_ENTROPY, .p_lo = 0, .p_hi = P, .threads = threads,
+                  .loss = LOSS_CROSS_ENTROPY, .p_lo = 0, .p_hi = P, .threads = 1,
                   .no_cache = getenv("NO_CACHE") != NULL};
+    if (getenv("LANES"))
+        o.threads = atoi(getenv("LANES"));
     double *top = malloc((size_t)K * sizeof(double));
     for (int r = 0; r < reps; r++) {
         double t0 = now();

@@ -117,6 +117,11 @@ START_TEST(train_then_hessian)
                         "succeeded", 60);
     ck_assert_int_eq((int)jnum(d, "result.n"), 120);
     ck_assert(jnum(d, "result.sharpness") != t0);
+    /* "data": null is the model's own data, as when absent */
+    json_t *z = job_run(S, fmt("{\"kind\":\"hessian\",\"model\":\"%s\",\"data\":null}", mid),
+                        "succeeded", 60);
+    ck_assert_int_eq((int)jnum(z, "result.n"), 90);
+    ck_assert(jnum(z, "result.sharpness") == t0);
 }
 END_TEST
 

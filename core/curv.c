@@ -657,6 +657,12 @@ int curv_op(void *ud, const double *x, double *y)
     return curv_hvp_ws(ud, x, y) ? 1 : 0;
 }
 
+double curv_hessian_bytes(const curv_obj *o)
+{
+    double d = (double)curv_dim(o);
+    return 8.0 * d * d + curv_ws_bytes(o->arch, o->n, threads_of(o));
+}
+
 int curv_hessian(const curv_obj *o, double *H)
 {
     /* Columns are whole-data HVPs: as many lanes as threads, whatever the row count. */

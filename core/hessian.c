@@ -58,10 +58,13 @@ double hessian_memory(const mlp_arch *a, size_t n, size_t dim, const hessian_cfg
                       int threads)
 {
     double D = (double)dim, P = (double)mlp_param_count(a);
-    double ws = curv_ws_bytes(a, n, cfg->method == HESSIAN_EXACT ? threads : threads);
+    double ws = curv_ws_bytes(a, n, threads);
     double m;
     if (cfg->method == HESSIAN_EXACT) {
-        m = 8.0 * (D * D + 4.0 * D); /* H, eigenvalues, dsyevd's workspace (values only) */
+        /* curv_hessian (H and its workspace), then the eigenvalues and dsyevd's workspace
+         * (values only) */
+        curv_obj o = {.arch = a, .n = n, .p_lo = 0, .p_hi = dim, .threads = threads};
+        return curv_hessian_bytes(&o) + 8.0 * 4.0 * D;
     } else {
         /* The basis (steps x dim, in chunks of 32 rows), three vectors, the tridiagonal's
          * selected eigenvectors; SLQ runs after the extreme Lanczos and reuses the space. */

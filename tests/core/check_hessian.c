@@ -195,6 +195,40 @@ START_TEST(cached_hvp_matches_mlp_hvp)
 }
 END_TEST
 
+/* The explicit Hessian from the cached R-passes against the one built from mlp_hvp (no
+ * cache): every activation, every loss, a linear model, the ntk parameterization. */
+START_TEST(cached_hessian_matches_recomputed)
+{
+    static const tg_loss losses[] = {LOSS_CROSS_ENTROPY, LOSS_LOGISTIC, LOSS_MSE};
+    for (int act = 0; act < ACT_COUNT; act++)
+        for (int shape = 0; shape < 3; shape++) {
+            hcase c;
+            tg_loss loss = losses[(act + shape) % 3];
+            hcase_make(&c, loss, 3, 5, 4, 3, 70, (tg_act)act, 90 + (unsigned)act);
+            if (shape == 1) {
+                c.a.ntk = 1;
+                c.a.w_std = 1.2;
+                c.a.b_std = 0.3;
+            }
+            if (shape == 2) { /* a linear model */
+                c.a.n_layers = 1;
+                c.a.dims[1] = loss == LOSS_LOGISTIC ? 1 : 3;
+                c.o.p_hi = mlp_param_count(&c.a);
+            }
+            c.o.l2 = 0.1;
+            size_t dim = curv_dim(&c.o);
+            double *H1 = malloc(dim * dim * sizeof(double)), *H2 = malloc(dim * dim * sizeof(double));
+            ck_assert_int_eq(curv_hessian(&c.o, H1), TG_OK);
+            c.o.no_cache = 1;
+            ck_assert_int_eq(curv_hessian(&c.o, H2), TG_OK);
+            double e = rel_err(H1, H2, dim * dim);
+            ck_assert_msg(e < 1e-13, "act %d shape %d: cached vs recomputed Hessian %g", act, shape, e);
+            free(H1), free(H2);
+            hcase_free(&c);
+        }
+}
+END_TEST
+
 START_TEST(grad_matches_finite_differences)
 {
     hcase c;
@@ -508,6 +542,7 @@ Suite *hessian_suite(void)
 {
     Suite *s = suite_create("hessian");
     SUITE_TCASE(s, "curv", 120, hvp_matches_finite_differences, cached_hvp_matches_mlp_hvp,
+                cached_hessian_matches_recomputed,
                 grad_matches_finite_differences, explicit_hessian_columns_are_hvps,
                 lanczos_matches_exact_eigenvalues, hutchinson_and_slq);
     return SUITE_TCASE(s, "torch", 120, eigenvalues_match_pytorch, lanczos_at_p_100000);

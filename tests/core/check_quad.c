@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/ntk.h"
-#include "../../core/quad_mehler.h"
+#include "core/ntk.h"
+#include "core/quad_mehler.h"
 #include "fixture.h"
 
 #define QFIX "reference/quad_fixtures.json"

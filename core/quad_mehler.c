@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const int qm_ladder[QM_LADDER] = {4, 8, 12, 16, 24, 32, 48, QM_NC};
+const int qm_ladder[QM_LADDER] = {4, 8, 12, 16, 24, 32, 48, 64, 96, QM_NC};
 
 /* Gauss-Legendre orders: [0] coefficients, [1] its check; [2] outer / 1-D pairs, [3] its
  * check; [4] inner, [5] its check. */

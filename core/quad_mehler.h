@@ -32,8 +32,8 @@
 #include "ntk.h"
 #include "ntk_maps.h"
 
-#define QM_NC 64     /* series: coefficients k = 0..QM_NC */
-#define QM_LADDER 8  /* candidate series lengths per row */
+#define QM_NC 128    /* series: coefficients k = 0..QM_NC */
+#define QM_LADDER 10 /* candidate series lengths per row */
 #define QM_NODES 4096 /* nodes of one composite rule (at most) */
 
 /* The tail-energy ladder: candidate truncation lengths. */

@@ -129,26 +129,37 @@ static double dot(const double *a, const double *b, size_t n)
 
 /* ---- per point ----------------------------------------------------------------------- */
 
-static void point_data(const qm_ctx *Q, qm_layer *Ly, size_t p, double q, qm_scratch *S)
+/* ext 0: e0, e1, the coefficients k <= QM_NC0 and the ladder up to it; ext 1: the
+ * coefficients QM_NC0 < k <= QM_NC, the rest of the ladder and thA, thB (the same
+ * computation, storing the other part). */
+static void point_data(const qm_ctx *Q, qm_layer *Ly, size_t p, double q, qm_scratch *S,
+                       int ext)
 {
     const ntk_cfg *c = Q->cfg;
     size_t P = Q->P;
     double s = q > 0 ? sqrt(q) : 0.0;
-    Ly->q[p] = q;
-    Ly->rs[p] = s > 0 ? 1.0 / s : 0.0;
+    int k0 = ext ? QM_NC0 + 1 : 0, k1 = ext ? QM_NC : QM_NC0;
+    int v0 = ext ? QM_LADDER0 : 0, v1 = ext ? QM_LADDER : QM_LADDER0;
+    if (!ext) {
+        Ly->q[p] = q;
+        Ly->rs[p] = s > 0 ? 1.0 / s : 0.0;
+    }
     if (!(s > 0)) {
         /* u = 0 almost surely: phi(0) and phi'(0), a constant (k = 0 only). */
         double zero = 0.0, f0, d0;
         ntk_act_eval(c->act, c->leaky_slope, &zero, 1, &f0, &d0);
-        for (int k = 0; k <= QM_NC; k++)
+        for (int k = k0; k <= k1; k++)
             Ly->A[(size_t)k * P + p] = Ly->B[(size_t)k * P + p] = 0.0;
-        Ly->A[p] = f0;
-        Ly->B[p] = d0;
-        Ly->e0[p] = f0 * f0;
-        Ly->e1[p] = d0 * d0;
-        for (int l = 0; l < QM_LADDER; l++)
+        if (!ext) {
+            Ly->A[p] = f0;
+            Ly->B[p] = d0;
+            Ly->e0[p] = f0 * f0;
+            Ly->e1[p] = d0 * d0;
+        }
+        for (int l = v0; l < v1; l++)
             Ly->tA[(size_t)l * P + p] = Ly->tB[(size_t)l * P + p] = 0.0;
-        Ly->thA[p] = Ly->thB[p] = 0.0;
+        if (ext)
+            Ly->thA[p] = Ly->thB[p] = 0.0;
         return;
     }
     double bp[130];
@@ -182,25 +193,31 @@ static void point_data(const qm_ctx *Q, qm_layer *Ly, size_t p, double q, qm_scr
         err = fmax(err, fabs(e0 - e0lo) / e0);
     if (e1 > 0)
         err = fmax(err, fabs(e1 - e1lo) / e1);
-    Ly->e0[p] = e0;
-    Ly->e1[p] = e1;
-    if (err > Ly->err1d)
-        Ly->err1d = err; /* per-thread layer copies are merged by the caller */
+    if (!ext) {
+        Ly->e0[p] = e0;
+        Ly->e1[p] = e1;
+        if (err > Ly->err1d)
+            Ly->err1d = err; /* per-thread layer copies are merged by the caller */
+    }
     double pa = 0, pb = 0;
     int lv = 0;
-    for (int k = 0; k <= QM_NC; k++) {
+    for (int k = 0; k <= k1; k++) {
         double a = dot(wf, h, nz), b = dot(wd, h, nz);
-        Ly->A[(size_t)k * P + p] = a;
-        Ly->B[(size_t)k * P + p] = b;
+        if (k >= k0) {
+            Ly->A[(size_t)k * P + p] = a;
+            Ly->B[(size_t)k * P + p] = b;
+        }
         pa += a * a;
         pb += b * b;
         if (k == qm_ladder[lv]) {
             double slack = 4.0 * (k + 1) * DBL_EPSILON + err;
-            Ly->tA[(size_t)lv * P + p] = (e0 > 0 ? fmax(e0 - pa, 0.0) / e0 : 0.0) + slack;
-            Ly->tB[(size_t)lv * P + p] = (e1 > 0 ? fmax(e1 - pb, 0.0) / e1 : 0.0) + slack;
+            if (lv >= v0) {
+                Ly->tA[(size_t)lv * P + p] = (e0 > 0 ? fmax(e0 - pa, 0.0) / e0 : 0.0) + slack;
+                Ly->tB[(size_t)lv * P + p] = (e1 > 0 ? fmax(e1 - pb, 0.0) / e1 : 0.0) + slack;
+            }
             lv++;
         }
-        if (k == QM_NC)
+        if (k == k1)
             break;
         double r1 = sqrt((double)k), r2 = 1.0 / sqrt((double)k + 1.0);
         for (size_t j = 0; j < nz; j++) {
@@ -209,9 +226,11 @@ static void point_data(const qm_ctx *Q, qm_layer *Ly, size_t p, double q, qm_scr
             h[j] = hn;
         }
     }
-    double ex = 1.0 / (2.0 * (QM_NC + 1));
-    Ly->thA[p] = pow(Ly->tA[(size_t)(QM_LADDER - 1) * P + p], ex);
-    Ly->thB[p] = pow(Ly->tB[(size_t)(QM_LADDER - 1) * P + p], ex);
+    if (ext) {
+        double ex = 1.0 / (2.0 * (QM_NC + 1));
+        Ly->thA[p] = pow(Ly->tA[(size_t)(QM_LADDER - 1) * P + p], ex);
+        Ly->thB[p] = pow(Ly->tB[(size_t)(QM_LADDER - 1) * P + p], ex);
+    }
 }
 
 int qm_scratch_init(qm_scratch *S, size_t m)
@@ -257,6 +276,8 @@ typedef struct prep_job {
     qm_ctx *Q;
     const double *q0;
     size_t p0, p1;
+    int ext;  /* 1: extend layer `layer` */
+    size_t layer;
     double err1d[64]; /* per layer (depth <= 64 handled by capping below) */
     int rc;
 } prep_job;
@@ -272,13 +293,20 @@ static void *prep_main(void *arg)
         jb->rc = TG_ENOMEM;
         return NULL;
     }
+    if (jb->ext) {
+        qm_layer *y = &Q->ly[jb->layer];
+        for (size_t p = jb->p0; p < jb->p1; p++)
+            point_data(Q, y, p, y->q[p], &S, 1);
+        qm_scratch_free(&S);
+        return NULL;
+    }
     for (size_t p = jb->p0; p < jb->p1; p++) {
         double v = jb->q0[p];
         for (size_t l = 0; l < Q->L; l++) {
             v = w2 * v + b2;
             qm_layer tmp = Q->ly[l];
             tmp.err1d = 0.0;
-            point_data(Q, &tmp, p, v, &S);
+            point_data(Q, &tmp, p, v, &S, 0);
             size_t li = l < 64 ? l : 63;
             if (tmp.err1d > jb->err1d[li])
                 jb->err1d[li] = tmp.err1d;
@@ -304,6 +332,7 @@ void qm_free(qm_ctx *Q)
             free(y->e1);
             free(y->q);
             free(y->rs);
+            pthread_mutex_destroy(&y->ext_mu);
         }
         free(Q->ly);
     }
@@ -332,6 +361,10 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
     rc = TG_ENOMEM;
     if (!(Q->ly = calloc(Q->L ? Q->L : 1, sizeof(qm_layer))))
         goto fail;
+    for (size_t l = 0; l < Q->L; l++) {
+        pthread_mutex_init(&Q->ly[l].ext_mu, NULL);
+        atomic_init(&Q->ly[l].ext_done, 0);
+    }
     size_t P = Q->P ? Q->P : 1;
     for (size_t l = 0; l < Q->L; l++) {
         qm_layer *y = &Q->ly[l];
@@ -350,6 +383,7 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
             goto fail;
     }
     int nt = threads > 0 ? (threads > 64 ? 64 : threads) : 1;
+    Q->threads = nt;
     size_t chunk = 256 * (size_t)nt;
     for (size_t c0 = 0; c0 < Q->P; c0 += chunk) {
         size_t c1 = c0 + chunk < Q->P ? c0 + chunk : Q->P, per = (c1 - c0 + nt - 1) / nt;
@@ -386,7 +420,7 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
     }
     for (size_t l = 0; l < Q->L; l++) {
         qm_layer *y = &Q->ly[l];
-        for (int v = 0; v < QM_LADDER; v++) {
+        for (int v = 0; v < QM_LADDER0; v++) {
             double ma = 0, mb = 0;
             for (size_t j = 0; j < m; j++) {
                 ma = fmax(ma, y->tA[(size_t)v * Q->P + Q->co + j]);
@@ -400,6 +434,56 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
 fail:
     qm_free(Q);
     return rc;
+}
+
+int qm_extend(const qm_ctx *Qc, size_t l)
+{
+    /* The layer's extension state is synchronized here (mutex, atomic flag). */
+    qm_ctx *Q = (qm_ctx *)Qc;
+    qm_layer *y = &Q->ly[l];
+    if (atomic_load_explicit(&y->ext_done, memory_order_acquire))
+        return y->ext_rc;
+    pthread_mutex_lock(&y->ext_mu);
+    if (!atomic_load_explicit(&y->ext_done, memory_order_relaxed)) {
+        int nt = Q->threads > 0 ? Q->threads : 1;
+        size_t per = (Q->P + (size_t)nt - 1) / (size_t)nt;
+        prep_job jobs[64];
+        pthread_t th[64];
+        int started[64];
+        for (int t = 0; t < nt; t++) {
+            memset(&jobs[t], 0, sizeof jobs[t]);
+            jobs[t].Q = Q;
+            jobs[t].ext = 1;
+            jobs[t].layer = l;
+            jobs[t].p0 = per * (size_t)t < Q->P ? per * (size_t)t : Q->P;
+            jobs[t].p1 = jobs[t].p0 + per < Q->P ? jobs[t].p0 + per : Q->P;
+            started[t] = t > 0 && jobs[t].p1 > jobs[t].p0 &&
+                         pthread_create(&th[t], NULL, prep_main, &jobs[t]) == 0;
+        }
+        for (int t = 1; t < nt; t++)
+            if (!started[t])
+                prep_main(&jobs[t]);
+        prep_main(&jobs[0]);
+        for (int t = 1; t < nt; t++)
+            if (started[t])
+                pthread_join(th[t], NULL);
+        int rc = TG_OK;
+        for (int t = 0; t < nt; t++)
+            rc = jobs[t].rc ? jobs[t].rc : rc;
+        for (int v = QM_LADDER0; v < QM_LADDER; v++) {
+            double ma = 0, mb = 0;
+            for (size_t j = 0; j < Q->m; j++) {
+                ma = fmax(ma, y->tA[(size_t)v * Q->P + Q->co + j]);
+                mb = fmax(mb, y->tB[(size_t)v * Q->P + Q->co + j]);
+            }
+            y->tmaxA[v] = ma;
+            y->tmaxB[v] = mb;
+        }
+        y->ext_rc = rc;
+        atomic_store_explicit(&y->ext_done, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&y->ext_mu);
+    return y->ext_rc;
 }
 
 /* ---- the fallback and rho = +-1 ------------------------------------------------------- */
@@ -554,28 +638,61 @@ static void row_layer(const qm_ctx *Q, size_t l, size_t i, size_t cj, size_t len
     const ntk_cfg *c = Q->cfg;
     size_t P = Q->P;
     const qm_layer *y = &Q->ly[l];
-    double ri = y->rs[i], tai = y->thA[i], tbi = y->thB[i];
-    const double *rc = y->rs + cj, *tac = y->thA + cj, *tbc = y->thB + cj;
+    double ri = y->rs[i];
+    const double *rc = y->rs + cj;
     double *rho = S->rho;
     unsigned char *ok = S->ok;
-    double rmax = 0, mxa = 0, mxb = 0;
+    double rmax = 0, mxa = 0, mxb = 0, bA = 0, bB = 0;
     size_t nbad = 0;
     for (size_t j = 0; j < len; j++) {
         double r = K[j] * ri * rc[j];
         r = r >= RHO_SNAP ? 1.0 : (r <= -RHO_SNAP ? -1.0 : r);
         r = (first_is_diag && j == 0) ? 1.0 : r;
         rho[j] = r;
-        double a = fabs(r), pa = a * tai * tac[j], pb = a * tbi * tbc[j];
-        int o = a < 1.0 && pa <= Q->cutA && pb <= Q->cutB;
+        double a = fabs(r);
+        int o = a < 1.0;
         ok[j] = (unsigned char)o;
         nbad += !o;
         rmax = o && a > rmax ? a : rmax;
-        mxa = o && pa > mxa ? pa : mxa;
-        mxb = o && pb > mxb ? pb : mxb;
     }
-    double bA, bB;
-    int NA = row_terms(y->tA, P, i, y->tmaxA, rmax, mxa, Q->tol_t, &bA);
-    int NB = row_terms(y->tB, P, i, y->tmaxB, rmax, mxb, Q->tol_t, &bB);
+    /* A series of at most QM_NC0 terms for the whole row when the row bound allows (the
+     * usual case); otherwise the long coefficients, an entry-wise test and the fallback.
+     * The choice depends only on the row's data (not on whether another row has made
+     * the long coefficients already), so results do not depend on the threads. */
+    int NA = -1, NB = -1;
+    for (int v = 0; v < QM_LADDER0; v++) {
+        double ba = pow(rmax, qm_ladder[v] + 1) * sqrt(y->tA[(size_t)v * P + i] * y->tmaxA[v]);
+        double bb = pow(rmax, qm_ladder[v] + 1) * sqrt(y->tB[(size_t)v * P + i] * y->tmaxB[v]);
+        if (NA < 0 && ba <= Q->tol_t) {
+            NA = qm_ladder[v];
+            bA = ba;
+        }
+        if (NB < 0 && bb <= Q->tol_t) {
+            NB = qm_ladder[v];
+            bB = bb;
+        }
+    }
+    if (NA < 0 || NB < 0) {
+        if (qm_extend(Q, l) != TG_OK) {
+            note(st, INFINITY, y->q[i], y->q[i], rmax);
+            return;
+        }
+        double tai = y->thA[i], tbi = y->thB[i];
+        const double *tac = y->thA + cj, *tbc = y->thB + cj;
+        rmax = 0;
+        nbad = 0;
+        for (size_t j = 0; j < len; j++) {
+            double a = fabs(rho[j]), pa = a * tai * tac[j], pb = a * tbi * tbc[j];
+            int o = a < 1.0 && pa <= Q->cutA && pb <= Q->cutB;
+            ok[j] = (unsigned char)o;
+            nbad += !o;
+            rmax = o && a > rmax ? a : rmax;
+            mxa = o && pa > mxa ? pa : mxa;
+            mxb = o && pb > mxb ? pb : mxb;
+        }
+        NA = row_terms(y->tA, P, i, y->tmaxA, rmax, mxa, Q->tol_t, &bA);
+        NB = row_terms(y->tB, P, i, y->tmaxB, rmax, mxb, Q->tol_t, &bB);
+    }
     series(NA, y->A + i, y->A + cj, P, rho, len, S->buf);
     series(NB, y->B + i, y->B + cj, P, rho, len, S->buf2);
     size_t nser = len - nbad;

@@ -27,13 +27,17 @@
 #ifndef TG_QUAD_MEHLER_H
 #define TG_QUAD_MEHLER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "ntk.h"
 #include "ntk_maps.h"
 
 #define QM_NC 128    /* series: coefficients k = 0..QM_NC */
+#define QM_NC0 32    /* computed up front; the rest on a row's demand (qm_extend) */
 #define QM_LADDER 10 /* candidate series lengths per row */
+#define QM_LADDER0 6 /* those <= QM_NC0 */
 #define QM_NODES 4096 /* nodes of one composite rule (at most) */
 
 /* The tail-energy ladder: candidate truncation lengths. */
@@ -55,6 +59,11 @@ typedef struct qm_layer {
     double *q, *rs;     /* P: the variance and 1 / sqrt(q) (0 for q = 0) */
     double tmaxA[QM_LADDER], tmaxB[QM_LADDER]; /* max of tA, tB over the column points */
     double err1d;       /* largest estimated 1-D rule error (relative), over the points */
+    /* Coefficients k > QM_NC0, the ladder beyond it and thA, thB are made by the first
+     * row that needs them (qm_extend); ext_done is then 1. */
+    atomic_int ext_done;
+    pthread_mutex_t ext_mu;
+    int ext_rc;
 } qm_layer;
 
 typedef struct qm_ctx {
@@ -64,6 +73,7 @@ typedef struct qm_ctx {
     qm_layer *ly;          /* L layers */
     double tol_t;          /* per-map target (a fraction of cfg->quad_tol) */
     double cutA, cutB;     /* tol_t^(1 / (QM_NC + 1)) */
+    int threads;           /* for qm_prepare and qm_extend */
 } qm_ctx;
 
 /* Statistics of a pass (per thread, then merged). */
@@ -92,6 +102,10 @@ void qm_free(qm_ctx *Q);
 
 int qm_scratch_init(qm_scratch *S, size_t m);
 void qm_scratch_free(qm_scratch *S);
+
+/* The coefficients beyond QM_NC0 of layer l, once (thread-safe; the first caller
+ * computes them on Q->threads threads, the others wait). TG_OK or TG_ENOMEM. */
+int qm_extend(const qm_ctx *Q, size_t l);
 
 /* One row: entries of row i against columns j0 .. j0 + len - 1 (column indices into the
  * column points), every layer; K in: the input kernel, out: nngp; T out: ntk.

@@ -562,13 +562,12 @@ done:
         }
         if (!(st.max_err <= cfg->quad_tol))
             rc = tg_err_set(err, TG_ENUMERICAL,
-                            "the %s kernel could not be integrated to quadrature_tol %g: the "
-                            "estimated error is %.3g (relative to the entry's scale) at "
-                            "pre-activation variances %.6g and %.6g, correlation %.9g, where "
-                            "the quadrature rules cannot resolve the activation; use a larger "
-                            "quadrature_tol, or smaller pre-activation variances (standardize "
-                            "the inputs, smaller w_std)", mlp_act_name(cfg->act), cfg->quad_tol,
-                            st.max_err, st.err_q1, st.err_q2, st.err_rho);
+                            "%s: quadrature error estimate %.2g > quadrature_tol %g at "
+                            "variances %.4g, %.4g (correlation %.6f): more than float64 "
+                            "rules certify there; raise quadrature_tol or reduce the "
+                            "variances (standardize, smaller w_std)",
+                            mlp_act_name(cfg->act), st.max_err, cfg->quad_tol, st.err_q1,
+                            st.err_q2, st.err_rho);
     }
 out:
     free(sqx);

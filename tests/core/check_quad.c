@@ -198,6 +198,35 @@ START_TEST(test_quad_cases)
 }
 END_TEST
 
+/* `numerical` only where the tolerance cannot be met: 1e-16 is below what double rounding
+ * of the 1-D rules can certify, and the message names the variances and what to change;
+ * closed forms report no quadrature. */
+START_TEST(test_quad_unreachable)
+{
+    double X[6] = {0.3, -1.2, 0.8, 1.1, 0.4, -0.9};
+    double K[4], T[4];
+    ntk_quad_info qi;
+    memset(&qi, 0, sizeof qi);
+    ntk_cfg cfg = {.depth = 2, .act = ACT_TANH, .w_std = 1.5, .b_std = 0.1, .quad_tol = 1e-16,
+                   .threads = 1, .quad_info = &qi};
+    tg_err err;
+    memset(&err, 0, sizeof err);
+    ck_assert_int_eq(ntk_analytic(&cfg, X, 2, NULL, 2, 3, 0, K, T, NULL, NULL, &err),
+                     TG_ENUMERICAL);
+    ck_assert_msg(strstr(err.msg, "variances") && strstr(err.msg, "quadrature_tol"),
+                  "message: %s", err.msg);
+    printf("quad: at quad_tol 1e-16: %s\n", err.msg);
+    cfg.quad_tol = 1e-10;
+    memset(&qi, 0, sizeof qi);
+    ck_assert_int_eq(ntk_analytic(&cfg, X, 2, NULL, 2, 3, 0, K, T, NULL, NULL, &err), TG_OK);
+    ck_assert(qi.used && qi.max_error_estimate > 0 && qi.max_error_estimate <= 1e-10);
+    cfg.act = ACT_RELU;
+    memset(&qi, 0, sizeof qi);
+    ck_assert_int_eq(ntk_analytic(&cfg, X, 2, NULL, 2, 3, 0, K, T, NULL, NULL, &err), TG_OK);
+    ck_assert_int_eq(qi.used, 0);
+}
+END_TEST
+
 Suite *quad_suite(void)
 {
     Suite *s = suite_create("quad");
@@ -205,6 +234,7 @@ Suite *quad_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_quad_maps);
     tcase_add_test(tc, test_quad_cases);
+    tcase_add_test(tc, test_quad_unreachable);
     suite_add_tcase(s, tc);
     return s;
 }

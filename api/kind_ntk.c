@@ -255,7 +255,12 @@ static int ntk_validate(const json_t *req, const kind_env *env, json_t *filled,
                 sum = (double)r.width * (double)r.cfg.depth + d + 1;
             emp = 6 * (n + m) * sum + 2 * 256 * n;
         }
-        plan->memory_bytes = 8 * (kern + crossb + extra + emp + (n + m) * (d + 8)) + (1 << 20);
+        /* The quadrature's per-point tables (train + test points: the cross call). */
+        double quad = 0;
+        if (!r.empirical && r.cfg.depth > 0 && !ntk_closed_form(r.cfg.act))
+            quad = ntk_quad_doubles(r.cfg.depth, n + m);
+        plan->memory_bytes =
+            8 * (kern + crossb + extra + emp + quad + (n + m) * (d + 8)) + (1 << 20);
         plan->flops = n * (n + m) * (d + 40.0 * (double)(r.cfg.depth + 1));
     }
     dataset_free(ds);

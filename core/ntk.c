@@ -321,6 +321,13 @@ static void diag_chain(const ntk_cfg *c, const double *q0, size_t n, double *q)
     }
 }
 
+double ntk_quad_doubles(size_t depth, double points)
+{
+    /* per layer and point: A and B (QM_NC + 1 each), the two tail ladders, thA, thB,
+     * e0, e1, q, rs */
+    return (double)depth * points * (2.0 * (QM_NC + 1) + 2.0 * QM_LADDER + 6.0);
+}
+
 int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z, size_t m,
                  size_t d, int diag_only, double *nngp_out, double *ntk_out, int *order_out,
                  const tg_progress *prog, tg_err *err)

@@ -68,6 +68,10 @@ typedef struct ntk_cfg {
     void *rows_ud;
 } ntk_cfg;
 
+/* The doubles of the quadrature's per-point tables for `points` points through `depth`
+ * layers (for memory estimates). */
+double ntk_quad_doubles(size_t depth, double points);
+
 /* 1 when act has a closed form here (no quadrature needed). */
 int ntk_closed_form(tg_act act);
 

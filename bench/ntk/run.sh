@@ -4,7 +4,13 @@
 # (1) a vectorized NumPy implementation of the same recursion and (2) one bare DSYRK of
 # the same size; plus the server's peak resident memory against the size of the arrays
 # the job produces. One run, same machine, same thread count.
-# Usage: N=10000 THREADS=2 sh bench/ntk/run.sh   (SKIP_EMPIRICAL=1: analytic part only)
+# Then the tanh row (issue 10): the same data, depth 3, w_std 1.5, b_std 0.1, default
+# quadrature_tol (1e-10), NTK and NNGP, timed beside the relu job of the same run, and
+# NumPy's fixed-degree (25) 2-D Gauss-Hermite computation of the same kernels (the
+# neural-tangents numerical method, bench/ntk/ntk_gh_numpy.py) on the first GH_ROWS rows
+# (extrapolated to n x n) with its error against tangentd's rows.
+# Usage: N=10000 THREADS=2 sh bench/ntk/run.sh   (SKIP_EMPIRICAL=1: analytic part only;
+# TANH_REPS [3], GH_ROWS [40])
 set -e
 cd "$(dirname "$0")/../.."
 N=${N:-10000}

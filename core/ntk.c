@@ -40,7 +40,7 @@ typedef struct gram_pass {
      * block from its mirror (which reads rows of every thread). done[t]: the rows thread
      * t has finished (row pass and mirror); the rows below min_t done[t] are final. */
     pthread_mutex_t mu;
-    pthread_cond_t cv, cv_ready;
+    pthread_cond_t cv, cv_ready, cv_done; /* cv_done: a worker has finished */
     int arrived;
     unsigned gen;
     atomic_size_t done[64];
@@ -271,6 +271,8 @@ static void *worker(void *arg)
     double *sq1 = fast ? tg_alloc_array(J->cfg->depth + 1, 1, sizeof(double)) : NULL;
     qm_scratch S;
     int have_s = quad && qm_scratch_init(&S, m) == TG_OK;
+    if (have_s)
+        S.stop = &J->stop;
     if ((fast && (!rowK || !rowT || !sq1)) || (quad && (!rowK || !rowT || !have_s))) {
         if (have_s)
             qm_scratch_free(&S);
@@ -300,6 +302,9 @@ static void *worker(void *arg)
     }
     if (have_s)
         qm_scratch_free(&S);
+    pthread_mutex_lock(&J->mu);
+    pthread_cond_broadcast(&J->cv_done);
+    pthread_mutex_unlock(&J->mu);
     free(rowK);
     free(rowT);
     free(sq1);
@@ -433,12 +438,15 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     pthread_mutex_init(&J.mu, NULL);
     pthread_cond_init(&J.cv, NULL);
     pthread_cond_init(&J.cv_ready, NULL);
+    pthread_cond_init(&J.cv_done, NULL);
     J.X = X;
     J.Z = Z;
     J.d = d;
     if (diag_only)
         atomic_store(&J.ready, n);
-    if ((double)n * (double)(diag_only ? 1 : m) <= 65536.0) {
+    /* (The quadrature always runs on worker threads, so that this thread can watch for a
+     * stop while fallback entries take their time.) */
+    if ((double)n * (double)(diag_only ? 1 : m) <= 65536.0 && (!J.qm || diag_only)) {
         J.nthreads = 1;
         if (!diag_only)
             input_panel(&J, qx0, 0, n);
@@ -507,8 +515,19 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
             rc = TG_ECANCELLED;
             break;
         }
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
+        /* A 20 ms tick, or until a worker finishes (small problems end at once). */
+        pthread_mutex_lock(&J.mu);
+        if (rows_final(&J) < n && !atomic_load(&J.stop)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&J.cv_done, &J.mu, &ts);
+        }
+        pthread_mutex_unlock(&J.mu);
     }
     if (rc != TG_OK)
         request_stop(&J);
@@ -527,6 +546,7 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
 done:
     pthread_cond_destroy(&J.cv);
     pthread_cond_destroy(&J.cv_ready);
+    pthread_cond_destroy(&J.cv_done);
     pthread_mutex_destroy(&J.mu);
     if (rc == TG_OK && have_qm) {
         qm_stats st;

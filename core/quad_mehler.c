@@ -710,6 +710,8 @@ static void row_layer(const qm_ctx *Q, size_t l, size_t i, size_t cj, size_t len
     for (size_t j = 0; j < len; j++) {
         if (ok[j])
             continue;
+        if (S->stop && atomic_load_explicit(S->stop, memory_order_relaxed))
+            return; /* the caller discards the results */
         double kn, dk, qi = y->q[i], qj = y->q[cj + j];
         if (rho[j] == 1.0 && qi == qj) {
             kn = y->e0[i];
@@ -749,6 +751,8 @@ void qm_row(const qm_ctx *Q, size_t i, size_t j0, size_t len, int first_is_diag,
         if (l == L)
             break;
         row_layer(Q, l, i, Q->co + j0, len, first_is_diag, K, S, st);
+        if (S->stop && atomic_load_explicit(S->stop, memory_order_relaxed))
+            return;
         for (size_t j = 0; j < len; j++) {
             T[j] *= S->buf2[j];
             K[j] = S->buf[j];

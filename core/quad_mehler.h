@@ -89,6 +89,7 @@ typedef struct qm_scratch {
     unsigned char *ok;
     double *z, *w, *f, *df, *v, *g, *dg; /* QM_NODES each */
     double *zi, *wi;
+    const atomic_int *stop; /* optional: polled between fallback entries (1: return) */
 } qm_scratch;
 
 /* Makes the rules and the layer data for the points with input variances q0 (x.x/d; P

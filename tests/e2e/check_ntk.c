@@ -97,7 +97,7 @@ START_TEST(small_kernels_inline_and_consistent)
     double est = jnum(q, "result.quadrature.max_error_estimate");
     ck_assert_msg(est > 0 && est <= 1e-10, "max_error_estimate %g", est);
     ck_assert(jnum(q, "result.quadrature.series_maps") > 0);
-    ck_assert(jnum(q, "result.quadrature.max_series_terms") <= 64);
+    ck_assert(jnum(q, "result.quadrature.max_series_terms") <= 128);
     ck_assert_int_eq((int)jnum(q, "result.ntk.shape[0]"), 120);
     json_t *raw = job_run(S, "{\"kind\":\"ntk\",\"data\":{\"builtin\":\"iris\","
                              "\"max_train\":40,\"max_test\":10},"

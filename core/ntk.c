@@ -20,7 +20,7 @@
 
 #include "linalg.h"
 #include "ntk_maps.h"
-#include "quad_mehler.h"
+#include "quad.h"
 
 /* ---- the per-entry recursion ------------------------------------------------------- */
 
@@ -32,8 +32,8 @@ typedef struct gram_pass {
     double *nngp, *ntk;        /* outputs (may be NULL) */
     const double *qx, *qz;     /* post-Dense diagonal variances: (L+1) x n and x m */
     const double *sqx, *sqz, *rsz; /* sqrt(qx), sqrt(qz), 1 / sqrt(qz) (0 for q = 0) */
-    const qm_ctx *qm;              /* NULL for closed forms */
-    qm_stats qst[64];              /* per thread */
+    const quad_ctx *qm;              /* NULL for closed forms */
+    quad_stats qst[64];              /* per thread */
     atomic_int stop;
     int nthreads;
     /* Blocks of BLOCK rows go in order; a barrier per block separates the row pass of a
@@ -56,12 +56,12 @@ typedef struct gram_pass {
 } gram_pass;
 
 /* Runs the recursion for one entry with input kernel g; ix, jz index qx / qz (closed
- * forms; the quadrature's diagonal by qm_diag). */
+ * forms; the quadrature's diagonal by quad_diag). */
 static void entry(const gram_pass *J, double g, size_t ix, size_t jz, double *k_out, double *t_out)
 {
     const ntk_cfg *c = J->cfg;
     if (J->qm) {
-        qm_diag(J->qm, ix, g, k_out, t_out);
+        quad_diag(J->qm, ix, g, k_out, t_out);
         return;
     }
     double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
@@ -196,7 +196,7 @@ static size_t rows_final(gram_pass *J)
 
 /* One row of the recursion: entries j0..m-1 of row i. */
 static void do_row(gram_pass *J, size_t i, double *rowK, double *rowT, double *sq1,
-                   qm_scratch *S, qm_stats *st)
+                   quad_scratch *S, quad_stats *st)
 {
     size_t n = J->n, m = J->m;
     if (J->diag_only) {
@@ -214,7 +214,7 @@ static void do_row(gram_pass *J, size_t i, double *rowK, double *rowT, double *s
         double *T = J->ntk ? J->ntk + i * m + j0 : rowT;
         if (!J->nngp)
             memcpy(rowK, J->buf + i * m + j0, len * sizeof(double));
-        qm_row(J->qm, i, j0, len, J->sym, K, T, S, st);
+        quad_row(J->qm, i, j0, len, J->sym, K, T, S, st);
         return;
     }
     if (sq1) {
@@ -269,13 +269,13 @@ static void *worker(void *arg)
     double *rowK = fast || quad ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
     double *rowT = fast || quad ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
     double *sq1 = fast ? tg_alloc_array(J->cfg->depth + 1, 1, sizeof(double)) : NULL;
-    qm_scratch S;
-    int have_s = quad && qm_scratch_init(&S, m) == TG_OK;
+    quad_scratch S;
+    int have_s = quad && quad_scratch_init(&S, m) == TG_OK;
     if (have_s)
         S.stop = &J->stop;
     if ((fast && (!rowK || !rowT || !sq1)) || (quad && (!rowK || !rowT || !have_s))) {
         if (have_s)
-            qm_scratch_free(&S);
+            quad_scratch_free(&S);
         /* No fallback to the per-entry path: its rounding differs from the row pass, so
          * the kernel would depend on the memory available. */
         atomic_store(&J->worker_rc, TG_ENOMEM);
@@ -301,7 +301,7 @@ static void *worker(void *arg)
         atomic_store(&J->done[tid], b1);
     }
     if (have_s)
-        qm_scratch_free(&S);
+        quad_scratch_free(&S);
     pthread_mutex_lock(&J->mu);
     pthread_cond_broadcast(&J->cv_done);
     pthread_mutex_unlock(&J->mu);
@@ -328,9 +328,9 @@ static void diag_chain(const ntk_cfg *c, const double *q0, size_t n, double *q)
 
 double ntk_quad_doubles(size_t depth, double points)
 {
-    /* per layer and point: A and B (QM_NC + 1 each), the two tail ladders, thA, thB,
+    /* per layer and point: A and B (QUAD_NC + 1 each), the two tail ladders, thA, thB,
      * e0, e1, q, rs */
-    return (double)depth * points * (2.0 * (QM_NC + 1) + 2.0 * QM_LADDER + 6.0);
+    return (double)depth * points * (2.0 * (QUAD_NC + 1) + 2.0 * QUAD_LADDER + 6.0);
 }
 
 int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z, size_t m,
@@ -350,7 +350,7 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     double *qz = tg_alloc_array(L, m, sizeof(double));
     double *sqx = NULL, *sqz = NULL, *rsz = NULL;
     double *q0all = NULL;
-    qm_ctx qm;
+    quad_ctx qm;
     int have_qm = 0;
     memset(&qm, 0, sizeof qm);
     if (!buf) {
@@ -398,7 +398,7 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
         memcpy(q0all, qx0, n * sizeof(double));
         if (!qsym)
             memcpy(q0all + n, qz0, m * sizeof(double));
-        rc = qm_prepare(&qm, cfg, q0all, n, qsym ? n : m, qsym, J.nthreads, prog, 0.01, 0.05);
+        rc = quad_prepare(&qm, cfg, q0all, n, qsym ? n : m, qsym, J.nthreads, prog, 0.01, 0.05);
         if (rc) {
             if (rc == TG_ENOMEM)
                 tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
@@ -549,10 +549,10 @@ done:
     pthread_cond_destroy(&J.cv_done);
     pthread_mutex_destroy(&J.mu);
     if (rc == TG_OK && have_qm) {
-        qm_stats st;
+        quad_stats st;
         memset(&st, 0, sizeof st);
         for (int t = 0; t < 64; t++)
-            qm_stats_merge(&st, &J.qst[t]);
+            quad_stats_merge(&st, &J.qst[t]);
         if (diag_only) {
             st.exact = n * L;
             st.max_err = 0.0;
@@ -606,7 +606,7 @@ out:
     free(qz);
     free(q0all);
     if (have_qm)
-        qm_free(&qm);
+        quad_free(&qm);
     if (rc == TG_ENOMEM && err && err->code != TG_ENOMEM)
         tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
     return rc;

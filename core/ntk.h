@@ -10,7 +10,7 @@
  * Cho & Saul 2009; the arcsin kernel of erf, Williams 1997; gelu by Gaussian orthant
  * moments) for relu, leaky_relu, abs, identity, erf and gelu; for tanh, sigmoid and
  * softplus the Hermite (Mehler) series with tail bounds and a nested-rule fallback near
- * |rho| = 1 (quad_mehler.h), every map within quad_tol of its scale.
+ * |rho| = 1 (quad.h), every map within quad_tol of its scale.
  *
  * Computation: the input kernel by GEMM (SYRK for the diagonal blocks of a symmetric
  * kernel: one SYRK's worth of work in all) in panels of rows, and one elementwise pass

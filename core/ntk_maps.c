@@ -1,6 +1,7 @@
 /* ntk_maps.c: the per-layer maps of ntk.h (closed forms), the Gauss-Hermite rules and
- * the activations' vectorized evaluation for the quadrature (quad_mehler.c), and the row-wise relu-family pass used by the Gram driver
- * (ntk.c); the internal interface is ntk_maps.h. Formulas:
+ * the activations' vectorized evaluation for the quadrature (quad.c), and the row-wise
+ * relu-family pass used by the Gram driver (ntk.c); the internal interface is
+ * ntk_maps.h. Formulas:
  * relu (Cho & Saul 2009, arc-cosine kernel of degree 1; the theory's eq 9.13-9.14):
  *   with s = sqrt(q1 q2), rho = c / s, theta = arccos(rho):
  *   E[phi phi]   = s (sin theta + (pi - theta) cos theta) / (2 pi)

@@ -1,6 +1,6 @@
 /* ntk_maps.h: internal interface between the Gram driver (ntk.c) and the per-layer maps
- * (ntk_maps.c): Gauss-Hermite rules, the activations' evaluation for the quadrature, and the row-wise
- * closed-form pass of the relu family. Not part of the public core API (see ntk.h).
+ * (ntk_maps.c): Gauss-Hermite rules, the activations' evaluation for the quadrature
+ * (quad.c), and the row-wise closed-form pass of the relu family. Not part of the public core API (see ntk.h).
  *
  * Threading: the functions are reentrant; a rule is read-only once made and may be
  * shared by threads.

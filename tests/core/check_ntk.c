@@ -71,7 +71,7 @@
 
 #include "core/mlp.h"
 #include "core/ntk.h"
-#include "core/quad_mehler.h"
+#include "core/quad.h"
 #include "core/train.h"
 
 #define NTK_REF_TAG "ntk"
@@ -270,7 +270,7 @@ static int job_ok(const acase *ac, int j, int accept_numerical, int quad, agroup
         fail_note("%s, %s: ntk_analytic returned %d (%s)", ac->label, what[j], jb->rc, jb->msg);
         return 0;
     }
-    if (quad ? !(jb->order >= 0 && jb->order <= QM_NC) : jb->order != 0) {
+    if (quad ? !(jb->order >= 0 && jb->order <= QUAD_NC) : jb->order != 0) {
         fail_note("%s, %s: series length %d", ac->label, what[j], jb->order);
         return 0;
     }

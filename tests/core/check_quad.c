@@ -1,4 +1,4 @@
-/* check_quad.c: the error-controlled quadrature of the analytic NTK (core/quad_mehler.c,
+/* check_quad.c: the error-controlled quadrature of the analytic NTK (core/quad.c,
  * API.md 5.2 `quadrature_tol`) against the independent high-order reference
  * tests/reference/quad_ref.py (conditioning + graded composite Gauss-Legendre at 30
  * points per panel, checked against QUADPACK, 2-D Gauss-Hermite 300 and mpmath to
@@ -6,7 +6,7 @@
  * /usr/bin/python3 tests/reference/quad_ref.py).
  *
  * - maps: 100 triples (q1, q2, c) per activation (variances 0.01 .. 4e4, rho in {+-1,
- *   +-0.999999, -0.9, -0.3, 0, 1e-4, 0.5, 0.99}) through the production path (qm_map: the
+ *   +-0.999999, -0.9, -0.3, 0, 1e-4, 0.5, 0.99}) through the production path (quad_map: the
  *   Mehler series or the nested fallback): |ours - ref| <= tol x sqrt(E[f(u)^2] E[f(v)^2])
  *   for f = phi and phi', and the reported error estimate <= tol, at tol = 1e-10 and 1e-6;
  * - cases: the 400 kernels of the fixture (tanh, sigmoid, softplus and gelu x w_std {0.5,
@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "core/ntk.h"
-#include "core/quad_mehler.h"
+#include "core/quad.h"
 #include "fixture.h"
 
 #define QFIX "reference/quad_fixtures.json"
@@ -62,7 +62,7 @@ START_TEST(test_quad_maps)
             double worst = 0, west = 0;
             for (size_t i = 0; i < n; i++) {
                 double ok, odk, e;
-                ck_assert_int_eq(qm_map(&cfg, q1[i], q2[i], c[i], &ok, &odk, &e), TG_OK);
+                ck_assert_int_eq(quad_map(&cfg, q1[i], q2[i], c[i], &ok, &odk, &e), TG_OK);
                 double r = fmax(fabs(ok - k[i]) / ks[i], fabs(odk - dk[i]) / ds[i]) / TOLS[t];
                 ck_assert_msg(r <= 1.0,
                               "%s map (%g, %g, %g), tol %g: k %.17g vs %.17g, dk %.17g vs "

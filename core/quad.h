@@ -1,4 +1,4 @@
-/* quad_mehler.h: error-controlled Gaussian expectations E[phi(u) phi(v)] and
+/* quad.h: error-controlled Gaussian expectations E[phi(u) phi(v)] and
  * E[phi'(u) phi'(v)] of the analytic NTK for activations without a closed form (tanh,
  * sigmoid, softplus; any activation through ntk_cfg.force_numeric, for tests), as used by
  * the Gram driver (ntk.c). Internal to core (see ntk.h for the public API).
@@ -7,25 +7,25 @@
  * scale sqrt(E[f(u)^2] E[f(v)^2]), f = phi or phi', is at most the tolerance):
  * - per point and layer (one 1-D rule per distinct variance q, u = sqrt(q) z):
  *   the orthonormal Hermite coefficients A_k = E[phi(sqrt(q) z) h_k(z)] and B_k (phi'),
- *   k = 0..QM_NC, h_k = He_k / sqrt(k!), and E[phi^2], E[phi'^2], by a composite
+ *   k = 0..QUAD_NC, h_k = He_k / sqrt(k!), and E[phi^2], E[phi'^2], by a composite
  *   Gauss-Legendre rule graded towards 0 (the activation's transition) on [-12, 12]; its
  *   error is estimated by a second, lower order on the same panels;
  * - per entry (Mehler): E[phi(u) phi(v)] = sum_k A_k(q1) A_k(q2) rho^k, truncated at N with
  *   the rigorous tail bound (Cauchy-Schwarz on the tail, Parseval for the tail energies)
  *   |rho|^(N+1) sqrt(T_N(q1) T_N(q2)), T_N = E[phi^2] - sum_{k<=N} A_k^2; N is chosen per
  *   row from the row's largest |rho| (short series for weakly correlated points);
- * - entries whose bound cannot reach the target with QM_NC terms (|rho| near 1 at large
+ * - entries whose bound cannot reach the target with QUAD_NC terms (|rho| near 1 at large
  *   variances) fall back to conditioning on u (whitened) and nested 1-D rules: an outer
  *   composite Gauss-Legendre rule graded towards 0 and, for v | u, Gauss-Hermite when the
  *   conditional standard deviation is small or a composite rule graded towards phi's
  *   transition otherwise; error estimated by the same computation at lower orders;
  * - rho = +-1 exactly: the diagonal values, or a graded 1-D rule.
  *
- * Threading: qm_prepare runs on the caller's threads (it splits the points); the rest is
- * reentrant with per-thread scratch (qm_scratch).
+ * Threading: quad_prepare runs on the caller's threads (it splits the points); the rest is
+ * reentrant with per-thread scratch (quad_scratch).
  */
-#ifndef TG_QUAD_MEHLER_H
-#define TG_QUAD_MEHLER_H
+#ifndef TG_QUAD_H
+#define TG_QUAD_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,100 +34,100 @@
 #include "ntk.h"
 #include "ntk_maps.h"
 
-#define QM_NC 128    /* series: coefficients k = 0..QM_NC */
-#define QM_NC0 32    /* computed up front; the rest on a row's demand (qm_extend) */
-#define QM_LADDER 10 /* candidate series lengths per row */
-#define QM_LADDER0 6 /* those <= QM_NC0 */
-#define QM_NODES 4096 /* nodes of one composite rule (at most) */
+#define QUAD_NC 128    /* series: coefficients k = 0..QUAD_NC */
+#define QUAD_NC0 32    /* computed up front; the rest on a row's demand (quad_extend) */
+#define QUAD_LADDER 10 /* candidate series lengths per row */
+#define QUAD_LADDER0 6 /* those <= QUAD_NC0 */
+#define QUAD_NODES 4096 /* nodes of one composite rule (at most) */
 
 /* The tail-energy ladder: candidate truncation lengths. */
-extern const int qm_ladder[QM_LADDER];
+extern const int quad_ladder[QUAD_LADDER];
 
 /* Read-only rules shared by the threads. */
-typedef struct qm_rules {
-    double gx[6][24], gw[6][24]; /* Gauss-Legendre on [-1, 1]: orders of qm_orders */
+typedef struct quad_rules {
+    double gx[6][24], gw[6][24]; /* Gauss-Legendre on [-1, 1]: orders of quad_orders */
     ntk_gh_rule gh, gh_lo;       /* probabilists' Gauss-Hermite for v | u */
-} qm_rules;
+} quad_rules;
 
 /* One layer's per-point data (P points: the rows' points, then the columns' when they
  * differ). Arrays k-major so that a row's series runs over contiguous columns. */
-typedef struct qm_layer {
-    double *A, *B;      /* (QM_NC + 1) x P */
-    double *tA, *tB;    /* QM_LADDER x P: relative tail energies T_N / E at the ladder */
-    double *thA, *thB;  /* P: (T_NC / E)^(1 / (2 (QM_NC + 1))) */
+typedef struct quad_layer {
+    double *A, *B;      /* (QUAD_NC + 1) x P */
+    double *tA, *tB;    /* QUAD_LADDER x P: relative tail energies T_N / E at the ladder */
+    double *thA, *thB;  /* P: (T_NC / E)^(1 / (2 (QUAD_NC + 1))) */
     double *e0, *e1;    /* P: E[phi(u)^2], E[phi'(u)^2] */
     double *q, *rs;     /* P: the variance and 1 / sqrt(q) (0 for q = 0) */
-    double tmaxA[QM_LADDER], tmaxB[QM_LADDER]; /* max of tA, tB over the column points */
+    double tmaxA[QUAD_LADDER], tmaxB[QUAD_LADDER]; /* max of tA, tB over the column points */
     double err1d;       /* largest estimated 1-D rule error (relative), over the points */
-    /* Coefficients k > QM_NC0, the ladder beyond it and thA, thB are made by the first
-     * row that needs them (qm_extend); ext_done is then 1. */
+    /* Coefficients k > QUAD_NC0, the ladder beyond it and thA, thB are made by the first
+     * row that needs them (quad_extend); ext_done is then 1. */
     atomic_int ext_done;
     pthread_mutex_t ext_mu;
     int ext_rc;
-} qm_layer;
+} quad_layer;
 
-typedef struct qm_ctx {
+typedef struct quad_ctx {
     const ntk_cfg *cfg;
-    qm_rules rules;
+    quad_rules rules;
     size_t L, P, n, m, co; /* layers, points, rows, columns, offset of the columns */
-    qm_layer *ly;          /* L layers */
+    quad_layer *ly;          /* L layers */
     double tol_t;          /* per-map target (a fraction of cfg->quad_tol) */
-    double cutA, cutB;     /* tol_t^(1 / (QM_NC + 1)) */
-    int threads;           /* for qm_prepare and qm_extend */
-} qm_ctx;
+    double cutA, cutB;     /* tol_t^(1 / (QUAD_NC + 1)) */
+    int threads;           /* for quad_prepare and quad_extend */
+} quad_ctx;
 
 /* Statistics of a pass (per thread, then merged). */
-typedef struct qm_stats {
+typedef struct quad_stats {
     double max_err;        /* largest estimated map error, relative to its scale */
     double err_q1, err_q2, err_rho; /* where it occurred */
     size_t series, nested, exact;   /* maps by method */
     int max_terms;         /* longest series used */
-} qm_stats;
+} quad_stats;
 
-typedef struct qm_scratch {
+typedef struct quad_scratch {
     double *rho, *buf, *buf2; /* rows of m */
     unsigned char *ok;
-    double *z, *w, *f, *df, *v, *g, *dg; /* QM_NODES each */
+    double *z, *w, *f, *df, *v, *g, *dg; /* QUAD_NODES each */
     double *zi, *wi;
     const atomic_int *stop; /* optional: polled between fallback entries (1: return) */
-} qm_scratch;
+} quad_scratch;
 
 /* Makes the rules and the layer data for the points with input variances q0 (x.x/d; P
  * of them: n rows, then m columns unless sym): the variance chain of every point through
- * the layers (qm_layer.q: the post-Dense variance entering each nonlinearity) and the
+ * the layers (quad_layer.q: the post-Dense variance entering each nonlinearity) and the
  * coefficients, in chunks of points split over `threads` threads, reporting progress
  * p0 .. p1 between chunks. TG_ECANCELLED (prog asked to stop) or TG_ENOMEM. */
-int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t m, int sym,
+int quad_prepare(quad_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t m, int sym,
                int threads, const tg_progress *prog, double p0, double p1);
-void qm_free(qm_ctx *Q);
+void quad_free(quad_ctx *Q);
 
-int qm_scratch_init(qm_scratch *S, size_t m);
-void qm_scratch_free(qm_scratch *S);
+int quad_scratch_init(quad_scratch *S, size_t m);
+void quad_scratch_free(quad_scratch *S);
 
-/* The coefficients beyond QM_NC0 of layer l, once (thread-safe; the first caller
+/* The coefficients beyond QUAD_NC0 of layer l, once (thread-safe; the first caller
  * computes them on Q->threads threads, the others wait). TG_OK or TG_ENOMEM. */
-int qm_extend(const qm_ctx *Q, size_t l);
+int quad_extend(const quad_ctx *Q, size_t l);
 
 /* One row: entries of row i against columns j0 .. j0 + len - 1 (column indices into the
  * column points), every layer; K in: the input kernel, out: nngp; T out: ntk.
  * first_is_diag: entry 0 is the point with itself. */
-void qm_row(const qm_ctx *Q, size_t i, size_t j0, size_t len, int first_is_diag, double *K,
-            double *T, qm_scratch *S, qm_stats *st);
+void quad_row(const quad_ctx *Q, size_t i, size_t j0, size_t len, int first_is_diag, double *K,
+            double *T, quad_scratch *S, quad_stats *st);
 
 /* The diagonal entry of point p (row index) through every layer. */
-void qm_diag(const qm_ctx *Q, size_t p, double g, double *k_out, double *t_out);
+void quad_diag(const quad_ctx *Q, size_t p, double g, double *k_out, double *t_out);
 
 /* The maps of one pair by the fallback (nested rules), with error estimates (absolute).
  * Exposed for tests. */
-void qm_pair_nested(const qm_rules *R, tg_act act, double slope, double q1, double q2,
-                    double c, double *k, double *dk, double *ek, double *edk, qm_scratch *S);
+void quad_pair_nested(const quad_rules *R, tg_act act, double slope, double q1, double q2,
+                    double c, double *k, double *dk, double *ek, double *edk, quad_scratch *S);
 
-void qm_stats_merge(qm_stats *into, const qm_stats *s);
+void quad_stats_merge(quad_stats *into, const quad_stats *s);
 
 /* One map pair (E[phi phi], E[phi' phi']) for variances q1, q2 and covariance c by the
  * production path (series, or the fallback), with its estimated error (relative to the
  * scale); cfg: act, leaky_slope, quad_tol, force_numeric. For tests. */
-int qm_map(const ntk_cfg *cfg, double q1, double q2, double c, double *k, double *dk,
+int quad_map(const ntk_cfg *cfg, double q1, double q2, double c, double *k, double *dk,
            double *err);
 
 #endif

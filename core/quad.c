@@ -1,5 +1,5 @@
-/* quad_mehler.c: the Hermite (Mehler) series with tail bounds and the nested-rule fallback
- * of quad_mehler.h. Notation: z, w standard normal; u = s1 z; h_k = He_k / sqrt(k!) (the
+/* quad.c: the Hermite (Mehler) series with tail bounds and the nested-rule fallback
+ * of quad.h. Notation: z, w standard normal; u = s1 z; h_k = He_k / sqrt(k!) (the
  * orthonormal probabilists' Hermite polynomials, h_{k+1} = (z h_k - sqrt(k) h_{k-1}) /
  * sqrt(k + 1)); Mehler's formula E[h_j(x) h_k(y)] = delta_jk rho^k for standard normals
  * of correlation rho gives E[phi(s1 x) phi(s2 y)] = sum_k A_k(s1) A_k(s2) rho^k with
@@ -7,7 +7,7 @@
  * N is bounded by Cauchy-Schwarz: |sum_{k>N} A_k(s1) A_k(s2) rho^k| <= |rho|^(N+1)
  * sqrt(T_N(s1) T_N(s2)), T_N = E[phi^2] - sum_{k<=N} A_k^2.
  */
-#include "quad_mehler.h"
+#include "quad.h"
 
 #include <float.h>
 #include <math.h>
@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-const int qm_ladder[QM_LADDER] = {4, 8, 12, 16, 24, 32, 48, 64, 96, QM_NC};
+const int quad_ladder[QUAD_LADDER] = {4, 8, 12, 16, 24, 32, 48, 64, 96, QUAD_NC};
 
 /* Gauss-Legendre orders: [0] coefficients, [1] its check; [2] outer / 1-D pairs, [3] its
  * check; [4] inner, [5] its check. */
-static const int qm_orders[6] = {16, 12, 20, 14, 16, 10};
+static const int quad_orders[6] = {16, 12, 20, 14, 16, 10};
 #define COEF_W 1.5    /* panel width of the coefficient rule */
 #define COEF_LIM 12.0 /* its range: h_k(z) N(z) <= e^(-z^2 / 4) / sqrt(2 pi) beyond */
 #define PAIR_W 2.0
@@ -95,10 +95,10 @@ static size_t graded_bp(double center, double wmin, double W, double lim, double
 
 /* Nodes and weights (times the standard normal density) of the composite rule of order
  * R->gx[ord] on the panels of bp. */
-static size_t panel_rule(const qm_rules *R, int ord, const double *bp, size_t nb, double *z,
+static size_t panel_rule(const quad_rules *R, int ord, const double *bp, size_t nb, double *z,
                          double *w)
 {
-    int p = qm_orders[ord];
+    int p = quad_orders[ord];
     size_t c = 0;
     for (size_t b = 0; b + 1 < nb; b++) {
         double h = 0.5 * (bp[b + 1] - bp[b]), mid = 0.5 * (bp[b + 1] + bp[b]);
@@ -129,17 +129,17 @@ static double dot(const double *a, const double *b, size_t n)
 
 /* ---- per point ----------------------------------------------------------------------- */
 
-/* ext 0: e0, e1, the coefficients k <= QM_NC0 and the ladder up to it; ext 1: the
- * coefficients QM_NC0 < k <= QM_NC, the rest of the ladder and thA, thB (the same
+/* ext 0: e0, e1, the coefficients k <= QUAD_NC0 and the ladder up to it; ext 1: the
+ * coefficients QUAD_NC0 < k <= QUAD_NC, the rest of the ladder and thA, thB (the same
  * computation, storing the other part). */
-static void point_data(const qm_ctx *Q, qm_layer *Ly, size_t p, double q, qm_scratch *S,
+static void point_data(const quad_ctx *Q, quad_layer *Ly, size_t p, double q, quad_scratch *S,
                        int ext)
 {
     const ntk_cfg *c = Q->cfg;
     size_t P = Q->P;
     double s = q > 0 ? sqrt(q) : 0.0;
-    int k0 = ext ? QM_NC0 + 1 : 0, k1 = ext ? QM_NC : QM_NC0;
-    int v0 = ext ? QM_LADDER0 : 0, v1 = ext ? QM_LADDER : QM_LADDER0;
+    int k0 = ext ? QUAD_NC0 + 1 : 0, k1 = ext ? QUAD_NC : QUAD_NC0;
+    int v0 = ext ? QUAD_LADDER0 : 0, v1 = ext ? QUAD_LADDER : QUAD_LADDER0;
     if (!ext) {
         Ly->q[p] = q;
         Ly->rs[p] = s > 0 ? 1.0 / s : 0.0;
@@ -209,7 +209,7 @@ static void point_data(const qm_ctx *Q, qm_layer *Ly, size_t p, double q, qm_scr
         }
         pa += a * a;
         pb += b * b;
-        if (k == qm_ladder[lv]) {
+        if (k == quad_ladder[lv]) {
             double slack = 4.0 * (k + 1) * DBL_EPSILON + err;
             if (lv >= v0) {
                 Ly->tA[(size_t)lv * P + p] = (e0 > 0 ? fmax(e0 - pa, 0.0) / e0 : 0.0) + slack;
@@ -227,13 +227,13 @@ static void point_data(const qm_ctx *Q, qm_layer *Ly, size_t p, double q, qm_scr
         }
     }
     if (ext) {
-        double ex = 1.0 / (2.0 * (QM_NC + 1));
-        Ly->thA[p] = pow(Ly->tA[(size_t)(QM_LADDER - 1) * P + p], ex);
-        Ly->thB[p] = pow(Ly->tB[(size_t)(QM_LADDER - 1) * P + p], ex);
+        double ex = 1.0 / (2.0 * (QUAD_NC + 1));
+        Ly->thA[p] = pow(Ly->tA[(size_t)(QUAD_LADDER - 1) * P + p], ex);
+        Ly->thB[p] = pow(Ly->tB[(size_t)(QUAD_LADDER - 1) * P + p], ex);
     }
 }
 
-int qm_scratch_init(qm_scratch *S, size_t m)
+int quad_scratch_init(quad_scratch *S, size_t m)
 {
     memset(S, 0, sizeof *S);
     size_t mm = m ? m : 1;
@@ -244,15 +244,15 @@ int qm_scratch_init(qm_scratch *S, size_t m)
     double **nodes[9] = {&S->z, &S->w, &S->f, &S->df, &S->v, &S->g, &S->dg, &S->zi, &S->wi};
     int bad = !S->rho || !S->buf || !S->buf2 || !S->ok;
     for (int i = 0; i < 9; i++)
-        bad |= !(*nodes[i] = malloc(QM_NODES * sizeof(double)));
+        bad |= !(*nodes[i] = malloc(QUAD_NODES * sizeof(double)));
     if (bad) {
-        qm_scratch_free(S);
+        quad_scratch_free(S);
         return TG_ENOMEM;
     }
     return TG_OK;
 }
 
-void qm_scratch_free(qm_scratch *S)
+void quad_scratch_free(quad_scratch *S)
 {
     free(S->rho);
     free(S->buf);
@@ -273,7 +273,7 @@ void qm_scratch_free(qm_scratch *S)
 /* ---- preparation ------------------------------------------------------------------- */
 
 typedef struct prep_job {
-    qm_ctx *Q;
+    quad_ctx *Q;
     const double *q0;
     size_t p0, p1;
     int ext;  /* 1: extend layer `layer` */
@@ -285,26 +285,26 @@ typedef struct prep_job {
 static void *prep_main(void *arg)
 {
     prep_job *jb = arg;
-    qm_ctx *Q = jb->Q;
+    quad_ctx *Q = jb->Q;
     const ntk_cfg *c = Q->cfg;
     double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
-    qm_scratch S;
-    if (qm_scratch_init(&S, 1)) {
+    quad_scratch S;
+    if (quad_scratch_init(&S, 1)) {
         jb->rc = TG_ENOMEM;
         return NULL;
     }
     if (jb->ext) {
-        qm_layer *y = &Q->ly[jb->layer];
+        quad_layer *y = &Q->ly[jb->layer];
         for (size_t p = jb->p0; p < jb->p1; p++)
             point_data(Q, y, p, y->q[p], &S, 1);
-        qm_scratch_free(&S);
+        quad_scratch_free(&S);
         return NULL;
     }
     for (size_t p = jb->p0; p < jb->p1; p++) {
         double v = jb->q0[p];
         for (size_t l = 0; l < Q->L; l++) {
             v = w2 * v + b2;
-            qm_layer tmp = Q->ly[l];
+            quad_layer tmp = Q->ly[l];
             tmp.err1d = 0.0;
             point_data(Q, &tmp, p, v, &S, 0);
             size_t li = l < 64 ? l : 63;
@@ -313,15 +313,15 @@ static void *prep_main(void *arg)
             v = Q->ly[l].e0[p];
         }
     }
-    qm_scratch_free(&S);
+    quad_scratch_free(&S);
     return NULL;
 }
 
-void qm_free(qm_ctx *Q)
+void quad_free(quad_ctx *Q)
 {
     if (Q->ly) {
         for (size_t l = 0; l < Q->L; l++) {
-            qm_layer *y = &Q->ly[l];
+            quad_layer *y = &Q->ly[l];
             free(y->A);
             free(y->B);
             free(y->tA);
@@ -341,7 +341,7 @@ void qm_free(qm_ctx *Q)
     Q->ly = NULL;
 }
 
-int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t m, int sym,
+int quad_prepare(quad_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t m, int sym,
                int threads, const tg_progress *prog, double f0, double f1)
 {
     memset(Q, 0, sizeof *Q);
@@ -352,14 +352,14 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
     Q->P = sym ? n : n + m;
     Q->co = sym ? 0 : n;
     Q->tol_t = cfg->quad_tol / 8.0;
-    Q->cutA = Q->cutB = pow(Q->tol_t, 1.0 / (QM_NC + 1));
+    Q->cutA = Q->cutB = pow(Q->tol_t, 1.0 / (QUAD_NC + 1));
     for (int o = 0; o < 6; o++)
-        gl_make(qm_orders[o], Q->rules.gx[o], Q->rules.gw[o]);
+        gl_make(quad_orders[o], Q->rules.gx[o], Q->rules.gw[o]);
     int rc;
     if ((rc = ntk_gh_make(40, &Q->rules.gh)) || (rc = ntk_gh_make(28, &Q->rules.gh_lo)))
         goto fail;
     rc = TG_ENOMEM;
-    if (!(Q->ly = calloc(Q->L ? Q->L : 1, sizeof(qm_layer))))
+    if (!(Q->ly = calloc(Q->L ? Q->L : 1, sizeof(quad_layer))))
         goto fail;
     for (size_t l = 0; l < Q->L; l++) {
         pthread_mutex_init(&Q->ly[l].ext_mu, NULL);
@@ -367,11 +367,11 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
     }
     size_t P = Q->P ? Q->P : 1;
     for (size_t l = 0; l < Q->L; l++) {
-        qm_layer *y = &Q->ly[l];
-        y->A = tg_alloc_array(QM_NC + 1, P, sizeof(double));
-        y->B = tg_alloc_array(QM_NC + 1, P, sizeof(double));
-        y->tA = tg_alloc_array(QM_LADDER, P, sizeof(double));
-        y->tB = tg_alloc_array(QM_LADDER, P, sizeof(double));
+        quad_layer *y = &Q->ly[l];
+        y->A = tg_alloc_array(QUAD_NC + 1, P, sizeof(double));
+        y->B = tg_alloc_array(QUAD_NC + 1, P, sizeof(double));
+        y->tA = tg_alloc_array(QUAD_LADDER, P, sizeof(double));
+        y->tB = tg_alloc_array(QUAD_LADDER, P, sizeof(double));
         y->thA = tg_alloc_array(P, 1, sizeof(double));
         y->thB = tg_alloc_array(P, 1, sizeof(double));
         y->e0 = tg_alloc_array(P, 1, sizeof(double));
@@ -419,8 +419,8 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
         }
     }
     for (size_t l = 0; l < Q->L; l++) {
-        qm_layer *y = &Q->ly[l];
-        for (int v = 0; v < QM_LADDER0; v++) {
+        quad_layer *y = &Q->ly[l];
+        for (int v = 0; v < QUAD_LADDER0; v++) {
             double ma = 0, mb = 0;
             for (size_t j = 0; j < m; j++) {
                 ma = fmax(ma, y->tA[(size_t)v * Q->P + Q->co + j]);
@@ -432,15 +432,15 @@ int qm_prepare(qm_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t
     }
     return TG_OK;
 fail:
-    qm_free(Q);
+    quad_free(Q);
     return rc;
 }
 
-int qm_extend(const qm_ctx *Qc, size_t l)
+int quad_extend(const quad_ctx *Qc, size_t l)
 {
     /* The layer's extension state is synchronized here (mutex, atomic flag). */
-    qm_ctx *Q = (qm_ctx *)Qc;
-    qm_layer *y = &Q->ly[l];
+    quad_ctx *Q = (quad_ctx *)Qc;
+    quad_layer *y = &Q->ly[l];
     if (atomic_load_explicit(&y->ext_done, memory_order_acquire))
         return y->ext_rc;
     pthread_mutex_lock(&y->ext_mu);
@@ -470,7 +470,7 @@ int qm_extend(const qm_ctx *Qc, size_t l)
         int rc = TG_OK;
         for (int t = 0; t < nt; t++)
             rc = jobs[t].rc ? jobs[t].rc : rc;
-        for (int v = QM_LADDER0; v < QM_LADDER; v++) {
+        for (int v = QUAD_LADDER0; v < QUAD_LADDER; v++) {
             double ma = 0, mb = 0;
             for (size_t j = 0; j < Q->m; j++) {
                 ma = fmax(ma, y->tA[(size_t)v * Q->P + Q->co + j]);
@@ -489,8 +489,8 @@ int qm_extend(const qm_ctx *Qc, size_t l)
 /* ---- the fallback and rho = +-1 ------------------------------------------------------- */
 
 /* E[f(s1 z) f(a z)] and E[f'(s1 z) f'(a z)] (v = a z exactly), with the check. */
-static void pair_1d(const qm_rules *R, tg_act act, double slope, double s1, double a,
-                    double *k, double *dk, double *ek, double *edk, qm_scratch *S)
+static void pair_1d(const quad_rules *R, tg_act act, double slope, double s1, double a,
+                    double *k, double *dk, double *ek, double *edk, quad_scratch *S)
 {
     double bp[130], res[2][2];
     double smax = fmax(s1, fabs(a));
@@ -517,8 +517,8 @@ static void pair_1d(const qm_rules *R, tg_act act, double slope, double s1, doub
     *edk = fabs(res[0][1] - res[1][1]);
 }
 
-void qm_pair_nested(const qm_rules *R, tg_act act, double slope, double q1, double q2,
-                    double c, double *k, double *dk, double *ek, double *edk, qm_scratch *S)
+void quad_pair_nested(const quad_rules *R, tg_act act, double slope, double q1, double q2,
+                    double c, double *k, double *dk, double *ek, double *edk, quad_scratch *S)
 {
     if (q2 > q1) {
         double t = q1;
@@ -575,7 +575,7 @@ void qm_pair_nested(const qm_rules *R, tg_act act, double slope, double q1, doub
 
 /* ---- rows -------------------------------------------------------------------------- */
 
-static void note(qm_stats *st, double e, double q1, double q2, double rho)
+static void note(quad_stats *st, double e, double q1, double q2, double rho)
 {
     if (e > st->max_err || !(e == e)) {
         st->max_err = e == e ? e : INFINITY;
@@ -585,7 +585,7 @@ static void note(qm_stats *st, double e, double q1, double q2, double rho)
     }
 }
 
-void qm_stats_merge(qm_stats *into, const qm_stats *s)
+void quad_stats_merge(quad_stats *into, const quad_stats *s)
 {
     if (s->max_err > into->max_err) {
         into->max_err = s->max_err;
@@ -600,20 +600,20 @@ void qm_stats_merge(qm_stats *into, const qm_stats *s)
 }
 
 /* The shortest ladder length whose bound holds for the whole row (rmax: the row's largest
- * |rho| among series entries), or QM_NC with the entries' own bound (mx: their largest
+ * |rho| among series entries), or QUAD_NC with the entries' own bound (mx: their largest
  * |rho| th_i th_j). */
 static int row_terms(const double *tl, size_t P, size_t i, const double *tmax, double rmax,
                      double mx, double tol, double *bound)
 {
-    for (int v = 0; v < QM_LADDER; v++) {
-        double b = pow(rmax, qm_ladder[v] + 1) * sqrt(tl[(size_t)v * P + i] * tmax[v]);
+    for (int v = 0; v < QUAD_LADDER; v++) {
+        double b = pow(rmax, quad_ladder[v] + 1) * sqrt(tl[(size_t)v * P + i] * tmax[v]);
         if (b <= tol) {
             *bound = b;
-            return qm_ladder[v];
+            return quad_ladder[v];
         }
     }
-    *bound = pow(mx, QM_NC + 1);
-    return QM_NC;
+    *bound = pow(mx, QUAD_NC + 1);
+    return QUAD_NC;
 }
 
 /* acc[j] = sum_{k<=N} ci[k] col[k][j] rho[j]^k (Horner). */
@@ -632,12 +632,12 @@ static void series(int N, const double *ci, const double *col, size_t P, const d
 
 /* The maps of layer l for row point i against the columns cj .. cj + len - 1 (point
  * indices): K in: the covariances; out: kn into S->buf, dk into S->buf2. */
-static void row_layer(const qm_ctx *Q, size_t l, size_t i, size_t cj, size_t len,
-                      int first_is_diag, const double *K, qm_scratch *S, qm_stats *st)
+static void row_layer(const quad_ctx *Q, size_t l, size_t i, size_t cj, size_t len,
+                      int first_is_diag, const double *K, quad_scratch *S, quad_stats *st)
 {
     const ntk_cfg *c = Q->cfg;
     size_t P = Q->P;
-    const qm_layer *y = &Q->ly[l];
+    const quad_layer *y = &Q->ly[l];
     double ri = y->rs[i];
     const double *rc = y->rs + cj;
     double *rho = S->rho;
@@ -655,25 +655,25 @@ static void row_layer(const qm_ctx *Q, size_t l, size_t i, size_t cj, size_t len
         nbad += !o;
         rmax = o && a > rmax ? a : rmax;
     }
-    /* A series of at most QM_NC0 terms for the whole row when the row bound allows (the
+    /* A series of at most QUAD_NC0 terms for the whole row when the row bound allows (the
      * usual case); otherwise the long coefficients, an entry-wise test and the fallback.
      * The choice depends only on the row's data (not on whether another row has made
      * the long coefficients already), so results do not depend on the threads. */
     int NA = -1, NB = -1;
-    for (int v = 0; v < QM_LADDER0; v++) {
-        double ba = pow(rmax, qm_ladder[v] + 1) * sqrt(y->tA[(size_t)v * P + i] * y->tmaxA[v]);
-        double bb = pow(rmax, qm_ladder[v] + 1) * sqrt(y->tB[(size_t)v * P + i] * y->tmaxB[v]);
+    for (int v = 0; v < QUAD_LADDER0; v++) {
+        double ba = pow(rmax, quad_ladder[v] + 1) * sqrt(y->tA[(size_t)v * P + i] * y->tmaxA[v]);
+        double bb = pow(rmax, quad_ladder[v] + 1) * sqrt(y->tB[(size_t)v * P + i] * y->tmaxB[v]);
         if (NA < 0 && ba <= Q->tol_t) {
-            NA = qm_ladder[v];
+            NA = quad_ladder[v];
             bA = ba;
         }
         if (NB < 0 && bb <= Q->tol_t) {
-            NB = qm_ladder[v];
+            NB = quad_ladder[v];
             bB = bb;
         }
     }
     if (NA < 0 || NB < 0) {
-        if (qm_extend(Q, l) != TG_OK) {
+        if (quad_extend(Q, l) != TG_OK) {
             note(st, INFINITY, y->q[i], y->q[i], rmax);
             return;
         }
@@ -723,7 +723,7 @@ static void row_layer(const qm_ctx *Q, size_t l, size_t i, size_t cj, size_t len
                 pair_1d(&Q->rules, c->act, c->leaky_slope, sqrt(qi), rho[j] * sqrt(qj), &kn,
                         &dk, &ek, &edk, S);
             else
-                qm_pair_nested(&Q->rules, c->act, c->leaky_slope, qi, qj, cv, &kn, &dk, &ek,
+                quad_pair_nested(&Q->rules, c->act, c->leaky_slope, qi, qj, cv, &kn, &dk, &ek,
                                &edk, S);
             double sk = sqrt(y->e0[i] * y->e0[cj + j]), sd = sqrt(y->e1[i] * y->e1[cj + j]);
             double e = fmax(sk > 0 ? ek / sk : ek, sd > 0 ? edk / sd : edk);
@@ -735,8 +735,8 @@ static void row_layer(const qm_ctx *Q, size_t l, size_t i, size_t cj, size_t len
     }
 }
 
-void qm_row(const qm_ctx *Q, size_t i, size_t j0, size_t len, int first_is_diag, double *K,
-            double *T, qm_scratch *S, qm_stats *st)
+void quad_row(const quad_ctx *Q, size_t i, size_t j0, size_t len, int first_is_diag, double *K,
+            double *T, quad_scratch *S, quad_stats *st)
 {
     const ntk_cfg *c = Q->cfg;
     double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
@@ -760,7 +760,7 @@ void qm_row(const qm_ctx *Q, size_t i, size_t j0, size_t len, int first_is_diag,
     }
 }
 
-void qm_diag(const qm_ctx *Q, size_t p, double g, double *k_out, double *t_out)
+void quad_diag(const quad_ctx *Q, size_t p, double g, double *k_out, double *t_out)
 {
     const ntk_cfg *c = Q->cfg;
     double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std, K = g, T = 0.0;
@@ -776,7 +776,7 @@ void qm_diag(const qm_ctx *Q, size_t p, double g, double *k_out, double *t_out)
     *t_out = T;
 }
 
-int qm_map(const ntk_cfg *cfg, double q1, double q2, double c, double *k, double *dk,
+int quad_map(const ntk_cfg *cfg, double q1, double q2, double c, double *k, double *dk,
            double *err)
 {
     ntk_cfg one = *cfg;
@@ -785,22 +785,22 @@ int qm_map(const ntk_cfg *cfg, double q1, double q2, double c, double *k, double
     one.b_std = 0.0;
     /* q = w^2 q0 + b^2 = q0 for the one layer */
     double q0[2] = {q1, q2};
-    qm_ctx Q;
-    qm_scratch S;
-    qm_stats st;
+    quad_ctx Q;
+    quad_scratch S;
+    quad_stats st;
     memset(&st, 0, sizeof st);
-    int rc = qm_prepare(&Q, &one, q0, 1, 1, 0, 1, NULL, 0, 1);
+    int rc = quad_prepare(&Q, &one, q0, 1, 1, 0, 1, NULL, 0, 1);
     if (rc)
         return rc;
-    if ((rc = qm_scratch_init(&S, 1))) {
-        qm_free(&Q);
+    if ((rc = quad_scratch_init(&S, 1))) {
+        quad_free(&Q);
         return rc;
     }
     row_layer(&Q, 0, 0, Q.co, 1, 0, &c, &S, &st);
     *k = S.buf[0];
     *dk = S.buf2[0];
     *err = fmax(st.max_err, Q.ly[0].err1d);
-    qm_scratch_free(&S);
-    qm_free(&Q);
+    quad_scratch_free(&S);
+    quad_free(&Q);
     return TG_OK;
 }

@@ -20,9 +20,17 @@
  *   conditional standard deviation is small or a composite rule graded towards phi's
  *   transition otherwise; error estimated by the same computation at lower orders;
  * - rho = +-1 exactly: the diagonal values, or a graded 1-D rule.
+ * Per-map target: quadrature_tol / 8, leaving room for the propagation through the
+ * layers (measured against quad_fixtures.json: every kernel entry within 0.5 x tol x
+ * its scale, tests/core/check_quad.c).
+ * Cost per layer: points x (QUAD_NC0 + 1) x ~370 nodes for the coefficients (the
+ * coefficients up to QUAD_NC only when a row needs them, for all points at once); per
+ * entry a series of 4..32 terms for weakly correlated points (2 x N multiply-adds, the
+ * two kernels); a fallback entry costs ~1e5 activation evaluations.
  *
- * Threading: quad_prepare runs on the caller's threads (it splits the points); the rest is
- * reentrant with per-thread scratch (quad_scratch).
+ * Threading: quad_prepare and quad_extend split the points over threads of their own;
+ * quad_row is reentrant with per-thread scratch (quad_scratch). A row's choice of series
+ * length and method depends only on its data, so results do not depend on threads.
  */
 #ifndef TG_QUAD_H
 #define TG_QUAD_H

@@ -24,7 +24,6 @@ static const int quad_orders[6] = {16, 12, 20, 14, 16, 10};
 #define COEF_LIM 12.0 /* its range: h_k(z) N(z) <= e^(-z^2 / 4) / sqrt(2 pi) beyond */
 #define PAIR_W 2.0
 #define PAIR_LIM 10.0 /* Gaussian mass beyond 10: 1.5e-23 */
-#define GH_T 0.35     /* v | u by Gauss-Hermite (40 nodes) when its std is at most this */
 #define INV_SQRT2PI 0.39894228040143267794
 
 /* Gauss-Legendre nodes and weights on [-1, 1] by Newton's method on P_p. */
@@ -165,7 +164,7 @@ static void point_data(const quad_ctx *Q, quad_layer *Ly, size_t p, double q, qu
     double bp[130];
     size_t nb = graded_bp(0.0, 0.5 / s, COEF_W, COEF_LIM, bp);
     /* the check: E[phi^2], E[phi'^2] at the lower order on the same panels */
-    size_t nz = panel_rule(&Q->rules, 1, bp, nb, S->z, S->w);
+    size_t nz = panel_rule(Q->rules, 1, bp, nb, S->z, S->w);
     for (size_t j = 0; j < nz; j++)
         S->v[j] = s * S->z[j];
     ntk_act_eval(c->act, c->leaky_slope, S->v, nz, S->f, S->df);
@@ -174,7 +173,7 @@ static void point_data(const quad_ctx *Q, quad_layer *Ly, size_t p, double q, qu
         e0lo += S->w[j] * S->f[j] * S->f[j];
         e1lo += S->w[j] * S->df[j] * S->df[j];
     }
-    nz = panel_rule(&Q->rules, 0, bp, nb, S->z, S->w);
+    nz = panel_rule(Q->rules, 0, bp, nb, S->z, S->w);
     for (size_t j = 0; j < nz; j++)
         S->v[j] = s * S->z[j];
     ntk_act_eval(c->act, c->leaky_slope, S->v, nz, S->f, S->df);
@@ -336,9 +335,25 @@ void quad_free(quad_ctx *Q)
         }
         free(Q->ly);
     }
-    ntk_gh_free(&Q->rules.gh);
-    ntk_gh_free(&Q->rules.gh_lo);
     Q->ly = NULL;
+}
+
+/* The rules, made once per process (read-only afterwards). */
+static quad_rules rules_static;
+static int rules_rc;
+static pthread_once_t rules_once = PTHREAD_ONCE_INIT;
+static const int gh_orders[3] = {40, 64, 128}, gh_lo_orders[3] = {28, 48, 96};
+static const double gh_t[3] = {0.35, 0.6, 0.9};
+
+static void rules_init(void)
+{
+    for (int o = 0; o < 6; o++)
+        gl_make(quad_orders[o], rules_static.gx[o], rules_static.gw[o]);
+    for (int g = 0; g < 3 && !rules_rc; g++) {
+        rules_rc = ntk_gh_make(gh_orders[g], &rules_static.gh[g]);
+        if (!rules_rc)
+            rules_rc = ntk_gh_make(gh_lo_orders[g], &rules_static.gh_lo[g]);
+    }
 }
 
 int quad_prepare(quad_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, size_t m, int sym,
@@ -353,11 +368,11 @@ int quad_prepare(quad_ctx *Q, const ntk_cfg *cfg, const double *q0, size_t n, si
     Q->co = sym ? 0 : n;
     Q->tol_t = cfg->quad_tol / 8.0;
     Q->cutA = Q->cutB = pow(Q->tol_t, 1.0 / (QUAD_NC + 1));
-    for (int o = 0; o < 6; o++)
-        gl_make(quad_orders[o], Q->rules.gx[o], Q->rules.gw[o]);
     int rc;
-    if ((rc = ntk_gh_make(40, &Q->rules.gh)) || (rc = ntk_gh_make(28, &Q->rules.gh_lo)))
+    pthread_once(&rules_once, rules_init);
+    if ((rc = rules_rc))
         goto fail;
+    Q->rules = &rules_static;
     rc = TG_ENOMEM;
     if (!(Q->ly = calloc(Q->L ? Q->L : 1, sizeof(quad_layer))))
         goto fail;
@@ -541,12 +556,13 @@ void quad_pair_nested(const quad_rules *R, tg_act act, double slope, double q1, 
             S->v[j] = s1 * S->z[j];
         ntk_act_eval(act, slope, S->v, no, fo, dfo);
         double sk = 0, sdk = 0;
-        const ntk_gh_rule *gh = lev ? &R->gh_lo : &R->gh;
+        int tier = t <= gh_t[0] ? 0 : t <= gh_t[1] ? 1 : t <= gh_t[2] ? 2 : -1;
+        const ntk_gh_rule *gh = tier < 0 ? NULL : lev ? &R->gh_lo[tier] : &R->gh[tier];
         for (size_t o = 0; o < no; o++) {
             if (S->w[o] == 0.0)
                 continue;
             double mu = a * S->z[o], G = 0, dG = 0;
-            if (t <= GH_T) {
+            if (gh) {
                 for (int j = 0; j < gh->m; j++)
                     S->v[j] = mu + t * gh->x[j];
                 ntk_act_eval(act, slope, S->v, (size_t)gh->m, S->f, S->df);
@@ -720,10 +736,10 @@ static void row_layer(const quad_ctx *Q, size_t l, size_t i, size_t cj, size_t l
         } else {
             double ek, edk, cv = rho[j] * sqrt(qi) * sqrt(qj);
             if (fabs(rho[j]) == 1.0)
-                pair_1d(&Q->rules, c->act, c->leaky_slope, sqrt(qi), rho[j] * sqrt(qj), &kn,
+                pair_1d(Q->rules, c->act, c->leaky_slope, sqrt(qi), rho[j] * sqrt(qj), &kn,
                         &dk, &ek, &edk, S);
             else
-                quad_pair_nested(&Q->rules, c->act, c->leaky_slope, qi, qj, cv, &kn, &dk, &ek,
+                quad_pair_nested(Q->rules, c->act, c->leaky_slope, qi, qj, cv, &kn, &dk, &ek,
                                &edk, S);
             double sk = sqrt(y->e0[i] * y->e0[cj + j]), sd = sqrt(y->e1[i] * y->e1[cj + j]);
             double e = fmax(sk > 0 ? ek / sk : ek, sd > 0 ? edk / sd : edk);

@@ -16,9 +16,10 @@
  *   row from the row's largest |rho| (short series for weakly correlated points);
  * - entries whose bound cannot reach the target with QUAD_NC terms (|rho| near 1 at large
  *   variances) fall back to conditioning on u (whitened) and nested 1-D rules: an outer
- *   composite Gauss-Legendre rule graded towards 0 and, for v | u, Gauss-Hermite when the
- *   conditional standard deviation is small or a composite rule graded towards phi's
- *   transition otherwise; error estimated by the same computation at lower orders;
+ *   composite Gauss-Legendre rule graded towards 0 and, for v | u, Gauss-Hermite (40, 64
+ *   or 128 nodes for conditional standard deviations up to 0.35, 0.6, 0.9) or a
+ *   composite rule graded towards phi's transition beyond; error estimated by the same
+ *   computation at lower orders;
  * - rho = +-1 exactly: the diagonal values, or a graded 1-D rule.
  * Per-map target: quadrature_tol / 8, leaving room for the propagation through the
  * layers (measured against quad_fixtures.json: every kernel entry within 0.5 x tol x
@@ -26,7 +27,8 @@
  * Cost per layer: points x (QUAD_NC0 + 1) x ~370 nodes for the coefficients (the
  * coefficients up to QUAD_NC only when a row needs them, for all points at once); per
  * entry a series of 4..32 terms for weakly correlated points (2 x N multiply-adds, the
- * two kernels); a fallback entry costs ~1e5 activation evaluations.
+ * two kernels); a fallback entry costs 1e4 (v | u by Gauss-Hermite, its std <= 0.9: 98%
+ * of them on standardized iris) to 1e5 (graded inner rule) activation evaluations.
  *
  * Threading: quad_prepare and quad_extend split the points over threads of their own;
  * quad_row is reentrant with per-thread scratch (quad_scratch). A row's choice of series
@@ -54,7 +56,9 @@ extern const int quad_ladder[QUAD_LADDER];
 /* Read-only rules shared by the threads. */
 typedef struct quad_rules {
     double gx[6][24], gw[6][24]; /* Gauss-Legendre on [-1, 1]: orders of quad_orders */
-    ntk_gh_rule gh, gh_lo;       /* probabilists' Gauss-Hermite for v | u */
+    /* probabilists' Gauss-Hermite for v | u, by its standard deviation t: orders 40, 64,
+     * 128 for t <= 0.35, 0.6, 0.9 (with checks 28, 48, 96); beyond, a graded rule */
+    ntk_gh_rule gh[3], gh_lo[3];
 } quad_rules;
 
 /* One layer's per-point data (P points: the rows' points, then the columns' when they
@@ -76,7 +80,7 @@ typedef struct quad_layer {
 
 typedef struct quad_ctx {
     const ntk_cfg *cfg;
-    quad_rules rules;
+    const quad_rules *rules; /* process-wide, made once */
     size_t L, P, n, m, co; /* layers, points, rows, columns, offset of the columns */
     quad_layer *ly;          /* L layers */
     double tol_t;          /* per-map target (a fraction of cfg->quad_tol) */

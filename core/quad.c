@@ -338,6 +338,20 @@ void quad_free(quad_ctx *Q)
     Q->ly = NULL;
 }
 
+/* Drops the nodes of weight below 1e-20 (|x| > ~9.4: half of the nodes of order 128):
+ * they change an expectation of |phi(m + t x)| <= |m| + 16 t by less than 1e-17. */
+static void gh_trim(ntk_gh_rule *r)
+{
+    int k = 0;
+    for (int j = 0; j < r->m; j++)
+        if (r->w[j] >= 1e-20) {
+            r->x[k] = r->x[j];
+            r->w[k] = r->w[j];
+            k++;
+        }
+    r->m = k;
+}
+
 /* The rules, made once per process (read-only afterwards). */
 static quad_rules rules_static;
 static int rules_rc;
@@ -353,6 +367,10 @@ static void rules_init(void)
         rules_rc = ntk_gh_make(gh_orders[g], &rules_static.gh[g]);
         if (!rules_rc)
             rules_rc = ntk_gh_make(gh_lo_orders[g], &rules_static.gh_lo[g]);
+        if (!rules_rc) {
+            gh_trim(&rules_static.gh[g]);
+            gh_trim(&rules_static.gh_lo[g]);
+        }
     }
 }
 
@@ -559,8 +577,9 @@ void quad_pair_nested(const quad_rules *R, tg_act act, double slope, double q1, 
         int tier = t <= gh_t[0] ? 0 : t <= gh_t[1] ? 1 : t <= gh_t[2] ? 2 : -1;
         const ntk_gh_rule *gh = tier < 0 ? NULL : lev ? &R->gh_lo[tier] : &R->gh[tier];
         for (size_t o = 0; o < no; o++) {
-            if (S->w[o] == 0.0)
-                continue;
+            if (S->w[o] < 1e-20)
+                continue; /* |z| > ~9.4: below 1e-17 of the scale (phi grows at most
+                           * linearly) */
             double mu = a * S->z[o], G = 0, dG = 0;
             if (gh) {
                 for (int j = 0; j < gh->m; j++)

@@ -78,10 +78,10 @@ $(BUILD)/%.o: %.c
 # Per-file flags. The elementwise loops of these files (the kernel's pass, activations,
 # optimizers) vectorize at -O3; no flag here changes a result (no reassociation).
 # O3_OPT is emptied by `make asan`, which keeps its own -O1 everywhere.
-O3_FILES      := core/ntk.c core/ntk_maps.c core/ntk_emp.c core/mlp.c core/optim.c core/train.c
+O3_FILES      := core/ntk.c core/ntk_maps.c core/quad.c core/ntk_emp.c core/mlp.c core/optim.c core/train.c
 # The kernel's elementwise pass vectorizes only without errno and FP-trap semantics
 # (neither is used anywhere in tangentd).
-NO_ERRNO_FILES := core/ntk.c core/ntk_maps.c core/ntk_emp.c
+NO_ERRNO_FILES := core/ntk.c core/ntk_maps.c core/quad.c core/ntk_emp.c
 O3_OPT        ?= -O3
 $(O3_FILES:%.c=$(BUILD)/%.o): FILE_CFLAGS += $(O3_OPT)
 $(NO_ERRNO_FILES:%.c=$(BUILD)/%.o): FILE_CFLAGS += -fno-math-errno -fno-trapping-math

@@ -255,7 +255,12 @@ static int ntk_validate(const json_t *req, const kind_env *env, json_t *filled,
                 sum = (double)r.width * (double)r.cfg.depth + d + 1;
             emp = 6 * (n + m) * sum + 2 * 256 * n;
         }
-        plan->memory_bytes = 8 * (kern + crossb + extra + emp + (n + m) * (d + 8)) + (1 << 20);
+        /* The quadrature's per-point tables (train + test points: the cross call). */
+        double quad = 0;
+        if (!r.empirical && r.cfg.depth > 0 && !ntk_closed_form(r.cfg.act))
+            quad = ntk_quad_doubles(r.cfg.depth, n + m);
+        plan->memory_bytes =
+            8 * (kern + crossb + extra + emp + quad + (n + m) * (d + 8)) + (1 << 20);
         plan->flops = n * (n + m) * (d + 40.0 * (double)(r.cfg.depth + 1));
     }
     dataset_free(ds);
@@ -277,7 +282,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     double *Y = NULL, *pred = NULL, *eig = NULL, *proj = NULL;
     json_t *acc = NULL, *mse = NULL, *cplx = NULL, *mine = NULL, *maxe = NULL, *cond = NULL;
     ntk_req r;
-    int rc, order = 0;
+    int rc;
     double t0 = kinds_now();
     kinds_stream sm_train, sm_test;
     memset(&sm_train, 0, sizeof sm_train);
@@ -293,6 +298,9 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     size_t n = ds->n_train, m = ds->n_test, d = ds->d;
     double load_s = kinds_now() - t0;
     r.cfg.threads = io->threads > 0 ? io->threads : 1;
+    ntk_quad_info qinfo;
+    memset(&qinfo, 0, sizeof qinfo);
+    r.cfg.quad_info = &qinfo;
     X = ds->x;
     Xt = ds->x_test;
     if (model) {
@@ -362,7 +370,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
         ntk_cfg cfg = r.cfg;
         cfg.rows_final = kinds_stream_rows;
         cfg.rows_ud = &sm_train;
-        rc = ntk_analytic(&cfg, X, n, NULL, n, d, 0, nngp, ntk, &order, &prog, err);
+        rc = ntk_analytic(&cfg, X, n, NULL, n, d, 0, nngp, ntk, NULL, &prog, err);
         if (rc)
             goto out;
         if (need_cross) {
@@ -378,7 +386,7 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
                 goto out;
         }
     } else {
-        rc = ntk_analytic(&r.cfg, X, n, NULL, n, d, r.diag_only, nngp, ntk, &order, &prog, err);
+        rc = ntk_analytic(&r.cfg, X, n, NULL, n, d, r.diag_only, nngp, ntk, NULL, &prog, err);
         if (rc)
             goto out;
         if (need_cross && !r.diag_only) {
@@ -506,8 +514,20 @@ static int ntk_run(const json_t *request, job_io *io, json_t **result_out,
     if (r.has_reg)
         json_object_set(res, classification ? "test_accuracy" : "test_mse",
                         classification ? acc : mse);
-    if (order)
-        json_object_set_new(res, "quadrature_order", json_integer(order));
+    if (qinfo.used) {
+        json_t *q = json_object();
+        if (!q)
+            goto oom;
+        json_object_set_new(q, "method", json_string("hermite_series+nested_gauss_legendre"));
+        json_object_set_new(q, "tolerance", json_real(r.cfg.quad_tol));
+        json_object_set_new(q, "max_error_estimate", json_real(qinfo.max_error_estimate));
+        json_object_set_new(q, "max_series_terms", json_integer(qinfo.max_series_terms));
+        json_object_set_new(q, "series_maps", json_integer((json_int_t)qinfo.series_maps));
+        json_object_set_new(q, "fallback_maps", json_integer((json_int_t)qinfo.nested_maps));
+        json_object_set_new(q, "exact_maps", json_integer((json_int_t)qinfo.exact_maps));
+        json_object_set_new(q, "max_variance", json_real(qinfo.max_variance));
+        json_object_set_new(res, "quadrature", q);
+    }
     json_object_set_new(res, "time_s", json_real(kinds_now() - t0));
     json_object_set_new(res, "load_s", json_real(load_s));
     json_object_set_new(res, "store_s", json_real(io->store_s));

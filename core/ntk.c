@@ -20,6 +20,7 @@
 
 #include "linalg.h"
 #include "ntk_maps.h"
+#include "quad.h"
 
 /* ---- the per-entry recursion ------------------------------------------------------- */
 
@@ -31,14 +32,15 @@ typedef struct gram_pass {
     double *nngp, *ntk;        /* outputs (may be NULL) */
     const double *qx, *qz;     /* post-Dense diagonal variances: (L+1) x n and x m */
     const double *sqx, *sqz, *rsz; /* sqrt(qx), sqrt(qz), 1 / sqrt(qz) (0 for q = 0) */
-    const ntk_gh_rule *rule;       /* NULL for closed forms */
+    const quad_ctx *qm;              /* NULL for closed forms */
+    quad_stats qst[64];              /* per thread */
     atomic_int stop;
     int nthreads;
     /* Blocks of BLOCK rows go in order; a barrier per block separates the row pass of a
      * block from its mirror (which reads rows of every thread). done[t]: the rows thread
      * t has finished (row pass and mirror); the rows below min_t done[t] are final. */
     pthread_mutex_t mu;
-    pthread_cond_t cv, cv_ready;
+    pthread_cond_t cv, cv_ready, cv_done; /* cv_done: a worker has finished */
     int arrived;
     unsigned gen;
     atomic_size_t done[64];
@@ -53,10 +55,15 @@ typedef struct gram_pass {
     atomic_int worker_rc;      /* a worker's failure (TG_ENOMEM for its scratch rows) */
 } gram_pass;
 
-/* Runs the recursion for one entry with input kernel g; ix, jz index qx / qz. */
+/* Runs the recursion for one entry with input kernel g; ix, jz index qx / qz (closed
+ * forms; the quadrature's diagonal by quad_diag). */
 static void entry(const gram_pass *J, double g, size_t ix, size_t jz, double *k_out, double *t_out)
 {
     const ntk_cfg *c = J->cfg;
+    if (J->qm) {
+        quad_diag(J->qm, ix, g, k_out, t_out);
+        return;
+    }
     double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
     double K = g, T = 0.0;
     size_t L = c->depth;
@@ -66,13 +73,8 @@ static void entry(const gram_pass *J, double g, size_t ix, size_t jz, double *k_
         if (l == L)
             break;
         double q1 = J->qx[l * J->n + ix], q2 = J->qz[l * J->m + jz];
-        double kn, dk;
-        if (J->rule) {
-            ntk_quad_pair(J->rule, c->act, c->leaky_slope, q1, q2, K, &kn, &dk);
-        } else {
-            kn = ntk_map_k(c->act, c->leaky_slope, q1, q2, K);
-            dk = ntk_map_dk(c->act, c->leaky_slope, q1, q2, K);
-        }
+        double kn = ntk_map_k(c->act, c->leaky_slope, q1, q2, K);
+        double dk = ntk_map_dk(c->act, c->leaky_slope, q1, q2, K);
         T *= dk;
         K = kn;
     }
@@ -193,7 +195,8 @@ static size_t rows_final(gram_pass *J)
 }
 
 /* One row of the recursion: entries j0..m-1 of row i. */
-static void do_row(gram_pass *J, size_t i, double *rowK, double *rowT, double *sq1)
+static void do_row(gram_pass *J, size_t i, double *rowK, double *rowT, double *sq1,
+                   quad_scratch *S, quad_stats *st)
 {
     size_t n = J->n, m = J->m;
     if (J->diag_only) {
@@ -206,6 +209,14 @@ static void do_row(gram_pass *J, size_t i, double *rowK, double *rowT, double *s
         return;
     }
     size_t j0 = J->sym ? i : 0, len = m - j0;
+    if (S) {
+        double *K = J->nngp ? J->nngp + i * m + j0 : rowK;
+        double *T = J->ntk ? J->ntk + i * m + j0 : rowT;
+        if (!J->nngp)
+            memcpy(rowK, J->buf + i * m + j0, len * sizeof(double));
+        quad_row(J->qm, i, j0, len, J->sym, K, T, S, st);
+        return;
+    }
     if (sq1) {
         /* In place where the outputs allow: the input kernel lives in buf, which is the
          * nngp output when there is one (else the ntk output, and K then needs the
@@ -253,11 +264,18 @@ static void *worker(void *arg)
     gram_pass *J = a[0];
     int tid = (int)(size_t)a[1], nt = J->nthreads;
     size_t n = J->n, m = J->m;
-    int fast = relu_family(J->cfg->act) && !J->diag_only && !J->rule;
-    double *rowK = fast ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
-    double *rowT = fast ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
+    int quad = J->qm && !J->diag_only;
+    int fast = relu_family(J->cfg->act) && !J->diag_only && !J->qm;
+    double *rowK = fast || quad ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
+    double *rowT = fast || quad ? tg_alloc_array(m, 1, sizeof(double)) : NULL;
     double *sq1 = fast ? tg_alloc_array(J->cfg->depth + 1, 1, sizeof(double)) : NULL;
-    if (fast && (!rowK || !rowT || !sq1)) {
+    quad_scratch S;
+    int have_s = quad && quad_scratch_init(&S, m) == TG_OK;
+    if (have_s)
+        S.stop = &J->stop;
+    if ((fast && (!rowK || !rowT || !sq1)) || (quad && (!rowK || !rowT || !have_s))) {
+        if (have_s)
+            quad_scratch_free(&S);
         /* No fallback to the per-entry path: its rounding differs from the row pass, so
          * the kernel would depend on the memory available. */
         atomic_store(&J->worker_rc, TG_ENOMEM);
@@ -273,7 +291,7 @@ static void *worker(void *arg)
         if (atomic_load(&J->stop) || (!J->diag_only && wait_ready(J, b1)))
             break;
         for (size_t i = b0 + (size_t)tid; i < b1; i += (size_t)nt)
-            do_row(J, i, rowK, rowT, sq1);
+            do_row(J, i, rowK, rowT, sq1, have_s ? &S : NULL, &J->qst[tid]);
         if (mirror) {
             if (block_barrier(J))
                 break;
@@ -282,6 +300,11 @@ static void *worker(void *arg)
         }
         atomic_store(&J->done[tid], b1);
     }
+    if (have_s)
+        quad_scratch_free(&S);
+    pthread_mutex_lock(&J->mu);
+    pthread_cond_broadcast(&J->cv_done);
+    pthread_mutex_unlock(&J->mu);
     free(rowK);
     free(rowT);
     free(sq1);
@@ -290,8 +313,7 @@ static void *worker(void *arg)
 
 /* Post-Dense diagonal variances of every layer: q[l][i] for l = 0..L-1 (the input to
  * the l-th nonlinearity). */
-static void diag_chain(const ntk_cfg *c, const ntk_gh_rule *rule, const double *q0, size_t n,
-                       double *q)
+static void diag_chain(const ntk_cfg *c, const double *q0, size_t n, double *q)
 {
     double w2 = c->w_std * c->w_std, b2 = c->b_std * c->b_std;
     for (size_t i = 0; i < n; i++) {
@@ -299,40 +321,16 @@ static void diag_chain(const ntk_cfg *c, const ntk_gh_rule *rule, const double *
         for (size_t l = 0; l < c->depth; l++) {
             v = w2 * v + b2;
             q[l * n + i] = v;
-            if (rule) {
-                double k, dk;
-                ntk_quad_pair(rule, c->act, c->leaky_slope, v, v, v, &k, &dk);
-                v = k;
-            } else {
-                v = ntk_map_k(c->act, c->leaky_slope, v, v, v);
-            }
+            v = ntk_map_k(c->act, c->leaky_slope, v, v, v);
         }
     }
 }
 
-/* Difference of two probe results, relative to the largest probe value of each kernel
- * (entries near zero would make an entrywise relative test meaningless). */
-static double probe_diff(const gram_pass *J, const ntk_gh_rule *r1, const ntk_gh_rule *r2, const double *gx,
-                         size_t np)
+double ntk_quad_doubles(size_t depth, double points)
 {
-    double dk = 0, dt = 0, sk = 0, stt = 0;
-    gram_pass A = *J, B = *J;
-    A.rule = r1;
-    B.rule = r2;
-    for (size_t p = 0; p < np; p++) {
-        size_t i = (p * 7919) % J->n, j = (p * 104729 + p / 3) % J->m;
-        double ka, ta, kb, tb;
-        /* Probes use the diagonal chain of the finer rule; the input kernel is gx. */
-        entry(&A, gx[p], i, j, &ka, &ta);
-        entry(&B, gx[p], i, j, &kb, &tb);
-        if (!isfinite(ka) || !isfinite(kb) || !isfinite(ta) || !isfinite(tb))
-            return INFINITY;
-        dk = fmax(dk, fabs(ka - kb));
-        dt = fmax(dt, fabs(ta - tb));
-        sk = fmax(sk, fabs(kb));
-        stt = fmax(stt, fabs(tb));
-    }
-    return fmax(sk > 0 ? dk / sk : dk, stt > 0 ? dt / stt : dt);
+    /* per layer and point: A and B (QUAD_NC + 1 each), the two tail ladders, thA, thB,
+     * e0, e1, q, rs */
+    return (double)depth * points * (2.0 * (QUAD_NC + 1) + 2.0 * QUAD_LADDER + 6.0);
 }
 
 int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z, size_t m,
@@ -351,8 +349,10 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     double *qx = tg_alloc_array(L, n, sizeof(double));
     double *qz = tg_alloc_array(L, m, sizeof(double));
     double *sqx = NULL, *sqz = NULL, *rsz = NULL;
-    ntk_gh_rule rules[2];
-    memset(rules, 0, sizeof rules);
+    double *q0all = NULL;
+    quad_ctx qm;
+    int have_qm = 0;
+    memset(&qm, 0, sizeof qm);
     if (!buf) {
         rc = tg_err_set(err, TG_EINTERNAL, "ntk_analytic: no output array");
         goto out;
@@ -386,53 +386,34 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     J.qx = qx;
     J.qz = qz;
     J.nthreads = cfg->threads > 0 ? cfg->threads : 1;
-    const ntk_gh_rule *use = NULL;
-    if (!ntk_closed_form(cfg->act) && L > 0) {
-        /* Raise the order (doubling from 8) until two successive rules agree to quad_tol
-         * on probe entries (diagonal chains included), then use the finer one. */
-        size_t np = n && m ? 64 : 0;
-        double gx[64];
-        for (size_t p = 0; p < np; p++) {
-            size_t i = (p * 7919) % n, j = (p * 104729 + p / 3) % m;
-            gx[p] = diag_only ? qx0[i]
-                              : linalg_dot(X + i * d, (sym ? X : Z) + j * d, d) / (double)d;
-        }
-        int ok = 0;
-        if ((rc = ntk_gh_make(8, &rules[0])))
-            goto out;
-        for (int mo = 16; mo <= 1024; mo *= 2) {
-            ntk_gh_free(&rules[1]);
-            if ((rc = ntk_gh_make(mo, &rules[1])))
-                goto out;
-            diag_chain(cfg, &rules[1], qx0, n, qx);
-            diag_chain(cfg, &rules[1], qz0, m, qz);
-            double diff = probe_diff(&J, &rules[0], &rules[1], gx, np);
-            if (diff <= cfg->quad_tol) {
-                ok = 1;
-                break;
-            }
-            ntk_gh_free(&rules[0]);
-            rules[0] = rules[1];
-            memset(&rules[1], 0, sizeof rules[1]);
-            if (tg_progress_report(prog, 0.05, "choosing the quadrature order")) {
-                rc = TG_ECANCELLED;
-                goto out;
-            }
-        }
-        if (!ok) {
-            rc = tg_err_set(err, TG_ENUMERICAL, "the quadrature for %s did not reach the "
-                            "relative tolerance %g by order 1024", mlp_act_name(cfg->act),
-                            cfg->quad_tol);
+    int quad = L > 0 && (cfg->force_numeric || !ntk_closed_form(cfg->act));
+    if (quad) {
+        /* Per point: the variance chain and the Hermite coefficients of every layer. */
+        int qsym = sym || diag_only;
+        q0all = tg_alloc_array(qsym ? n : n + m, 1, sizeof(double));
+        if (!q0all) {
+            rc = tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
             goto out;
         }
-        use = &rules[1];
-        if (order_out)
-            *order_out = rules[1].m;
+        memcpy(q0all, qx0, n * sizeof(double));
+        if (!qsym)
+            memcpy(q0all + n, qz0, m * sizeof(double));
+        rc = quad_prepare(&qm, cfg, q0all, n, qsym ? n : m, qsym, J.nthreads, prog, 0.01, 0.05);
+        if (rc) {
+            if (rc == TG_ENOMEM)
+                tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
+            goto out;
+        }
+        have_qm = 1;
+        for (size_t l = 0; l < L; l++) {
+            memcpy(qx + l * n, qm.ly[l].q, n * sizeof(double));
+            memcpy(qz + l * m, qm.ly[l].q + qm.co, m * sizeof(double));
+        }
+        J.qm = &qm;
     } else {
-        diag_chain(cfg, NULL, qx0, n, qx);
-        diag_chain(cfg, NULL, qz0, m, qz);
+        diag_chain(cfg, qx0, n, qx);
+        diag_chain(cfg, qz0, m, qz);
     }
-    J.rule = use;
     if (L > 0 && relu_family(cfg->act) && !diag_only) {
         sqx = tg_alloc_array(L, n, sizeof(double));
         sqz = tg_alloc_array(L, m, sizeof(double));
@@ -457,12 +438,15 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
     pthread_mutex_init(&J.mu, NULL);
     pthread_cond_init(&J.cv, NULL);
     pthread_cond_init(&J.cv_ready, NULL);
+    pthread_cond_init(&J.cv_done, NULL);
     J.X = X;
     J.Z = Z;
     J.d = d;
     if (diag_only)
         atomic_store(&J.ready, n);
-    if ((double)n * (double)(diag_only ? 1 : m) <= 65536.0) {
+    /* (The quadrature always runs on worker threads, so that this thread can watch for a
+     * stop while fallback entries take their time.) */
+    if ((double)n * (double)(diag_only ? 1 : m) <= 65536.0 && (!J.qm || diag_only)) {
         J.nthreads = 1;
         if (!diag_only)
             input_panel(&J, qx0, 0, n);
@@ -531,8 +515,19 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
             rc = TG_ECANCELLED;
             break;
         }
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
+        /* A 20 ms tick, or until a worker finishes (small problems end at once). */
+        pthread_mutex_lock(&J.mu);
+        if (rows_final(&J) < n && !atomic_load(&J.stop)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&J.cv_done, &J.mu, &ts);
+        }
+        pthread_mutex_unlock(&J.mu);
     }
     if (rc != TG_OK)
         request_stop(&J);
@@ -551,7 +546,56 @@ int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z,
 done:
     pthread_cond_destroy(&J.cv);
     pthread_cond_destroy(&J.cv_ready);
+    pthread_cond_destroy(&J.cv_done);
     pthread_mutex_destroy(&J.mu);
+    if (rc == TG_OK && have_qm) {
+        quad_stats st;
+        memset(&st, 0, sizeof st);
+        for (int t = 0; t < 64; t++)
+            quad_stats_merge(&st, &J.qst[t]);
+        if (diag_only) {
+            st.exact = n * L;
+            st.max_err = 0.0;
+        }
+        /* the 1-D rules of the diagonals (every layer) */
+        double e1d = 0.0, qmax = 0.0;
+        for (size_t l = 0; l < L; l++) {
+            e1d = fmax(e1d, qm.ly[l].err1d);
+            for (size_t p = 0; p < qm.P; p++)
+                qmax = fmax(qmax, qm.ly[l].q[p]);
+        }
+        if (e1d > st.max_err) {
+            st.max_err = e1d;
+            st.err_q1 = st.err_q2 = qmax;
+            st.err_rho = 1.0;
+        }
+        if (order_out)
+            *order_out = st.max_terms;
+        ntk_quad_info *qi = cfg->quad_info;
+        if (qi) {
+            qi->used = 1;
+            if (st.max_err >= qi->max_error_estimate) {
+                qi->max_error_estimate = st.max_err;
+                qi->worst_q1 = st.err_q1;
+                qi->worst_q2 = st.err_q2;
+                qi->worst_rho = st.err_rho;
+            }
+            qi->series_maps += st.series;
+            qi->nested_maps += st.nested;
+            qi->exact_maps += st.exact;
+            qi->max_series_terms = st.max_terms > qi->max_series_terms ? st.max_terms
+                                                                       : qi->max_series_terms;
+            qi->max_variance = fmax(qi->max_variance, qmax);
+        }
+        if (!(st.max_err <= cfg->quad_tol))
+            rc = tg_err_set(err, TG_ENUMERICAL,
+                            "%s: quadrature error estimate %.2g > quadrature_tol %g at "
+                            "variances %.4g, %.4g (correlation %.6f): more than float64 "
+                            "rules certify there; raise quadrature_tol or reduce the "
+                            "variances (standardize, smaller w_std)",
+                            mlp_act_name(cfg->act), st.max_err, cfg->quad_tol, st.err_q1,
+                            st.err_q2, st.err_rho);
+    }
 out:
     free(sqx);
     free(sqz);
@@ -560,8 +604,9 @@ out:
     free(qz0);
     free(qx);
     free(qz);
-    ntk_gh_free(&rules[0]);
-    ntk_gh_free(&rules[1]);
+    free(q0all);
+    if (have_qm)
+        quad_free(&qm);
     if (rc == TG_ENOMEM && err && err->code != TG_ENOMEM)
         tg_err_set(err, TG_ENOMEM, "out of memory for the kernel");
     return rc;

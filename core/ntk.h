@@ -8,8 +8,9 @@
  *           (u, v) ~ N(0, [[K(x,x), K(x,x')], [K(x,x'), K(x',x')]])
  * with `depth` L hidden layers (L + 1 Dense layers). Closed forms (arc-cosine kernels,
  * Cho & Saul 2009; the arcsin kernel of erf, Williams 1997; gelu by Gaussian orthant
- * moments) for relu, leaky_relu, abs, identity, erf and gelu; 2-D Gauss-Hermite
- * quadrature in whitened coordinates for tanh, sigmoid and softplus.
+ * moments) for relu, leaky_relu, abs, identity, erf and gelu; for tanh, sigmoid and
+ * softplus the Hermite (Mehler) series with tail bounds and a nested-rule fallback near
+ * |rho| = 1 (quad.h), every map within quad_tol of its scale.
  *
  * Computation: the input kernel by GEMM (SYRK for the diagonal blocks of a symmetric
  * kernel: one SYRK's worth of work in all) in panels of rows, and one elementwise pass
@@ -36,12 +37,26 @@
 #include "mlp.h"
 #include "tg.h"
 
+/* What the quadrature did (activations without a closed form; API.md 5.2). */
+typedef struct ntk_quad_info {
+    int used;                  /* 1 when the quadrature ran (0: closed forms) */
+    double max_error_estimate; /* largest estimated error of a map E[phi phi] or
+                                * E[phi' phi'], relative to its scale */
+    double worst_q1, worst_q2, worst_rho; /* the pair where it occurred */
+    size_t series_maps, nested_maps, exact_maps; /* maps by method (all layers) */
+    int max_series_terms;      /* longest Hermite series used */
+    double max_variance;       /* largest pre-activation variance */
+} ntk_quad_info;
+
 typedef struct ntk_cfg {
     size_t depth;          /* hidden layers L (0 = a linear model) */
     tg_act act;
     double leaky_slope;
     double w_std, b_std;
-    double quad_tol;       /* relative tolerance of the quadrature order search */
+    double quad_tol;       /* quadrature tolerance, relative to each map's scale */
+    int force_numeric;     /* tests: the quadrature even where a closed form exists */
+    ntk_quad_info *quad_info; /* optional (NULL: none): filled by ntk_analytic; several
+                               * calls with the same cfg accumulate (max / sums) */
     int threads;           /* >= 1 */
     /* Optional (NULL: none), for writing the outputs out while the rest is computed:
      * called (one call at a time, from a helper thread of ntk_analytic; not for
@@ -53,6 +68,10 @@ typedef struct ntk_cfg {
     void *rows_ud;
 } ntk_cfg;
 
+/* The doubles of the quadrature's per-point tables for `points` points through `depth`
+ * layers (for memory estimates). */
+double ntk_quad_doubles(size_t depth, double points);
+
 /* 1 when act has a closed form here (no quadrature needed). */
 int ntk_closed_form(tg_act act);
 
@@ -60,9 +79,9 @@ int ntk_closed_form(tg_act act);
  * (symmetric, m = n). nngp_out and ntk_out (n x m, row-major; either may be NULL) are
  * written. With diag_only, only the diagonal is computed: the outputs are then n-vectors
  * (Z must be NULL). Progress fractions go from 0 to 1; a stop request returns
- * TG_ECANCELLED. Quadrature that does not reach quad_tol by order 1024 returns
- * TG_ENUMERICAL. *order_out (may be NULL) receives the quadrature order used (0 for
- * closed forms). */
+ * TG_ECANCELLED. A quadrature whose estimated error exceeds quad_tol somewhere returns
+ * TG_ENUMERICAL (the message names the variances). *order_out (may be NULL) receives the
+ * longest Hermite series used (0 for closed forms). */
 int ntk_analytic(const ntk_cfg *cfg, const double *X, size_t n, const double *Z, size_t m,
                  size_t d, int diag_only, double *nngp_out, double *ntk_out, int *order_out,
                  const tg_progress *prog, tg_err *err);

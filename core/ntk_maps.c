@@ -1,6 +1,7 @@
 /* ntk_maps.c: the per-layer maps of ntk.h (closed forms), the Gauss-Hermite rules and
- * the quadrature maps, and the row-wise relu-family pass used by the Gram driver
- * (ntk.c); the internal interface is ntk_maps.h. Formulas:
+ * the activations' vectorized evaluation for the quadrature (quad.c), and the row-wise
+ * relu-family pass used by the Gram driver (ntk.c); the internal interface is
+ * ntk_maps.h. Formulas:
  * relu (Cho & Saul 2009, arc-cosine kernel of degree 1; the theory's eq 9.13-9.14):
  *   with s = sqrt(q1 q2), rho = c / s, theta = arccos(rho):
  *   E[phi phi]   = s (sin theta + (pi - theta) cos theta) / (2 pi)
@@ -239,82 +240,16 @@ static int smooth_act(tg_act act)
     return act == ACT_TANH || act == ACT_SIGMOID || act == ACT_SOFTPLUS;
 }
 
-static double wdot(const double *w, const double *f, size_t m)
+void ntk_act_eval(tg_act act, double slope, double *v, size_t m, double *f, double *df)
 {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t j = 0;
-    for (; j + 4 <= m; j += 4) {
-        s0 += w[j] * f[j];
-        s1 += w[j + 1] * f[j + 1];
-        s2 += w[j + 2] * f[j + 2];
-        s3 += w[j + 3] * f[j + 3];
-    }
-    for (; j < m; j++)
-        s0 += w[j] * f[j];
-    return (s0 + s1) + (s2 + s3);
-}
-
-/* E[f(u) f(v)] and E[f'(u) f'(v)] by 2-D quadrature in whitened coordinates:
- * u = sqrt(q1) z1, v = (c / sqrt(q1)) z1 + sqrt(q2 - c^2 / q1) z2. For tanh, sigmoid and
- * softplus, f and f' come together from one exponential per node, evaluated a row of
- * nodes at a time (vectorized); other activations (used by tests of the rule) go
- * through mlp_phi. */
-void ntk_quad_pair(const ntk_gh_rule *r, tg_act act, double slope, double q1, double q2,
-                   double c, double *k, double *dk)
-{
-    double su = sqrt(q1 > 0 ? q1 : 0), a = su > 0 ? c / su : 0;
-    double t2 = q2 - a * a;
-    /* Rounding leaves t2 slightly positive for perfectly correlated pairs: snap. */
-    double t = t2 > 8 * DBL_EPSILON * fabs(q2) ? sqrt(t2) : 0.0;
-    double sk = 0, sdk = 0;
-    int m = r->m;
-    if (smooth_act(act) && m <= GH_MAX) {
-        double v[GH_MAX], fu[GH_MAX], du[GH_MAX], fv[GH_MAX], dv[GH_MAX];
-        for (int i = 0; i < m; i++)
-            v[i] = su * r->x[i];
-        smooth_eval(act, v, (size_t)m, fu, du);
-        if (t == 0) {
-            for (int i = 0; i < m; i++)
-                v[i] = a * r->x[i];
-            smooth_eval(act, v, (size_t)m, fv, dv);
-            for (int i = 0; i < m; i++) {
-                sk += r->w[i] * fu[i] * fv[i];
-                sdk += r->w[i] * du[i] * dv[i];
-            }
-        } else {
-            for (int i = 0; i < m; i++) {
-                double base = a * r->x[i];
-                for (int j = 0; j < m; j++)
-                    v[j] = base + t * r->x[j];
-                smooth_eval(act, v, (size_t)m, fv, dv);
-                sk += r->w[i] * fu[i] * wdot(r->w, fv, (size_t)m);
-                sdk += r->w[i] * du[i] * wdot(r->w, dv, (size_t)m);
-            }
-        }
-        *k = sk;
-        *dk = sdk;
+    if (smooth_act(act)) {
+        smooth_eval(act, v, m, f, df);
         return;
     }
-    for (int i = 0; i < m; i++) {
-        double u = su * r->x[i], fu = mlp_phi(act, slope, u), du = mlp_dphi(act, slope, u);
-        double ik = 0, idk = 0;
-        if (t == 0) {
-            /* Perfectly correlated (the diagonal): v is a function of z1 alone. */
-            double v = a * r->x[i];
-            sk += r->w[i] * fu * mlp_phi(act, slope, v);
-            sdk += r->w[i] * du * mlp_dphi(act, slope, v);
-            continue;
-        }
-        for (int j = 0; j < m; j++) {
-            double v = a * r->x[i] + t * r->x[j];
-            ik += r->w[j] * mlp_phi(act, slope, v);
-            idk += r->w[j] * mlp_dphi(act, slope, v);
-        }
-        sk += r->w[i] * fu * ik;
-        sdk += r->w[i] * du * idk;
+    for (size_t j = 0; j < m; j++) {
+        f[j] = mlp_phi(act, slope, v[j]);
+        df[j] = mlp_dphi(act, slope, v[j]);
     }
-    *k = sk;
-    *dk = sdk;
 }
 
 /* ---- the relu family, row-wise --------------------------------------------------------

@@ -1,6 +1,6 @@
 /* ntk_maps.h: internal interface between the Gram driver (ntk.c) and the per-layer maps
- * (ntk_maps.c): Gauss-Hermite rules, the quadrature map of one pair, and the row-wise
- * closed-form pass of the relu family. Not part of the public core API (see ntk.h).
+ * (ntk_maps.c): Gauss-Hermite rules, the activations' evaluation for the quadrature
+ * (quad.c), and the row-wise closed-form pass of the relu family. Not part of the public core API (see ntk.h).
  *
  * Threading: the functions are reentrant; a rule is read-only once made and may be
  * shared by threads.
@@ -18,7 +18,6 @@
  * there (theta ~ sqrt(2 (1 - rho))) that rounding in rho alone moves theta by 1e-8, and
  * identical points must give exactly theta = 0 whichever way their kernel was summed. */
 #define RHO_SNAP (1.0 - 8 * DBL_EPSILON)
-#define GH_MAX 1024 /* the largest order the search tries */
 
 typedef struct ntk_gh_rule {
     int m;
@@ -26,16 +25,16 @@ typedef struct ntk_gh_rule {
 } ntk_gh_rule;
 
 /* Makes the order-m rule into *r (x, w new: free with ntk_gh_free, also after a failure).
- * Precondition: 1 <= m <= GH_MAX (so m * m * sizeof(double) fits in size_t).
+ * Precondition: 1 <= m <= 1024 (so m * m * sizeof(double) fits in size_t).
  * TG_ENOMEM, or TG_ENUMERICAL when the eigensolver fails. */
 int ntk_gh_make(int m, ntk_gh_rule *r);
 /* Frees r's arrays (NULL arrays allowed); r can be made again. */
 void ntk_gh_free(ntk_gh_rule *r);
 
-/* E[f(u) f(v)] into *k and E[f'(u) f'(v)] into *dk for variances q1, q2 and covariance c,
- * by the 2-D rule r in whitened coordinates. No allocation (stack buffers of GH_MAX). */
-void ntk_quad_pair(const ntk_gh_rule *r, tg_act act, double slope, double q1, double q2,
-                   double c, double *k, double *dk);
+/* phi and phi' at v[0..m-1] into f and df (tanh, sigmoid, softplus vectorized, absolute
+ * error ~1e-16; other activations through mlp_phi / mlp_dphi). v is not const (see the
+ * definition). */
+void ntk_act_eval(tg_act act, double slope, double *v, size_t m, double *f, double *df);
 
 /* One row of m entries of the relu family (relu, leaky_relu, abs) through every layer:
  * K, T (m; in: the input kernel; out: nngp and ntk). sq1: sqrt(q) of the row point per

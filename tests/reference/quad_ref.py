@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """quad_ref.py: an independent high-order reference for the quadrature activations of
 the analytic NTK (issue 10, done-when item 1; API.md section 5.2, `quadrature_tol`).
-Writes tests/reference/quad_fixtures.json. Nothing in `make test` reads it yet (the C side
-comes later); ntk_ref.py and its fixtures are untouched.
+Writes tests/reference/quad_fixtures.json, read by tests/core/check_quad.c (every entry
+within quadrature_tol x its scale at 1e-10 and 1e-6, the same reference values for both).
+phi and phi' come from ntk_ref.py (phi_np, dphi_np).
 
 Run: /usr/bin/python3 tests/reference/quad_ref.py   (Debian's python3-numpy, -scipy;
 no PyPI). Deterministic (fixed seed). Uses both cores (multiprocessing, 2 workers).
@@ -140,30 +141,10 @@ def flat(a):
     return [float(v) for v in np.asarray(a, dtype=float).ravel()]
 
 
-# ---- activations ---------------------------------------------------------------------
-def phi(act, z):
-    if act == "tanh":
-        return np.tanh(z)
-    if act == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))
-    if act == "softplus":
-        return np.logaddexp(0.0, z)
-    if act == "gelu":
-        return z * ndtr(z)
-    raise ValueError(act)
-
-
-def dphi(act, z):
-    if act == "tanh":
-        return 1.0 / np.cosh(z) ** 2
-    if act == "sigmoid":
-        s = 0.5 * (1.0 + np.tanh(0.5 * z))
-        return s * (1.0 - s)
-    if act == "softplus":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))
-    if act == "gelu":
-        return ndtr(z) + z * INV_SQRT2PI * np.exp(-0.5 * z * z)
-    raise ValueError(act)
+# ---- activations: one definition, ntk_ref.py's (numerically the same functions) ------
+sys.path.insert(0, HERE)
+from ntk_ref import dphi_np as dphi  # noqa: E402
+from ntk_ref import phi_np as phi  # noqa: E402
 
 
 # ---- the graded composite Gauss-Legendre rule ------------------------------------------

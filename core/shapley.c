@@ -253,6 +253,7 @@ static void *sample_worker(void *arg)
         fail(R, TG_ENOMEM, NULL);
         goto out;
     }
+    shap_state_set_stop(st, &R->stop);
     for (;;) {
         pthread_mutex_lock(&R->mu);
         while (!atomic_load(&R->stop) && R->next < R->limit &&
@@ -302,6 +303,7 @@ static void *exact_worker(void *arg)
         fail(R, TG_ENOMEM, NULL);
         goto out;
     }
+    shap_state_set_stop(st, &R->stop);
     for (;;) {
         if (atomic_load(&R->stop))
             break;
@@ -324,6 +326,8 @@ static void *exact_worker(void *arg)
                 if (mask >> i & 1)
                     idx[n++] = i;
             int rc = shap_state_eval(st, idx, n, &R->table[mask], &e);
+            if (rc && atomic_load(&R->stop))
+                goto out;
             if (rc) {
                 fail(R, rc, &e);
                 goto out;
@@ -623,6 +627,70 @@ out:
     return rc;
 }
 
+typedef struct full_job {
+    run *R;
+    int rc;
+    tg_err err;
+    atomic_int done;
+} full_job;
+
+static void *full_worker(void *arg)
+{
+    full_job *F = arg;
+    run *R = F->R;
+    size_t N = R->N;
+    shap_state *st = shap_state_new(R->u);
+    size_t *all = malloc(N * sizeof(size_t));
+    if (!st || !all) {
+        F->rc = tg_err_set(&F->err, TG_ENOMEM, "out of memory");
+    } else {
+        shap_state_set_stop(st, &R->stop);
+        for (size_t i = 0; i < N; i++)
+            all[i] = i;
+        F->rc = shap_state_eval(st, all, N, &R->u_full, &F->err);
+        R->unconverged += shap_state_unconverged(st);
+    }
+    shap_state_free(st);
+    free(all);
+    atomic_store(&F->done, 1);
+    return NULL;
+}
+
+static int eval_full(run *R, tg_err *err)
+{
+    full_job F;
+    memset(&F, 0, sizeof F);
+    F.R = R;
+    atomic_init(&F.done, 0);
+    pthread_t th;
+    const shap_run_cfg *cfg = R->cfg;
+    int cancelled = 0;
+    if (pthread_create(&th, NULL, full_worker, &F) != 0) {
+        full_worker(&F);
+    } else {
+        double last = now_s();
+        while (!atomic_load(&F.done)) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            double t = now_s();
+            if (cfg->report && !cancelled && t - last >= 0.25) {
+                last = t;
+                shap_progress p = {0, 0, NAN, NAN};
+                if (cfg->report(cfg->report_ud, 0, &p)) {
+                    cancelled = 1;
+                    atomic_store(&R->stop, 1);
+                }
+            }
+        }
+        pthread_join(th, NULL);
+    }
+    if (cancelled)
+        return tg_err_set(err, TG_ECANCELLED, "cancelled");
+    if (F.rc)
+        return tg_err_set(err, F.rc, "%s", F.err.msg);
+    return TG_OK;
+}
+
 int shap_run(const shap_utility *u, const shap_run_cfg *cfg, double *values,
              double *stderr_out, shap_result *res, tg_err *err)
 {
@@ -644,20 +712,12 @@ int shap_run(const shap_utility *u, const shap_run_cfg *cfg, double *values,
     if (cfg->method == SHAP_EXACT) {
         rc = run_exact(&R, values, stderr_out, res, err);
     } else {
-        /* U(N): the reference of truncation, the anchor of the difference estimator */
-        shap_state *st = shap_state_new(u);
-        size_t *all = malloc(N * sizeof(size_t));
-        if (!st || !all) {
-            rc = tg_err_set(err, TG_ENOMEM, "out of memory");
-        } else {
-            for (size_t i = 0; i < N; i++)
-                all[i] = i;
-            rc = shap_state_eval(st, all, N, &R.u_full, err);
-            res->u_full = R.u_full;
-        }
-        long long unc = st ? shap_state_unconverged(st) : 0;
-        shap_state_free(st);
-        free(all);
+        /* U(N): the reference of truncation, the anchor of the difference estimator; on a
+         * helper thread, so that a cancel during a long fit is seen */
+        rc = eval_full(&R, err);
+        res->u_full = R.u_full;
+        long long unc = R.unconverged;
+        R.unconverged = 0;
         if (rc == TG_OK && N == 1) {
             /* one player: every method gives U({0}) - U(empty) exactly */
             values[0] = R.u_full - R.u_empty;

@@ -37,6 +37,7 @@
 #ifndef TG_SHAPLEY_H
 #define TG_SHAPLEY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -120,6 +121,9 @@ int shap_state_add(shap_state *s, size_t i, double *u_out, tg_err *err);
 /* U of the set idx[0..n) (distinct players), from scratch; the state is left holding
  * that set. */
 int shap_state_eval(shap_state *s, const size_t *idx, size_t n, double *u_out, tg_err *err);
+/* A flag that, once nonzero, makes long evaluations (logistic fits) give up: add and
+ * eval then return TG_ECANCELLED (borrowed; NULL: none). */
+void shap_state_set_stop(shap_state *s, const atomic_int *stop);
 /* Logistic fits that stopped at the iteration cap before gradient norm 1e-8. */
 long long shap_state_unconverged(const shap_state *s);
 

@@ -8,7 +8,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,7 +52,18 @@ struct shap_state {
     /* features */
     double *row, *row2, *out;
     mlp_ws *ws;
+    const atomic_int *stop; /* the run's stop flag (may be NULL) */
 };
+
+void shap_state_set_stop(shap_state *s, const atomic_int *stop)
+{
+    s->stop = stop;
+}
+
+static int stopped(const shap_state *s)
+{
+    return s->stop && atomic_load_explicit(s->stop, memory_order_relaxed);
+}
 
 /* ---- distances and the k-NN closed form -------------------------------------------- */
 
@@ -597,6 +607,8 @@ static void logi_hess(shap_state *s, const double *W, size_t p, double *H)
     for (size_t a = 0; a < ns; a++) {
         size_t i = s->idx[a];
         const double *x = X + i * d;
+        if ((a & 63) == 63 && stopped(s))
+            return;
         if (p == 2) {
             double z = W[d];
             for (size_t j = 0; j < d; j++)
@@ -672,6 +684,8 @@ static void logi_fit(shap_state *s, size_t p)
             return;
         if (it >= LOGI_MAX_IT)
             break;
+        if (stopped(s))
+            return;
         logi_hess(s, s->W, p, s->H);
         /* Cholesky; a jitter when H is singular (l2 = 0 on collinear features) */
         double jit = 0;
@@ -899,6 +913,8 @@ int shap_state_add(shap_state *s, size_t i, double *u_out, tg_err *err)
         s->idx[s->s++] = i;
         s->cls_count[(size_t)u->data.y[i]]++;
         *u_out = logi_update(s);
+        if (stopped(s))
+            return tg_err_set(err, TG_ECANCELLED, "stopped");
         break;
     case SHAP_U_KRIDGE:
         if ((rc = kr_add(s, i, err)))
@@ -937,6 +953,8 @@ int shap_state_eval(shap_state *s, const size_t *idx, size_t n, double *u_out, t
             s->cls_count[(size_t)u->data.y[idx[a]]]++;
         }
         *u_out = logi_update(s);
+        if (stopped(s))
+            return tg_err_set(err, TG_ECANCELLED, "stopped");
         break;
     case SHAP_U_KRIDGE:
         for (size_t a = 0; a < n; a++) {

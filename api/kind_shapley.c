@@ -621,6 +621,7 @@ static int shapley_run(const json_t *request, job_io *io, json_t **result_out,
     }
     if ((rc = resolve(request, filled, &io->src, &ds, &model, &r, NULL, err)))
         goto out;
+    double load_s = kinds_now() - t0;
     int threads = io->threads > 0 ? io->threads : 1;
     r.run.threads = threads;
     report_ctx rctx = {io, -1e9, shap_method_name(r.method)};
@@ -730,6 +731,7 @@ static int shapley_run(const json_t *request, job_io *io, json_t **result_out,
     if (r.features)
         json_object_set_new(res, "target", json_integer((json_int_t)r.util.target));
     json_object_set_new(res, "time_s", json_real(kinds_now() - t0));
+    json_object_set_new(res, "load_s", json_real(load_s));
     json_object_set(res, "warnings", warnings);
     *result_out = res;
     res = NULL;

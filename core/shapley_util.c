@@ -67,21 +67,117 @@ static int stopped(const shap_state *s)
 
 /* ---- distances and the k-NN closed form -------------------------------------------- */
 
-void shap_sqdist(const double *Z, size_t m, const double *X, size_t n, size_t d, double *D)
+/* D (mb x n) for the rows of Z (mb x d) against the columns of XT (d x n, the training
+ * points transposed): for each entry the sequential sum over features of (z_j - x_j)^2,
+ * vectorized across training points (so every entry is computed exactly as the plain
+ * loop computes it, whatever the vector width: no reassociation, no contraction under
+ * -std=c11). Chunks of 512 training points stay in cache across the block's rows. */
+typedef double v4d __attribute__((vector_size(32)));
+
+__attribute__((target_clones("avx2", "default")))
+static void sqdist_block(const double *restrict Z, size_t mb, const double *restrict XT,
+                         size_t n, size_t d, double *restrict D)
 {
-    for (size_t t = 0; t < m; t++) {
-        const double *z = Z + t * d;
-        double *Dt = D + t * n;
-        for (size_t i = 0; i < n; i++) {
-            const double *x = X + i * d;
-            double s = 0;
-            for (size_t j = 0; j < d; j++) {
-                double e = z[j] - x[j];
-                s += e * e;
+    for (size_t i0 = 0; i0 < n; i0 += 512) {
+        size_t i1 = i0 + 512 < n ? i0 + 512 : n;
+        size_t t = 0;
+        /* tiles of 4 rows x 8 training points, accumulated in registers over j */
+        for (; t + 4 <= mb; t += 4) {
+            const double *z0 = Z + t * d, *z1 = z0 + d, *z2 = z1 + d, *z3 = z2 + d;
+            size_t i = i0;
+            for (; i + 8 <= i1; i += 8) {
+                v4d a0 = {0, 0, 0, 0}, b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0,
+                    b3 = a0;
+                for (size_t j = 0; j < d; j++) {
+                    const double *xr = XT + j * n + i;
+                    v4d xa, xb;
+                    memcpy(&xa, xr, sizeof xa);
+                    memcpy(&xb, xr + 4, sizeof xb);
+                    v4d c, e, f;
+                    c = (v4d){z0[j], z0[j], z0[j], z0[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a0 += e * e;
+                    b0 += f * f;
+                    c = (v4d){z1[j], z1[j], z1[j], z1[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a1 += e * e;
+                    b1 += f * f;
+                    c = (v4d){z2[j], z2[j], z2[j], z2[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a2 += e * e;
+                    b2 += f * f;
+                    c = (v4d){z3[j], z3[j], z3[j], z3[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a3 += e * e;
+                    b3 += f * f;
+                }
+                memcpy(D + t * n + i, &a0, sizeof a0);
+                memcpy(D + t * n + i + 4, &b0, sizeof b0);
+                memcpy(D + (t + 1) * n + i, &a1, sizeof a1);
+                memcpy(D + (t + 1) * n + i + 4, &b1, sizeof b1);
+                memcpy(D + (t + 2) * n + i, &a2, sizeof a2);
+                memcpy(D + (t + 2) * n + i + 4, &b2, sizeof b2);
+                memcpy(D + (t + 3) * n + i, &a3, sizeof a3);
+                memcpy(D + (t + 3) * n + i + 4, &b3, sizeof b3);
             }
-            Dt[i] = s;
+            for (; i < i1; i++)
+                for (size_t r = 0; r < 4; r++) {
+                    const double *z = Z + (t + r) * d;
+                    double a = 0;
+                    for (size_t j = 0; j < d; j++) {
+                        double e = z[j] - XT[j * n + i];
+                        a += e * e;
+                    }
+                    D[(t + r) * n + i] = a;
+                }
+        }
+        for (; t < mb; t++) {
+            const double *restrict z = Z + t * d;
+            double *restrict Dt = D + t * n;
+            for (size_t i = i0; i < i1; i++)
+                Dt[i] = 0;
+            for (size_t j = 0; j < d; j++) {
+                const double zj = z[j], *restrict xr = XT + j * n;
+                for (size_t i = i0; i < i1; i++) {
+                    double e = zj - xr[i];
+                    Dt[i] += e * e;
+                }
+            }
         }
     }
+}
+
+static double *transpose(const double *X, size_t n, size_t d)
+{
+    double *XT = tg_alloc_array(n, d, sizeof(double));
+    if (XT)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                XT[j * n + i] = X[i * d + j];
+    return XT;
+}
+
+void shap_sqdist(const double *Z, size_t m, const double *X, size_t n, size_t d, double *D)
+{
+    double *XT = transpose(X, n, d);
+    if (XT) {
+        sqdist_block(Z, m, XT, n, d, D);
+        free(XT);
+        return;
+    }
+    for (size_t t = 0; t < m; t++) /* out of memory for the copy: the same sums, slower */
+        for (size_t i = 0; i < n; i++) {
+            double s = 0;
+            for (size_t j = 0; j < d; j++) {
+                double e = Z[t * d + j] - X[i * d + j];
+                s += e * e;
+            }
+            D[t * n + i] = s;
+        }
 }
 
 /* Stable LSD radix sort of idx[0..n) (initially ascending) by key[idx] (non-negative
@@ -102,16 +198,22 @@ static void radix_order(const double *key, size_t n, size_t *idx, size_t *tmp,
         }
         return;
     }
-    uint64_t maxb = 0;
+    /* The keys' bit patterns order as the values (non-negative doubles). Radix passes
+     * over the top 44 bits (11 per pass); then runs of equal top bits, rare, are put in
+     * exact (value, index) order by insertion: the result is the exact stable order. */
+    uint64_t maxb = 0, minb = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         double k = key[idx[i]];
         uint64_t b;
         memcpy(&b, &k, sizeof b);
         bits[i] = b;
         maxb |= b;
+        minb &= b;
     }
     size_t cnt[2048];
-    for (int shift = 0; shift < 64 && (maxb >> shift); shift += 11) {
+    for (int shift = 20; shift < 64; shift += 11) {
+        if ((((maxb ^ minb) >> shift) & 2047) == 0)
+            continue; /* every key has the same digit here: the pass is a no-op */
         memset(cnt, 0, sizeof cnt);
         for (size_t i = 0; i < n; i++)
             cnt[(bits[i] >> shift) & 2047]++;
@@ -129,6 +231,74 @@ static void radix_order(const double *key, size_t n, size_t *idx, size_t *tmp,
         memcpy(idx, tmp, n * sizeof *idx);
         memcpy(bits, bits_tmp, n * sizeof *bits);
     }
+    for (size_t i = 1; i < n; i++) {
+        if ((bits[i] >> 20) != (bits[i - 1] >> 20) || bits[i] >= bits[i - 1])
+            continue; /* ordered already (equal keys keep index order: stable) */
+        uint64_t b = bits[i];
+        size_t v = idx[i], j = i;
+        while (j > 0 && (bits[j - 1] >> 20) == (b >> 20) && bits[j - 1] > b) {
+            bits[j] = bits[j - 1];
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        bits[j] = b;
+        idx[j] = v;
+    }
+}
+
+/* The exact stable order of idx[0..n) = 0..n-1 by key: a bucket pass on the value
+ * (n buckets over [min, max], filled in index order), then each bucket in (key, index)
+ * order: insertion for small buckets, radix_order for large ones (clustered keys).
+ * cnt: n + 1 counts; tmp, bits, bits_tmp: n each (workspace). */
+static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, size_t *tmp,
+                         uint64_t *bits, uint64_t *bits_tmp)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        lo = key[i] < lo ? key[i] : lo;
+        hi = key[i] > hi ? key[i] : hi;
+    }
+    if (!(hi > lo)) { /* all equal: index order */
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        return;
+    }
+    double scale = (double)n / (hi - lo);
+    memset(cnt, 0, (n + 1) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        size_t b = (size_t)((key[i] - lo) * scale);
+        cnt[(b < n ? b : n - 1) + 1]++;
+    }
+    for (size_t b = 0; b < n; b++)
+        cnt[b + 1] += cnt[b];
+    /* cnt[b] = start of bucket b; scatter in index order (stable) */
+    for (size_t i = 0; i < n; i++) {
+        size_t b = (size_t)((key[i] - lo) * scale);
+        b = b < n ? b : n - 1;
+        tmp[cnt[b]++] = i;
+    }
+    /* now cnt[b] = end of bucket b */
+    size_t start = 0;
+    for (size_t b = 0; b < n; b++) {
+        size_t end = cnt[b], s = end - start;
+        size_t *seg = tmp + start;
+        if (s > 64) {
+            radix_order(key, s, seg, idx, bits, bits_tmp);
+        } else {
+            for (size_t i = 1; i < s; i++) {
+                size_t v = seg[i];
+                double kv = key[v];
+                size_t j = i;
+                while (j > 0 && key[seg[j - 1]] > kv) {
+                    seg[j] = seg[j - 1];
+                    j--;
+                }
+                seg[j] = v;
+            }
+        }
+        start = end;
+    }
+    memcpy(idx, tmp, n * sizeof(size_t));
 }
 
 #define KNN_BLOCK 16
@@ -142,6 +312,8 @@ typedef struct knn_job {
     atomic_size_t done;
     double *partial;   /* n_blocks x n */
     double *hits;      /* m: matches among the first min(k, n) */
+    const double *XT;  /* d x n */
+    double *coef;      /* n: coef[i] = 1/k * min(k, i) / i (Jia et al.'s factor) */
     int failed;
 } knn_job;
 
@@ -150,10 +322,12 @@ static void *knn_worker(void *arg)
     knn_job *J = arg;
     const shap_data *D = J->data;
     size_t n = D->n, d = D->d, k = J->k;
-    double *dist = malloc(n * sizeof(double));
+    double *dist = malloc(KNN_BLOCK * n * sizeof(double));
     size_t *idx = malloc(n * sizeof(size_t)), *tmp = malloc(n * sizeof(size_t));
+    size_t *cnt = malloc((n + 1) * sizeof(size_t));
+    double *match = malloc(n * sizeof(double));
     uint64_t *bits = malloc(n * sizeof(uint64_t)), *bits2 = malloc(n * sizeof(uint64_t));
-    if (!dist || !idx || !tmp || !bits || !bits2) {
+    if (!dist || !idx || !tmp || !cnt || !match || !bits || !bits2) {
         J->failed = 1;
         atomic_store(&J->stop, 1);
         goto out;
@@ -166,24 +340,24 @@ static void *knn_worker(void *arg)
             break;
         double *acc = J->partial + b * n;
         memset(acc, 0, n * sizeof(double));
+        size_t t0 = b * KNN_BLOCK;
         size_t t1 = (b + 1) * KNN_BLOCK < D->m ? (b + 1) * KNN_BLOCK : D->m;
-        for (size_t t = b * KNN_BLOCK; t < t1; t++) {
-            shap_sqdist(D->xt + t * d, 1, D->x, n, d, dist);
-            for (size_t i = 0; i < n; i++)
-                idx[i] = i;
-            radix_order(dist, n, idx, tmp, bits, bits2);
+        sqdist_block(D->xt + t0 * d, t1 - t0, J->XT, n, d, dist);
+        for (size_t t = t0; t < t1; t++) {
+            bucket_order(dist + (t - t0) * n, n, idx, cnt, tmp, bits, bits2);
             double yt = D->yt[t];
+            for (size_t i = 0; i < n; i++)
+                match[i] = D->y[idx[i]] == yt;
             /* i is 1-based in the recursion: position i-1 in idx */
-            double s = (D->y[idx[n - 1]] == yt) / (double)(n > k ? n : k);
-            acc[idx[n - 1]] += s;
+            double sv = match[n - 1] / (double)(n > k ? n : k);
+            acc[idx[n - 1]] += sv;
             for (size_t i = n - 1; i >= 1; i--) {
-                double mi = D->y[idx[i - 1]] == yt, mi1 = D->y[idx[i]] == yt;
-                s += (mi - mi1) / (double)k * (double)(i < k ? i : k) / (double)i;
-                acc[idx[i - 1]] += s;
+                sv += (match[i - 1] - match[i]) * J->coef[i];
+                acc[idx[i - 1]] += sv;
             }
             double h = 0;
             for (size_t i = 0; i < n && i < k; i++)
-                h += D->y[idx[i]] == yt;
+                h += match[i];
             J->hits[t] = h;
         }
         atomic_fetch_add(&J->done, 1);
@@ -192,6 +366,8 @@ out:
     free(dist);
     free(idx);
     free(tmp);
+    free(cnt);
+    free(match);
     free(bits);
     free(bits2);
     return NULL;
@@ -212,11 +388,16 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
     atomic_init(&J.done, 0);
     J.partial = tg_alloc_array(J.n_blocks, n, sizeof(double));
     J.hits = tg_alloc_array(m, 1, sizeof(double));
+    double *XT = transpose(data->x, n, data->d);
+    J.XT = XT;
+    J.coef = tg_alloc_array(n, 1, sizeof(double));
     int rc = TG_OK;
-    if (!J.partial || !J.hits) {
+    if (!J.partial || !J.hits || !XT || !J.coef) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for knn_exact");
         goto out;
     }
+    for (size_t i = 1; i < n; i++) /* as ((1[.] - 1[.]) / k) * min(k, i) / i for +-1 */
+        J.coef[i] = 1.0 / (double)k * (double)(i < k ? i : k) / (double)i;
     if (threads < 1)
         threads = 1;
     pthread_t th[64];
@@ -273,6 +454,8 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
 out:
     free(J.partial);
     free(J.hits);
+    free(XT);
+    free(J.coef);
     return rc;
 }
 

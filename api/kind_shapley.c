@@ -538,8 +538,8 @@ static void model_transform(void *ud, double *x, size_t n)
 }
 
 /* K(train, train) and K(test, train) of the kernel ridge utility. */
-static int kernels(const shap_req *r, const tg_dataset *ds, int threads, double **K_out,
-                   double **Kt_out, tg_err *err)
+static int kernels(const shap_req *r, const tg_dataset *ds, int threads, job_io *io,
+                   double **K_out, double **Kt_out, tg_err *err)
 {
     size_t n = ds->n_train, m = ds->n_test, d = ds->d;
     double *K = tg_alloc_array(n, n, sizeof(double)), *Kt = tg_alloc_array(m, n, sizeof(double));
@@ -575,9 +575,11 @@ static int kernels(const shap_req *r, const tg_dataset *ds, int threads, double 
     }
     ntk_cfg cfg = r->ntk;
     cfg.threads = threads;
-    int rc = ntk_analytic(&cfg, ds->x, n, NULL, n, d, 0, NULL, K, NULL, NULL, err);
+    kinds_stage st = {io, 0, 0};
+    tg_progress prog = {kinds_stage_progress, &st};
+    int rc = ntk_analytic(&cfg, ds->x, n, NULL, n, d, 0, NULL, K, NULL, &prog, err);
     if (rc == TG_OK)
-        rc = ntk_analytic(&cfg, ds->x_test, m, ds->x, n, d, 0, NULL, Kt, NULL, NULL, err);
+        rc = ntk_analytic(&cfg, ds->x_test, m, ds->x, n, d, 0, NULL, Kt, NULL, &prog, err);
     return rc;
 }
 
@@ -652,7 +654,7 @@ static int shapley_run(const json_t *request, job_io *io, json_t **result_out,
         D.yt = ds->y_test;
         if (r.util.kind == SHAP_U_KRIDGE) {
             if ((rc = kinds_checkpoint(io, 0, "kernels")) ||
-                (rc = kernels(&r, ds, threads, &K, &Kt, err)))
+                (rc = kernels(&r, ds, threads, io, &K, &Kt, err)))
                 goto out;
             r.util.K = K;
             r.util.Kt = Kt;

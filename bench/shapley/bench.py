@@ -200,33 +200,37 @@ def bench_removal(srv):
     from sklearn.linear_model import LogisticRegression
     perms = int(os.environ.get("REMOVAL_PERMS", "400"))
     data = {"builtin": "breast_cancer", "standardize": True}
-    j, wall = srv.run({"kind": "shapley", "data": data,
-                       "params": {"method": "tmc", "utility": {"model": "logistic", "l2": 0.01},
-                                  "max_permutations": perms, "tolerance": 0, "seed": 1}})
-    r = j["result"]
-    vals = srv.array(j, "values")
     ds, _ = data_ref.resolve(data)
     x, y = np.array(ds["x"], float), np.array(ds["y"])
     xt, yt = np.array(ds["x_test"], float), np.array(ds["y_test"])
     n = len(y)
-    cut = int(round(0.2 * n))
 
     def acc(keep):
         clf = LogisticRegression(C=1.0 / (0.01 * len(keep)), tol=1e-10, max_iter=10000)
         clf.fit(x[keep], y[keep])
         return float(np.mean(clf.predict(xt) == yt))
-    order = np.argsort(-vals, kind="stable")
     full = acc(np.arange(n))
-    top = acc(np.sort(order[cut:]))
-    bottom = acc(np.sort(order[:n - cut]))
-    rng = np.random.default_rng(0)
-    rand = [acc(np.sort(rng.permutation(n)[cut:])) for _ in range(20)]
-    print("removal (breast_cancer, n_train %d, n_test %d, tmc logistic l2 0.01, %d permutations, "
-          "%.1f s, u_full %.4f, max_stderr %.3g): test accuracy all %.4f; without the top 20%% "
-          "%.4f; without a random 20%% %.4f (mean of 20, min %.4f, max %.4f); without the bottom "
-          "20%% %.4f"
-          % (n, len(yt), r["permutations"], r["time_s"], r["u_full"], r["max_stderr"], full, top,
-             float(np.mean(rand)), min(rand), max(rand), bottom))
+    for metric in ("accuracy", "neg_mse"):
+        j, wall = srv.run({"kind": "shapley", "data": data,
+                           "params": {"method": "tmc", "max_permutations": perms, "tolerance": 0,
+                                      "seed": 1, "utility": {"model": "logistic", "l2": 0.01,
+                                                             "metric": metric}}})
+        r = j["result"]
+        vals = srv.array(j, "values")
+        order = np.argsort(-vals, kind="stable")
+        print("removal (breast_cancer, n_train %d, n_test %d, tmc logistic l2 0.01, metric %s, "
+              "%d permutations, %.1f s, u_full %.4f, max_stderr %.3g); test accuracy with all "
+              "points %.4f; after removing:" % (n, len(yt), metric, r["permutations"],
+                                                r["time_s"], r["u_full"], r["max_stderr"], full))
+        print("  %-8s %-10s %-22s %-10s" % ("removed", "top", "random (mean of 20)", "bottom"))
+        for frac in (0.1, 0.2, 0.3, 0.4):
+            cut = int(round(frac * n))
+            rng = np.random.default_rng(0)
+            rand = [acc(np.sort(rng.permutation(n)[cut:])) for _ in range(20)]
+            print("  %-8s %-10.4f %-22s %-10.4f" % (
+                "%d%%" % round(100 * frac), acc(np.sort(order[cut:])),
+                "%.4f [%.4f, %.4f]" % (np.mean(rand), min(rand), max(rand)),
+                acc(np.sort(order[:n - cut]))))
 
 
 def main():

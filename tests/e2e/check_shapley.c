@@ -85,6 +85,37 @@ START_TEST(sampling_methods_report_errors_and_stop_rule)
 }
 END_TEST
 
+START_TEST(kernel_ridge_utilities)
+{
+    /* regression (the linear generator, 12 training points): exact by default, the empty
+     * score -mean(y_test^2), efficiency; each kernel */
+    const char *kernels[] = {"{\"name\":\"rbf\"}", "{\"name\":\"linear\"}",
+                             "{\"name\":\"ntk\",\"depth\":2}"};
+    for (int q = 0; q < 3; q++) {
+        json_t *j = job_run(S, fmt("{\"kind\":\"shapley\",\"data\":{\"builtin\":\"linear\","
+                                   "\"n\":15,\"d\":3},\"params\":{\"utility\":{\"model\":"
+                                   "\"kernel_ridge\",\"ridge\":0.1,\"kernel\":%s}}}", kernels[q]),
+                            "succeeded", 60);
+        ck_assert_str_eq(jstr(j, "result.method"), "exact");
+        ck_assert_str_eq(jstr(j, "request.params.utility.metric"), "neg_mse");
+        ck_assert_int_eq((int)jnum(j, "result.n_players"), 12);
+        ck_assert_int_eq((int)jnum(j, "result.utility_evaluations"), 4095);
+        ck_assert(jnum(j, "result.u_empty") < 0);
+        ck_assert(jnum(j, "result.u_empty") == jnum(j, "request.params.utility.empty_score"));
+        ck_assert(fabs(jnum(j, "result.efficiency_residual")) < 1e-12);
+        if (q == 0) /* gamma filled in as 1/d */
+            ck_assert(fabs(jnum(j, "request.params.utility.kernel.gamma") - 1.0 / 3) < 1e-15);
+    }
+    /* classification with accuracy, sampled */
+    json_t *j = job_run(S, "{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\","
+                           "\"standardize\":true},\"params\":{\"utility\":{\"model\":"
+                           "\"kernel_ridge\"},\"max_permutations\":10}}", "succeeded", 60);
+    ck_assert_str_eq(jstr(j, "result.method"), "tmc");
+    ck_assert(jnum(j, "result.u_empty") == 1.0 / 3);
+    ck_assert(jnum(j, "result.u_full") > 0.8);
+}
+END_TEST
+
 START_TEST(same_values_with_one_and_two_threads)
 {
     const char *body = "{\"kind\":\"shapley\",\"data\":{\"builtin\":\"wine\",\"standardize\":true,"
@@ -287,6 +318,7 @@ Suite *e2e_shapley_suite(void)
     TCase *tc = FIXTURE_CASE(s, "shapley", 300, S);
     tcase_add_test(tc, knn_exact_on_iris);
     tcase_add_test(tc, sampling_methods_report_errors_and_stop_rule);
+    tcase_add_test(tc, kernel_ridge_utilities);
     tcase_add_test(tc, same_values_with_one_and_two_threads);
     tcase_add_test(tc, feature_attribution_matches_brute_force);
     tcase_add_test(tc, metrics_max_time_and_cancel);

@@ -189,7 +189,8 @@ static int decode_data_params(const json_t *req, json_t *p, const tg_dataset *ds
     int rc, cls = ds->task == TG_TASK_CLASSIFICATION;
     if ((rc = jx_check_fields(p, "params", fields, err)))
         return rc;
-    if (json_object_get(req, "model"))
+    json_t *mv = json_object_get(req, "model");
+    if (mv && !json_is_null(mv))
         return tg_err_setf(err, TG_EINVAL, "model",
                            "model is not allowed with players = data (it is only for the mlp "
                            "utility's warm start, which this build does not have)");

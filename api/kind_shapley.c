@@ -471,9 +471,9 @@ static void estimate(const shap_req *r, const tg_dataset *ds, const tg_model *mo
             }
             break;
         case SHAP_U_LOGISTIC: {
-            double P = K * (d + 1);
-            mem += thr * 8 * (P * P + 8 * P);
-            fl = evals * 5 * (n / 2) * (d + 1) * (d + 1) * K * K;
+            double P = K * (d + 1), PH = K > 2 && P < 128 ? P : d + 1;
+            mem += thr * 8 * (PH * PH + 8 * P + n * K);
+            fl = evals * 5 * (n / 2) * (K > 2 && P >= 128 ? 40 * P : P * P);
             break;
         }
         case SHAP_U_KRIDGE:

@@ -539,7 +539,7 @@ static int run_sampling(run *R, double *values, double *se, shap_result *res, tg
             stop_by = SHAP_STOP_TOLERANCE;
             converged = 1;
             done = 1;
-        } else if (cfg->max_evaluations > 0 && evals >= cfg->max_evaluations) {
+        } else if (cfg->max_evaluations > 0 && evals + 1 >= cfg->max_evaluations) {
             stop_by = SHAP_STOP_MAX_EVALUATIONS;
             done = 1;
         } else if (perms >= cfg->max_permutations) {

@@ -85,6 +85,8 @@ typedef struct shap_util_cfg {
     double empty_score;     /* U(empty) for data utilities */
     size_t k;               /* knn */
     double l2;              /* logistic */
+    size_t cg_min_params;   /* logistic: softmax fits with >= this many parameters use
+                             * Newton-CG (0: the default, 128; tests force either path) */
     double ridge;           /* kernel_ridge */
     const double *K;        /* kernel_ridge: K(train, train), n x n (borrowed) */
     const double *Kt;       /* kernel_ridge: K(test, train), m x n (borrowed) */

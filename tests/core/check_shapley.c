@@ -7,7 +7,8 @@
  *   N = 12 (ties, k = 3 and k = 15 > N) to 1e-12, and == the NumPy recursion on N = 2000
  *   with 200 test points (data from an LCG reimplemented here) to 1e-12; 1 and 2 threads
  *   bit-identical;
- * - the logistic utility (binary and softmax) == scikit-learn on all 1024 subsets of
+ * - the logistic utility (binary, softmax by Newton with Cholesky and by Newton-CG) ==
+ *   scikit-learn on all 1024 subsets of
  *   N = 10 (accuracy exactly, neg_mse to 1e-7: both fits stop at gradient norm 1e-8 or below), the exact Shapley values, efficiency
  *   residual < 1e-12; incremental (warm-started) scans == fresh fits to 1e-7;
  * - permutation, tmc and banzhaf (vs exact Banzhaf) within 3 reported standard errors
@@ -229,6 +230,8 @@ static void logi_free(logi_case *c)
     free(c->yt);
 }
 
+static size_t cg_min; /* 0: default; 1 forces Newton-CG for every softmax fit */
+
 static shap_utility *logi_util(logi_case *c, shap_metric metric, double empty)
 {
     shap_util_cfg uc;
@@ -237,6 +240,7 @@ static shap_utility *logi_util(logi_case *c, shap_metric metric, double empty)
     uc.metric = metric;
     uc.l2 = c->l2;
     uc.empty_score = empty;
+    uc.cg_min_params = cg_min;
     shap_utility *u;
     tg_err err;
     ck_assert_int_eq(shap_utility_new(&uc, &c->D, &u, &err), TG_OK);
@@ -246,8 +250,10 @@ static shap_utility *logi_util(logi_case *c, shap_metric metric, double empty)
 START_TEST(test_logistic_tables)
 {
     json_t *f = load(), *gs = member(f, "logistic");
-    for (size_t gi = 0; gi < json_array_size(gs); gi++) {
-        json_t *g = json_array_get(gs, gi);
+    /* the K = 3 case twice: Newton with Cholesky, then Newton-CG (cg_min 1) */
+    for (size_t gi = 0; gi < json_array_size(gs) + 1; gi++) {
+        json_t *g = json_array_get(gs, gi < json_array_size(gs) ? gi : 1);
+        cg_min = gi == json_array_size(gs) ? 1 : 0;
         logi_case c;
         logi_load(g, &c);
         double *Ua = vec(g, "U_accuracy", 1024), *Um = vec(g, "U_neg_mse", 1024);
@@ -259,8 +265,9 @@ START_TEST(test_logistic_tables)
         double va[10], vm[10], se[10];
         shap_exact_from_table(Ta, 10, 0, va);
         shap_exact_from_table(Tm, 10, 0, vm);
-        fprintf(stderr, "shapley: logistic K=%zu, all 1024 subsets vs scikit-learn: accuracy "
-                        "%.1e, neg_mse %.2e; values %.2e, %.2e\n", c.K, ea, em,
+        fprintf(stderr, "shapley: logistic K=%zu%s, all 1024 subsets vs scikit-learn: accuracy "
+                        "%.1e, neg_mse %.2e; values %.2e, %.2e\n", c.K,
+                cg_min ? " (Newton-CG)" : "", ea, em,
                 maxdiff(va, sa, 10), maxdiff(vm, sm, 10));
         ck_assert_msg(ea == 0, "accuracy table differs by %g", ea);
         ck_assert_msg(em < 1e-7, "neg_mse table differs by %g", em);
@@ -306,6 +313,7 @@ START_TEST(test_logistic_tables)
         shap_utility_free(um);
         logi_free(&c);
     }
+    cg_min = 0;
     json_decref(f);
 }
 END_TEST

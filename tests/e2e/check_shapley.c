@@ -282,6 +282,13 @@ START_TEST(bad_requests_name_the_field)
         else
             ASSERT_ERR(http_post(S, "/v1/jobs", cases[i].body), cases[i].status, cases[i].code);
     }
+    /* the kernels and per-thread factors of kernel ridge on digits exceed a 10 MB budget */
+    srv *small = srv_spawn("--memory-budget", "10M", NULL);
+    ASSERT_ERR(http_post(small, "/v1/jobs", "{\"kind\":\"shapley\",\"data\":{\"builtin\":"
+                                            "\"digits\"},\"params\":{\"utility\":{\"model\":"
+                                            "\"kernel_ridge\"}}}"),
+               422, "too_large");
+    srv_stop(small, 10);
     /* features: a point of the wrong length, both x and test_index, a bad target */
     json_t *t = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\"},\"params\":"
                            "{\"hidden\":[4],\"epochs\":1}}", "succeeded", 60);

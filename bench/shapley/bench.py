@@ -105,7 +105,7 @@ def numpy_knn_shapley(x, y, xt, yt, k, block=100):
         diff = (match[:, :-1] - match[:, 1:]) * coef[None, :]
         # s_i = s_N + sum_{j >= i} diff_j: a reversed cumulative sum
         s[:, :-1] = s[:, -1:] + np.cumsum(diff[:, ::-1], axis=1)[:, ::-1]
-        np.add.at(vals, order.ravel(), s.ravel())
+        vals += np.bincount(order.ravel(), weights=s.ravel(), minlength=n)
     return vals / len(yt)
 
 

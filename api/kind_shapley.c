@@ -520,7 +520,7 @@ static int report(void *ud, double fraction, const shap_progress *p)
     if (p->permutations > 0) {
         snprintf(msg, sizeof msg, "%s: %lld samples, %lld utility evaluations", c->method,
                  p->permutations, p->evaluations);
-        if (now - c->last_metrics >= 1.0) {
+        if (now - c->last_metrics >= 1.0 || p->final) {
             c->last_metrics = now;
             metrics = json_pack("{s:o, s:I, s:I, s:o}", "max_stderr", jx_real(p->max_stderr),
                                 "permutations", (json_int_t)p->permutations,

@@ -418,7 +418,7 @@ static int run_exact(run *R, double *values, double *se, shap_result *res, tg_er
             if (cfg->report && t - last >= 0.25) {
                 last = t;
                 double done = (double)atomic_load(&R->blocks_done) * EXACT_BLOCK;
-                shap_progress p = {0, (long long)done, NAN, NAN};
+                shap_progress p = {0, (long long)done, NAN, NAN, 0};
                 if (cfg->report(cfg->report_ud, 0.95 * done / (double)full, &p)) {
                     atomic_store(&R->stop, 1);
                     rc = TG_ECANCELLED;
@@ -502,7 +502,7 @@ static int run_sampling(run *R, double *values, double *se, shap_result *res, tg
             }
             if (cfg->report && t - last >= 0.25) {
                 last = t;
-                shap_progress p = {perms, evals, max_se, stability};
+                shap_progress p = {perms, evals, max_se, stability, 0};
                 pthread_mutex_unlock(&R->mu);
                 int stop = cfg->report(cfg->report_ud, frac, &p);
                 pthread_mutex_lock(&R->mu);
@@ -569,7 +569,7 @@ static int run_sampling(run *R, double *values, double *se, shap_result *res, tg
             }
             memcpy(top_prev, top_now, c * sizeof(size_t));
             n_top_prev = c;
-            shap_progress p = {perms, evals, max_se, stability};
+            shap_progress p = {perms, evals, max_se, stability, done};
             if (cfg->report(cfg->report_ud, frac, &p)) {
                 rc = TG_ECANCELLED;
                 done = 1;
@@ -675,7 +675,7 @@ static int eval_full(run *R, tg_err *err)
             double t = now_s();
             if (cfg->report && !cancelled && t - last >= 0.25) {
                 last = t;
-                shap_progress p = {0, 0, NAN, NAN};
+                shap_progress p = {0, 0, NAN, NAN, 0};
                 if (cfg->report(cfg->report_ud, 0, &p)) {
                     cancelled = 1;
                     atomic_store(&R->stop, 1);

@@ -139,6 +139,7 @@ typedef struct shap_progress {
     long long evaluations;
     double max_stderr;         /* NaN before two samples */
     double top_stability;      /* |top-10 now and at the previous report| / 10; NaN first */
+    int final;                 /* the last report of the run */
 } shap_progress;
 
 typedef struct shap_run_cfg {

@@ -417,7 +417,7 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
         while (atomic_load(&J.done) < J.n_blocks && !atomic_load(&J.stop)) {
             struct timespec ts = {0, 20 * 1000 * 1000};
             nanosleep(&ts, NULL);
-            shap_progress p = {0, 0, NAN, NAN};
+            shap_progress p = {0, 0, NAN, NAN, 0};
             if (report && report(report_ud, 0.95 * (double)atomic_load(&J.done) /
                                                 (double)J.n_blocks, &p)) {
                 atomic_store(&J.stop, 1);
@@ -436,7 +436,7 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
         goto out;
     }
     if (report) {
-        shap_progress p = {0, 0, NAN, NAN};
+        shap_progress p = {0, 0, NAN, NAN, 0};
         if (report(report_ud, 0.95, &p)) {
             rc = tg_err_set(err, TG_ECANCELLED, "cancelled");
             goto out;

@@ -244,7 +244,8 @@ static json_t *resolve_refs(json_t *v, int depth)
 
 /* The defaults of a resolved params schema's top-level properties: {"epochs": 100, ...},
  * null for a property without a default. A schema that is a oneOf of one object per
- * mode (ntk) gives an object from mode (the alternative's `mode` enum, else its `title`) to those, like
+ * mode (ntk; shapley by `players`) gives an object from mode (the alternative's `mode`
+ * or `players` enum, else its `title`: pac_bayes) to those, like
  * the `data` and `model` requirements that depend on the mode. New ref. */
 static json_t *param_defaults(const json_t *schema)
 {
@@ -254,8 +255,10 @@ static json_t *param_defaults(const json_t *schema)
     json_t *alt;
     if (json_is_array(alts)) {
         json_array_foreach(alts, i, alt) {
-            json_t *modes = json_object_get(
-                json_object_get(json_object_get(alt, "properties"), "mode"), "enum");
+            json_t *props = json_object_get(alt, "properties");
+            json_t *modes = json_object_get(json_object_get(props, "mode"), "enum");
+            if (!modes) /* shapley: the mode is `players` */
+                modes = json_object_get(json_object_get(props, "players"), "enum");
             const char *mode = json_string_value(json_array_get(modes, 0));
             if (!mode) /* modes not chosen by a `mode` param (pac_bayes): the title */
                 mode = json_string_value(json_object_get(alt, "title"));

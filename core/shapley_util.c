@@ -1,0 +1,1283 @@
+/* shapley_util.c: the utilities of shapley.h (k-NN, logistic, kernel ridge, features),
+ * their per-thread evaluation states, and the k-NN closed form (Jia et al. 2019).
+ *
+ * Every buffer of a state is allocated by shap_state_new for the largest set (N
+ * players), so adding players never allocates. A utility is read-only after
+ * shap_utility_new and shared by the threads of a run; a state belongs to one thread. */
+#include "shapley.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "linalg.h"
+
+#define LOGI_GTOL 1e-8
+#define LOGI_MAX_IT 100
+/* Softmax fits with at least this many parameters take the Newton direction from
+ * conjugate gradients on Hessian-vector products (O(|S| P) each) instead of forming and
+ * factoring H (O(|S| P^2 + P^3)): digits, 10 x 65 parameters, ~10x faster per fit. */
+#define LOGI_CG_MIN 128
+
+struct shap_utility {
+    shap_util_cfg cfg;
+    shap_data data;
+    size_t N;
+    size_t c;          /* kernel ridge: target columns (K classes or ydim) */
+    double *D;         /* knn: m x n squared distances */
+    double u_empty;
+    double *Yt;        /* kernel ridge: m x c test targets (one-hot for classification) */
+};
+
+struct shap_state {
+    const shap_utility *u;
+    size_t s;          /* players in the set */
+    size_t *idx;       /* N: the set, in order of addition */
+    /* knn: per test point the first min(k, s) players by (distance, index) */
+    size_t *top;       /* m x k */
+    size_t *n_top;     /* m */
+    long long hits;    /* sum over test points of the matches among their top lists */
+    /* logistic */
+    size_t *cls_count; /* K: players of each class in the set */
+    size_t n_present;
+    size_t present[2]; /* the first two classes present */
+    size_t *cls;       /* the classes present, ascending (fit order) */
+    size_t p_fit;      /* classes of the current warm start (0: none) */
+    double *W, *Wn, *G, *H, *dir, *z, *prob;
+    double *cg_r, *cg_p, *cg_hp, *probs; /* Newton-CG: P, P, P and N x K */
+    long long unconverged;
+    /* kernel ridge */
+    double *L;         /* N x N, row j holds L[j][0..j] */
+    double *Wk;        /* N x m: L^-1 K(S, test) */
+    double *Z;         /* N x c: L^-1 Y_S */
+    double *P;         /* m x c: predictions */
+    double *lrow;      /* N */
+    /* features */
+    double *row, *row2, *out;
+    mlp_ws *ws;
+    const atomic_int *stop; /* the run's stop flag (may be NULL) */
+};
+
+void shap_state_set_stop(shap_state *s, const atomic_int *stop)
+{
+    s->stop = stop;
+}
+
+static int stopped(const shap_state *s)
+{
+    return s->stop && atomic_load_explicit(s->stop, memory_order_relaxed);
+}
+
+/* ---- distances and the k-NN closed form -------------------------------------------- */
+
+/* D (mb x n) for the rows of Z (mb x d) against the columns of XT (d x n, the training
+ * points transposed): for each entry the sequential sum over features of (z_j - x_j)^2,
+ * vectorized across training points (so every entry is computed exactly as the plain
+ * loop computes it, whatever the vector width: no reassociation, no contraction under
+ * -std=c11). Chunks of 512 training points stay in cache across the block's rows. */
+typedef double v4d __attribute__((vector_size(32)));
+
+__attribute__((target_clones("avx2", "default")))
+static void sqdist_block(const double *restrict Z, size_t mb, const double *restrict XT,
+                         size_t n, size_t d, double *restrict D)
+{
+    for (size_t i0 = 0; i0 < n; i0 += 512) {
+        size_t i1 = i0 + 512 < n ? i0 + 512 : n;
+        size_t t = 0;
+        /* tiles of 4 rows x 8 training points, accumulated in registers over j */
+        for (; t + 4 <= mb; t += 4) {
+            const double *z0 = Z + t * d, *z1 = z0 + d, *z2 = z1 + d, *z3 = z2 + d;
+            size_t i = i0;
+            for (; i + 8 <= i1; i += 8) {
+                v4d a0 = {0, 0, 0, 0}, b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0,
+                    b3 = a0;
+                for (size_t j = 0; j < d; j++) {
+                    const double *xr = XT + j * n + i;
+                    v4d xa, xb;
+                    memcpy(&xa, xr, sizeof xa);
+                    memcpy(&xb, xr + 4, sizeof xb);
+                    v4d c, e, f;
+                    c = (v4d){z0[j], z0[j], z0[j], z0[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a0 += e * e;
+                    b0 += f * f;
+                    c = (v4d){z1[j], z1[j], z1[j], z1[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a1 += e * e;
+                    b1 += f * f;
+                    c = (v4d){z2[j], z2[j], z2[j], z2[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a2 += e * e;
+                    b2 += f * f;
+                    c = (v4d){z3[j], z3[j], z3[j], z3[j]};
+                    e = c - xa;
+                    f = c - xb;
+                    a3 += e * e;
+                    b3 += f * f;
+                }
+                memcpy(D + t * n + i, &a0, sizeof a0);
+                memcpy(D + t * n + i + 4, &b0, sizeof b0);
+                memcpy(D + (t + 1) * n + i, &a1, sizeof a1);
+                memcpy(D + (t + 1) * n + i + 4, &b1, sizeof b1);
+                memcpy(D + (t + 2) * n + i, &a2, sizeof a2);
+                memcpy(D + (t + 2) * n + i + 4, &b2, sizeof b2);
+                memcpy(D + (t + 3) * n + i, &a3, sizeof a3);
+                memcpy(D + (t + 3) * n + i + 4, &b3, sizeof b3);
+            }
+            for (; i < i1; i++)
+                for (size_t r = 0; r < 4; r++) {
+                    const double *z = Z + (t + r) * d;
+                    double a = 0;
+                    for (size_t j = 0; j < d; j++) {
+                        double e = z[j] - XT[j * n + i];
+                        a += e * e;
+                    }
+                    D[(t + r) * n + i] = a;
+                }
+        }
+        for (; t < mb; t++) {
+            const double *restrict z = Z + t * d;
+            double *restrict Dt = D + t * n;
+            for (size_t i = i0; i < i1; i++)
+                Dt[i] = 0;
+            for (size_t j = 0; j < d; j++) {
+                const double zj = z[j], *restrict xr = XT + j * n;
+                for (size_t i = i0; i < i1; i++) {
+                    double e = zj - xr[i];
+                    Dt[i] += e * e;
+                }
+            }
+        }
+    }
+}
+
+static double *transpose(const double *X, size_t n, size_t d)
+{
+    double *XT = tg_alloc_array(n, d, sizeof(double));
+    if (XT)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                XT[j * n + i] = X[i * d + j];
+    return XT;
+}
+
+void shap_sqdist(const double *Z, size_t m, const double *X, size_t n, size_t d, double *D)
+{
+    double *XT = transpose(X, n, d);
+    if (XT) {
+        sqdist_block(Z, m, XT, n, d, D);
+        free(XT);
+        return;
+    }
+    for (size_t t = 0; t < m; t++) /* out of memory for the copy: the same sums, slower */
+        for (size_t i = 0; i < n; i++) {
+            double s = 0;
+            for (size_t j = 0; j < d; j++) {
+                double e = Z[t * d + j] - X[i * d + j];
+                s += e * e;
+            }
+            D[t * n + i] = s;
+        }
+}
+
+/* Stable LSD radix sort of idx[0..n) (initially ascending) by key[idx] (non-negative
+ * doubles, whose bit patterns order as the values), 11 bits per pass; ties keep the
+ * lower index first. tmp: n indices; bits: n keys (workspace). */
+static void radix_order(const double *key, size_t n, size_t *idx, size_t *tmp,
+                        uint64_t *bits, uint64_t *bits_tmp)
+{
+    if (n < 64) { /* insertion sort: stable */
+        for (size_t i = 1; i < n; i++) {
+            size_t v = idx[i];
+            size_t j = i;
+            while (j > 0 && key[idx[j - 1]] > key[v]) {
+                idx[j] = idx[j - 1];
+                j--;
+            }
+            idx[j] = v;
+        }
+        return;
+    }
+    /* The keys' bit patterns order as the values (non-negative doubles). Radix passes
+     * over the top 44 bits (11 per pass); then runs of equal top bits, rare, are put in
+     * exact (value, index) order by insertion: the result is the exact stable order. */
+    uint64_t maxb = 0, minb = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        double k = key[idx[i]];
+        uint64_t b;
+        memcpy(&b, &k, sizeof b);
+        bits[i] = b;
+        maxb |= b;
+        minb &= b;
+    }
+    size_t cnt[2048];
+    for (int shift = 20; shift < 64; shift += 11) {
+        if ((((maxb ^ minb) >> shift) & 2047) == 0)
+            continue; /* every key has the same digit here: the pass is a no-op */
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[(bits[i] >> shift) & 2047]++;
+        size_t sum = 0;
+        for (size_t b = 0; b < 2048; b++) {
+            size_t c = cnt[b];
+            cnt[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t pos = cnt[(bits[i] >> shift) & 2047]++;
+            tmp[pos] = idx[i];
+            bits_tmp[pos] = bits[i];
+        }
+        memcpy(idx, tmp, n * sizeof *idx);
+        memcpy(bits, bits_tmp, n * sizeof *bits);
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((bits[i] >> 20) != (bits[i - 1] >> 20) || bits[i] >= bits[i - 1])
+            continue; /* ordered already (equal keys keep index order: stable) */
+        uint64_t b = bits[i];
+        size_t v = idx[i], j = i;
+        while (j > 0 && (bits[j - 1] >> 20) == (b >> 20) && bits[j - 1] > b) {
+            bits[j] = bits[j - 1];
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        bits[j] = b;
+        idx[j] = v;
+    }
+}
+
+/* The exact stable order of idx[0..n) = 0..n-1 by key: a bucket pass on the value
+ * (n buckets over [min, max], filled in index order), then each bucket in (key, index)
+ * order: insertion for small buckets, radix_order for large ones (clustered keys).
+ * cnt: n + 1 counts; tmp, bits, bits_tmp: n each (workspace). */
+static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, size_t *tmp,
+                         uint64_t *bits, uint64_t *bits_tmp)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        lo = key[i] < lo ? key[i] : lo;
+        hi = key[i] > hi ? key[i] : hi;
+    }
+    if (!(hi > lo)) { /* all equal: index order */
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        return;
+    }
+    double scale = (double)n / (hi - lo);
+    memset(cnt, 0, (n + 1) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        size_t b = (size_t)((key[i] - lo) * scale);
+        cnt[(b < n ? b : n - 1) + 1]++;
+    }
+    for (size_t b = 0; b < n; b++)
+        cnt[b + 1] += cnt[b];
+    /* cnt[b] = start of bucket b; scatter in index order (stable) */
+    for (size_t i = 0; i < n; i++) {
+        size_t b = (size_t)((key[i] - lo) * scale);
+        b = b < n ? b : n - 1;
+        tmp[cnt[b]++] = i;
+    }
+    /* now cnt[b] = end of bucket b */
+    size_t start = 0;
+    for (size_t b = 0; b < n; b++) {
+        size_t end = cnt[b], s = end - start;
+        size_t *seg = tmp + start;
+        if (s > 64) {
+            radix_order(key, s, seg, idx, bits, bits_tmp);
+        } else {
+            for (size_t i = 1; i < s; i++) {
+                size_t v = seg[i];
+                double kv = key[v];
+                size_t j = i;
+                while (j > 0 && key[seg[j - 1]] > kv) {
+                    seg[j] = seg[j - 1];
+                    j--;
+                }
+                seg[j] = v;
+            }
+        }
+        start = end;
+    }
+    memcpy(idx, tmp, n * sizeof(size_t));
+}
+
+#define KNN_BLOCK 16
+
+typedef struct knn_job {
+    const shap_data *data;
+    size_t k;
+    size_t n_blocks;
+    atomic_size_t next;
+    atomic_int stop;
+    atomic_size_t done;
+    double *partial;   /* n_blocks x n */
+    double *hits;      /* m: matches among the first min(k, n) */
+    const double *XT;  /* d x n */
+    double *coef;      /* n: coef[i] = 1/k * min(k, i) / i (Jia et al.'s factor) */
+    int failed;
+} knn_job;
+
+static void *knn_worker(void *arg)
+{
+    knn_job *J = arg;
+    const shap_data *D = J->data;
+    size_t n = D->n, d = D->d, k = J->k;
+    double *dist = malloc(KNN_BLOCK * n * sizeof(double));
+    size_t *idx = malloc(n * sizeof(size_t)), *tmp = malloc(n * sizeof(size_t));
+    size_t *cnt = malloc((n + 1) * sizeof(size_t));
+    double *match = malloc(n * sizeof(double));
+    uint64_t *bits = malloc(n * sizeof(uint64_t)), *bits2 = malloc(n * sizeof(uint64_t));
+    if (!dist || !idx || !tmp || !cnt || !match || !bits || !bits2) {
+        J->failed = 1;
+        atomic_store(&J->stop, 1);
+        goto out;
+    }
+    for (;;) {
+        if (atomic_load(&J->stop))
+            break;
+        size_t b = atomic_fetch_add(&J->next, 1);
+        if (b >= J->n_blocks)
+            break;
+        double *acc = J->partial + b * n;
+        memset(acc, 0, n * sizeof(double));
+        size_t t0 = b * KNN_BLOCK;
+        size_t t1 = (b + 1) * KNN_BLOCK < D->m ? (b + 1) * KNN_BLOCK : D->m;
+        sqdist_block(D->xt + t0 * d, t1 - t0, J->XT, n, d, dist);
+        for (size_t t = t0; t < t1; t++) {
+            bucket_order(dist + (t - t0) * n, n, idx, cnt, tmp, bits, bits2);
+            double yt = D->yt[t];
+            for (size_t i = 0; i < n; i++)
+                match[i] = D->y[idx[i]] == yt;
+            /* i is 1-based in the recursion: position i-1 in idx */
+            double sv = match[n - 1] / (double)(n > k ? n : k);
+            acc[idx[n - 1]] += sv;
+            for (size_t i = n - 1; i >= 1; i--) {
+                sv += (match[i - 1] - match[i]) * J->coef[i];
+                acc[idx[i - 1]] += sv;
+            }
+            double h = 0;
+            for (size_t i = 0; i < n && i < k; i++)
+                h += match[i];
+            J->hits[t] = h;
+        }
+        atomic_fetch_add(&J->done, 1);
+    }
+out:
+    free(dist);
+    free(idx);
+    free(tmp);
+    free(cnt);
+    free(match);
+    free(bits);
+    free(bits2);
+    return NULL;
+}
+
+int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int threads,
+                   int (*report)(void *ud, double fraction, const shap_progress *p),
+                   void *report_ud, double *values, double *u_full_out, tg_err *err)
+{
+    size_t n = data->n, m = data->m;
+    knn_job J;
+    memset(&J, 0, sizeof J);
+    J.data = data;
+    J.k = k;
+    J.n_blocks = (m + KNN_BLOCK - 1) / KNN_BLOCK;
+    atomic_init(&J.next, 0);
+    atomic_init(&J.stop, 0);
+    atomic_init(&J.done, 0);
+    J.partial = tg_alloc_array(J.n_blocks, n, sizeof(double));
+    J.hits = tg_alloc_array(m, 1, sizeof(double));
+    double *XT = transpose(data->x, n, data->d);
+    J.XT = XT;
+    J.coef = tg_alloc_array(n, 1, sizeof(double));
+    int rc = TG_OK;
+    if (!J.partial || !J.hits || !XT || !J.coef) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory for knn_exact");
+        goto out;
+    }
+    for (size_t i = 1; i < n; i++) /* as ((1[.] - 1[.]) / k) * min(k, i) / i for +-1 */
+        J.coef[i] = 1.0 / (double)k * (double)(i < k ? i : k) / (double)i;
+    if (threads < 1)
+        threads = 1;
+    pthread_t th[64];
+    int nt = threads > 64 ? 64 : threads, started = 0;
+    for (int i = 0; i < nt; i++)
+        if (pthread_create(&th[started], NULL, knn_worker, &J) == 0)
+            started++;
+    if (started == 0) {
+        knn_worker(&J);
+    } else {
+        /* the calling thread reports while the workers run */
+        while (atomic_load(&J.done) < J.n_blocks && !atomic_load(&J.stop)) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            shap_progress p = {0, 0, NAN, NAN, 0};
+            if (report && report(report_ud, 0.95 * (double)atomic_load(&J.done) /
+                                                (double)J.n_blocks, &p)) {
+                atomic_store(&J.stop, 1);
+                rc = TG_ECANCELLED;
+            }
+        }
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (rc == TG_ECANCELLED) {
+        tg_err_set(err, rc, "cancelled");
+        goto out;
+    }
+    if (J.failed) {
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory for knn_exact");
+        goto out;
+    }
+    if (report) {
+        shap_progress p = {0, 0, NAN, NAN, 0};
+        if (report(report_ud, 0.95, &p)) {
+            rc = tg_err_set(err, TG_ECANCELLED, "cancelled");
+            goto out;
+        }
+    }
+    /* blocks in index order: the same sums whatever the thread count */
+    for (size_t i = 0; i < n; i++)
+        values[i] = 0;
+    for (size_t b = 0; b < J.n_blocks; b++) {
+        const double *a = J.partial + b * n;
+        for (size_t i = 0; i < n; i++)
+            values[i] += a[i];
+    }
+    double hits = 0;
+    for (size_t t = 0; t < m; t++)
+        hits += J.hits[t];
+    for (size_t i = 0; i < n; i++)
+        values[i] = values[i] / (double)m - empty_score / (double)n;
+    *u_full_out = hits / ((double)k * (double)m);
+out:
+    free(J.partial);
+    free(J.hits);
+    free(XT);
+    free(J.coef);
+    return rc;
+}
+
+/* ---- the utility object ------------------------------------------------------------ */
+
+static double features_eval_row(const shap_utility *u, const double *raw, double *tmp,
+                                double *out, mlp_ws *ws)
+{
+    size_t d = u->cfg.arch->dims[0];
+    memcpy(tmp, raw, d * sizeof(double));
+    if (u->cfg.transform)
+        u->cfg.transform(u->cfg.transform_ud, tmp, 1);
+    mlp_forward(u->cfg.arch, u->cfg.theta, tmp, 1, ws, out);
+    return out[u->cfg.target];
+}
+
+int shap_utility_new(const shap_util_cfg *cfg, const shap_data *data, shap_utility **out,
+                     tg_err *err)
+{
+    *out = NULL;
+    shap_utility *u = calloc(1, sizeof *u);
+    if (!u)
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
+    u->cfg = *cfg;
+    if (data)
+        u->data = *data;
+    u->u_empty = cfg->empty_score;
+    int rc = TG_OK;
+    switch (cfg->kind) {
+    case SHAP_U_KNN:
+        u->N = data->n;
+        if (!data->classification || cfg->k < 1) {
+            rc = tg_err_setf(err, TG_EINVAL, "k", "the knn utility needs classification "
+                                                 "data and k >= 1");
+            goto fail;
+        }
+        if (!(u->D = tg_alloc_array(data->m, data->n, sizeof(double))))
+            goto oom;
+        shap_sqdist(data->xt, data->m, data->x, data->n, data->d, u->D);
+        break;
+    case SHAP_U_LOGISTIC:
+        u->N = data->n;
+        if (!data->classification || cfg->metric > SHAP_NEG_MSE) {
+            rc = tg_err_setf(err, TG_EINVAL, "metric", "the logistic utility needs "
+                                                      "classification data");
+            goto fail;
+        }
+        break;
+    case SHAP_U_KRIDGE:
+        u->N = data->n;
+        u->c = data->classification ? data->n_classes : data->ydim;
+        if (!(u->Yt = tg_alloc_array(data->m, u->c, sizeof(double))))
+            goto oom;
+        for (size_t t = 0; t < data->m; t++)
+            for (size_t j = 0; j < u->c; j++)
+                u->Yt[t * u->c + j] = data->classification ? (double)((size_t)data->yt[t] == j)
+                                                           : data->yt[t * u->c + j];
+        break;
+    case SHAP_U_FEATURES: {
+        u->N = cfg->arch->dims[0];
+        mlp_ws *ws = mlp_ws_new(cfg->arch, 1);
+        double *tmp = malloc(u->N * sizeof(double));
+        double *o = malloc(cfg->arch->dims[cfg->arch->n_layers] * sizeof(double));
+        if (!ws || !tmp || !o) {
+            mlp_ws_free(ws);
+            free(tmp);
+            free(o);
+            goto oom;
+        }
+        u->u_empty = features_eval_row(u, cfg->baseline, tmp, o, ws);
+        mlp_ws_free(ws);
+        free(tmp);
+        free(o);
+        break;
+    }
+    }
+    *out = u;
+    return TG_OK;
+oom:
+    rc = tg_err_set(err, TG_ENOMEM, "out of memory for the utility");
+fail:
+    shap_utility_free(u);
+    return rc;
+}
+
+void shap_utility_free(shap_utility *u)
+{
+    if (!u)
+        return;
+    free(u->D);
+    free(u->Yt);
+    free(u);
+}
+
+size_t shap_utility_players(const shap_utility *u)
+{
+    return u->N;
+}
+
+double shap_utility_empty(const shap_utility *u)
+{
+    return u->u_empty;
+}
+
+/* ---- states ------------------------------------------------------------------------ */
+
+shap_state *shap_state_new(const shap_utility *u)
+{
+    shap_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->u = u;
+    size_t N = u->N, m = u->data.m, d = u->data.d;
+    if (!(s->idx = tg_alloc_array(N, 1, sizeof(size_t))))
+        goto fail;
+    switch (u->cfg.kind) {
+    case SHAP_U_KNN:
+        if (!(s->top = tg_alloc_array(m, u->cfg.k, sizeof(size_t))) ||
+            !(s->n_top = tg_alloc_array(m, 1, sizeof(size_t))))
+            goto fail;
+        break;
+    case SHAP_U_LOGISTIC: {
+        size_t K = u->data.n_classes, P = K * (d + 1);
+        size_t cgmin = u->cfg.cg_min_params ? u->cfg.cg_min_params : LOGI_CG_MIN;
+        size_t PH = K > 2 && P < cgmin ? P : d + 1; /* the largest Hessian formed */
+        if (!(s->cls_count = tg_alloc_array(K, 1, sizeof(size_t))) ||
+            !(s->cls = tg_alloc_array(K, 1, sizeof(size_t))) ||
+            !(s->W = tg_alloc_array(P, 1, sizeof(double))) ||
+            !(s->Wn = tg_alloc_array(P, 1, sizeof(double))) ||
+            !(s->G = tg_alloc_array(P, 1, sizeof(double))) ||
+            !(s->dir = tg_alloc_array(P, 1, sizeof(double))) ||
+            !(s->H = tg_alloc_array(PH, PH, sizeof(double))) ||
+            !(s->z = tg_alloc_array(K, 1, sizeof(double))) ||
+            !(s->cg_r = tg_alloc_array(P, 1, sizeof(double))) ||
+            !(s->cg_p = tg_alloc_array(P, 1, sizeof(double))) ||
+            !(s->cg_hp = tg_alloc_array(P, 1, sizeof(double))) ||
+            !(s->probs = tg_alloc_array(N, K, sizeof(double))) ||
+            !(s->prob = tg_alloc_array(K, 1, sizeof(double))))
+            goto fail;
+        break;
+    }
+    case SHAP_U_KRIDGE:
+        if (!(s->L = tg_alloc_array(N, N, sizeof(double))) ||
+            !(s->Wk = tg_alloc_array(N, m, sizeof(double))) ||
+            !(s->Z = tg_alloc_array(N, u->c, sizeof(double))) ||
+            !(s->P = tg_alloc_array(m, u->c, sizeof(double))) ||
+            !(s->lrow = tg_alloc_array(N, 1, sizeof(double))))
+            goto fail;
+        break;
+    case SHAP_U_FEATURES:
+        if (!(s->row = tg_alloc_array(N, 1, sizeof(double))) ||
+            !(s->row2 = tg_alloc_array(N, 1, sizeof(double))) ||
+            !(s->out = tg_alloc_array(u->cfg.arch->dims[u->cfg.arch->n_layers], 1,
+                                      sizeof(double))) ||
+            !(s->ws = mlp_ws_new(u->cfg.arch, 1)))
+            goto fail;
+        break;
+    }
+    shap_state_reset(s);
+    return s;
+fail:
+    shap_state_free(s);
+    return NULL;
+}
+
+void shap_state_free(shap_state *s)
+{
+    if (!s)
+        return;
+    free(s->idx);
+    free(s->top);
+    free(s->n_top);
+    free(s->cls_count);
+    free(s->cls);
+    free(s->W);
+    free(s->Wn);
+    free(s->G);
+    free(s->H);
+    free(s->dir);
+    free(s->z);
+    free(s->prob);
+    free(s->cg_r);
+    free(s->cg_p);
+    free(s->cg_hp);
+    free(s->probs);
+    free(s->L);
+    free(s->Wk);
+    free(s->Z);
+    free(s->P);
+    free(s->lrow);
+    free(s->row);
+    free(s->row2);
+    free(s->out);
+    mlp_ws_free(s->ws);
+    free(s);
+}
+
+long long shap_state_unconverged(const shap_state *s)
+{
+    return s->unconverged;
+}
+
+void shap_state_reset(shap_state *s)
+{
+    const shap_utility *u = s->u;
+    s->s = 0;
+    switch (u->cfg.kind) {
+    case SHAP_U_KNN:
+        memset(s->n_top, 0, u->data.m * sizeof(size_t));
+        s->hits = 0;
+        break;
+    case SHAP_U_LOGISTIC:
+        memset(s->cls_count, 0, u->data.n_classes * sizeof(size_t));
+        s->n_present = 0;
+        s->p_fit = 0;
+        break;
+    case SHAP_U_KRIDGE:
+        memset(s->P, 0, u->data.m * u->c * sizeof(double));
+        break;
+    case SHAP_U_FEATURES:
+        memcpy(s->row, u->cfg.baseline, u->N * sizeof(double));
+        break;
+    }
+}
+
+/* ---- knn ---------------------------------------------------------------------------- */
+
+static double knn_add(shap_state *s, size_t i)
+{
+    const shap_utility *u = s->u;
+    size_t k = u->cfg.k, m = u->data.m, n = u->data.n;
+    const double *y = u->data.y;
+    for (size_t t = 0; t < m; t++) {
+        const double *Dt = u->D + t * n;
+        size_t *top = s->top + t * k, c = s->n_top[t];
+        double di = Dt[i];
+        double yt = u->data.yt[t];
+        /* position of i among the top list: after every (dist, index) below it */
+        size_t pos = c;
+        while (pos > 0 && (Dt[top[pos - 1]] > di || (Dt[top[pos - 1]] == di && top[pos - 1] > i)))
+            pos--;
+        if (pos >= k)
+            continue;
+        if (c == k) { /* the last one drops out */
+            s->hits -= y[top[k - 1]] == yt;
+            c--;
+        }
+        memmove(top + pos + 1, top + pos, (c - pos) * sizeof(size_t));
+        top[pos] = i;
+        s->n_top[t] = c + 1;
+        s->hits += y[i] == yt;
+    }
+    return (double)s->hits / ((double)k * (double)m);
+}
+
+/* ---- logistic ----------------------------------------------------------------------- */
+
+/* Objective, gradient (G, may be NULL) of the fit over the current set; classes
+ * s->cls[0..p). Binary (p = 2): w = W[0..d], positive class cls[1]. */
+static double logi_obj(shap_state *s, const double *W, size_t p, double *G)
+{
+    const shap_utility *u = s->u;
+    size_t d = u->data.d, D1 = d + 1, ns = s->s;
+    const double *X = u->data.x, *y = u->data.y;
+    double l2 = u->cfg.l2, f = 0;
+    size_t nw = p == 2 ? 1 : p;
+    if (G)
+        memset(G, 0, nw * D1 * sizeof(double));
+    for (size_t a = 0; a < ns; a++) {
+        size_t i = s->idx[a];
+        const double *x = X + i * d;
+        size_t yi = (size_t)y[i];
+        if (p == 2) {
+            const double *w = W;
+            double z = w[d];
+            for (size_t j = 0; j < d; j++)
+                z += w[j] * x[j];
+            double t = yi == s->cls[1];
+            /* softplus(z) - t z, stably */
+            f += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - t * z;
+            if (G) {
+                double sg = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+                double r = sg - t;
+                for (size_t j = 0; j < d; j++)
+                    G[j] += r * x[j];
+                G[d] += r;
+            }
+        } else {
+            double zmax = -INFINITY;
+            for (size_t k = 0; k < p; k++) {
+                const double *w = W + k * D1;
+                double z = w[d];
+                for (size_t j = 0; j < d; j++)
+                    z += w[j] * x[j];
+                s->z[k] = z;
+                if (z > zmax)
+                    zmax = z;
+            }
+            double se = 0, zy = 0;
+            for (size_t k = 0; k < p; k++) {
+                s->prob[k] = exp(s->z[k] - zmax);
+                se += s->prob[k];
+                if (s->cls[k] == yi)
+                    zy = s->z[k];
+            }
+            f += zmax + log(se) - zy;
+            if (G)
+                for (size_t k = 0; k < p; k++) {
+                    double r = s->prob[k] / se - (s->cls[k] == yi);
+                    double *g = G + k * D1;
+                    for (size_t j = 0; j < d; j++)
+                        g[j] += r * x[j];
+                    g[d] += r;
+                }
+        }
+    }
+    f /= (double)ns;
+    double pen = 0;
+    for (size_t k = 0; k < nw; k++)
+        for (size_t j = 0; j < d; j++)
+            pen += W[k * D1 + j] * W[k * D1 + j];
+    f += 0.5 * l2 * pen;
+    if (G)
+        for (size_t k = 0; k < nw; k++) {
+            for (size_t j = 0; j < D1; j++)
+                G[k * D1 + j] /= (double)ns;
+            for (size_t j = 0; j < d; j++)
+                G[k * D1 + j] += l2 * W[k * D1 + j];
+        }
+    return f;
+}
+
+/* Hessian of the objective (+ the shift direction of the softmax biases, which leaves
+ * the Newton step unchanged: the gradient is orthogonal to it). */
+static void logi_hess(shap_state *s, const double *W, size_t p, double *H)
+{
+    const shap_utility *u = s->u;
+    size_t d = u->data.d, D1 = d + 1, ns = s->s;
+    size_t nw = p == 2 ? 1 : p, P = nw * D1;
+    const double *X = u->data.x;
+    memset(H, 0, P * P * sizeof(double));
+    for (size_t a = 0; a < ns; a++) {
+        size_t i = s->idx[a];
+        const double *x = X + i * d;
+        if ((a & 63) == 63 && stopped(s))
+            return;
+        if (p == 2) {
+            double z = W[d];
+            for (size_t j = 0; j < d; j++)
+                z += W[j] * x[j];
+            double sg = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+            double c = sg * (1 - sg);
+            for (size_t a1 = 0; a1 < D1; a1++) {
+                double va = a1 < d ? x[a1] : 1.0;
+                double cva = c * va;
+                double *h = H + a1 * P;
+                for (size_t b = 0; b <= a1; b++)
+                    h[b] += cva * (b < d ? x[b] : 1.0);
+            }
+        } else {
+            double zmax = -INFINITY, se = 0;
+            for (size_t k = 0; k < p; k++) {
+                const double *w = W + k * D1;
+                double z = w[d];
+                for (size_t j = 0; j < d; j++)
+                    z += w[j] * x[j];
+                s->z[k] = z;
+                if (z > zmax)
+                    zmax = z;
+            }
+            for (size_t k = 0; k < p; k++) {
+                s->prob[k] = exp(s->z[k] - zmax);
+                se += s->prob[k];
+            }
+            for (size_t k = 0; k < p; k++)
+                s->prob[k] /= se;
+            for (size_t k = 0; k < p; k++)
+                for (size_t l = 0; l <= k; l++) {
+                    double c = s->prob[k] * ((k == l) - s->prob[l]);
+                    for (size_t a1 = 0; a1 < D1; a1++) {
+                        double cva = c * (a1 < d ? x[a1] : 1.0);
+                        double *h = H + (k * D1 + a1) * P + l * D1;
+                        size_t bmax = k == l ? a1 + 1 : D1;
+                        for (size_t b = 0; b < bmax; b++)
+                            h[b] += cva * (b < d ? x[b] : 1.0);
+                    }
+                }
+        }
+    }
+    /* lower triangle filled; scale, regularize, mirror */
+    double inv = 1.0 / (double)ns;
+    for (size_t r = 0; r < P; r++)
+        for (size_t c = 0; c <= r; c++)
+            H[r * P + c] *= inv;
+    for (size_t k = 0; k < nw; k++)
+        for (size_t j = 0; j < d; j++)
+            H[(k * D1 + j) * P + k * D1 + j] += u->cfg.l2;
+    if (p > 2)
+        for (size_t k = 0; k < p; k++)
+            for (size_t l = 0; l <= k; l++)
+                H[(k * D1 + d) * P + l * D1 + d] += 1.0 / (double)p;
+    for (size_t r = 0; r < P; r++)
+        for (size_t c = r + 1; c < P; c++)
+            H[r * P + c] = H[c * P + r];
+}
+
+/* Softmax probabilities of the set's points at W (p classes): s->probs, s->s x p. */
+static void logi_probs(shap_state *s, const double *W, size_t p)
+{
+    const shap_utility *u = s->u;
+    size_t d = u->data.d, D1 = d + 1;
+    for (size_t a = 0; a < s->s; a++) {
+        const double *x = u->data.x + s->idx[a] * d;
+        double *pr = s->probs + a * p, zmax = -INFINITY, se = 0;
+        for (size_t k = 0; k < p; k++) {
+            const double *w = W + k * D1;
+            double z = w[d];
+            for (size_t j = 0; j < d; j++)
+                z += w[j] * x[j];
+            pr[k] = z;
+            zmax = z > zmax ? z : zmax;
+        }
+        for (size_t k = 0; k < p; k++) {
+            pr[k] = exp(pr[k] - zmax);
+            se += pr[k];
+        }
+        for (size_t k = 0; k < p; k++)
+            pr[k] /= se;
+    }
+}
+
+/* out = H v for the softmax objective at the probabilities in s->probs (Hessian-vector
+ * product without forming H): (1/|S|) sum_i x_i (P_ik (u_ik - sum_l P_il u_il)) with
+ * u_ik = v_k . x_i, plus l2 v on the weights. */
+static void logi_hvp(shap_state *s, size_t p, const double *v, double *out)
+{
+    const shap_utility *u = s->u;
+    size_t d = u->data.d, D1 = d + 1, P = p * D1;
+    memset(out, 0, P * sizeof(double));
+    for (size_t a = 0; a < s->s; a++) {
+        const double *x = u->data.x + s->idx[a] * d, *pr = s->probs + a * p;
+        double ub = 0;
+        for (size_t k = 0; k < p; k++) {
+            const double *vk = v + k * D1;
+            double uk = vk[d];
+            for (size_t j = 0; j < d; j++)
+                uk += vk[j] * x[j];
+            s->z[k] = uk;
+            ub += pr[k] * uk;
+        }
+        for (size_t k = 0; k < p; k++) {
+            double r = pr[k] * (s->z[k] - ub);
+            double *ok = out + k * D1;
+            for (size_t j = 0; j < d; j++)
+                ok[j] += r * x[j];
+            ok[d] += r;
+        }
+    }
+    double inv = 1.0 / (double)s->s;
+    for (size_t k = 0; k < p; k++) {
+        for (size_t j = 0; j < D1; j++)
+            out[k * D1 + j] *= inv;
+        for (size_t j = 0; j < d; j++)
+            out[k * D1 + j] += u->cfg.l2 * v[k * D1 + j];
+    }
+}
+
+/* The Newton direction by conjugate gradients on H dir = -G (inexact Newton: relative
+ * residual min(0.5, sqrt(|G|)), so convergence stays superlinear). The gradient is
+ * orthogonal to H's null direction (equal shifts of the biases), so the iterates stay in
+ * H's range. Into s->Wn as -dir (as the Cholesky path leaves it). */
+static void logi_cg(shap_state *s, size_t p, double gnorm)
+{
+    size_t P = p * (s->u->data.d + 1);
+    double *x = s->Wn, *r = s->cg_r, *q = s->cg_p, *hq = s->cg_hp;
+    double tol = (gnorm < 0.25 ? sqrt(gnorm) : 0.5) * gnorm, rr = 0;
+    logi_probs(s, s->W, p);
+    for (size_t j = 0; j < P; j++) {
+        x[j] = 0;
+        r[j] = -s->G[j];
+        q[j] = r[j];
+        rr += r[j] * r[j];
+    }
+    for (int it = 0; it < 500 && sqrt(rr) > tol; it++) {
+        if (stopped(s))
+            break;
+        logi_hvp(s, p, q, hq);
+        double qhq = 0;
+        for (size_t j = 0; j < P; j++)
+            qhq += q[j] * hq[j];
+        if (!(qhq > 0))
+            break;
+        double al = rr / qhq, rn = 0;
+        for (size_t j = 0; j < P; j++) {
+            x[j] += al * q[j];
+            r[j] -= al * hq[j];
+            rn += r[j] * r[j];
+        }
+        double be = rn / rr;
+        rr = rn;
+        for (size_t j = 0; j < P; j++)
+            q[j] = r[j] + be * q[j];
+    }
+    int zero = 1;
+    for (size_t j = 0; j < P && zero; j++)
+        zero = x[j] == 0;
+    for (size_t j = 0; j < P; j++) /* Wn = -direction, steepest descent if CG gave none */
+        x[j] = zero ? s->G[j] : -x[j];
+}
+
+/* Newton with backtracking from s->W to gradient norm LOGI_GTOL. */
+static void logi_fit(shap_state *s, size_t p)
+{
+    const shap_utility *u = s->u;
+    size_t D1 = u->data.d + 1, P = (p == 2 ? 1 : p) * D1;
+    int nP = (int)P, one = 1, info;
+    double f = logi_obj(s, s->W, p, s->G);
+    for (int it = 0;; it++) {
+        double gn = 0;
+        for (size_t j = 0; j < P; j++)
+            gn += s->G[j] * s->G[j];
+        if (sqrt(gn) <= LOGI_GTOL)
+            return;
+        if (it >= LOGI_MAX_IT)
+            break;
+        if (stopped(s))
+            return;
+        if (p > 2 && P >= (u->cfg.cg_min_params ? u->cfg.cg_min_params : LOGI_CG_MIN)) {
+            logi_cg(s, p, sqrt(gn));
+            goto search;
+        }
+        logi_hess(s, s->W, p, s->H);
+        /* Cholesky; a jitter when H is singular (l2 = 0 on collinear features) */
+        double jit = 0;
+        for (;;) {
+            memcpy(s->Wn, s->G, P * sizeof(double));
+            if (jit > 0)
+                for (size_t j = 0; j < P; j++)
+                    s->H[j * P + j] += jit;
+            dpotrf_("L", &nP, s->H, &nP, &info);
+            if (info == 0)
+                break;
+            logi_hess(s, s->W, p, s->H);
+            jit = jit > 0 ? jit * 100 : 1e-10;
+            if (jit > 1e6)
+                goto stuck;
+        }
+        dpotrs_("L", &nP, &one, s->H, &nP, s->Wn, &nP, &info);
+    search:;
+        double slope = 0;
+        for (size_t j = 0; j < P; j++) {
+            s->dir[j] = -s->Wn[j];
+            slope += s->dir[j] * s->G[j];
+        }
+        double a = 1, fn = f;
+        for (int ls = 0; ls < 60; ls++) {
+            for (size_t j = 0; j < P; j++)
+                s->Wn[j] = s->W[j] + a * s->dir[j];
+            fn = logi_obj(s, s->Wn, p, NULL);
+            if (fn <= f + 1e-4 * a * slope || fn <= f)
+                break;
+            a *= 0.5;
+        }
+        if (!(fn <= f))
+            goto stuck;
+        memcpy(s->W, s->Wn, P * sizeof(double));
+        f = logi_obj(s, s->W, p, s->G);
+    }
+stuck:
+    s->unconverged++;
+}
+
+static double logi_score(shap_state *s)
+{
+    const shap_utility *u = s->u;
+    size_t m = u->data.m, d = u->data.d, D1 = d + 1, K = u->data.n_classes;
+    const double *Xt = u->data.xt, *yt = u->data.yt;
+    int acc = u->cfg.metric == SHAP_ACCURACY;
+    double score = 0;
+    size_t p = s->n_present;
+    for (size_t t = 0; t < m; t++) {
+        const double *x = Xt + t * d;
+        size_t yi = (size_t)yt[t];
+        if (p == 1) {
+            size_t c = s->present[0];
+            score += acc ? (double)(c == yi) : (double)(c == yi ? 0 : 2);
+            continue;
+        }
+        if (p == 2) {
+            double z = s->W[d];
+            for (size_t j = 0; j < d; j++)
+                z += s->W[j] * x[j];
+            if (acc) {
+                score += (z > 0 ? s->cls[1] : s->cls[0]) == yi;
+            } else {
+                double sg = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+                double p1 = sg, p0 = 1 - sg, e = 0;
+                /* squared error against one-hot over all K classes */
+                e += (p0 - (s->cls[0] == yi)) * (p0 - (s->cls[0] == yi));
+                e += (p1 - (s->cls[1] == yi)) * (p1 - (s->cls[1] == yi));
+                if (yi != s->cls[0] && yi != s->cls[1] && yi < K)
+                    e += 1;
+                score += e;
+            }
+            continue;
+        }
+        size_t best = 0;
+        double zmax = -INFINITY;
+        for (size_t k = 0; k < p; k++) {
+            const double *w = s->W + k * D1;
+            double z = w[d];
+            for (size_t j = 0; j < d; j++)
+                z += w[j] * x[j];
+            s->z[k] = z;
+            if (z > zmax) {
+                zmax = z;
+                best = k;
+            }
+        }
+        if (acc) {
+            score += s->cls[best] == yi;
+        } else {
+            double se = 0, e = 0;
+            int seen = 0;
+            for (size_t k = 0; k < p; k++)
+                se += exp(s->z[k] - zmax);
+            for (size_t k = 0; k < p; k++) {
+                double pk = exp(s->z[k] - zmax) / se, tk = s->cls[k] == yi;
+                seen |= s->cls[k] == yi;
+                e += (pk - tk) * (pk - tk);
+            }
+            if (!seen && yi < K)
+                e += 1;
+            score += e;
+        }
+    }
+    if (acc)
+        return score / (double)m;
+    return -score / ((double)m * (double)K);
+}
+
+/* The current set changed (players appended): refit (warm start when the classes
+ * present are the same) and score. */
+static double logi_update(shap_state *s)
+{
+    size_t K = s->u->data.n_classes, p = 0;
+    for (size_t c = 0; c < K; c++)
+        if (s->cls_count[c])
+            s->cls[p++] = c;
+    s->n_present = p;
+    s->present[0] = p > 0 ? s->cls[0] : 0;
+    if (p >= 2) {
+        size_t D1 = s->u->data.d + 1, P = (p == 2 ? 1 : p) * D1;
+        if (s->p_fit != p)
+            memset(s->W, 0, P * sizeof(double));
+        s->p_fit = p;
+        logi_fit(s, p);
+    } else {
+        s->p_fit = 0;
+    }
+    return logi_score(s);
+}
+
+/* ---- kernel ridge ------------------------------------------------------------------- */
+
+static int kr_score(shap_state *s, double *u_out)
+{
+    const shap_utility *u = s->u;
+    size_t m = u->data.m, c = u->c;
+    double score = 0;
+    if (u->cfg.metric == SHAP_ACCURACY) {
+        for (size_t t = 0; t < m; t++) {
+            const double *p = s->P + t * c;
+            size_t best = 0;
+            for (size_t j = 1; j < c; j++)
+                if (p[j] > p[best])
+                    best = j;
+            score += best == (size_t)u->data.yt[t];
+        }
+        *u_out = score / (double)m;
+    } else {
+        for (size_t e = 0; e < m * c; e++) {
+            double r = s->P[e] - u->Yt[e];
+            score += r * r;
+        }
+        *u_out = -score / ((double)m * (double)c);
+    }
+    return TG_OK;
+}
+
+static int kr_add(shap_state *s, size_t i, tg_err *err)
+{
+    const shap_utility *u = s->u;
+    size_t n = u->data.n, m = u->data.m, c = u->c, j = s->s;
+    const double *K = u->cfg.K;
+    double *l = s->lrow;
+    /* forward substitution L l = K(S, i) */
+    for (size_t a = 0; a < j; a++) {
+        const double *La = s->L + a * n;
+        double v = K[s->idx[a] * n + i];
+        for (size_t b = 0; b < a; b++)
+            v -= La[b] * l[b];
+        l[a] = v / La[a];
+    }
+    double dd = K[i * n + i] + u->cfg.ridge;
+    double piv = dd;
+    for (size_t a = 0; a < j; a++)
+        piv -= l[a] * l[a];
+    if (!(piv > 1e-13 * fabs(dd)) || !(piv > 0))
+        return tg_err_set(err, TG_ENUMERICAL,
+                          "kernel ridge: K(S,S) + ridge I is not positive definite (pivot %.3g "
+                          "when adding training point %zu): set a larger params.utility.ridge",
+                          piv, i);
+    double lj = sqrt(piv);
+    double *Lj = s->L + j * n;
+    memcpy(Lj, l, j * sizeof(double));
+    Lj[j] = lj;
+    /* new rows of L^-1 K(S, test) and L^-1 Y_S */
+    double *w = s->Wk + j * m, *z = s->Z + j * c;
+    for (size_t t = 0; t < m; t++)
+        w[t] = u->cfg.Kt[t * n + i];
+    for (size_t a = 0; a < j; a++) {
+        const double *wa = s->Wk + a * m;
+        double la = l[a];
+        for (size_t t = 0; t < m; t++)
+            w[t] -= la * wa[t];
+    }
+    for (size_t t = 0; t < m; t++)
+        w[t] /= lj;
+    for (size_t q = 0; q < c; q++)
+        z[q] = u->data.classification ? (double)((size_t)u->data.y[i] == q) : u->data.y[i * c + q];
+    for (size_t a = 0; a < j; a++) {
+        const double *za = s->Z + a * c;
+        for (size_t q = 0; q < c; q++)
+            z[q] -= l[a] * za[q];
+    }
+    for (size_t q = 0; q < c; q++)
+        z[q] /= lj;
+    for (size_t t = 0; t < m; t++)
+        for (size_t q = 0; q < c; q++)
+            s->P[t * c + q] += w[t] * z[q];
+    return TG_OK;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+int shap_state_add(shap_state *s, size_t i, double *u_out, tg_err *err)
+{
+    const shap_utility *u = s->u;
+    int rc = TG_OK;
+    switch (u->cfg.kind) {
+    case SHAP_U_KNN:
+        s->idx[s->s++] = i;
+        *u_out = knn_add(s, i);
+        break;
+    case SHAP_U_LOGISTIC:
+        s->idx[s->s++] = i;
+        s->cls_count[(size_t)u->data.y[i]]++;
+        *u_out = logi_update(s);
+        if (stopped(s))
+            return tg_err_set(err, TG_ECANCELLED, "stopped");
+        break;
+    case SHAP_U_KRIDGE:
+        if ((rc = kr_add(s, i, err)))
+            return rc;
+        s->idx[s->s++] = i;
+        kr_score(s, u_out);
+        break;
+    case SHAP_U_FEATURES:
+        s->idx[s->s++] = i;
+        s->row[i] = u->cfg.point[i];
+        *u_out = features_eval_row(u, s->row, s->row2, s->out, s->ws);
+        break;
+    }
+    return rc;
+}
+
+int shap_state_eval(shap_state *s, const size_t *idx, size_t n, double *u_out, tg_err *err)
+{
+    const shap_utility *u = s->u;
+    shap_state_reset(s);
+    if (n == 0) {
+        *u_out = u->u_empty;
+        return TG_OK;
+    }
+    int rc = TG_OK;
+    switch (u->cfg.kind) {
+    case SHAP_U_KNN:
+        for (size_t a = 0; a < n; a++) {
+            s->idx[s->s++] = idx[a];
+            *u_out = knn_add(s, idx[a]);
+        }
+        break;
+    case SHAP_U_LOGISTIC: /* one fit of the whole set, from zero */
+        for (size_t a = 0; a < n; a++) {
+            s->idx[s->s++] = idx[a];
+            s->cls_count[(size_t)u->data.y[idx[a]]]++;
+        }
+        *u_out = logi_update(s);
+        if (stopped(s))
+            return tg_err_set(err, TG_ECANCELLED, "stopped");
+        break;
+    case SHAP_U_KRIDGE:
+        for (size_t a = 0; a < n; a++) {
+            if ((rc = kr_add(s, idx[a], err)))
+                return rc;
+            s->idx[s->s++] = idx[a];
+        }
+        kr_score(s, u_out);
+        break;
+    case SHAP_U_FEATURES:
+        for (size_t a = 0; a < n; a++) {
+            s->idx[s->s++] = idx[a];
+            s->row[idx[a]] = u->cfg.point[idx[a]];
+        }
+        *u_out = features_eval_row(u, s->row, s->row2, s->out, s->ws);
+        break;
+    }
+    return rc;
+}

@@ -77,7 +77,8 @@ int kinds_forbid(const json_t *req, const char *field, const char *why, tg_err *
 
 int kinds_require(const json_t *req, const char *field, const char *why, tg_err *err)
 {
-    if (!json_object_get(req, field))
+    json_t *v = json_object_get(req, field);
+    if (!v || json_is_null(v))
         return tg_err_setf(err, TG_EMISSING, field, "%s is required %s", field, why);
     return TG_OK;
 }
@@ -145,7 +146,7 @@ int kinds_validate(const json_t *req, const kind_env *env, json_t **filled_out,
     if (p && !json_is_object(p))
         return tg_err_setf(err, TG_EINVAL, "params", "params must be an object");
     json_t *d = json_object_get(req, "data");
-    if (d && !json_is_object(d))
+    if (d && !json_is_object(d) && !json_is_null(d)) /* null: the model's own data */
         return tg_err_setf(err, TG_EINVAL, "data", "data must be an object");
 
     filled = json_deep_copy(req);

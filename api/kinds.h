@@ -43,6 +43,8 @@ typedef struct kind_src {
 typedef struct kind_env {
     kind_src src;
     int test_kinds;      /* --enable-test-kinds */
+    double memory_budget; /* the server's memory budget in bytes (0: unknown), so that a kind
+                           * can say what would fit; the server checks the estimate itself */
 } kind_env;
 
 typedef enum kind_ref_type { KIND_REF_DATASET = 0, KIND_REF_MODEL = 1 } kind_ref_type;

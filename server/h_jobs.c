@@ -116,7 +116,8 @@ void h_job_submit(hreq *h)
     }
     if (!(body = http_body_json(h)))
         return;
-    kind_env env = {.src = catalog_src(app->st), .test_kinds = app->cfg.test_kinds};
+    kind_env env = {.src = catalog_src(app->st), .test_kinds = app->cfg.test_kinds,
+                    .memory_budget = (double)app->cfg.memory_budget};
     int rc = kinds_validate(body, &env, &filled, &plan, &err);
     if (rc) {
         http_reply_status(h, rc, &err);

@@ -117,25 +117,8 @@ static void make_obj(const infl_problem *pb, const double *theta, const double *
     o->p_lo = pb->p_lo;
     o->p_hi = pb->p_hi;
     o->threads = 1;
-}
-
-/* An HVP operator for lanczos_ritz: ud = curv_obj. */
-typedef struct hvp_ctx {
-    const curv_obj *o;
-    const tg_progress *prog;
-    int rc;
-    tg_err *err;
-} hvp_ctx;
-
-static int hvp_op(void *ud, const double *v, double *Hv)
-{
-    hvp_ctx *c = ud;
-    if (tg_progress_report(c->prog, -1, NULL)) {
-        c->rc = TG_ECANCELLED;
-        return 1;
-    }
-    c->rc = curv_hvp(c->o, v, Hv, c->err);
-    return c->rc != TG_OK;
+    o->cancel = NULL;
+    o->prog = NULL;
 }
 
 /* Explicit symmetric matrix (Pr x Pr) as a Lanczos operator. */
@@ -180,6 +163,15 @@ double influence_suggest_damping(double min_eig, double damping)
     return ceil(want / e) * e;
 }
 
+static int curv_fail(tg_err *err, int rc)
+{
+    if (rc == TG_ENOMEM)
+        return tg_err_set(err, rc, "out of memory for the Hessian products");
+    if (rc == TG_ECANCELLED)
+        return rc;
+    return tg_err_set(err, rc, "the curvature computation failed");
+}
+
 static int not_pd(tg_err *err, double min_eig, double damping, const char *how)
 {
     return tg_err_set(err, TG_ENUMERICAL,
@@ -199,7 +191,7 @@ typedef struct cg_stats {
 } cg_stats;
 
 /* Solves H x = b (Pr) from x = 0. Workspace 4 Pr; alpha/beta records of max_iter. */
-static int cg_solve(const curv_obj *o, const double *b, double *x, size_t Pr, double tol,
+static int cg_solve(curv_ws *cw, const double *b, double *x, size_t Pr, double tol,
                     size_t max_iter, double *w, double *ab, cg_stats *st,
                     const tg_progress *prog, tg_err *err)
 {
@@ -220,7 +212,7 @@ static int cg_solve(const curv_obj *o, const double *b, double *x, size_t Pr, do
     for (it = 0; it < max_iter && !st->converged; it++) {
         if (tg_progress_report(prog, -1, NULL))
             return TG_ECANCELLED;
-        if ((rc = curv_hvp(o, p, Hp, err)))
+        if ((rc = curv_hvp_ws(cw, p, Hp)))
             return rc;
         double pHp = linalg_dot(p, Hp, Pr), pp = linalg_dot(p, p, Pr);
         if (pp > 0 && pHp / pp < st->curv_min)
@@ -269,10 +261,12 @@ typedef struct lissa_ws {
     double *r, *Hr;           /* Pr each */
     double *bx, *by;          /* batch rows */
     size_t *perm;             /* n */
+    curv_obj bo;              /* the batch objective (rows in bx, by) */
+    curv_ws *bw;              /* its workspace, or NULL (full batch) */
 } lissa_ws;
 
 /* x = mean over repeats of r_depth / s (see the header). stream: the solve's RNG stream. */
-static int lissa_solve(const infl_problem *pb, const curv_obj *full, const double *b, double *x,
+static int lissa_solve(const infl_problem *pb, curv_ws *full, const double *b, double *x,
                        size_t Pr, const infl_cfg *cfg, double s, uint64_t stream, lissa_ws *lw,
                        const tg_progress *prog, tg_err *err)
 {
@@ -283,7 +277,6 @@ static int lissa_solve(const infl_problem *pb, const curv_obj *full, const doubl
     memset(x, 0, Pr * sizeof(double));
     if (bn == 0)
         return TG_OK;
-    curv_obj bo = *full;
     tg_rng rng;
     rng_seed_stream(&rng, cfg->seed, stream);
     size_t pos = pb->n; /* position in the current permutation of the rows */
@@ -292,7 +285,7 @@ static int lissa_solve(const infl_problem *pb, const curv_obj *full, const doubl
         for (size_t t = 1; t <= cfg->depth; t++) {
             if (tg_progress_report(prog, -1, NULL))
                 return TG_ECANCELLED;
-            const curv_obj *o = full;
+            curv_ws *o = full;
             if (bs) {
                 /* Batches of a fresh permutation, in order (sampling without replacement
                  * within an epoch). */
@@ -305,13 +298,10 @@ static int lissa_solve(const infl_problem *pb, const curv_obj *full, const doubl
                     memcpy(lw->bx + q * d, pb->x + i * d, d * sizeof(double));
                     memcpy(lw->by + q * yd, pb->y + i * yd, yd * sizeof(double));
                 }
-                bo.x = lw->bx;
-                bo.y = lw->by;
-                bo.n = bs;
-                o = &bo;
+                o = lw->bw;
             }
-            if ((rc = curv_hvp(o, lw->r, lw->Hr, err)))
-                return rc;
+            if ((rc = curv_hvp_ws(o, lw->r, lw->Hr)))
+                return curv_fail(err, rc);
             for (size_t q = 0; q < Pr; q++)
                 lw->r[q] = b[q] + lw->r[q] - lw->Hr[q] / s;
             double rn = linalg_norm(lw->r, Pr);
@@ -391,7 +381,8 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
     res->top_k = cfg->top_k < nc ? cfg->top_k : nc;
     make_obj(pb, pb->theta, pb->x, pb->y, n, pb->damping, &o);
     o.threads = pb->threads > 0 ? pb->threads : 1;
-    hvp_ctx hc = {&o, prog, TG_OK, err};
+    o.prog = prog;
+    curv_ws *cw = NULL;
 
     if (!(G = tg_alloc_array(nc, Pr, sizeof(double))) ||
         !(S = tg_alloc_array(m, Pr, sizeof(double))) ||
@@ -402,11 +393,10 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
         goto oom;
     if (cfg->self_influence && !(res->self_influence = tg_alloc_array(nc, 1, sizeof(double))))
         goto oom;
-    if (tg_progress_report(prog, 0.0, "gradients"))
-        {
-            rc = TG_ECANCELLED;
-            goto out;
-        }
+    if (tg_progress_report(prog, 0.0, "gradients")) {
+        rc = TG_ECANCELLED;
+        goto out;
+    }
     /* Stationarity of J at theta*. */
     {
         double *g = malloc(Pr * sizeof(double)), J;
@@ -414,11 +404,13 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
             goto oom;
         curv_obj o0 = o;
         o0.damping = 0;
-        rc = curv_grad(&o0, g, &J, err);
+        rc = curv_grad(&o0, g, &J);
         res->grad_norm = linalg_norm(g, Pr);
         free(g);
-        if (rc)
+        if (rc) {
+            rc = curv_fail(err, rc);
             goto out;
+        }
     }
     /* Training gradients (the kept n_cols x Pr matrix) and test gradients (into S). */
     if (pb->cols) {
@@ -436,29 +428,31 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
     free(xs);
     free(ys);
     xs = ys = NULL;
-    if (tg_progress_report(prog, 0.05, "solves"))
-        {
-            rc = TG_ECANCELLED;
-            goto out;
-        }
+    if (tg_progress_report(prog, 0.05, "solves")) {
+        rc = TG_ECANCELLED;
+        goto out;
+    }
 
     if (cfg->method == INFL_EXACT) {
         if (!(H = tg_alloc_array(Pr, Pr, sizeof(double))))
             goto oom;
-        if ((rc = curv_hessian(&o, H, prog, err)))
-            goto out;
-        if (tg_progress_report(prog, 0.5, "Cholesky"))
-            {
-            rc = TG_ECANCELLED;
+        if ((rc = curv_hessian(&o, H))) {
+            rc = curv_fail(err, rc);
             goto out;
         }
+        if (tg_progress_report(prog, 0.5, "Cholesky")) {
+        rc = TG_ECANCELLED;
+        goto out;
+    }
         if (Pr <= INFL_EIG_MAX_P) {
             if (!(tmp = tg_alloc_array(Pr, Pr, sizeof(double))) ||
                 !(w = tg_alloc_array(Pr, 1, sizeof(double))))
                 goto oom;
             memcpy(tmp, H, Pr * Pr * sizeof(double));
-            if ((rc = curv_eigvals(tmp, Pr, w, err)))
+            if ((rc = curv_eigvalsh(Pr, tmp, w))) {
+                rc = tg_err_set(err, rc, "the eigenvalues of H failed to converge");
                 goto out;
+            }
             res->min_eig = w[0];
             res->max_eig = w[Pr - 1];
             res->eig_exact = 1;
@@ -483,11 +477,10 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
             rc = tg_err_set(err, TG_EINTERNAL, "dpotrs failed (info %d)", info);
             goto out;
         }
-        if (tg_progress_report(prog, 0.8, "influence"))
-            {
-            rc = TG_ECANCELLED;
-            goto out;
-        }
+        if (tg_progress_report(prog, 0.8, "influence")) {
+        rc = TG_ECANCELLED;
+        goto out;
+    }
         if (m > 0 && nc > 0)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nc, (int)Pr, -1.0,
                         S, (int)Pr, G, (int)Pr, 0.0, res->influence, (int)nc);
@@ -502,11 +495,12 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
     } else {
         size_t solves = m + (cfg->self_influence ? nc : 0), done = 0;
         double s = cfg->scale, lo = NAN, hi = NAN;
+        if (!(cw = curv_ws_new(&o)))
+            goto oom;
         if (cfg->method == INFL_LISSA) {
             /* Extreme eigenvalues of H (the scale and the error bound). */
-            if ((rc = lanczos_extremes(hvp_op, &hc, Pr, 30, cfg->seed, &lo, &hi))) {
-                if (hc.rc)
-                    rc = hc.rc;
+            if ((rc = lanczos_extremes(curv_op, cw, Pr, 30, cfg->seed, &lo, &hi))) {
+                rc = curv_fail(err, rc);
                 goto out;
             }
             res->min_eig = lo;
@@ -526,6 +520,14 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
                        !(lw.by = tg_alloc_array(bs, yd, sizeof(double))) ||
                        !(lw.perm = tg_alloc_array(n, 1, sizeof(size_t)))))
                 goto oom;
+            if (bs) {
+                lw.bo = o;
+                lw.bo.x = lw.bx;
+                lw.bo.y = lw.by;
+                lw.bo.n = bs;
+                if (!(lw.bw = curv_ws_new(&lw.bo)))
+                    goto oom;
+            }
         } else {
             res->cg_iterations = 0;
             res->cg_relres = 0;
@@ -554,19 +556,21 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
             }
             if (cfg->method == INFL_CG) {
                 cg_stats st;
-                rc = cg_solve(&o, b, x, Pr, cfg->cg_tol, mi, w, ab, &st, prog, err);
+                rc = cg_solve(cw, b, x, Pr, cfg->cg_tol, mi, w, ab, &st, prog, err);
                 if (rc == TG_ENUMERICAL) {
                     double l0 = st.curv_min, l1 = NAN;
-                    int r2 = lanczos_extremes(hvp_op, &hc, Pr, 80, cfg->seed, &l0, &l1);
-                    if (r2 == TG_ECANCELLED || hc.rc == TG_ECANCELLED)
+                    int r2 = lanczos_extremes(curv_op, cw, Pr, 80, cfg->seed, &l0, &l1);
+                    if (r2 == TG_ECANCELLED)
                         rc = TG_ECANCELLED;
                     else
                         rc = not_pd(err, l0 < st.curv_min ? l0 : st.curv_min, pb->damping,
                                     "conjugate gradients met p^T H p <= 0; Lanczos estimate");
                     break;
                 }
-                if (rc)
+                if (rc) {
+                    rc = curv_fail(err, rc);
                     break;
+                }
                 if (st.iters > res->cg_iterations)
                     res->cg_iterations = st.iters;
                 if (st.relres > res->cg_relres)
@@ -578,7 +582,7 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
                 if (st.ritz_hi > rhi)
                     rhi = st.ritz_hi;
             } else {
-                rc = lissa_solve(pb, &o, b, x, Pr, cfg, s, j, &lw, prog, err);
+                rc = lissa_solve(pb, cw, b, x, Pr, cfg, s, j, &lw, prog, err);
                 if (rc)
                     break;
             }
@@ -621,6 +625,8 @@ out:
     free(lw.bx);
     free(lw.by);
     free(lw.perm);
+    curv_ws_free(lw.bw);
+    curv_ws_free(cw);
     return rc;
 }
 
@@ -632,7 +638,8 @@ static int obj_grad(const infl_problem *pb, const double *theta, const double *x
 {
     curv_obj o;
     make_obj(pb, theta, x, y, n, 0.0, &o);
-    return curv_grad(&o, g, J, err);
+    int rc = curv_grad(&o, g, J);
+    return rc ? curv_fail(err, rc) : TG_OK;
 }
 
 typedef struct retrain_ws {
@@ -685,7 +692,7 @@ static int retrain_ws_init(retrain_ws *w, size_t P, size_t Pr, int newton)
  * (newton = 1) or L-BFGS, to gradient norm INFL_LOO_GTOL. *gnorm: the final gradient
  * norm. Returns TG_OK (also when the tolerance was not reached), TG_ECANCELLED, errors. */
 static int retrain(const infl_problem *pb, const double *x, const double *y, size_t n,
-                   double *theta, int newton, atomic_int *stop, retrain_ws *w, double *gnorm,
+                   double *theta, int newton, const volatile int *stop, retrain_ws *w, double *gnorm,
                    tg_err *err)
 {
     size_t P = mlp_param_count(pb->arch), Pr = pb->p_hi - pb->p_lo;
@@ -700,13 +707,14 @@ static int retrain(const infl_problem *pb, const double *x, const double *y, siz
         *gnorm = gn;
         if (gn <= INFL_LOO_GTOL)
             return TG_OK;
-        if (stop && atomic_load(stop))
+        if (stop && *stop)
             return TG_ECANCELLED;
         if (newton) {
             curv_obj o;
             make_obj(pb, theta, x, y, n, 0.0, &o);
-            if ((rc = curv_hessian(&o, w->H, NULL, err)))
-                return rc;
+            o.cancel = stop;
+            if ((rc = curv_hessian(&o, w->H)))
+                return curv_fail(err, rc);
             /* (H + mu I) d = -g with the smallest mu in {0, 1e-8 s, 1e-7 s, ...} that
              * factors (s = the largest diagonal entry): Levenberg-Marquardt safeguard. */
             double dmax = 0;
@@ -824,7 +832,7 @@ typedef struct loo_job {
     double *actual, *gnorm;
     unsigned char *finished;
     atomic_size_t next, done;
-    atomic_int stop;
+    volatile int stop; /* also curv's cancel flag */
     pthread_mutex_t mu;
     int rc;
     tg_err err;
@@ -844,14 +852,12 @@ static void *loo_worker(void *arg)
     double *xm = tg_alloc_array(n, d, sizeof(double)), *ym = tg_alloc_array(n, yd, sizeof(double));
     mlp_ws *ws = mlp_ws_new(pb->arch, 1);
     if (!th || !xm || !ym || !ws || retrain_ws_init(&w, P, Pr, J->newton)) {
-        if (th && xm && ym && ws)
-            memset(&w, 0, sizeof w);
         rc = tg_err_set(&e, TG_ENOMEM, "out of memory for the retraining");
         goto out;
     }
     for (;;) {
         size_t t = atomic_fetch_add(&J->next, 1);
-        if (t >= J->k || atomic_load(&J->stop))
+        if (t >= J->k || J->stop)
             break;
         size_t i = J->idx[t];
         /* The data without row i. */
@@ -882,7 +888,7 @@ out:
             J->err = e;
         }
         pthread_mutex_unlock(&J->mu);
-        atomic_store(&J->stop, 1);
+        J->stop = 1;
     }
     return NULL;
 }
@@ -936,7 +942,6 @@ int influence_loo(const infl_problem *pb, const size_t *idx, size_t k, const dou
     J.actual = out->actual;
     atomic_init(&J.next, 0);
     atomic_init(&J.done, 0);
-    atomic_init(&J.stop, 0);
     pthread_mutex_init(&J.mu, NULL);
     tg_err_clear(&J.err);
     int nt = pb->threads > 1 ? pb->threads : 1;
@@ -958,7 +963,7 @@ int influence_loo(const infl_problem *pb, const size_t *idx, size_t k, const dou
     size_t seen = 0;
     while (started > 0) {
         size_t dn = atomic_load(&J.done);
-        int all = dn >= k || atomic_load(&J.stop);
+        int all = dn >= k || J.stop;
         if (dn != seen || all) {
             seen = dn;
             size_t c = 0;
@@ -972,14 +977,14 @@ int influence_loo(const infl_problem *pb, const size_t *idx, size_t k, const dou
             pthread_mutex_unlock(&J.mu);
             double pr = c >= 3 ? influence_pearson(pa, pp, c) : NAN;
             if (cb && cb(cb_ud, dn, k, pr))
-                atomic_store(&J.stop, 1);
+                J.stop = 1;
         }
         if (all && dn >= k)
             break;
-        if (atomic_load(&J.stop))
+        if (J.stop)
             break;
         if (tg_progress_report(prog, -1, NULL))
-            atomic_store(&J.stop, 1);
+            J.stop = 1;
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -1,0 +1,103 @@
+/* curv.h: the curvature of a model's training objective, shared by the hessian and
+ * influence kinds (API.md 5.3, 5.6; the theory's sections 4.4.1 and 10.1):
+ *
+ *   J(theta) = mean_i loss(x_i, theta) + l2/2 ||theta||^2,   H = grad^2 J + damping I,
+ *
+ * restricted to the parameters theta[p_lo..p_hi) (the others held fixed: "last_layer"
+ * is the last layer's W and b, see curv_subset_last_layer). Everything is exact: HVPs by
+ * the R-operator (mlp_hvp, Pearlmutter 1994), the explicit Hessian from HVPs against the
+ * unit vectors (column j of H is H e_j, symmetrized), gradients by backpropagation.
+ *
+ * The objective equals what the train kind minimizes (core/train.c batch_grad): the mean
+ * loss over the rows plus weight_decay/2 ||theta||^2 over all parameters, except that
+ * with adamw (or sam over adamw) the decay is decoupled and J has no L2 term. The l2 of
+ * a curv_obj is the caller's choice; api/ defaults it to the model's training
+ * weight_decay, and to 0 for adamw (and for uploaded models). Labels are the clean ones
+ * (the train kind's label noise is a property of its steps, not of J).
+ *
+ * Size preconditions: the arrays exist with their stated sizes (x: n x dims[0], y: n x
+ * ydim, theta: P), so their byte sizes fit in size_t; dim x dim for curv_hessian is the
+ * caller's allocation (API layers bound it at validation). Internal buffers are sized
+ * with overflow checks; a failure is TG_ENOMEM.
+ *
+ * Threading: reentrant. `threads` (>= 1) worker threads split the rows of each HVP and
+ * gradient, or the columns of an explicit Hessian; results depend on the thread count
+ * only through the order of a sum of `threads` partial results (deterministic for a
+ * given count). BLAS calls use the process-wide OpenBLAS setting. Cancellation: `cancel`
+ * (nonzero = stop) and `prog` (polled with fraction -1 between row blocks; must be
+ * callable only from the calling thread, so it is only called there) are both optional.
+ */
+#ifndef TG_CURV_H
+#define TG_CURV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lanczos.h"
+#include "mlp.h"
+#include "tg.h"
+
+typedef struct curv_obj {
+    const mlp_arch *arch;      /* borrowed */
+    const double *theta;       /* P, borrowed: the point where J is expanded */
+    const double *x;           /* n x dims[0], borrowed */
+    const double *y;           /* n x ydim (class indices when y_is_class or not mse) */
+    int y_is_class;
+    size_t n;                  /* rows (>= 1) */
+    tg_loss loss;
+    double l2;                 /* L2 coefficient of J (>= 0) */
+    double damping;            /* added to the diagonal of H (>= 0) */
+    size_t p_lo, p_hi;         /* the parameters that vary: theta[p_lo..p_hi) */
+    int threads;               /* >= 1 (0 is taken as 1) */
+    const volatile int *cancel; /* may be NULL; nonzero = stop (TG_ECANCELLED) */
+    const tg_progress *prog;   /* may be NULL; polled (fraction -1) from the calling thread;
+                                * curv_hessian also reports its fraction of columns */
+} curv_obj;
+
+/* p_hi - p_lo. */
+size_t curv_dim(const curv_obj *o);
+
+/* [lo, hi) of the last layer's W and b in theta (the params_subset "last_layer"). */
+void curv_subset_last_layer(const mlp_arch *a, size_t *lo, size_t *hi);
+
+/* A workspace for repeated products on one curv_obj (borrowed, must outlive it):
+ * per-thread mlp workspaces and P-vectors. New; NULL on allocation failure. */
+typedef struct curv_ws curv_ws;
+curv_ws *curv_ws_new(const curv_obj *o);
+void curv_ws_free(curv_ws *w);
+/* Bytes a curv_ws for o takes (for memory estimates): about threads x (mlp_ws + 3 P)
+ * doubles. */
+double curv_ws_bytes(const mlp_arch *a, size_t n, int threads);
+
+/* Hv (curv_dim) = (H + damping I) v on the subset (v: curv_dim; v and Hv must not
+ * alias). Returns TG_OK, TG_ENOMEM (curv_hvp only: its workspace) or TG_ECANCELLED. */
+int curv_hvp(const curv_obj *o, const double *v, double *Hv);
+int curv_hvp_ws(curv_ws *w, const double *v, double *Hv);
+
+/* The explicit (H + damping I), dim x dim, row-major = column-major (symmetric: the
+ * mean of H and H^T, which agree to rounding), from dim HVPs against unit vectors in
+ * rounds over `threads` threads. Progress: fraction of columns done. Returns TG_OK,
+ * TG_ENOMEM, TG_ECANCELLED. */
+int curv_hessian(const curv_obj *o, double *H);
+
+/* g (curv_dim) = gradient of J on the subset (damping does not enter); *J_out (may be
+ * NULL) = J(theta). Returns TG_OK, TG_ENOMEM, TG_ECANCELLED. */
+int curv_grad(const curv_obj *o, double *g, double *J_out);
+
+/* The lanczos_op of a curv_ws (ud = the curv_ws): y = (H + damping I) x; nonzero on
+ * cancellation. */
+int curv_op(void *ud, const double *x, double *y);
+
+/* ---- eigen helpers ----------------------------------------------------------------- */
+
+/* All eigenvalues (ascending, w: n) of the symmetric n x n matrix A (destroyed) by
+ * LAPACK dsyevd (values only). Returns TG_OK, TG_ENOMEM, TG_ENUMERICAL (no
+ * convergence). Precondition: n fits in an int. */
+int curv_eigvalsh(size_t n, double *A, double *w);
+
+/* Extreme eigenvalues by Lanczos with full reorthogonalization: see lanczos_extreme in
+ * lanczos.h. Hutchinson's trace estimator (Rademacher probes) and stochastic Lanczos
+ * quadrature: lanczos_hutchinson, lanczos_slq. They take any lanczos_op; with curv_op
+ * and a curv_ws they run on H + damping I. */
+
+#endif

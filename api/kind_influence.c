@@ -343,7 +343,7 @@ static double estimate(const infl_req *r, const tg_model *m, const tg_dataset *d
     double loo = 0;
     if (r->loo) {
         double per = P * 2 + n * (d + (double)ds->n_outputs) + 16 * 256 * total +
-                     (pr <= 1200 ? 2 * pr * pr : 42 * pr) + 4 * pr;
+                     (pr <= 200 ? 2 * pr * pr : 42 * pr) + 4 * pr;
         loo = per * (threads > 1 ? threads : 1);
     }
     return 8 * (data + keep + ws + fmax(solver, loo)) + (1 << 20);
@@ -376,7 +376,7 @@ static int infl_validate(const json_t *req, const kind_env *env, json_t *filled,
                                                               (double)model->P
                                                         : hvp);
         if (r.loo)
-            plan->flops += (double)r.loo * 20 * hvp * (Pr <= 1200 ? (double)Pr / 4 : 50);
+            plan->flops += (double)r.loo * 20 * hvp * (Pr <= 200 ? (double)Pr / 4 : 50);
         double budget = env->memory_budget;
         if (budget > 0 && plan->memory_bytes > budget) {
             /* Name what fits: cg, the last layer, fewer training columns. */

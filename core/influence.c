@@ -20,7 +20,7 @@
 #include "rng.h"
 
 /* Above this range size the LOO retraining uses L-BFGS instead of Newton. */
-#define INFL_NEWTON_MAX_P 1200
+#define INFL_NEWTON_MAX_P 200
 /* Explicit eigenvalues of H for the exact method up to this size (else Lanczos). */
 #define INFL_EIG_MAX_P 2000
 #define INFL_LOO_GTOL 1e-10
@@ -632,12 +632,27 @@ out:
 
 /* ---- leave-one-out retraining ------------------------------------------------------------ */
 
+/* Cancellation of a retraining: a flag (any thread) and a progress callback (the calling
+ * thread only; NULL on workers). */
+typedef struct stopper {
+    const volatile int *flag;
+    const tg_progress *prog;
+} stopper;
+
+static int stopped(const stopper *st)
+{
+    return (st->flag && *st->flag) || tg_progress_report(st->prog, -1, NULL);
+}
+
 /* J and its gradient on the range (no damping) at theta. */
 static int obj_grad(const infl_problem *pb, const double *theta, const double *x,
-                    const double *y, size_t n, double *g, double *J, tg_err *err)
+                    const double *y, size_t n, double *g, double *J, const stopper *st,
+                    tg_err *err)
 {
     curv_obj o;
     make_obj(pb, theta, x, y, n, 0.0, &o);
+    o.cancel = st->flag;
+    o.prog = st->prog;
     int rc = curv_grad(&o, g, J);
     return rc ? curv_fail(err, rc) : TG_OK;
 }
@@ -692,13 +707,13 @@ static int retrain_ws_init(retrain_ws *w, size_t P, size_t Pr, int newton)
  * (newton = 1) or L-BFGS, to gradient norm INFL_LOO_GTOL. *gnorm: the final gradient
  * norm. Returns TG_OK (also when the tolerance was not reached), TG_ECANCELLED, errors. */
 static int retrain(const infl_problem *pb, const double *x, const double *y, size_t n,
-                   double *theta, int newton, const volatile int *stop, retrain_ws *w, double *gnorm,
+                   double *theta, int newton, const stopper *stop, retrain_ws *w, double *gnorm,
                    tg_err *err)
 {
     size_t P = mlp_param_count(pb->arch), Pr = pb->p_hi - pb->p_lo;
     double J, J1;
     size_t hist = 0, head = 0;
-    int rc = obj_grad(pb, theta, x, y, n, w->g, &J, err);
+    int rc = obj_grad(pb, theta, x, y, n, w->g, &J, stop, err);
     if (rc)
         return rc;
     size_t max_iter = newton ? NEWTON_MAX_ITER : LBFGS_MAX_ITER;
@@ -707,12 +722,13 @@ static int retrain(const infl_problem *pb, const double *x, const double *y, siz
         *gnorm = gn;
         if (gn <= INFL_LOO_GTOL)
             return TG_OK;
-        if (stop && *stop)
+        if (stopped(stop))
             return TG_ECANCELLED;
         if (newton) {
             curv_obj o;
             make_obj(pb, theta, x, y, n, 0.0, &o);
-            o.cancel = stop;
+            o.cancel = stop->flag;
+            o.prog = stop->prog;
             if ((rc = curv_hessian(&o, w->H)))
                 return curv_fail(err, rc);
             /* (H + mu I) d = -g with the smallest mu in {0, 1e-8 s, 1e-7 s, ...} that
@@ -775,7 +791,7 @@ static int retrain(const infl_problem *pb, const double *x, const double *y, siz
             memcpy(w->th1, theta, P * sizeof(double));
             for (size_t q = 0; q < Pr; q++)
                 w->th1[pb->p_lo + q] += t * w->dir[q];
-            if ((rc = obj_grad(pb, w->th1, x, y, n, w->g1, &J1, err)))
+            if ((rc = obj_grad(pb, w->th1, x, y, n, w->g1, &J1, stop, err)))
                 return rc;
             if (isfinite(J1) &&
                 (J1 <= J + 1e-4 * t * gd ||
@@ -866,7 +882,8 @@ static void *loo_worker(void *arg)
         memcpy(ym, pb->y, i * yd * sizeof(double));
         memcpy(ym + i * yd, pb->y + (i + 1) * yd, (n - 1 - i) * yd * sizeof(double));
         memcpy(th, pb->theta, P * sizeof(double));
-        rc = retrain(pb, xm, ym, n - 1, th, J->newton, &J->stop, &w, &J->gnorm[t], &e);
+        stopper sp = {&J->stop, NULL};
+        rc = retrain(pb, xm, ym, n - 1, th, J->newton, &sp, &w, &J->gnorm[t], &e);
         if (rc)
             break;
         J->actual[t] = test_loss(pb, th, ws) - J->ref_loss;
@@ -898,7 +915,7 @@ int influence_loo(const infl_problem *pb, const size_t *idx, size_t k, const dou
                   tg_err *err)
 {
     size_t P = mlp_param_count(pb->arch), Pr = pb->p_hi - pb->p_lo;
-    int newton = Pr <= INFL_NEWTON_MAX_P, rc = TG_OK;
+    int newton = Pr <= INFL_NEWTON_MAX_P && !pb->loo_lbfgs, rc = TG_OK;
     retrain_ws w;
     loo_job J;
     double *th = NULL, *pa = NULL, *pp = NULL;
@@ -923,7 +940,8 @@ int influence_loo(const infl_problem *pb, const size_t *idx, size_t k, const dou
     }
     memcpy(th, pb->theta, P * sizeof(double));
     double g0 = 0;
-    if ((rc = retrain(pb, pb->x, pb->y, pb->n, th, newton, NULL, &w, &g0, err)))
+    stopper sp0 = {NULL, prog};
+    if ((rc = retrain(pb, pb->x, pb->y, pb->n, th, newton, &sp0, &w, &g0, err)))
         goto out;
     out->worst_grad = g0;
     out->unconverged = g0 > INFL_LOO_GTOL;

@@ -60,6 +60,8 @@ typedef struct infl_problem {
     size_t p_lo, p_hi;         /* parameter range */
     double l2, damping;
     int threads;
+    int loo_lbfgs;             /* influence_loo: 1 = L-BFGS whatever the size (else Newton
+                                * when p_hi - p_lo <= 200) */
 } infl_problem;
 
 typedef struct infl_cfg {

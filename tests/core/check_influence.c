@@ -254,7 +254,7 @@ START_TEST(test_lissa)
 }
 END_TEST
 
-static void check_loo(const char *name, int threads, double min_pearson)
+static void check_loo(const char *name, int threads, int lbfgs, double min_pearson)
 {
     json_t *f = fixture_load(FIX, SCRIPT);
     icase c;
@@ -265,6 +265,7 @@ static void check_loo(const char *name, int threads, double min_pearson)
     infl_problem pb = problem(&c);
     pb.damping = 0;
     pb.threads = threads;
+    pb.loo_lbfgs = lbfgs;
     infl_cfg cfg = cfg_of(INFL_EXACT);
     ck_assert_int_eq(influence_run(&pb, &cfg, &r, NULL, &err), TG_OK);
     size_t *idx = malloc(c.n * sizeof(size_t));
@@ -286,6 +287,7 @@ static void check_loo(const char *name, int threads, double min_pearson)
                           i, pred[i], lo.actual[i]);
     }
     double p = influence_pearson(pred, lo.actual, c.n);
+    ck_assert(lo.newton == (size_t)!lbfgs);
     printf("influence loo %s: pearson %.5f (torch %.5f), spearman %.4f, worst grad %.1e\n", name,
            p, num(c.c, "loo_pearson"), influence_spearman(pred, lo.actual, c.n), lo.worst_grad);
     ck_assert(p > min_pearson);
@@ -301,8 +303,9 @@ static void check_loo(const char *name, int threads, double min_pearson)
 
 START_TEST(test_loo)
 {
-    check_loo("logreg", 2, 0.99);
-    check_loo("mlp_mse_last", 1, 0.95);
+    check_loo("logreg", 2, 0, 0.99);
+    check_loo("mlp_mse_last", 1, 0, 0.95);
+    check_loo("mlp_mse_last", 2, 1, 0.95);
 }
 END_TEST
 

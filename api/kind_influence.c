@@ -162,10 +162,17 @@ static int decode(json_t *p, const tg_model *model, const tg_dataset *ds, infl_r
     if ((rc = jx_number(p, "damping", "params", 0.001, 0, 0, INFINITY, 0, &r->damping, err)))
         return rc;
     jx_default(p, "damping", json_real(r->damping));
+    /* The L2 term the model was trained with: weight_decay, except that adamw (also as
+     * sam's base) decouples the decay, so its J has none (as core/curv.h). */
     double wd = 0;
     if (model->training) {
-        json_t *w = json_object_get(json_object_get(model->training, "params"), "weight_decay");
-        if (json_is_number(w))
+        json_t *tp = json_object_get(model->training, "params");
+        json_t *w = json_object_get(tp, "weight_decay"), *o = json_object_get(tp, "optimizer");
+        const char *on = json_string_value(json_object_get(o, "name"));
+        const char *ob = json_string_value(json_object_get(o, "base"));
+        int decoupled = (on && strcmp(on, "adamw") == 0) ||
+                        (on && strcmp(on, "sam") == 0 && ob && strcmp(ob, "adamw") == 0);
+        if (json_is_number(w) && !decoupled)
             wd = json_number_value(w);
     }
     if ((rc = jx_number(p, "l2", "params", wd, 0, 0, INFINITY, 0, &r->l2, err)))

@@ -182,7 +182,7 @@ START_TEST(kind_schema)
     ASSERT_STATUS(r, 200);
     ck_assert_uint_eq(json_array_size(jpath(r->json, "params.oneOf")), 2);
 
-    r = http_get(S, "/v1/kinds/influence");
+    r = http_get(S, "/v1/kinds/shapley");
     ASSERT_STATUS(r, 200);
     ck_assert(json_is_false(jpath(r->json, "available")));
 

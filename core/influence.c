@@ -155,6 +155,18 @@ static int lanczos_extremes(lanczos_op op, void *ud, size_t n, size_t k, uint64_
     return rc;
 }
 
+/* A stage [lo, hi] of a parent progress (curv_hessian reports its own fraction). */
+typedef struct sub_prog {
+    const tg_progress *parent;
+    double lo, hi;
+} sub_prog;
+
+static int sub_prog_fn(void *ud, double f, const char *msg)
+{
+    sub_prog *s = ud;
+    return tg_progress_report(s->parent, f < 0 ? -1 : s->lo + (s->hi - s->lo) * f, msg);
+}
+
 double influence_suggest_damping(double min_eig, double damping)
 {
     double neg = damping - min_eig; /* -lambda_min of grad^2 J, > 0 here */
@@ -436,7 +448,11 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
     if (cfg->method == INFL_EXACT) {
         if (!(H = tg_alloc_array(Pr, Pr, sizeof(double))))
             goto oom;
-        if ((rc = curv_hessian(&o, H))) {
+        sub_prog sp = {prog, 0.05, 0.5};
+        tg_progress hp = {sub_prog_fn, &sp};
+        curv_obj oh = o;
+        oh.prog = prog ? &hp : NULL;
+        if ((rc = curv_hessian(&oh, H))) {
             rc = curv_fail(err, rc);
             goto out;
         }

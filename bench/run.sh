@@ -3,7 +3,7 @@
 # part of make test. Usage: sh bench/run.sh [name...]  (default: all)
 set -e
 cd "$(dirname "$0")/.."
-names=${*:-http train ntk}
+names=${*:-http train ntk hessian}
 for n in $names; do
   echo "== bench/$n"
   sh "bench/$n/run.sh"

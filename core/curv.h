@@ -20,10 +20,18 @@
  * caller's allocation (API layers bound it at validation). Internal buffers are sized
  * with overflow checks; a failure is TG_ENOMEM.
  *
+ * HVPs on a workspace (curv_ws) cache what does not depend on the direction (each row's
+ * activations, phi', the backward pass's deltas and phi'' terms, the loss curvature:
+ * 4 x hidden units + 2 x outputs doubles per row), filled by the first product, so each
+ * later one runs only the R-passes (about half the time of mlp_hvp for tanh networks);
+ * theta, x and y must not change during the workspace's life.
+ *
  * Threading: reentrant. `threads` (>= 1) worker threads split the rows of each HVP and
  * gradient, or the columns of an explicit Hessian; results depend on the thread count
  * only through the order of a sum of `threads` partial results (deterministic for a
- * given count). BLAS calls use the process-wide OpenBLAS setting. Cancellation: `cancel`
+ * given count). BLAS calls use the process-wide OpenBLAS setting: use threads > 1 only
+ * with a single-threaded BLAS (threads calling a multithreaded OpenBLAS at once contend:
+ * measured 2.5x slower with 2 threads x 2 BLAS threads on 2 cores than 1 x 2). Cancellation: `cancel`
  * (nonzero = stop) and `prog` (polled with fraction -1 between row blocks; must be
  * callable only from the calling thread, so it is only called there) are both optional.
  */
@@ -52,6 +60,8 @@ typedef struct curv_obj {
     const volatile int *cancel; /* may be NULL; nonzero = stop (TG_ECANCELLED) */
     const tg_progress *prog;   /* may be NULL; polled (fraction -1) from the calling thread;
                                 * curv_hessian also reports its fraction of columns */
+    int no_cache;              /* 1: every HVP recomputes the forward pass (no cache; see
+                                * below); 0 (default): cache when it takes <= 768 MiB */
 } curv_obj;
 
 /* p_hi - p_lo. */

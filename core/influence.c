@@ -392,7 +392,9 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
     res->min_eig = res->max_eig = res->lissa_bound = res->cg_relres = NAN;
     res->top_k = cfg->top_k < nc ? cfg->top_k : nc;
     make_obj(pb, pb->theta, pb->x, pb->y, n, pb->damping, &o);
-    o.threads = pb->threads > 0 ? pb->threads : 1;
+    /* One curv lane: io->threads is OpenBLAS's count, and lanes calling a multithreaded
+     * BLAS contend (core/curv.h). */
+    o.threads = 1;
     o.prog = prog;
     curv_ws *cw = NULL;
 
@@ -541,6 +543,7 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
                 lw.bo.x = lw.bx;
                 lw.bo.y = lw.by;
                 lw.bo.n = bs;
+                lw.bo.no_cache = 1; /* the batch rows change between products */
                 if (!(lw.bw = curv_ws_new(&lw.bo)))
                     goto oom;
             }

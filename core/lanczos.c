@@ -113,12 +113,18 @@ static double *basis_slot(basis *B)
     return B->chunk[c] + r * B->n;
 }
 
-/* w -= V (V^T w), twice (classical Gram-Schmidt with reorthogonalization: "twice is
- * enough", Giraud et al. 2005). c: scratch of BASIS_CHUNK doubles. */
-static void basis_orth(const basis *B, double *w, double *c)
+/* Vector i of the basis. */
+static const double *basis_vec(const basis *B, size_t i)
+{
+    return B->chunk[i / BASIS_CHUNK] + (i % BASIS_CHUNK) * B->n;
+}
+
+/* w -= V (V^T w), `passes` times (classical Gram-Schmidt; two passes are enough: Giraud
+ * et al. 2005). c: scratch of BASIS_CHUNK doubles. */
+static void basis_orth(const basis *B, double *w, double *c, int passes)
 {
     int n = (int)B->n;
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < passes; pass++)
         for (size_t k = 0; k * BASIS_CHUNK < B->count; k++) {
             size_t rows = B->count - k * BASIS_CHUNK;
             if (rows > BASIS_CHUNK)
@@ -159,8 +165,19 @@ static int lanczos_run(lanczos_op op, void *ud, size_t n, const double *v0, size
             goto out;
         }
         alpha[j] = cblas_ddot((int)n, w, 1, v, 1);
-        basis_orth(&B, w, c);
+        /* The three-term recurrence first (it removes the large components), then full
+         * reorthogonalization: a second Gram-Schmidt pass only when the first removed more
+         * than 1 - 1/sqrt(2) of the norm (the DGKS criterion, Daniel et al. 1976). */
+        cblas_daxpy((int)n, -alpha[j], v, 1, w, 1);
+        if (j > 0)
+            cblas_daxpy((int)n, -beta[j - 1], basis_vec(&B, j - 1), 1, w, 1);
+        double before = cblas_dnrm2((int)n, w, 1);
+        basis_orth(&B, w, c, 1);
         double b = cblas_dnrm2((int)n, w, 1);
+        if (b < M_SQRT1_2 * before) {
+            basis_orth(&B, w, c, 1);
+            b = cblas_dnrm2((int)n, w, 1);
+        }
         beta[j] = b;
         *m_out = j + 1;
         /* beta tiny against the operator's scale: the Krylov space is invariant. */
@@ -462,24 +479,23 @@ static int slq_check(void *cud, const double *alpha, const double *beta, size_t 
 int lanczos_slq(lanczos_op op, void *ud, size_t n, size_t probes, size_t steps, tg_rng *rng,
                 const tg_progress *prog, double *nodes, double *weights, size_t *counts)
 {
-    if (steps > n)
-        steps = n;
+    size_t run = steps > n ? n : steps; /* rows of nodes/weights keep the stride steps */
     double *v0 = tg_alloc_array(n, 1, sizeof(double));
-    double *alpha = tg_alloc_array(steps, 1, sizeof(double));
-    double *beta = tg_alloc_array(steps, 1, sizeof(double));
-    double *z = tg_alloc_array(steps, steps, sizeof(double));
+    double *alpha = tg_alloc_array(run, 1, sizeof(double));
+    double *beta = tg_alloc_array(run, 1, sizeof(double));
+    double *z = tg_alloc_array(run, run, sizeof(double));
     int rc = TG_OK;
     if (!v0 || !alpha || !beta || !z) {
         rc = TG_ENOMEM;
         goto out;
     }
-    slq_ctx S = {prog, 0, probes, steps};
+    slq_ctx S = {prog, 0, probes, run};
     for (size_t p = 0; p < probes; p++) {
         size_t m = 0;
         int inv = 0;
         S.probe = p;
         random_unit(rng, n, v0, 1);
-        if ((rc = lanczos_run(op, ud, n, v0, steps, alpha, beta, slq_check, &S, &m, &inv)))
+        if ((rc = lanczos_run(op, ud, n, v0, run, alpha, beta, slq_check, &S, &m, &inv)))
             goto out;
         double *nd = nodes + p * steps, *wt = weights + p * steps;
         memcpy(nd, alpha, m * sizeof(double));

@@ -17,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/curv.h"
+#include "core/hessian.h"
 #include "core/lanczos.h"
 #include "core/rng.h"
-#include "suite.h"
+#include "fixture.h"
+#include "tests/suite.h"
 
 /* A small deterministic generator, independent of core/rng.c. */
 static double lcg(unsigned long long *s)
@@ -139,7 +142,54 @@ START_TEST(hvp_matches_finite_differences)
             double e = rel_err(hv, fd, dim);
             ck_assert_msg(e < 1e-7, "loss %zu variant %d: hvp vs finite differences %g", li,
                           variant, e);
+            /* the cached R-passes against mlp_hvp's full recomputation */
+            double *hv2 = malloc(dim * sizeof(double));
+            c.o.no_cache = 1;
+            ck_assert_int_eq(curv_hvp(&c.o, v, hv2), TG_OK);
+            c.o.no_cache = 0;
+            double e2 = rel_err(hv, hv2, dim);
+            ck_assert_msg(e2 < 1e-13, "loss %zu variant %d: cached vs recomputed %g", li,
+                          variant, e2);
+            free(hv2);
             free(v), free(hv), free(fd);
+            hcase_free(&c);
+        }
+}
+END_TEST
+
+/* Every activation, a linear model (no hidden layer) and the ntk parameterization: the
+ * cached R-passes against mlp_hvp (itself checked against finite differences and
+ * PyTorch in check_mlp.c). */
+START_TEST(cached_hvp_matches_mlp_hvp)
+{
+    for (int act = 0; act < ACT_COUNT; act++)
+        for (int shape = 0; shape < 3; shape++) {
+            hcase c;
+            tg_loss loss = shape == 1 ? LOSS_MSE : LOSS_CROSS_ENTROPY;
+            hcase_make(&c, loss, 4, 6, 5, 3, 530, (tg_act)act, 40 + (unsigned)act);
+            if (shape == 2) {
+                c.a.ntk = 1;
+                c.a.w_std = 1.3;
+                c.a.b_std = 0.4;
+            }
+            if (shape == 1) { /* a linear model */
+                c.a.n_layers = 1;
+                c.a.dims[1] = 3;
+                c.o.p_hi = mlp_param_count(&c.a);
+            }
+            size_t P = mlp_param_count(&c.a);
+            unsigned long long s = 5;
+            double *v = malloc(P * sizeof(double)), *a1 = malloc(P * sizeof(double)),
+                   *a2 = malloc(P * sizeof(double));
+            for (size_t i = 0; i < P; i++)
+                v[i] = lcg(&s);
+            ck_assert_int_eq(curv_hvp(&c.o, v, a1), TG_OK);
+            mlp_ws *ws = mlp_ws_new(&c.a, c.n);
+            mlp_hvp(&c.a, c.theta, c.x, c.y, c.o.y_is_class, c.n, loss, v, ws, a2, NULL);
+            double e = rel_err(a1, a2, P);
+            ck_assert_msg(e < 1e-13, "act %d shape %d: cached hvp vs mlp_hvp %g", act, shape, e);
+            mlp_ws_free(ws);
+            free(v), free(a1), free(a2);
             hcase_free(&c);
         }
 }
@@ -300,10 +350,165 @@ START_TEST(hutchinson_and_slq)
 }
 END_TEST
 
+
+/* ---- against PyTorch ---------------------------------------------------------------- */
+
+#define FIXTURES "reference/hessian_fixtures.json"
+#define SCRIPT "tests/reference/hessian_ref.py"
+
+typedef struct ref_case {
+    mlp_arch a;
+    double *theta, *x, *y;
+    curv_obj o;
+} ref_case;
+
+static void ref_load(json_t *c, ref_case *r)
+{
+    memset(r, 0, sizeof *r);
+    json_t *dims = member(c, "dims");
+    r->a.n_layers = json_array_size(dims) - 1;
+    for (size_t l = 0; l <= r->a.n_layers; l++)
+        r->a.dims[l] = (size_t)json_integer_value(json_array_get(dims, l));
+    r->a.act = (tg_act)activation_from_name(str(c, "activation"));
+    r->a.bias = 1;
+    const char *ln = str(c, "loss");
+    tg_loss loss = strcmp(ln, "cross_entropy") == 0 ? LOSS_CROSS_ENTROPY
+                   : strcmp(ln, "logistic") == 0    ? LOSS_LOGISTIC
+                                                    : LOSS_MSE;
+    size_t n = count(c, "n"), P = count(c, "param_count");
+    ck_assert_uint_eq(P, mlp_param_count(&r->a));
+    size_t yd = loss == LOSS_MSE ? r->a.dims[r->a.n_layers] : 1;
+    r->theta = vec(c, "theta", P);
+    r->x = vec(c, "x", n * r->a.dims[0]);
+    r->y = vec(c, "y", n * yd);
+    r->o = (curv_obj){.arch = &r->a, .theta = r->theta, .x = r->x, .y = r->y,
+                      .y_is_class = loss != LOSS_MSE, .n = n, .loss = loss,
+                      .l2 = num(c, "l2"), .p_lo = 0, .p_hi = P, .threads = 2};
+}
+
+static void ref_free(ref_case *r)
+{
+    free(r->theta), free(r->x), free(r->y);
+}
+
+/* Worst relative error of got (k) against want, noted in *worst. */
+static void cmp_rel(const char *what, const char *name, const double *got, const double *want,
+                    size_t k, double tol, double *worst)
+{
+    for (size_t i = 0; i < k; i++) {
+        double e = fabs(got[i] - want[i]) / fabs(want[i]);
+        *worst = fmax(*worst, e);
+        ck_assert_msg(e <= tol, "%s %s[%zu]: %.17g vs torch %.17g (rel %.2e)", name, what, i,
+                      got[i], want[i], e);
+    }
+}
+
+START_TEST(eigenvalues_match_pytorch)
+{
+    json_t *f = fixture_load(FIXTURES, SCRIPT), *cases = member(f, "cases");
+    double w_exact = 0, w_lanczos = 0, w_other = 0, w_subset = 0;
+    size_t steps_max = 0;
+    for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+        json_t *c = json_array_get(cases, ci);
+        const char *name = str(c, "name");
+        ref_case r;
+        ref_load(c, &r);
+        size_t P = r.o.p_hi;
+        double *top = vec(c, "top5", 5), *bot = vec(c, "bottom5", 5);
+        for (int m = 0; m < 2; m++) {
+            hessian_cfg cfg = {.method = m ? HESSIAN_LANCZOS : HESSIAN_EXACT, .top_k = 5,
+                               .bottom_k = 5, .tol = 1e-10, .max_steps = P, .grad_tol = 1e-4,
+                               .eig_tol = 1e-4, .seed = 1};
+            hessian_result hr;
+            tg_err err;
+            ck_assert_int_eq(hessian_run(&r.o, &cfg, NULL, &hr, &err), TG_OK);
+            cmp_rel(m ? "lanczos top" : "exact top", name, hr.top, top, 5, 1e-8,
+                    m ? &w_lanczos : &w_exact);
+            cmp_rel(m ? "lanczos bottom" : "exact bottom", name, hr.bottom, bot, 5, 1e-8,
+                    m ? &w_lanczos : &w_exact);
+            ck_assert(hr.sharpness == hr.top[0] && hr.min_eigenvalue == hr.bottom[0]);
+            double want[3] = {num(c, "objective"), num(c, "gradient_norm"), num(c, "trace")};
+            double got[3] = {hr.objective, hr.gradient_norm, hr.trace};
+            cmp_rel("J / |grad J| / trace", name, got, want, m ? 2 : 3, 1e-10, &w_other);
+            ck_assert(!hr.second_order_stationary); /* negative curvature in every case */
+            if (m) {
+                ck_assert(hr.converged);
+                steps_max = hr.lanczos_steps > steps_max ? hr.lanczos_steps : steps_max;
+            }
+            hessian_result_deinit(&hr);
+        }
+        json_t *sub = json_object_get(c, "subset");
+        if (sub) {
+            /* params_subset last_layer with damping: explicit block and Lanczos */
+            curv_subset_last_layer(&r.a, &r.o.p_lo, &r.o.p_hi);
+            ck_assert_uint_eq(r.o.p_lo, count(sub, "p_lo"));
+            r.o.damping = num(sub, "damping");
+            size_t dim = curv_dim(&r.o);
+            double *st = vec(sub, "top5", 5), *sb = vec(sub, "bottom5", 5);
+            double *H = malloc(dim * dim * sizeof(double)), *w = malloc(dim * sizeof(double));
+            ck_assert_int_eq(curv_hessian(&r.o, H), TG_OK);
+            double tr = 0, rt[5], rb[5];
+            for (size_t i = 0; i < dim; i++)
+                tr += H[i * dim + i];
+            ck_assert_int_eq(curv_eigvalsh(dim, H, w), TG_OK);
+            for (size_t i = 0; i < 5; i++) {
+                rt[i] = w[dim - 1 - i];
+                rb[i] = w[i];
+            }
+            cmp_rel("subset top", name, rt, st, 5, 1e-8, &w_subset);
+            cmp_rel("subset bottom", name, rb, sb, 5, 1e-8, &w_subset);
+            double tw = num(sub, "trace");
+            cmp_rel("subset trace", name, &tr, &tw, 1, 1e-10, &w_subset);
+            free(H), free(w), free(st), free(sb);
+        }
+        free(top), free(bot);
+        ref_free(&r);
+    }
+    fprintf(stderr, "hessian vs PyTorch: top/bottom 5 eigenvalues, worst relative error: exact "
+            "%.2e, Lanczos %.2e (at most %zu steps), last-layer block %.2e; J, |grad J|, "
+            "trace %.2e\n", w_exact, w_lanczos, steps_max, w_subset, w_other);
+    json_decref(f);
+}
+END_TEST
+
+/* Lanczos at P = 100,000: memory is the basis (steps x P) and a few P-vectors. */
+START_TEST(lanczos_at_p_100000)
+{
+    hcase c;
+    /* 30-300-300-30 tanh: P = 30*300 + 300 + 300*300 + 300 + 300*30 + 30 = 108,630 */
+    hcase_make(&c, LOSS_CROSS_ENTROPY, 30, 300, 300, 30, 64, ACT_TANH, 77);
+    size_t P = curv_dim(&c.o);
+    ck_assert_uint_gt(P, 100000);
+    c.o.threads = 1;
+    hessian_cfg cfg = {.method = HESSIAN_LANCZOS, .top_k = 1, .bottom_k = 1, .tol = 1e-6,
+                       .max_steps = 300, .seed = 3};
+    hessian_result hr;
+    double t0 = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    ck_assert_int_eq(hessian_run(&c.o, &cfg, NULL, &hr, NULL), TG_OK);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double dt = (double)ts.tv_sec + ts.tv_nsec / 1e9 - t0;
+    ck_assert(hr.converged);
+    ck_assert(hr.sharpness > 0 && hr.min_eigenvalue < hr.sharpness);
+    /* The estimate of the job is linear in P: the basis (max_steps + 32 rows) plus O(1)
+     * P-vectors and the per-row workspace. */
+    double m1 = hessian_memory(&c.a, c.n, P, &cfg, 1);
+    ck_assert(m1 < 8.0 * (double)P * (cfg.max_steps + 32 + 16) + 64e6);
+    fprintf(stderr, "hessian: Lanczos at P = %zu: %zu steps to residual %.1e in %.2f s; the "
+            "basis took %.1f MB (%.0f bytes per parameter)\n", P, hr.lanczos_steps, hr.residual,
+            dt, 8.0 * (double)hr.lanczos_steps * (double)P / 1e6, 8.0 * (double)hr.lanczos_steps);
+    hessian_result_deinit(&hr);
+    hcase_free(&c);
+}
+END_TEST
+
 Suite *hessian_suite(void)
 {
     Suite *s = suite_create("hessian");
-    return SUITE_TCASE(s, "curv", 120, hvp_matches_finite_differences,
-                       grad_matches_finite_differences, explicit_hessian_columns_are_hvps,
-                       lanczos_matches_exact_eigenvalues, hutchinson_and_slq);
+    SUITE_TCASE(s, "curv", 120, hvp_matches_finite_differences, cached_hvp_matches_mlp_hvp,
+                grad_matches_finite_differences, explicit_hessian_columns_are_hvps,
+                lanczos_matches_exact_eigenvalues, hutchinson_and_slq);
+    return SUITE_TCASE(s, "torch", 120, eigenvalues_match_pytorch, lanczos_at_p_100000);
 }

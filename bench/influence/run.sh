@@ -5,7 +5,7 @@
 # service first, then its weights are read back for PyTorch). PyTorch: autograd Hessian +
 # Cholesky solve (exact), double-backprop HVP + CG to the same cg_tol (cg); both include
 # the per-example gradients and the final GEMM. One run each, same thread count.
-# Usage: THREADS=2 N=2000 M=100 H=140 sh bench/influence/run.sh
+# Usage: THREADS=2 N=2000 M=100 H=140 sh bench/influence/run.sh  (SKIP_TORCH=1: ours only)
 set -e
 cd "$(dirname "$0")/../.."
 N=${N:-2000}
@@ -61,6 +61,9 @@ for meth in exact cg; do
   ours=$(echo "$body" | sed 's/.*"time_s":\([0-9.e+-]*\).*/\1/')
   its=$(echo "$body" | sed -n 's/.*"iterations":\([0-9]*\).*/\1/p')
   curl -s "$B/v1/jobs/$job/arrays/influence?format=npy" > "$tmp/ours.npy"
+  if [ -n "$SKIP_TORCH" ]; then
+    printf '%-6s %9.2fs %10s %8s %12s %s\n' "$meth" "$ours" - - - "${its:--}"; continue
+  fi
   theirs=$(/usr/bin/python3 bench/influence/torch_side.py "$tmp" "$meth" "$TH")
   tt=$(echo "$theirs" | sed 's/.*"time_s": \([0-9.e+-]*\).*/\1/')
   rd=$(echo "$theirs" | sed 's/.*"rel_diff": \([0-9.e+-]*\).*/\1/')

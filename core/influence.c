@@ -459,9 +459,9 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
             goto out;
         }
         if (tg_progress_report(prog, 0.5, "Cholesky")) {
-        rc = TG_ECANCELLED;
-        goto out;
-    }
+            rc = TG_ECANCELLED;
+            goto out;
+        }
         if (Pr <= INFL_EIG_MAX_P) {
             if (!(tmp = tg_alloc_array(Pr, Pr, sizeof(double))) ||
                 !(w = tg_alloc_array(Pr, 1, sizeof(double))))
@@ -496,9 +496,9 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
             goto out;
         }
         if (tg_progress_report(prog, 0.8, "influence")) {
-        rc = TG_ECANCELLED;
-        goto out;
-    }
+            rc = TG_ECANCELLED;
+            goto out;
+        }
         if (m > 0 && nc > 0)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nc, (int)Pr, -1.0,
                         S, (int)Pr, G, (int)Pr, 0.0, res->influence, (int)nc);

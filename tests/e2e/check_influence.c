@@ -229,6 +229,17 @@ START_TEST(bad_requests_name_the_field)
                                    "\"iris\"}}",
                                    mid)),
                      400, "invalid_argument", "data");
+    /* the model's own data is its training split minus the validation carve-out */
+    json_t *tv = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"breast_cancer\","
+                            "\"standardize\":true},\"params\":{\"hidden\":[],\"loss\":"
+                            "\"logistic\",\"epochs\":2,\"validation_fraction\":0.25}}",
+                         "succeeded", 60);
+    json_t *iv = job_run(S, fmt("{\"kind\":\"influence\",\"model\":\"%s\",\"params\":"
+                                "{\"test_indices\":[0],\"damping\":0.1}}",
+                                jstr(tv, "result.model")),
+                         "succeeded", 60);
+    int nv = (int)jnum(iv, "result.influence.shape[1]");
+    ck_assert_msg(nv >= 340 && nv <= 344, "training points without the carve-out: %d", nv);
     /* the stored request, data null, is accepted again as it is */
     json_t *j = job_run(S, fmt("{\"kind\":\"influence\",\"model\":\"%s\",\"params\":{"
                                "\"test_indices\":[1],\"train_indices\":[0,1]}}", mid),

@@ -3,7 +3,7 @@
 # part of make test. Usage: sh bench/run.sh [name...]  (default: all)
 set -e
 cd "$(dirname "$0")/.."
-names=${*:-http train ntk shapley pac_bayes hessian}
+names=${*:-http train ntk influence shapley pac_bayes hessian}
 for n in $names; do
   echo "== bench/$n"
   sh "bench/$n/run.sh"

@@ -811,8 +811,8 @@ static json_t *shapley_describe(void)
 
 const tg_kind kind_shapley = {
     .name = "shapley",
-    .summary = "data Shapley / Banzhaf values of training points (knn, logistic, kernel ridge "
-               "utilities) and feature attributions of a model",
+    .summary = "data Shapley / Banzhaf values of training points (knn, logistic, kernel ridge, "
+               "mlp utilities) and feature attributions of a model",
     .validate = shapley_validate,
     .run = shapley_run,
     .describe = shapley_describe,

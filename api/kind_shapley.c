@@ -3,7 +3,9 @@
  * attributions of one input of a stored model. Decoding with every default filled in,
  * the memory estimate, and the run (core/shapley.h does the numerics).
  *
- * Not in this build: the `mlp` utility (a 400 naming params.utility.model). */
+ * The mlp utility takes a train params object (api/train_params.h, paths prefixed
+ * "params.utility") and trains every evaluated subset from scratch under the request's
+ * seed (no warm start along a permutation). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "../core/shapley.h"
 #include "jx.h"
 #include "kinds.h"
+#include "train_params.h"
 
 #define SHAP_EXACT_MAX_N 20
 #define SHAP_MAX_PERM 100000000LL
@@ -26,6 +29,7 @@ typedef struct shap_req {
     int kernel;            /* 0 rbf, 1 linear, 2 ntk */
     double gamma;
     ntk_cfg ntk;
+    train_params tp;       /* mlp */
     /* features */
     double *point, *baseline; /* raw, d (owned) */
     long long test_index;     /* -1: params.x */
@@ -192,8 +196,8 @@ static int decode_data_params(const json_t *req, json_t *p, const tg_dataset *ds
     json_t *mv = json_object_get(req, "model");
     if (mv && !json_is_null(mv))
         return tg_err_setf(err, TG_EINVAL, "model",
-                           "model is not allowed with players = data (it is only for the mlp "
-                           "utility's warm start, which this build does not have)");
+                           "model is not allowed with players = data (the mlp utility trains "
+                           "each subset from its own initialization: params.utility.init)");
     if (ds->n_test == 0)
         return tg_err_setf(err, TG_EINVAL, "data",
                            "the utility scores on the test split; the data has none (set "
@@ -210,11 +214,31 @@ static int decode_data_params(const json_t *req, json_t *p, const tg_dataset *ds
     shap_util_cfg *uc = &r->util;
     memset(uc, 0, sizeof *uc);
     long long v;
-    if (strcmp(s, "mlp") == 0)
-        return tg_err_setf(err, TG_EINVAL, "params.utility.model",
-                           "not implemented in this build: params.utility.model \"mlp\" (use "
-                           "knn, logistic or kernel_ridge)");
-    if (strcmp(s, "knn") == 0) {
+    if (strcmp(s, "mlp") == 0) {
+        static const char *const f[] = {
+            "model", "metric", "empty_score", "hidden", "activation", "leaky_slope", "bias",
+            "parameterization", "w_std", "b_std", "init", "init_std", "loss", "optimizer",
+            "weight_decay", "schedule", "batch_size", "epochs", "max_steps", "clip_grad_norm",
+            "label_noise", NULL};
+        static const char *const na[] = {"validation_fraction", "early_stopping", "track",
+                                         "init_model", "seed", NULL};
+        uc->kind = SHAP_U_MLP;
+        for (size_t i = 0; na[i]; i++)
+            if (json_object_get(u, na[i])) {
+                char fb[TP_PATH];
+                jx_path(fb, sizeof fb, path, na[i]);
+                return tg_err_setf(err, TG_EINVAL, fb,
+                                   "%s does not apply to the mlp utility (each subset is "
+                                   "trained on all its points for the given epochs, seeded by "
+                                   "params.seed)", fb);
+            }
+        if ((rc = jx_check_fields(u, path, f, err)) ||
+            (rc = train_params_decode(u, path, ds, NULL, 0, &r->tp, err)))
+            return rc;
+        uc->train = &r->tp.cfg;
+        uc->init = r->tp.init;
+        uc->init_std = r->tp.init_std;
+    } else if (strcmp(s, "knn") == 0) {
         static const char *const f[] = {"model", "k", "metric", "empty_score", NULL};
         uc->kind = SHAP_U_KNN;
         if ((rc = jx_check_fields(u, path, f, err)))
@@ -272,7 +296,10 @@ static int decode_data_params(const json_t *req, json_t *p, const tg_dataset *ds
                         &uc->empty_score, err)))
         return rc;
     jx_default(u, "empty_score", json_real(uc->empty_score));
-    return decode_common(p, ds->n_train, uc->kind == SHAP_U_KNN, r, err);
+    if ((rc = decode_common(p, ds->n_train, uc->kind == SHAP_U_KNN, r, err)))
+        return rc;
+    r->tp.cfg.seed = r->run.seed; /* every subset's training: the request's seed */
+    return TG_OK;
 }
 
 /* Features: the point, the baseline, the target. ds may be NULL (no data). */
@@ -480,6 +507,27 @@ static void estimate(const shap_req *r, const tg_dataset *ds, const tg_model *mo
             mem += 8 * (n * n + m * n + m * K) + thr * 8 * (n * n + n * m + n * K + m * K);
             fl = n * (n + m) * (d + 10) + perms * n * (n + m) * (1 + K);
             break;
+        case SHAP_U_MLP: {
+            /* per thread: the set's rows, the weights, the test pass (512 rows) and
+             * train_run's buffers (as the train kind counts them); every evaluation
+             * trains on about n/2 points: 6P flops per point and epoch for the steps, 2P
+             * for the epoch's metrics, 2P per test point. */
+            const train_cfg *tc = &r->tp.cfg;
+            double P = (double)mlp_param_count(&tc->arch), units = 0;
+            for (size_t l = 1; l <= tc->arch.n_layers; l++)
+                units += (double)tc->arch.dims[l];
+            double bs = tc->batch_size == 0 || (double)tc->batch_size > n
+                            ? n : (double)tc->batch_size;
+            double nmax = bs > 512 ? (bs > 4096 ? 4096 : bs) : 512;
+            double ep = (double)tc->epochs;
+            if (r->method != SHAP_EXACT && r->run.antithetic)
+                evals *= 2;
+            mem += thr * (8 * (n * (d + (double)ds->n_outputs + 1) + 11 * P +
+                               (nmax + 512) * units * 4 + bs * (d + K)) +
+                          (ep + 1) * sizeof(train_epoch));
+            fl = evals * (8 * P * (n / 2) * ep + 2 * P * m);
+            break;
+        }
         default:
             break;
         }
@@ -763,8 +811,8 @@ static json_t *shapley_describe(void)
 
 const tg_kind kind_shapley = {
     .name = "shapley",
-    .summary = "data Shapley / Banzhaf values of training points (knn, logistic, kernel ridge "
-               "utilities) and feature attributions of a model",
+    .summary = "data Shapley / Banzhaf values of training points (knn, logistic, kernel ridge, "
+               "mlp utilities) and feature attributions of a model",
     .validate = shapley_validate,
     .run = shapley_run,
     .describe = shapley_describe,

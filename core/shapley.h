@@ -18,6 +18,10 @@
  *   - kernel_ridge: K(test,S) (K(S,S) + ridge I)^-1 Y_S from precomputed kernels; along a
  *     permutation the Cholesky factor, L^-1 K(S,test) and L^-1 Y_S grow by one row per
  *     player, so a whole scan costs about one factorization plus N^2 m;
+ *   - mlp: a network trained by core/train.c on S (its rows in ascending index order,
+ *     from the same initial weights and under the same seed whatever S is, so U(S)
+ *     depends on the set only: no warm start, each set is trained from scratch), scored
+ *     on the test split; one class present: that class is predicted;
  *   - features: the model's output `target` at the point with the features outside S
  *     replaced by the baseline.
  *   U(empty) is the configured empty score (features: the output at the baseline).
@@ -43,12 +47,14 @@
 
 #include "mlp.h"
 #include "tg.h"
+#include "train.h"
 
 typedef enum shap_util_kind {
     SHAP_U_KNN = 0,
     SHAP_U_LOGISTIC = 1,
     SHAP_U_KRIDGE = 2,
-    SHAP_U_FEATURES = 3
+    SHAP_U_FEATURES = 3,
+    SHAP_U_MLP = 4
 } shap_util_kind;
 
 typedef enum shap_metric { SHAP_ACCURACY = 0, SHAP_NEG_MSE = 1 } shap_metric;
@@ -97,6 +103,12 @@ typedef struct shap_util_cfg {
     size_t target;
     void (*transform)(void *ud, double *x, size_t n);
     void *transform_ud;
+    /* mlp: train core's configuration (arch.dims[0] = d and the output layer set by the
+     * caller; seed = the request's; copied) and the initial weights' scheme (train_init,
+     * seeded with train->seed: the same start for every subset). */
+    const train_cfg *train;
+    const char *init;       /* borrowed until shap_utility_new returns */
+    double init_std;
 } shap_util_cfg;
 
 typedef struct shap_utility shap_utility;
@@ -117,13 +129,14 @@ shap_state *shap_state_new(const shap_utility *u);
 void shap_state_free(shap_state *s);
 /* The empty set. */
 void shap_state_reset(shap_state *s);
-/* Adds player i (not already in the set); *u_out = U of the new set. TG_OK or
- * TG_ENUMERICAL (kernel ridge: K(S,S) + ridge I not positive definite). */
+/* Adds player i (not already in the set); *u_out = U of the new set. TG_OK,
+ * TG_ENUMERICAL (kernel ridge: K(S,S) + ridge I not positive definite), TG_EDIVERGED
+ * (mlp: the training on S diverged), TG_ENOMEM (mlp), TG_ECANCELLED (the stop flag). */
 int shap_state_add(shap_state *s, size_t i, double *u_out, tg_err *err);
 /* U of the set idx[0..n) (distinct players), from scratch; the state is left holding
  * that set. */
 int shap_state_eval(shap_state *s, const size_t *idx, size_t n, double *u_out, tg_err *err);
-/* A flag that, once nonzero, makes long evaluations (logistic fits) give up: add and
+/* A flag that, once nonzero, makes long evaluations (logistic fits, mlp training) give up: add and
  * eval then return TG_ECANCELLED (borrowed; NULL: none). */
 void shap_state_set_stop(shap_state *s, const atomic_int *stop);
 /* Logistic fits that stopped at the iteration cap before gradient norm 1e-8. */

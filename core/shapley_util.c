@@ -20,6 +20,8 @@
  * conjugate gradients on Hessian-vector products (O(|S| P) each) instead of forming and
  * factoring H (O(|S| P^2 + P^3)): digits, 10 x 65 parameters, ~10x faster per fit. */
 #define LOGI_CG_MIN 128
+/* Rows per forward pass when the mlp utility scores the test split (train_metrics). */
+#define MLP_CHUNK 512
 
 struct shap_utility {
     shap_util_cfg cfg;
@@ -29,6 +31,9 @@ struct shap_utility {
     double *D;         /* knn: m x n squared distances */
     double u_empty;
     double *Yt;        /* kernel ridge: m x c test targets (one-hot for classification) */
+    train_cfg tcfg;    /* mlp: the training configuration */
+    double *theta0;    /* mlp: the initial weights (P) */
+    size_t P;
 };
 
 struct shap_state {
@@ -57,6 +62,12 @@ struct shap_state {
     /* features */
     double *row, *row2, *out;
     mlp_ws *ws;
+    /* mlp: the set's rows (ascending index order), the weights, the test pass */
+    size_t *sorted;    /* N */
+    double *xs, *ys;   /* N x d, N x ydim */
+    double *theta;     /* P */
+    double *fb;        /* MLP_CHUNK x outputs */
+    mlp_ws *mws;       /* MLP_CHUNK rows */
     const atomic_int *stop; /* the run's stop flag (may be NULL) */
 };
 
@@ -519,6 +530,33 @@ int shap_utility_new(const shap_util_cfg *cfg, const shap_data *data, shap_utili
                 u->Yt[t * u->c + j] = data->classification ? (double)((size_t)data->yt[t] == j)
                                                            : data->yt[t * u->c + j];
         break;
+    case SHAP_U_MLP: {
+        u->N = data->n;
+        const mlp_arch *a = &cfg->train->arch;
+        size_t K = a->dims[a->n_layers];
+        if (cfg->metric == SHAP_ACCURACY && !data->classification) {
+            rc = tg_err_setf(err, TG_EINVAL, "metric", "the accuracy metric needs "
+                                                      "classification data");
+            goto fail;
+        }
+        if (a->dims[0] != data->d ||
+            (data->classification ? !(K == data->n_classes || (K == 1 && data->n_classes == 2))
+                                  : K != data->ydim)) {
+            rc = tg_err_setf(err, TG_EINVAL, "arch", "the mlp utility's network takes %zu "
+                             "inputs to %zu outputs, which does not fit the data", a->dims[0], K);
+            goto fail;
+        }
+        u->tcfg = *cfg->train;
+        u->cfg.train = &u->tcfg;
+        u->cfg.init = NULL;
+        u->P = mlp_param_count(a);
+        if (!(u->theta0 = tg_alloc_array(u->P, 1, sizeof(double))))
+            goto oom;
+        if ((rc = train_init(a, cfg->init ? cfg->init : "default", cfg->init_std,
+                             cfg->train->seed, u->theta0, err)))
+            goto fail;
+        break;
+    }
     case SHAP_U_FEATURES: {
         u->N = cfg->arch->dims[0];
         mlp_ws *ws = mlp_ws_new(cfg->arch, 1);
@@ -552,6 +590,7 @@ void shap_utility_free(shap_utility *u)
         return;
     free(u->D);
     free(u->Yt);
+    free(u->theta0);
     free(u);
 }
 
@@ -610,6 +649,20 @@ shap_state *shap_state_new(const shap_utility *u)
             !(s->lrow = tg_alloc_array(N, 1, sizeof(double))))
             goto fail;
         break;
+    case SHAP_U_MLP: {
+        const mlp_arch *a = &u->tcfg.arch;
+        size_t ydim = u->data.classification ? 1 : u->data.ydim;
+        if (!(s->sorted = tg_alloc_array(N, 1, sizeof(size_t))) ||
+            !(s->xs = tg_alloc_array(N, d, sizeof(double))) ||
+            !(s->ys = tg_alloc_array(N, ydim, sizeof(double))) ||
+            !(s->theta = tg_alloc_array(u->P, 1, sizeof(double))) ||
+            !(s->fb = tg_alloc_array(MLP_CHUNK, a->dims[a->n_layers], sizeof(double))) ||
+            !(s->mws = mlp_ws_new(a, MLP_CHUNK)) ||
+            (u->data.classification &&
+             !(s->cls_count = tg_alloc_array(u->data.n_classes, 1, sizeof(size_t)))))
+            goto fail;
+        break;
+    }
     case SHAP_U_FEATURES:
         if (!(s->row = tg_alloc_array(N, 1, sizeof(double))) ||
             !(s->row2 = tg_alloc_array(N, 1, sizeof(double))) ||
@@ -655,6 +708,12 @@ void shap_state_free(shap_state *s)
     free(s->row2);
     free(s->out);
     mlp_ws_free(s->ws);
+    free(s->sorted);
+    free(s->xs);
+    free(s->ys);
+    free(s->theta);
+    free(s->fb);
+    mlp_ws_free(s->mws);
     free(s);
 }
 
@@ -682,6 +741,10 @@ void shap_state_reset(shap_state *s)
         break;
     case SHAP_U_FEATURES:
         memcpy(s->row, u->cfg.baseline, u->N * sizeof(double));
+        break;
+    case SHAP_U_MLP:
+        if (s->cls_count)
+            memset(s->cls_count, 0, u->data.n_classes * sizeof(size_t));
         break;
     }
 }
@@ -1205,6 +1268,119 @@ static int kr_add(shap_state *s, size_t i, tg_err *err)
     return TG_OK;
 }
 
+/* ---- mlp ---------------------------------------------------------------------------- */
+
+static int mlp_poll(void *ud, double fraction, const char *msg)
+{
+    (void)fraction;
+    (void)msg;
+    return stopped(ud);
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The score of the network theta (or, with single >= 0, of predicting class `single`)
+ * on the test split: accuracy, or minus the mean squared error (classification: of the
+ * predicted probabilities against one-hot targets over the K classes, as the logistic
+ * utility scores). */
+static double mlp_score(shap_state *s, const double *theta, long single)
+{
+    const shap_utility *u = s->u;
+    const mlp_arch *a = &u->tcfg.arch;
+    size_t m = u->data.m, d = u->data.d, K = u->data.n_classes, k = a->dims[a->n_layers];
+    int acc = u->cfg.metric == SHAP_ACCURACY;
+    if (single >= 0) {
+        double score = 0;
+        for (size_t t = 0; t < m; t++) {
+            int hit = (size_t)single == (size_t)u->data.yt[t];
+            score += acc ? (double)hit : (hit ? 0.0 : 2.0);
+        }
+        return acc ? score / (double)m : -score / ((double)m * (double)K);
+    }
+    if (acc || !u->data.classification) {
+        split_metrics sm;
+        train_metrics(a, u->tcfg.loss, theta, u->data.xt, u->data.yt, m,
+                      u->data.classification, u->data.classification ? 1 : u->data.ydim,
+                      s->mws, s->fb, &sm);
+        return acc ? sm.accuracy : -sm.mse;
+    }
+    double se = 0;
+    for (size_t i0 = 0; i0 < m; i0 += MLP_CHUNK) {
+        size_t mb = m - i0 < MLP_CHUNK ? m - i0 : MLP_CHUNK;
+        mlp_forward(a, theta, u->data.xt + i0 * d, mb, s->mws, s->fb);
+        for (size_t i = 0; i < mb; i++) {
+            const double *f = s->fb + i * k;
+            size_t yi = (size_t)u->data.yt[i0 + i];
+            if (k == 1) { /* logistic loss: P(class 1) = sigmoid(f) */
+                double z = f[0];
+                double p1 = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+                se += (p1 - (yi == 1)) * (p1 - (yi == 1)) +
+                      ((1 - p1) - (yi == 0)) * ((1 - p1) - (yi == 0));
+                continue;
+            }
+            double zmax = f[0], sum = 0;
+            for (size_t j = 1; j < k; j++)
+                if (f[j] > zmax)
+                    zmax = f[j];
+            for (size_t j = 0; j < k; j++)
+                sum += exp(f[j] - zmax);
+            for (size_t j = 0; j < k; j++) {
+                double pj = exp(f[j] - zmax) / sum - (double)(yi == j);
+                se += pj * pj;
+            }
+        }
+    }
+    return -se / ((double)m * (double)K);
+}
+
+/* U of the current set s->idx[0..s->s): trains from theta0 on its rows in ascending
+ * index order (so U depends on the set, not on the order of additions). */
+static int mlp_eval(shap_state *s, double *u_out, tg_err *err)
+{
+    const shap_utility *u = s->u;
+    size_t n = s->s, d = u->data.d, ydim = u->data.classification ? 1 : u->data.ydim;
+    if (u->data.classification) {
+        size_t present = 0, c = 0;
+        for (size_t j = 0; j < u->data.n_classes; j++)
+            if (s->cls_count[j]) {
+                present++;
+                c = j;
+            }
+        if (present == 1) {
+            *u_out = mlp_score(s, NULL, (long)c);
+            return TG_OK;
+        }
+    }
+    memcpy(s->sorted, s->idx, n * sizeof(size_t));
+    qsort(s->sorted, n, sizeof(size_t), cmp_size);
+    for (size_t a = 0; a < n; a++) {
+        memcpy(s->xs + a * d, u->data.x + s->sorted[a] * d, d * sizeof(double));
+        memcpy(s->ys + a * ydim, u->data.y + s->sorted[a] * ydim, ydim * sizeof(double));
+    }
+    memcpy(s->theta, u->theta0, u->P * sizeof(double));
+    train_data td = {.d = d, .ydim = u->data.ydim, .classification = u->data.classification,
+                     .x = s->xs, .y = s->ys, .n = n};
+    train_result res;
+    tg_progress prog = {mlp_poll, s};
+    int rc = train_run(&u->tcfg, &td, s->theta, &res, &prog, NULL, NULL, err);
+    train_result_deinit(&res);
+    if (rc == TG_ECANCELLED)
+        return tg_err_set(err, TG_ECANCELLED, "stopped");
+    if (rc == TG_EDIVERGED) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return tg_err_set(err, rc, "mlp utility, training on a set of %zu points: %s", n, msg);
+    }
+    if (rc)
+        return rc;
+    *u_out = mlp_score(s, s->theta, -1);
+    return TG_OK;
+}
+
 /* ---- dispatch ----------------------------------------------------------------------- */
 
 int shap_state_add(shap_state *s, size_t i, double *u_out, tg_err *err)
@@ -1233,6 +1409,12 @@ int shap_state_add(shap_state *s, size_t i, double *u_out, tg_err *err)
         s->idx[s->s++] = i;
         s->row[i] = u->cfg.point[i];
         *u_out = features_eval_row(u, s->row, s->row2, s->out, s->ws);
+        break;
+    case SHAP_U_MLP:
+        s->idx[s->s++] = i;
+        if (s->cls_count)
+            s->cls_count[(size_t)u->data.y[i]]++;
+        rc = mlp_eval(s, u_out, err);
         break;
     }
     return rc;
@@ -1277,6 +1459,14 @@ int shap_state_eval(shap_state *s, const size_t *idx, size_t n, double *u_out, t
             s->row[idx[a]] = u->cfg.point[idx[a]];
         }
         *u_out = features_eval_row(u, s->row, s->row2, s->out, s->ws);
+        break;
+    case SHAP_U_MLP:
+        for (size_t a = 0; a < n; a++) {
+            s->idx[s->s++] = idx[a];
+            if (s->cls_count)
+                s->cls_count[(size_t)u->data.y[idx[a]]]++;
+        }
+        rc = mlp_eval(s, u_out, err);
         break;
     }
     return rc;

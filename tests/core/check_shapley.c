@@ -16,6 +16,9 @@
  * - 1 vs 2 threads identical for permutation, tmc, banzhaf, difference, exact;
  * - kernel ridge (rbf) U(S) == numpy.linalg.solve on all 256 subsets of N = 8, scans
  *   along permutations (incremental Cholesky) == fresh evaluations;
+ * - the mlp utility: U(S) == the train core run directly on S, bit for bit, on all 128
+ *   subsets of N = 7 (full batch / accuracy; mini-batches / neg_mse), scans == fresh
+ *   evaluations, exact efficiency < 1e-12, permutation sampling 1 vs 2 threads identical;
  * - feature attribution: exact == brute force over all 4! orderings for a small network
  *   on iris-sized inputs (d = 4) with a preprocessing transform, and sampling agrees.
  */
@@ -29,6 +32,7 @@
 
 #include "core/rng.h"
 #include "core/shapley.h"
+#include "core/train.h"
 #include "fixture.h"
 
 #define FIX "reference/shapley_fixtures.json"
@@ -630,6 +634,156 @@ START_TEST(test_features)
 }
 END_TEST
 
+/* The mlp utility: a network trained by core/train.c on the set's rows (ascending index
+ * order, the same initial weights and seed for every set). */
+static train_cfg mlp_cfg(size_t d, size_t batch)
+{
+    train_cfg c;
+    memset(&c, 0, sizeof c);
+    c.arch.n_layers = 2;
+    c.arch.dims[0] = d;
+    c.arch.dims[1] = 4;
+    c.arch.dims[2] = 2;
+    c.arch.act = ACT_TANH;
+    c.arch.bias = 1;
+    c.arch.w_std = 1;
+    c.loss = LOSS_CROSS_ENTROPY;
+    c.opt.kind = OPT_SGD;
+    c.opt.lr = 0.5;
+    c.sched.kind = SCHED_CONSTANT;
+    c.batch_size = batch;
+    c.epochs = 10;
+    c.n_classes = 2;
+    c.seed = 11;
+    return c;
+}
+
+/* U(S) by running the train core directly on S (rows in ascending order). */
+static double mlp_direct(const lcg_set *o, const train_cfg *c, size_t mask, shap_metric metric)
+{
+    size_t d = o->d, n = 0, cnt[2] = {0, 0};
+    double xs[64], ys[16];
+    for (size_t i = 0; i < o->n; i++)
+        if (mask >> i & 1) {
+            memcpy(xs + n * d, o->x + i * d, d * sizeof(double));
+            ys[n++] = o->y[i];
+            cnt[(size_t)o->y[i]]++;
+        }
+    if (cnt[0] == 0 || cnt[1] == 0) { /* one class: predicted everywhere */
+        size_t cl = cnt[0] ? 0 : 1;
+        double sc = 0;
+        for (size_t t = 0; t < o->m; t++)
+            sc += metric == SHAP_ACCURACY ? (double)((size_t)o->yt[t] == cl)
+                                          : ((size_t)o->yt[t] == cl ? 0.0 : 2.0);
+        return metric == SHAP_ACCURACY ? sc / (double)o->m : -sc / (2.0 * (double)o->m);
+    }
+    size_t P = mlp_param_count(&c->arch);
+    double *theta = malloc(P * sizeof(double));
+    tg_err err;
+    ck_assert_int_eq(train_init(&c->arch, "default", 0, c->seed, theta, &err), TG_OK);
+    train_data td = {.d = d, .ydim = 1, .classification = 1, .x = xs, .y = ys, .n = n,
+                     .x_test = o->xt, .y_test = o->yt, .n_test = o->m};
+    train_result res;
+    ck_assert_int_eq(train_run(c, &td, theta, &res, NULL, NULL, NULL, &err), TG_OK);
+    double out = res.final.test.accuracy;
+    if (metric == SHAP_NEG_MSE) { /* softmax probabilities against one-hot targets */
+        mlp_ws *ws = mlp_ws_new(&c->arch, o->m);
+        double f[64], se = 0;
+        mlp_forward(&c->arch, theta, o->xt, o->m, ws, f);
+        for (size_t t = 0; t < o->m; t++) {
+            double a = f[2 * t], b = f[2 * t + 1], mx = a > b ? a : b;
+            double ea = exp(a - mx), eb = exp(b - mx);
+            double p0 = ea / (ea + eb), p1 = eb / (ea + eb);
+            double t0 = (size_t)o->yt[t] == 0, t1 = (size_t)o->yt[t] == 1;
+            se += (p0 - t0) * (p0 - t0);
+            se += (p1 - t1) * (p1 - t1);
+        }
+        out = -se / (2.0 * (double)o->m);
+        mlp_ws_free(ws);
+    }
+    train_result_deinit(&res);
+    free(theta);
+    return out;
+}
+
+START_TEST(test_mlp)
+{
+    lcg_set o;
+    lcg_make(21, 7, 12, 2, 4, 2, &o);
+    /* labels with signal (x0 + noise > x1), grid values scaled to [0, 1] */
+    for (size_t i = 0; i < 7; i++) {
+        o.y[i] = o.x[2 * i] + (i % 3 == 0 ? 1 : 0) > o.x[2 * i + 1];
+        o.x[2 * i] /= 4;
+        o.x[2 * i + 1] /= 4;
+    }
+    for (size_t i = 0; i < 12; i++) {
+        o.yt[i] = o.xt[2 * i] > o.xt[2 * i + 1];
+        o.xt[2 * i] /= 4;
+        o.xt[2 * i + 1] /= 4;
+    }
+    shap_data D = data_of(&o, 2);
+    for (int variant = 0; variant < 2; variant++) {
+        /* full batch with accuracy; mini-batches of 3 (seeded shuffles) with neg_mse */
+        train_cfg tc = mlp_cfg(2, variant ? 3 : 0);
+        shap_metric metric = variant ? SHAP_NEG_MSE : SHAP_ACCURACY;
+        shap_util_cfg uc;
+        memset(&uc, 0, sizeof uc);
+        uc.kind = SHAP_U_MLP;
+        uc.metric = metric;
+        uc.empty_score = 0.5;
+        uc.train = &tc;
+        uc.init = "default";
+        shap_utility *u;
+        tg_err err;
+        ck_assert_int_eq(shap_utility_new(&uc, &D, &u, &err), TG_OK);
+        double *U = table_of(u, 7), Uref[128];
+        size_t differ = 0, distinct = 0;
+        Uref[0] = 0.5;
+        ck_assert(U[0] == 0.5);
+        for (size_t mask = 1; mask < 128; mask++) {
+            Uref[mask] = mlp_direct(&o, &tc, mask, metric);
+            differ += memcmp(&U[mask], &Uref[mask], sizeof(double)) != 0;
+            distinct += U[mask] != U[1];
+        }
+        ck_assert_msg(differ == 0, "%zu of 127 subsets differ from the train core", differ);
+        fprintf(stderr, "shapley: mlp utility (%s): %zu of 127 subsets differ from U({0})\n", variant ? "neg_mse" : "accuracy", distinct);
+        ck_assert_msg(distinct > 10, "only %zu subsets differ from U({0})", distinct);
+        /* a scan along a permutation (adds) gives the same U as fresh evaluations */
+        shap_state *st = shap_state_new(u);
+        const size_t order[7] = {5, 2, 6, 0, 3, 1, 4};
+        size_t mask = 0;
+        for (size_t a = 0; a < 7; a++) {
+            double v;
+            ck_assert_int_eq(shap_state_add(st, order[a], &v, &err), TG_OK);
+            mask |= (size_t)1 << order[a];
+            ck_assert(memcmp(&v, &Uref[mask], sizeof v) == 0);
+        }
+        shap_state_free(st);
+        /* exact: the table's values, efficiency */
+        double v[7], se[7], ref[7], v1[7], se1[7];
+        shap_result r, r1;
+        shap_exact_from_table(Uref, 7, 0, ref);
+        shap_run_cfg rc = run_cfg(SHAP_EXACT, 1, 2);
+        ck_assert_int_eq(shap_run(u, &rc, v, se, &r, &err), TG_OK);
+        for (size_t i = 0; i < 7; i++)
+            ck_assert_msg(fabs(v[i] - ref[i]) < 1e-12, "player %zu: %.17g vs %.17g", i, v[i],
+                          ref[i]);
+        ck_assert_msg(fabs(r.efficiency_residual) < 1e-12, "%g", r.efficiency_residual);
+        ck_assert(r.u_full == Uref[127] && r.u_empty == 0.5);
+        /* permutation sampling: 1 and 2 threads identical */
+        rc = run_cfg(SHAP_PERMUTATION, 8, 2);
+        ck_assert_int_eq(shap_run(u, &rc, v, se, &r, &err), TG_OK);
+        rc.threads = 1;
+        ck_assert_int_eq(shap_run(u, &rc, v1, se1, &r1, &err), TG_OK);
+        ck_assert(memcmp(v, v1, sizeof v) == 0 && memcmp(se, se1, sizeof se) == 0);
+        ck_assert_int_eq(r.evaluations, r1.evaluations);
+        free(U);
+        shap_utility_free(u);
+    }
+    lcg_free(&o);
+}
+END_TEST
+
 Suite *shapley_suite(void)
 {
     Suite *s = suite_create("shapley");
@@ -642,6 +796,7 @@ Suite *shapley_suite(void)
     tcase_add_test(tc, test_cancel);
     tcase_add_test(tc, test_kernel_ridge);
     tcase_add_test(tc, test_features);
+    tcase_add_test(tc, test_mlp);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,7 +2,9 @@
  * sampling methods with standard errors and the stopping rule reported, identical values
  * with 1 and 2 threads, feature attributions of a trained iris model against a brute
  * force over all 2^4 subsets computed here from the predict endpoint, SSE metrics,
- * max_time_s, cancellation within 1 s, and bad requests with the field named. The
+ * max_time_s, cancellation within 1 s, the mlp utility (exact values, U(all) equal to a
+ * train job's test accuracy, bad train params named under params.utility, cancellation,
+ * 422 over the memory budget), and bad requests with the field named. The
  * numbers themselves are checked against NumPy/scikit-learn fixtures by the core suite
  * (tests/core/check_shapley.c). */
 #include <math.h>
@@ -235,6 +237,71 @@ START_TEST(metrics_max_time_and_cancel)
 }
 END_TEST
 
+/* The mlp utility: exact values on 10 iris points (a network trained per subset) with
+ * the train params' defaults filled in; U(all) equals the test accuracy of a train job
+ * with the same params and seed (the same core, the same rows in the same order); auto
+ * picks tmc above 12 players; cancellation within 1 s of a job training on digits. */
+START_TEST(mlp_utility)
+{
+    const char *util = "\"hidden\":[8],\"epochs\":30,\"optimizer\":{\"name\":\"adam\","
+                       "\"lr\":0.05}";
+    json_t *j = job_run(S, fmt("{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\","
+                               "\"standardize\":true,\"max_train\":10},\"params\":{\"utility\":"
+                               "{\"model\":\"mlp\",%s},\"seed\":3}}", util), "succeeded", 60);
+    const char *id = jstr(j, "id");
+    ck_assert_str_eq(jstr(j, "result.method"), "exact");
+    ck_assert_int_eq((int)jnum(j, "result.n_players"), 10);
+    ck_assert_int_eq((int)jnum(j, "result.utility_evaluations"), 1023);
+    ck_assert(fabs(jnum(j, "result.efficiency_residual")) < 1e-12);
+    ck_assert(jnum(j, "result.u_empty") == 1.0 / 3);
+    ck_assert_int_eq((int)jnum(j, "request.params.utility.batch_size"), 32);
+    ck_assert_str_eq(jstr(j, "request.params.utility.activation"), "relu");
+    ck_assert_str_eq(jstr(j, "request.params.utility.loss"), "cross_entropy");
+    ck_assert_str_eq(jstr(j, "request.params.utility.metric"), "accuracy");
+    ck_assert(jnum(j, "request.params.utility.optimizer.eps") == 1e-8);
+    double u_full = jnum(j, "result.u_full");
+    ck_assert_msg(u_full > 0.6, "U(all) = %g", u_full);
+    size_t n;
+    double *v = array_of(id, "values", &n), sum = 0;
+    ck_assert_uint_eq(n, 10);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(isfinite(v[i]) && fabs(v[i]) < 1);
+        sum += v[i];
+    }
+    ck_assert(fabs(sum - (u_full - 1.0 / 3)) < 1e-12);
+    free(v);
+    fprintf(stderr, "shapley e2e: mlp utility, exact on 10 iris points: U(all) = %.4f, "
+                    "%.2f s\n", u_full, jnum(j, "result.time_s"));
+    json_t *t = job_run(S, fmt("{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\","
+                               "\"standardize\":true,\"max_train\":10},\"params\":{%s,"
+                               "\"seed\":3}}", util), "succeeded", 60);
+    ck_assert_msg(jnum(t, "result.final.test_accuracy") == u_full, "train %.17g, shapley %.17g",
+                  jnum(t, "result.final.test_accuracy"), u_full);
+    /* auto = tmc above 12 players; regression with neg_mse */
+    j = job_run(S, "{\"kind\":\"shapley\",\"data\":{\"builtin\":\"linear\",\"n\":25,\"d\":3},"
+                   "\"params\":{\"utility\":{\"model\":\"mlp\",\"hidden\":[4],\"epochs\":5},"
+                   "\"max_permutations\":4}}", "succeeded", 60);
+    ck_assert_str_eq(jstr(j, "result.method"), "tmc");
+    ck_assert_str_eq(jstr(j, "request.params.utility.metric"), "neg_mse");
+    ck_assert_int_eq((int)jnum(j, "result.permutations"), 4); /* 2 antithetic pairs */
+    ck_assert_msg(jnum(j, "result.u_full") < 0 && isfinite(jnum(j, "result.max_stderr")),
+                  "u_full %g, max_stderr %g", jnum(j, "result.u_full"), jnum(j, "result.max_stderr"));
+    /* cancellation within 1 s */
+    const char *cid = job_submit(S, "{\"kind\":\"shapley\",\"data\":{\"builtin\":\"digits\"},"
+                                    "\"params\":{\"utility\":{\"model\":\"mlp\"},"
+                                    "\"max_permutations\":1000000}}");
+    job_wait(S, cid, "running", 30);
+    sleep_s(0.5);
+    double t0 = now_s();
+    resp *r = http_req(S, "POST", fmt("/v1/jobs/%s/cancel", cid), NULL);
+    ASSERT_STATUS(r, 202);
+    job_wait(S, cid, "cancelled", 5);
+    double dt = now_s() - t0;
+    fprintf(stderr, "shapley e2e: cancelled a running mlp-utility job in %.3f s\n", dt);
+    ck_assert_msg(dt < 1.0, "cancellation took %.3f s", dt);
+}
+END_TEST
+
 START_TEST(bad_requests_name_the_field)
 {
     static const struct {
@@ -246,7 +313,29 @@ START_TEST(bad_requests_name_the_field)
         {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
          "{\"model\":\"logistic\"},\"method\":\"exact\"}}", NULL, "too_large", 422},
         {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
-         "{\"model\":\"mlp\"}}}", "params.utility.model", "invalid_argument", 400},
+         "{\"model\":\"mlp\",\"hidden\":[4,0]}}}", "params.utility.hidden[1]",
+         "invalid_argument", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"optimizer\":{\"name\":\"adam\",\"momentum\":0.9}}}}",
+         "params.utility.optimizer.momentum", "unknown_field", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"schedule\":{\"name\":\"multistep\"}}}}",
+         "params.utility.schedule.milestones", "missing_field", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"epochs\":0}}}", "params.utility.epochs", "invalid_argument", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"loss\":\"logistic\"}}}", "params.utility.loss",
+         "invalid_argument", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"label_noise\":{\"sigma\":1}}}}",
+         "params.utility.label_noise.sigma", "invalid_argument", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"early_stopping\":{\"patience\":3}}}}",
+         "params.utility.early_stopping", "invalid_argument", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"seed\":3}}}", "params.utility.seed", "invalid_argument", 400},
+        {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
+         "{\"model\":\"mlp\",\"k\":3}}}", "params.utility.k", "unknown_field", 400},
         {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
          "{\"model\":\"knn\",\"k\":0}}}", "params.utility.k", "invalid_argument", 400},
         {"{\"kind\":\"shapley\",\"data\":{\"builtin\":\"iris\"},\"params\":{\"utility\":"
@@ -287,6 +376,11 @@ START_TEST(bad_requests_name_the_field)
     ASSERT_ERR(http_post(small, "/v1/jobs", "{\"kind\":\"shapley\",\"data\":{\"builtin\":"
                                             "\"digits\"},\"params\":{\"utility\":{\"model\":"
                                             "\"kernel_ridge\"}}}"),
+               422, "too_large");
+    /* the mlp utility: two threads' training buffers of a 4-million-parameter network */
+    ASSERT_ERR(http_post(small, "/v1/jobs", "{\"kind\":\"shapley\",\"data\":{\"builtin\":"
+                                            "\"digits\"},\"params\":{\"utility\":{\"model\":"
+                                            "\"mlp\",\"hidden\":[2000,2000]}}}"),
                422, "too_large");
     srv_stop(small, 10);
     /* features: a point of the wrong length, both x and test_index, a bad target */
@@ -330,5 +424,6 @@ Suite *e2e_shapley_suite(void)
     tcase_add_test(tc, feature_attribution_matches_brute_force);
     tcase_add_test(tc, metrics_max_time_and_cancel);
     tcase_add_test(tc, bad_requests_name_the_field);
+    tcase_add_test(tc, mlp_utility);
     return s;
 }

@@ -169,7 +169,7 @@ static json_t *filled_json[N_REQ]; /* from a clean kinds_validate */
 static int sc_validate(void *ud, char **out)
 {
     size_t r = (size_t)(uintptr_t)ud;
-    kind_env env = {src, 0};
+    kind_env env = {.src = src, .test_kinds = 0};
     kind_plan plan;
     json_t *filled = NULL;
     tg_err err;
@@ -738,7 +738,7 @@ int main(int argc, char **argv)
     upload_body = parse(toy_upload);
     model_body = parse(toy_model);
     for (size_t r = 0; r < N_REQ; r++) {
-        kind_env env = {src, 0};
+        kind_env env = {.src = src, .test_kinds = 0};
         kind_plan plan;
         tg_err err;
         req_json[r] = parse(requests[r]);

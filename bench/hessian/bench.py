@@ -29,6 +29,7 @@ import torch
 torch.set_default_dtype(torch.float64)
 
 MODELS = [  # (d, h, n): P = d h + h + h h + h + 10 h + 10
+    (16, 16, 2000),    # P = 714 (the size of the accuracy tests)
     (64, 64, 2000),    # P = 9,034
     (64, 256, 2000),   # P = 85,002
 ]

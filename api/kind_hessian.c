@@ -166,68 +166,6 @@ static int decode(json_t *p, const tg_model *model, hessian_req *r, tg_err *err)
     return TG_OK;
 }
 
-/* The model's own training data (inputs raw: the model's stored preprocessing is applied
- * by the run, which reproduces the training inputs), minus the validation carve-out of
- * its training run (kind_train: dataset_split of the training part with the train seed).
- * *ds_out new. */
-static int own_data(const tg_model *model, const kind_src *src, kind_plan *plan,
-                    tg_dataset **ds_out, tg_err *err)
-{
-    json_t *td = model->training ? json_object_get(model->training, "data") : NULL;
-    tg_dataset *ds = NULL, *split = NULL;
-    int rc;
-    *ds_out = NULL;
-    if (!json_is_object(td))
-        return tg_err_setf(err, TG_EMISSING, "data",
-                           "data is required: model %s was uploaded and has no training data",
-                           model->id);
-    json_t *tmp = json_pack("{s:o}", "data", json_deep_copy(td));
-    if (!tmp || !json_is_object(json_object_get(tmp, "data"))) {
-        json_decref(tmp);
-        return tg_err_set(err, TG_ENOMEM, "out of memory");
-    }
-    json_object_del(json_object_get(tmp, "data"), "standardize");
-    json_object_del(json_object_get(tmp, "data"), "unit_norm");
-    rc = kinds_data(tmp, tmp, "hessian", src, 0, &ds, NULL, plan, err);
-    json_decref(tmp);
-    if (rc)
-        goto fail;
-    json_t *tp = json_object_get(model->training, "params");
-    json_t *vf = json_object_get(tp, "validation_fraction");
-    double f = json_is_number(vf) ? json_number_value(vf) : 0;
-    if (f > 0) {
-        if (!(split = dataset_new())) {
-            rc = tg_err_set(err, TG_ENOMEM, "out of memory");
-            goto fail;
-        }
-        split->task = ds->task;
-        split->d = ds->d;
-        split->n_outputs = ds->n_outputs;
-        split->classes.n = ds->classes.n; /* dataset_split stratifies by class */
-        split->n_train = ds->n_train;
-        split->x = ds->x;
-        split->y = ds->y;
-        ds->x = ds->y = NULL;
-        ds->n_train = 0;
-        rc = dataset_split(split, f, (uint64_t)json_integer_value(json_object_get(tp, "seed")),
-                           err);
-        split->classes.n = 0;
-        if (rc)
-            goto fail;
-        ds->x = split->x;
-        ds->y = split->y;
-        ds->n_train = split->n_train;
-        split->x = split->y = NULL;
-        dataset_free(split);
-    }
-    *ds_out = ds;
-    return TG_OK;
-fail:
-    dataset_free(split);
-    dataset_free(ds);
-    return rc;
-}
-
 /* The labels of ds must be those the model's loss takes. */
 static int check_data(const tg_model *m, const tg_dataset *ds, tg_err *err)
 {
@@ -275,7 +213,7 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
     int own = !d || json_is_null(d);
     if (!own)
         rc = kinds_data(req, filled, "hessian", src, 0, ds, NULL, plan, err);
-    else if ((rc = own_data(*model, src, plan, ds, err)) == TG_OK &&
+    else if ((rc = kinds_model_data(*model, "hessian", src, plan, ds, err)) == TG_OK &&
              json_object_set_new(filled, "data", json_null()))
         rc = tg_err_set(err, TG_ENOMEM, "out of memory");
     if (rc)

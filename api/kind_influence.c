@@ -213,75 +213,6 @@ static int decode(json_t *p, const tg_model *model, const tg_dataset *ds, infl_r
     return TG_OK;
 }
 
-/* The model's own training data: its training request's `data` without the
- * preprocessing options (inputs stay raw; the model's stored preprocessing applies),
- * minus the validation carve-out of its training run. *ds_out new. */
-static int own_data(const tg_model *model, const kind_src *src, kind_plan *plan,
-                    tg_dataset **ds_out, tg_err *err)
-{
-    json_t *tr = model->training;
-    json_t *td = tr ? json_object_get(tr, "data") : NULL;
-    *ds_out = NULL;
-    if (!json_is_object(td))
-        return tg_err_setf(err, TG_EMISSING, "data",
-                           "data is required: model %s was uploaded and has no training data",
-                           model->id);
-    json_t *tmp = json_pack("{s:O}", "data", td);
-    if (!tmp)
-        return tg_err_set(err, TG_ENOMEM, "out of memory");
-    json_t *d = json_object_get(tmp, "data");
-    json_t *dc = json_deep_copy(d);
-    if (!dc || json_object_set_new(tmp, "data", dc)) {
-        json_decref(tmp);
-        return tg_err_set(err, TG_ENOMEM, "out of memory");
-    }
-    json_object_del(dc, "standardize");
-    json_object_del(dc, "unit_norm");
-    tg_dataset *ds = NULL;
-    int rc = kinds_data(tmp, tmp, "influence", src, 0, &ds, NULL, plan, err);
-    json_decref(tmp);
-    if (rc) {
-        dataset_free(ds);
-        return rc;
-    }
-    json_t *tp = json_object_get(tr, "params");
-    json_t *vf = json_object_get(tp, "validation_fraction");
-    double f = json_is_number(vf) ? json_number_value(vf) : 0;
-    if (f > 0) {
-        /* kind_train's carve-out: dataset_split of the training part with the train seed. */
-        tg_dataset *split = dataset_new();
-        uint64_t seed = (uint64_t)json_integer_value(json_object_get(tp, "seed"));
-        if (!split) {
-            dataset_free(ds);
-            return tg_err_set(err, TG_ENOMEM, "out of memory");
-        }
-        split->task = ds->task;
-        split->d = ds->d;
-        split->n_outputs = ds->n_outputs;
-        split->classes.n = ds->classes.n;
-        split->n_train = ds->n_train;
-        split->x = ds->x;
-        split->y = ds->y;
-        ds->x = ds->y = NULL;
-        split->classes.n = ds->classes.n;
-        rc = dataset_split(split, f, seed, err);
-        if (rc) {
-            split->classes.n = 0;
-            dataset_free(split);
-            dataset_free(ds);
-            return rc;
-        }
-        ds->x = split->x;
-        ds->y = split->y;
-        ds->n_train = split->n_train;
-        split->x = split->y = NULL;
-        split->classes.n = 0;
-        dataset_free(split);
-    }
-    *ds_out = ds;
-    return TG_OK;
-}
-
 /* Resolves the model and the data, decodes the params; references go to plan (may be
  * NULL). The data's inputs are raw here (model_preprocess is the run's). */
 static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_dataset **ds,
@@ -302,7 +233,7 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
         if ((rc = kinds_data(req, filled, "influence", src, 0, ds, NULL, plan, err)))
             return rc;
     } else {
-        if ((rc = own_data(*model, src, plan, ds, err)))
+        if ((rc = kinds_model_data(*model, "influence", src, plan, ds, err)))
             return rc;
         json_object_set_new(filled, "data", json_null());
     }

@@ -259,89 +259,6 @@ static int decode_model_mode(json_t *p, const tg_model *model, pb_req *r, tg_err
     return TG_OK;
 }
 
-/* The model's own training data (API.md 2.1): the training request's data (raw: its
- * standardize / unit_norm are the model's preprocessing, applied later) minus the
- * validation carve-out. */
-static int own_data(const json_t *req, const tg_model *model, const kind_src *src,
-                    tg_dataset **ds_out, kind_plan *plan, tg_err *err)
-{
-    json_t *td = json_object_get(model->training, "data");
-    json_t *tp = json_object_get(model->training, "params");
-    json_t *treq = NULL, *tfilled = NULL;
-    tg_dataset *ds = NULL;
-    int rc;
-    (void)req;
-    *ds_out = NULL;
-    if (!model->training || !json_is_object(td))
-        return tg_err_setf(err, TG_EMISSING, "data",
-                           "data is required: the model was uploaded and has no training data");
-    json_t *raw = json_deep_copy(td);
-    if (!raw)
-        return tg_err_set(err, TG_ENOMEM, "out of memory");
-    json_object_del(raw, "standardize");
-    json_object_del(raw, "unit_norm");
-    treq = json_pack("{s:O}", "data", raw);
-    tfilled = json_pack("{s:o}", "data", raw);
-    if (!treq || !tfilled) {
-        json_decref(treq);
-        json_decref(tfilled);
-        return tg_err_set(err, TG_ENOMEM, "out of memory");
-    }
-    rc = kinds_data(treq, tfilled, "pac_bayes", src, 0, &ds, NULL, plan, err);
-    json_decref(treq);
-    json_decref(tfilled);
-    if (rc) {
-        /* The training data is gone (a deleted dataset): say so on "data". */
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-        dataset_free(ds);
-        return tg_err_setf(err, rc == TG_ENOMEM ? rc : TG_EINVAL, "data",
-                           "the model's training data cannot be loaded (%.180s); give data",
-                           msg);
-    }
-    double vf = json_number_value(json_object_get(tp, "validation_fraction"));
-    if (vf > 0) {
-        uint64_t seed = (uint64_t)json_integer_value(json_object_get(tp, "seed"));
-        tg_dataset *split = dataset_new();
-        if (!split) {
-            dataset_free(ds);
-            return tg_err_set(err, TG_ENOMEM, "out of memory");
-        }
-        split->task = ds->task;
-        split->d = ds->d;
-        split->n_outputs = ds->n_outputs;
-        split->classes.n = ds->classes.n;
-        split->n_train = ds->n_train;
-        split->x = dataset_alloc_doubles(ds->n_train, ds->d);
-        split->y = dataset_alloc_doubles(ds->n_train, ds->n_outputs);
-        if (!split->x || !split->y) {
-            split->classes.n = 0;
-            dataset_free(split);
-            dataset_free(ds);
-            return tg_err_set(err, TG_ENOMEM, "out of memory");
-        }
-        memcpy(split->x, ds->x, ds->n_train * ds->d * sizeof(double));
-        memcpy(split->y, ds->y, ds->n_train * ds->n_outputs * sizeof(double));
-        rc = dataset_split(split, vf, seed, err);
-        split->classes.n = 0;
-        if (rc) {
-            dataset_free(split);
-            dataset_free(ds);
-            return rc;
-        }
-        /* ds keeps its test split and classes; its training part becomes split's. */
-        free(ds->x);
-        free(ds->y);
-        ds->x = split->x;
-        ds->y = split->y;
-        ds->n_train = split->n_train;
-        split->x = split->y = NULL;
-        dataset_free(split);
-    }
-    *ds_out = ds;
-    return TG_OK;
-}
-
 /* Maps the dataset's class indices to the model's (by original label); a label the model
  * does not know becomes K (never predicted: an error). *unknown counts them. */
 static void map_labels(const tg_dataset *ds, const tg_model *model, double *y, size_t n,
@@ -396,7 +313,7 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_mo
     if (data && !json_is_null(data))
         rc = kinds_data(req, filled, "pac_bayes", src, 0, ds, NULL, plan, err);
     else
-        rc = own_data(req, *model, src, ds, plan, err);
+        rc = kinds_model_data(*model, "pac_bayes", src, plan, ds, err);
     if (rc)
         return rc;
     if ((*ds)->task != TG_TASK_CLASSIFICATION)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../core/embed.h"
+#include "../core/preprocess.h"
 #include "jx.h"
 
 #define KIND(name) extern const tg_kind kind_##name;
@@ -401,6 +402,74 @@ int kinds_model(const kind_src *src, const char *field, const char *id, tg_model
     if (rc)
         return rc;
     return plan_ref(plan, KIND_REF_MODEL, id, err);
+}
+
+int kinds_model_data(const tg_model *model, const char *kind, const kind_src *src,
+                     kind_plan *plan, tg_dataset **ds_out, tg_err *err)
+{
+    json_t *tr = model->training;
+    json_t *td = tr ? json_object_get(tr, "data") : NULL;
+    json_t *tp = tr ? json_object_get(tr, "params") : NULL;
+    tg_dataset *ds = NULL;
+    int rc;
+    *ds_out = NULL;
+    if (!json_is_object(td))
+        return tg_err_setf(err, TG_EMISSING, "data",
+                           "data is required: model %s was uploaded and has no training data",
+                           model->id);
+    json_t *raw = json_deep_copy(td);
+    json_t *tmp = raw ? json_pack("{s:o}", "data", raw) : NULL;
+    if (!tmp)
+        return tg_err_set(err, TG_ENOMEM, "out of memory");
+    json_object_del(raw, "standardize");
+    json_object_del(raw, "unit_norm");
+    rc = kinds_data(tmp, tmp, kind, src, 0, &ds, NULL, plan, err);
+    json_decref(tmp);
+    if (rc) {
+        dataset_free(ds);
+        if (rc == TG_ENOMEM || !err)
+            return rc;
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return tg_err_setf(err, TG_EINVAL, "data",
+                           "the training data of model %s cannot be loaded (%.180s); give data",
+                           model->id, msg);
+    }
+    double f = json_number_value(json_object_get(tp, "validation_fraction"));
+    if (f > 0) {
+        /* kind_train's carve-out: dataset_split of the training part with the train seed;
+         * the validation rows go to split's test part and are dropped with it. */
+        tg_dataset *split = dataset_new();
+        if (!split) {
+            dataset_free(ds);
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
+        }
+        split->task = ds->task;
+        split->d = ds->d;
+        split->n_outputs = ds->n_outputs;
+        split->classes.n = ds->classes.n; /* dataset_split stratifies by class; the names
+                                           * stay ds's */
+        split->n_train = ds->n_train;
+        split->x = ds->x;
+        split->y = ds->y;
+        ds->x = ds->y = NULL;
+        ds->n_train = 0;
+        rc = dataset_split(split, f, (uint64_t)json_integer_value(json_object_get(tp, "seed")),
+                           err);
+        split->classes.n = 0;
+        if (rc) {
+            dataset_free(split);
+            dataset_free(ds);
+            return rc;
+        }
+        ds->x = split->x;
+        ds->y = split->y;
+        ds->n_train = split->n_train;
+        split->x = split->y = NULL;
+        dataset_free(split);
+    }
+    *ds_out = ds;
+    return TG_OK;
 }
 
 /* ---- progress and arrays ----------------------------------------------------------- */

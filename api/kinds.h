@@ -168,6 +168,15 @@ int kinds_data(const json_t *req, json_t *filled, const char *kind, const kind_s
  * TG_OK; TG_EINVAL "no model <id>" on field when there is none; loader errors. */
 int kinds_model(const kind_src *src, const char *field, const char *id, tg_model **out,
                 kind_plan *plan, tg_err *err);
+/* The training data of `model` for a job of kind `kind` that names no `data`: the `data`
+ * of the model's train request without its preprocessing options (the inputs stay raw;
+ * the run applies the model's stored preprocessing, which reproduces the training
+ * inputs), with that request's test split, minus the validation carve-out of its
+ * training run. Recorded in plan like kinds_data. *ds_out: new. Returns TG_OK;
+ * TG_EMISSING on "data" for an uploaded model (no training request); TG_EINVAL on "data"
+ * when the training data cannot be loaded any more (a deleted dataset); TG_ENOMEM. */
+int kinds_model_data(const tg_model *model, const char *kind, const kind_src *src,
+                     kind_plan *plan, tg_dataset **ds_out, tg_err *err);
 
 /* ---- helpers for run functions ------------------------------------------------------ */
 

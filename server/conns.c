@@ -179,13 +179,15 @@ void conns_closed(conns_ent *e)
     free(e);
 }
 
-void conns_busy(conns_ent *e)
+int conns_busy(conns_ent *e)
 {
     if (!e)
-        return;
+        return 0;
     pthread_mutex_lock(&mu);
     w_remove(e);
+    int gone = e->shut;
     pthread_mutex_unlock(&mu);
+    return gone;
 }
 
 void conns_waiting(conns_ent *e)

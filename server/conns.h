@@ -25,7 +25,10 @@ conns_ent *conns_opened(int fd);
 void conns_closed(conns_ent *e);
 /* The connection's request head is complete (its request is being served): no header
  * deadline until conns_waiting. NULL is a no-op. Thread-safe. */
-void conns_busy(conns_ent *e);
+/* Returns 1 when the connection was already shut down (at the header deadline or by an
+ * eviction) while its head was being read: the request must not run, since its answer
+ * could not reach the client (who may then send it again). */
+int conns_busy(conns_ent *e);
 /* The connection's request is complete: it waits for the next head from now. NULL is a
  * no-op. Thread-safe. */
 void conns_waiting(conns_ent *e);

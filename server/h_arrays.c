@@ -15,6 +15,9 @@ enum { FMT_JSON, FMT_NPY, FMT_CSV };
 
 /* The most array elements one call of the content reader reads (8 MB of doubles). */
 #define FILL_ELEMS ((size_t)1 << 20)
+/* and the chunks loaded per call (a narrow column selection touches a new chunk at almost
+ * every element: each load is a lookup, an open and a 1 MiB read) */
+#define FILL_LOADS 8
 
 typedef struct array_stream {
     char job_id[40], name[ROUTER_PARAM_LEN];
@@ -35,6 +38,7 @@ typedef struct array_stream {
     sbuf out;
     size_t off;
     int failed;
+    unsigned loads;           /* chunks loaded in this call of the reader */
 } array_stream;
 
 static int elem(array_stream *a, size_t i, size_t j, double *v)
@@ -47,6 +51,7 @@ static int elem(array_stream *a, size_t i, size_t j, double *v)
                               &a->chunk_n))
             return -1;
         a->chunk_idx = idx;
+        a->loads++;
     }
     /* A chunk shorter than the shape says (a file or row changed under the download) is
      * an error, never a read of what the buffer held before. */
@@ -90,7 +95,7 @@ static int row_step(array_stream *a, size_t *budget)
         i_hi = a->r1;
     while (a->cur_i < i_hi) {
         while (a->cur_j < a->c1) {
-            if (*budget == 0)
+            if (*budget == 0 || a->loads >= FILL_LOADS)
                 return 0;
             double v;
             if (elem(a, a->cur_i, a->cur_j, &v))
@@ -158,6 +163,7 @@ static int array_fill(array_stream *a)
         /* A batch of rows per call keeps the per-call overhead low; the elements read
          * per call are bounded (FILL_ELEMS). */
         size_t budget = FILL_ELEMS;
+        a->loads = 0;
         for (int batch = 0; batch < 64 && a->next_row < a->out_rows; batch++) {
             int st = row_step(a, &budget);
             if (st < 0)
@@ -369,7 +375,7 @@ void h_job_array(hreq *h)
         size_t side = a->r1 - a->r0;
         if (!a->vector && a->c1 - a->c0 > side)
             side = a->c1 - a->c0;
-        if (a->k > 1 && a->k > side) {
+        if (a->k > 1 && side > 0 && a->k > side) {
             array_free(a);
             http_reply_error(h, API_INVALID_ARGUMENT, "downsample",
                              "downsample (%ld) is larger than the array's longest side in "

@@ -552,7 +552,6 @@ static conns_ent *conn_ent(struct MHD_Connection *conn)
  * a body past what we would read and discard). */
 static void request_head(hreq *h, struct MHD_Connection *conn)
 {
-    conns_busy(conn_ent(conn));
     /* The library takes the first Content-Length and lets Transfer-Encoding win over it:
      * a proxy in front could frame the request otherwise (RFC 9112 6.3), so ambiguous
      * framing is refused and the connection closed. */
@@ -592,6 +591,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)cls;
     (void)version;
     if (!h) {
+        /* shut down by the header deadline or an eviction after its head arrived: not
+         * run (the reply would go nowhere and a client may resend the request) */
+        if (conns_busy(conn_ent(conn)))
+            return MHD_NO;
         hreq_full *hf = calloc(1, sizeof *hf);
         if (!hf)
             return MHD_NO;
@@ -648,6 +651,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conns_waiting(conn_ent(conn));
     if (!h)
         return;
+    /* a discarded body shortened the connection's idle timeout: a kept-alive connection
+     * gets the normal one back for its next request */
+    if (h->discard)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, IDLE_SECS);
     double dt = util_mono() - h->t0;
     if (h->status)
         metrics_http(h->m.index >= 0 ? h->m.index : METRICS_MAX_ROUTES - 1, h->status, dt);

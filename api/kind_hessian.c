@@ -117,7 +117,7 @@ static int decode(json_t *p, const tg_model *model, hessian_req *r, tg_err *err)
         jx_default(p, "probes", json_integer(v));
         if ((rc = jx_int(p, "steps", "params", 80, 1, HESSIAN_MAX_STEPS, &v, err)))
             return rc;
-        c->steps = (size_t)v;
+        c->steps = (size_t)v < P ? (size_t)v : P; /* Lanczos has at most P steps */
         jx_default(p, "steps", json_integer(v));
         if ((rc = jx_int(p, "bins", "params", 100, 1, HESSIAN_MAX_BINS, &v, err)))
             return rc;
@@ -218,6 +218,12 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
         rc = tg_err_set(err, TG_ENOMEM, "out of memory");
     if (rc)
         return rc;
+    size_t unknown = 0;
+    kinds_map_labels(*model, *ds, &unknown);
+    if (unknown)
+        return tg_err_setf(err, TG_EINVAL, "data",
+                           "%zu points of the data have labels the model was not trained on",
+                           unknown);
     if ((rc = check_data(*model, *ds, err)))
         return rc;
     return decode(p, *model, r, err);

@@ -249,6 +249,12 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
                            classification ? "classification" : "regression",
                            m->task == TG_TASK_CLASSIFICATION ? "classification" : "regression");
     if (classification) {
+        size_t unknown = 0;
+        kinds_map_labels(m, *ds, &unknown);
+        if (unknown)
+            return tg_err_setf(err, TG_EINVAL, "data",
+                               "%zu points of the data have labels the model was not trained "
+                               "on", unknown);
         size_t kmax = m->loss == LOSS_LOGISTIC ? 2 : K;
         if (s->classes.n > kmax)
             return tg_err_setf(err, TG_EINVAL, "data",

@@ -259,29 +259,6 @@ static int decode_model_mode(json_t *p, const tg_model *model, pb_req *r, tg_err
     return TG_OK;
 }
 
-/* Maps the dataset's class indices to the model's (by original label); a label the model
- * does not know becomes K (never predicted: an error). *unknown counts them. */
-static void map_labels(const tg_dataset *ds, const tg_model *model, double *y, size_t n,
-                       size_t *unknown)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t c = (size_t)y[i];
-        long j = -1;
-        if (c < ds->classes.n) {
-            if (ds->classes.is_string && model->classes.is_string)
-                j = dataset_class_index_str(&model->classes, ds->classes.strs[c]);
-            else if (!ds->classes.is_string && !model->classes.is_string)
-                j = dataset_class_index_int(&model->classes, ds->classes.ints[c]);
-        }
-        if (j < 0) {
-            y[i] = (double)model->n_classes;
-            (*unknown)++;
-        } else {
-            y[i] = (double)j;
-        }
-    }
-}
-
 /* Everything validation and run share: mode, model, data, params. */
 static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_model **model,
                    tg_dataset **ds, pb_req *r, kind_plan *plan, tg_err *err)
@@ -323,6 +300,10 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_mo
     if ((*ds)->d != (*model)->arch.dims[0])
         return tg_err_setf(err, TG_EINVAL, "data", "the data has %zu features; the model takes %zu",
                            (*ds)->d, (*model)->arch.dims[0]);
+    if ((*ds)->n_train < 2) /* the bounds need m >= 2 (mcallester divides by m - 1) */
+        return tg_err_setf(err, TG_EINVAL, "data",
+                           "the training split has %zu point%s: the bounds need at least 2",
+                           (*ds)->n_train, (*ds)->n_train == 1 ? "" : "s");
     if ((rc = decode_model_mode(p, *model, r, err)))
         return rc;
     return TG_OK;
@@ -491,9 +472,7 @@ static int pb_run(const json_t *request, job_io *io, json_t **result_out, json_t
     model_preprocess(model, ds->x, n);
     if (nt)
         model_preprocess(model, ds->x_test, nt);
-    map_labels(ds, model, ds->y, n, &unknown);
-    if (nt)
-        map_labels(ds, model, ds->y_test, nt, &unknown);
+    kinds_map_labels(model, ds, &unknown);
     if (unknown) {
         char wm[160];
         snprintf(wm, sizeof wm, "%zu points have labels the model does not know: they count "

@@ -587,6 +587,46 @@ static void model_transform(void *ud, double *x, size_t n)
 }
 
 /* K(train, train) and K(test, train) of the kernel ridge utility. */
+/* A cancellation check between rows of the kernels (at most every 50 ms). */
+static int kernel_rows_check(job_io *io, double *t_last)
+{
+    double t = kinds_now();
+    if (t - *t_last < 0.05)
+        return TG_OK;
+    *t_last = t;
+    return kinds_checkpoint(io, -1, "kernels");
+}
+
+/* Z (rows x d) against X (n x d) into D (rows x n) for kernel `kind` (0 rbf, 1 linear),
+ * in blocks of 64 rows with a cancellation check between them. Each entry is computed on
+ * its own (the same value whatever the blocking). */
+static int kernel_block(const shap_req *r, int kind, const double *Z, size_t rows,
+                        const double *X, size_t n, size_t d, double *D, job_io *io,
+                        double *t_last)
+{
+    for (size_t i0 = 0; i0 < rows; i0 += 64) {
+        int rc = kernel_rows_check(io, t_last);
+        if (rc)
+            return rc;
+        size_t mb = rows - i0 < 64 ? rows - i0 : 64;
+        double *Db = D + i0 * n;
+        if (kind == 0) {
+            shap_sqdist(Z + i0 * d, mb, X, n, d, Db);
+            for (size_t i = 0; i < mb * n; i++)
+                Db[i] = exp(-r->gamma * Db[i]);
+        } else {
+            for (size_t i = i0; i < i0 + mb; i++)
+                for (size_t j = 0; j < n; j++) {
+                    double s = 0;
+                    for (size_t q = 0; q < d; q++)
+                        s += Z[i * d + q] * X[j * d + q];
+                    D[i * n + j] = s;
+                }
+        }
+    }
+    return TG_OK;
+}
+
 static int kernels(const shap_req *r, const tg_dataset *ds, int threads, job_io *io,
                    double **K_out, double **Kt_out, tg_err *err)
 {
@@ -596,30 +636,13 @@ static int kernels(const shap_req *r, const tg_dataset *ds, int threads, job_io 
     *Kt_out = Kt;
     if (!K || !Kt)
         return tg_err_set(err, TG_ENOMEM, "out of memory for the kernels");
-    if (r->kernel == 0) {
-        shap_sqdist(ds->x, n, ds->x, n, d, K);
-        shap_sqdist(ds->x_test, m, ds->x, n, d, Kt);
-        for (size_t i = 0; i < n * n; i++)
-            K[i] = exp(-r->gamma * K[i]);
-        for (size_t i = 0; i < m * n; i++)
-            Kt[i] = exp(-r->gamma * Kt[i]);
-        return TG_OK;
-    }
-    if (r->kernel == 1) {
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < n; j++) {
-                double s = 0;
-                for (size_t q = 0; q < d; q++)
-                    s += ds->x[i * d + q] * ds->x[j * d + q];
-                K[i * n + j] = s;
-            }
-        for (size_t t = 0; t < m; t++)
-            for (size_t j = 0; j < n; j++) {
-                double s = 0;
-                for (size_t q = 0; q < d; q++)
-                    s += ds->x_test[t * d + q] * ds->x[j * d + q];
-                Kt[t * n + j] = s;
-            }
+    if (r->kernel == 0 || r->kernel == 1) {
+        double t_last = 0;
+        int rc = kernel_block(r, r->kernel, ds->x, n, ds->x, n, d, K, io, &t_last);
+        if (rc == TG_OK)
+            rc = kernel_block(r, r->kernel, ds->x_test, m, ds->x, n, d, Kt, io, &t_last);
+        if (rc)
+            return tg_err_set(err, rc, "cancelled");
         return TG_OK;
     }
     ntk_cfg cfg = r->ntk;

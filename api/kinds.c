@@ -404,6 +404,37 @@ int kinds_model(const kind_src *src, const char *field, const char *id, tg_model
     return plan_ref(plan, KIND_REF_MODEL, id, err);
 }
 
+static void map_labels_of(const tg_model *m, const tg_dataset *ds, double *y, size_t n,
+                          size_t *unknown)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (size_t)y[i];
+        long j = -1;
+        if (c < ds->classes.n) {
+            if (ds->classes.is_string && m->classes.is_string)
+                j = dataset_class_index_str(&m->classes, ds->classes.strs[c]);
+            else if (!ds->classes.is_string && !m->classes.is_string)
+                j = dataset_class_index_int(&m->classes, ds->classes.ints[c]);
+        }
+        if (j < 0) {
+            y[i] = (double)m->n_classes;
+            (*unknown)++;
+        } else {
+            y[i] = (double)j;
+        }
+    }
+}
+
+void kinds_map_labels(const tg_model *m, tg_dataset *ds, size_t *unknown)
+{
+    *unknown = 0;
+    if (m->task != TG_TASK_CLASSIFICATION || ds->task != TG_TASK_CLASSIFICATION ||
+        m->classes.n == 0)
+        return;
+    map_labels_of(m, ds, ds->y, ds->n_train, unknown);
+    map_labels_of(m, ds, ds->y_test, ds->n_test, unknown);
+}
+
 int kinds_model_data(const tg_model *model, const char *kind, const kind_src *src,
                      kind_plan *plan, tg_dataset **ds_out, tg_err *err)
 {

@@ -177,6 +177,12 @@ int kinds_model(const kind_src *src, const char *field, const char *id, tg_model
  * when the training data cannot be loaded any more (a deleted dataset); TG_ENOMEM. */
 int kinds_model_data(const tg_model *model, const char *kind, const kind_src *src,
                      kind_plan *plan, tg_dataset **ds_out, tg_err *err);
+/* For a classification model and data: rewrites ds's class indices (training and test
+ * labels) as the model's, matching original labels (data "classes: [1, 2]" of a model
+ * trained on 0, 1, 2 are the model's classes 1 and 2, not 0 and 1). A label the model
+ * does not know becomes the model's n_classes and is counted in *unknown. Without the
+ * model's labels (an uploaded model without `classes`) the indices stay as they are. */
+void kinds_map_labels(const tg_model *m, tg_dataset *ds, size_t *unknown);
 
 /* ---- helpers for run functions ------------------------------------------------------ */
 

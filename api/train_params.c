@@ -308,13 +308,6 @@ int train_params_decode(json_t *p, const char *pre, const tg_dataset *ds, const 
             json_array_append_new(hidden, json_integer(64));
         if (!hidden || json_object_set_new(p, "hidden", hidden))
             return tg_err_set(err, TG_ENOMEM, "out of memory");
-    } else if (im) {
-        int same = json_is_array(hidden) && json_array_size(hidden) + 1 == im->arch.n_layers;
-        for (size_t l = 1; same && l < im->arch.n_layers; l++)
-            same = json_integer_value(json_array_get(hidden, l - 1)) ==
-                   (json_int_t)im->arch.dims[l];
-        if (!same)
-            return arch_conflict(pre, "hidden", err);
     }
     if (!json_is_array(hidden) || json_array_size(hidden) > MLP_MAX_LAYERS - 1)
         return tg_err_setf(err, TG_EINVAL, PF("hidden"),
@@ -326,8 +319,19 @@ int train_params_decode(json_t *p, const char *pre, const tg_dataset *ds, const 
                             1, 1000000, &v, err)))
             return rc;
         a->dims[i + 1] = (size_t)v;
+        /* an integral real (8.0) is an integer (API.md 1): stored as one */
+        if (json_is_real(json_array_get(hidden, i)) &&
+            json_array_set_new(hidden, i, json_integer(v)))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
     a->n_layers = json_array_size(hidden) + 1;
+    if (im) { /* compared as integers, after the checks above */
+        int same = a->n_layers == im->arch.n_layers;
+        for (size_t l = 1; same && l < im->arch.n_layers; l++)
+            same = a->dims[l] == im->arch.dims[l];
+        if (!same)
+            return arch_conflict(pre, "hidden", err);
+    }
 
     if ((rc = jx_string(p, "activation", pre, im ? mlp_act_name(im->arch.act) : "relu",
                         act_choices, 0, &s, err)))

@@ -151,6 +151,28 @@ START_TEST(repeated_eigenvalues)
 }
 END_TEST
 
+/* The data's labels are the model's by original label: iris restricted to classes 1 and 2
+ * is classes 1 and 2 of a model trained on all three (it was read as 0 and 1, so a
+ * model of classes 0 and 1 took it silently); a label the model was not trained on is a
+ * 400 on data. */
+START_TEST(labels_follow_the_model)
+{
+    json_t *t = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"iris\","
+                           "\"classes\":[0,1]},\"params\":{\"hidden\":[4],\"epochs\":5}}",
+                        "succeeded", 60);
+    const char *two = jstr(t, "result.model");
+    ASSERT_ERR_FIELD(http_post(S, "/v1/jobs",
+                               fmt("{\"kind\":\"hessian\",\"model\":\"%s\",\"data\":"
+                                   "{\"builtin\":\"iris\",\"classes\":[1,2]}}", two)),
+                     400, "invalid_argument", "data");
+    /* classes known to the model are accepted whatever the data's own indices */
+    json_t *c = job_run(S, fmt("{\"kind\":\"hessian\",\"model\":\"%s\",\"data\":"
+                               "{\"builtin\":\"iris\",\"classes\":[1,2]}}", iris_model()),
+                        "succeeded", 60);
+    ck_assert(isfinite(jnum(c, "result.objective")));
+}
+END_TEST
+
 START_TEST(bad_requests_name_the_field)
 {
     const char *mid = iris_model();
@@ -249,6 +271,7 @@ Suite *e2e_hessian_suite(void)
     TCase *tc = FIXTURE_CASE(s, "hessian", 300, S);
     tcase_add_test(tc, train_then_hessian);
     tcase_add_test(tc, repeated_eigenvalues);
+    tcase_add_test(tc, labels_follow_the_model);
     tcase_add_test(tc, bad_requests_name_the_field);
     tcase_add_test(tc, over_budget_names_what_fits);
     tcase_add_test(tc, cancel_within_a_second);

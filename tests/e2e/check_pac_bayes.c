@@ -468,6 +468,9 @@ START_TEST(bad_requests_name_the_field)
         {"{\"kind\":\"pac_bayes\",\"model\":\"m_0000000000000000\"}", "model",
          "invalid_argument"},
         {fmt("%s{\"kl\":3}}", M), "params.kl", "invalid_argument"},
+        /* one training point: the bounds need m >= 2 (it used to fail at run time) */
+        {fmt("{\"kind\":\"pac_bayes\",\"model\":\"%s\",\"data\":{\"builtin\":\"iris\","
+             "\"max_train\":1}}", mid), "data", "invalid_argument"},
         {fmt("{\"kind\":\"pac_bayes\",\"model\":\"%s\"}", rid), "model", "invalid_argument"},
         {fmt("{\"kind\":\"pac_bayes\",\"model\":\"%s\"}", iid), "params.prior.center",
          "invalid_argument"},

@@ -441,27 +441,24 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
     if ((rc = kinds_model(src, "model", mid, model, plan, err)))
         return rc;
     json_t *data = json_object_get(filled, "data");
-    if ((!data || json_is_null(data)) && (*model)->training &&
-        json_is_object(json_object_get((*model)->training, "data"))) {
-        /* the model's own training data, raw: its preprocessing is the model's */
-        json_t *own = json_deep_copy(json_object_get((*model)->training, "data"));
-        if (!own)
-            return tg_err_set(err, TG_ENOMEM, "out of memory");
-        json_object_del(own, "standardize");
-        json_object_del(own, "unit_norm");
-        json_object_set_new(filled, "data", own);
-        data = own;
-    }
     if (data && !json_is_null(data)) {
         if ((rc = kinds_data(filled, filled, "shapley", src, 0, ds, NULL, plan, err)))
             return rc;
-        if ((*ds)->d != (*model)->arch.dims[0])
-            return tg_err_setf(err, TG_EINVAL, "data",
-                               "the data has %zu features; the model takes %zu", (*ds)->d,
-                               (*model)->arch.dims[0]);
-    } else if (data) {
-        json_object_del(filled, "data");
+    } else {
+        /* No data: the model's own (kinds_model_data: raw inputs, its test split, minus
+         * the validation carve-out), loaded only when the point (test_index) or the
+         * baseline ("mean") needs it; `data` is stored as null, as in the other kinds. */
+        const char *bl = json_string_value(json_object_get(p, "baseline"));
+        int needs = json_object_get(p, "test_index") || (bl && strcmp(bl, "mean") == 0);
+        if (needs && (*model)->training &&
+            (rc = kinds_model_data(*model, "shapley", src, plan, ds, err)))
+            return rc;
+        if (json_object_set_new(filled, "data", json_null()))
+            return tg_err_set(err, TG_ENOMEM, "out of memory");
     }
+    if (*ds && (*ds)->d != (*model)->arch.dims[0])
+        return tg_err_setf(err, TG_EINVAL, "data", "the data has %zu features; the model takes %zu",
+                           (*ds)->d, (*model)->arch.dims[0]);
     return decode_feature_params(p, *model, *ds, r, err);
 }
 

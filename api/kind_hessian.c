@@ -166,32 +166,6 @@ static int decode(json_t *p, const tg_model *model, hessian_req *r, tg_err *err)
     return TG_OK;
 }
 
-/* The labels of ds must be those the model's loss takes. */
-static int check_data(const tg_model *m, const tg_dataset *ds, tg_err *err)
-{
-    size_t K = m->arch.dims[m->arch.n_layers];
-    if (ds->d != m->arch.dims[0])
-        return tg_err_setf(err, TG_EINVAL, "data", "the data has %zu features; the model takes %zu",
-                           ds->d, m->arch.dims[0]);
-    if (m->task == TG_TASK_CLASSIFICATION) {
-        if (ds->task != TG_TASK_CLASSIFICATION)
-            return tg_err_setf(err, TG_EINVAL, "data",
-                               "the model is a classifier; the data is a regression task");
-        size_t nc = m->loss == LOSS_LOGISTIC ? 2 : K;
-        for (size_t i = 0; i < ds->n_train; i++)
-            if (!((size_t)ds->y[i] < nc))
-                return tg_err_setf(err, TG_EINVAL, "data",
-                                   "the data has class index %zu; the model has %zu classes",
-                                   (size_t)ds->y[i], nc);
-    } else if (ds->task != TG_TASK_REGRESSION || ds->n_outputs != K) {
-        return tg_err_setf(err, TG_EINVAL, "data",
-                           "the model is a regression with %zu outputs; the data %s", K,
-                           ds->task == TG_TASK_REGRESSION ? "has another number of targets"
-                                                          : "is a classification task");
-    }
-    return TG_OK;
-}
-
 /* Resolves the model and the data, decodes the params; references go to plan (may be
  * NULL). The inputs stay raw (the run applies model_preprocess). */
 static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_dataset **ds,
@@ -209,22 +183,7 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
         return tg_err_setf(err, TG_EINVAL, "model", "model must be a model id (a string)");
     if ((rc = kinds_model(src, "model", mid, model, plan, err)))
         return rc;
-    json_t *d = json_object_get(req, "data");
-    int own = !d || json_is_null(d);
-    if (!own)
-        rc = kinds_data(req, filled, "hessian", src, 0, ds, NULL, plan, err);
-    else if ((rc = kinds_model_data(*model, "hessian", src, plan, ds, err)) == TG_OK &&
-             json_object_set_new(filled, "data", json_null()))
-        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
-    if (rc)
-        return rc;
-    size_t unknown = 0;
-    kinds_map_labels(*model, *ds, &unknown);
-    if (unknown)
-        return tg_err_setf(err, TG_EINVAL, "data",
-                           "%zu points of the data have labels the model was not trained on",
-                           unknown);
-    if ((rc = check_data(*model, *ds, err)))
+    if ((rc = kinds_model_job_data(req, filled, "hessian", src, *model, plan, ds, err)))
         return rc;
     return decode(p, *model, r, err);
 }

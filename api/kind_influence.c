@@ -228,42 +228,9 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
     const char *mid = json_string_value(json_object_get(req, "model"));
     if ((rc = kinds_model(src, "model", mid, model, plan, err)))
         return rc;
-    json_t *d = json_object_get(req, "data");
-    if (d && !json_is_null(d)) {
-        if ((rc = kinds_data(req, filled, "influence", src, 0, ds, NULL, plan, err)))
-            return rc;
-    } else {
-        if ((rc = kinds_model_data(*model, "influence", src, plan, ds, err)))
-            return rc;
-        json_object_set_new(filled, "data", json_null());
-    }
-    const tg_model *m = *model;
-    const tg_dataset *s = *ds;
-    if (m->arch.dims[0] != s->d)
-        return tg_err_setf(err, TG_EINVAL, "data", "the data has %zu features; the model takes %zu",
-                           s->d, m->arch.dims[0]);
-    int classification = s->task == TG_TASK_CLASSIFICATION;
-    size_t K = m->arch.dims[m->arch.n_layers];
-    if (classification != (m->task == TG_TASK_CLASSIFICATION))
-        return tg_err_setf(err, TG_EINVAL, "data", "the data is a %s task; the model's is %s",
-                           classification ? "classification" : "regression",
-                           m->task == TG_TASK_CLASSIFICATION ? "classification" : "regression");
-    if (classification) {
-        size_t unknown = 0;
-        kinds_map_labels(m, *ds, &unknown);
-        if (unknown)
-            return tg_err_setf(err, TG_EINVAL, "data",
-                               "%zu points of the data have labels the model was not trained "
-                               "on", unknown);
-        size_t kmax = m->loss == LOSS_LOGISTIC ? 2 : K;
-        if (s->classes.n > kmax)
-            return tg_err_setf(err, TG_EINVAL, "data",
-                               "the data has %zu classes; the model has %zu", s->classes.n, kmax);
-    } else if (s->n_outputs != K) {
-        return tg_err_setf(err, TG_EINVAL, "data",
-                           "the data has %zu targets; the model has %zu outputs", s->n_outputs, K);
-    }
-    return decode(p, m, s, r, err);
+    if ((rc = kinds_model_job_data(req, filled, "influence", src, *model, plan, ds, err)))
+        return rc;
+    return decode(p, *model, *ds, r, err);
 }
 
 /* Bytes of the run: what a request of size (nc train columns, range Pr) needs. */

@@ -287,19 +287,8 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_mo
         return tg_err_setf(err, TG_EINVAL, "model",
                            "pac_bayes bounds the 0-1 loss of classifiers; model %s is a "
                            "regression model", mid);
-    if (data && !json_is_null(data))
-        rc = kinds_data(req, filled, "pac_bayes", src, 0, ds, NULL, plan, err);
-    else
-        rc = kinds_model_data(*model, "pac_bayes", src, plan, ds, err);
-    if (rc)
+    if ((rc = kinds_model_job_data(req, filled, "pac_bayes", src, *model, plan, ds, err)))
         return rc;
-    if ((*ds)->task != TG_TASK_CLASSIFICATION)
-        return tg_err_setf(err, TG_EINVAL, "data",
-                           "pac_bayes needs classification data (the 0-1 loss); the data is "
-                           "a regression task");
-    if ((*ds)->d != (*model)->arch.dims[0])
-        return tg_err_setf(err, TG_EINVAL, "data", "the data has %zu features; the model takes %zu",
-                           (*ds)->d, (*model)->arch.dims[0]);
     if ((*ds)->n_train < 2) /* the bounds need m >= 2 (mcallester divides by m - 1) */
         return tg_err_setf(err, TG_EINVAL, "data",
                            "the training split has %zu point%s: the bounds need at least 2",
@@ -468,17 +457,9 @@ static int pb_run(const json_t *request, job_io *io, json_t **result_out, json_t
     size_t n = ds->n_train, nt = ds->n_test, P = model->P, K = model->arch.dims[model->arch.n_layers];
     const mlp_arch *a = &model->arch;
     double m = (double)n;
-    size_t unknown = 0;
     model_preprocess(model, ds->x, n);
     if (nt)
         model_preprocess(model, ds->x_test, nt);
-    kinds_map_labels(model, ds, &unknown);
-    if (unknown) {
-        char wm[160];
-        snprintf(wm, sizeof wm, "%zu points have labels the model does not know: they count "
-                 "as errors", unknown);
-        json_array_append_new(warnings, json_string(wm));
-    }
     const double *theta0 = r.center_zero ? NULL : model->theta0;
     int threads = io->threads > 0 ? io->threads : 1;
     /* The deterministic model's training error. */

@@ -435,6 +435,53 @@ void kinds_map_labels(const tg_model *m, tg_dataset *ds, size_t *unknown)
     map_labels_of(m, ds, ds->y_test, ds->n_test, unknown);
 }
 
+int kinds_model_job_data(const json_t *req, json_t *filled, const char *kind,
+                         const kind_src *src, const tg_model *m, kind_plan *plan,
+                         tg_dataset **ds, tg_err *err)
+{
+    json_t *d = json_object_get(req, "data");
+    int rc;
+    if (d && !json_is_null(d))
+        rc = kinds_data(req, filled, kind, src, 0, ds, NULL, plan, err);
+    else if ((rc = kinds_model_data(m, kind, src, plan, ds, err)) == TG_OK &&
+             json_object_set_new(filled, "data", json_null()))
+        rc = tg_err_set(err, TG_ENOMEM, "out of memory");
+    if (rc)
+        return rc;
+    tg_dataset *s = *ds;
+    size_t K = m->arch.dims[m->arch.n_layers];
+    if (s->d != m->arch.dims[0])
+        return tg_err_setf(err, TG_EINVAL, "data", "the data has %zu features; the model takes %zu",
+                           s->d, m->arch.dims[0]);
+    int cls = m->task == TG_TASK_CLASSIFICATION;
+    if (cls != (s->task == TG_TASK_CLASSIFICATION))
+        return tg_err_setf(err, TG_EINVAL, "data", "the data is a %s task; the model's is %s",
+                           cls ? "regression" : "classification",
+                           cls ? "classification" : "regression");
+    if (!cls) {
+        if (s->n_outputs != K)
+            return tg_err_setf(err, TG_EINVAL, "data",
+                               "the data has %zu targets; the model has %zu outputs",
+                               s->n_outputs, K);
+        return TG_OK;
+    }
+    size_t unknown = 0;
+    kinds_map_labels(m, s, &unknown);
+    if (unknown)
+        return tg_err_setf(err, TG_EINVAL, "data",
+                           "%zu points of the data have labels the model was not trained on",
+                           unknown);
+    size_t nc = m->loss == LOSS_LOGISTIC ? 2 : K;
+    for (size_t i = 0; i < s->n_train + s->n_test; i++) {
+        double y = i < s->n_train ? s->y[i] : s->y_test[i - s->n_train];
+        if (!((size_t)y < nc))
+            return tg_err_setf(err, TG_EINVAL, "data",
+                               "the data has class index %zu; the model has %zu classes",
+                               (size_t)y, nc);
+    }
+    return TG_OK;
+}
+
 int kinds_model_data(const tg_model *model, const char *kind, const kind_src *src,
                      kind_plan *plan, tg_dataset **ds_out, tg_err *err)
 {

@@ -183,6 +183,14 @@ int kinds_model_data(const tg_model *model, const char *kind, const kind_src *sr
  * does not know becomes the model's n_classes and is counted in *unknown. Without the
  * model's labels (an uploaded model without `classes`) the indices stay as they are. */
 void kinds_map_labels(const tg_model *m, tg_dataset *ds, size_t *unknown);
+/* The data of a job on model m: the request's `data`, or without one the model's own
+ * (kinds_model_data; `data` is then null in filled), checked against the model: as many
+ * features, the same task, as many regression targets, and for a classifier its labels
+ * mapped to the model's (kinds_map_labels) with every label known and below the loss's
+ * class count. Errors are 400s on "data". *ds: new, also on error (the caller frees). */
+int kinds_model_job_data(const json_t *req, json_t *filled, const char *kind,
+                         const kind_src *src, const tg_model *m, kind_plan *plan,
+                         tg_dataset **ds, tg_err *err);
 
 /* ---- helpers for run functions ------------------------------------------------------ */
 

@@ -248,7 +248,9 @@ static double estimate(const infl_req *r, const tg_model *m, const tg_dataset *d
     if (method == INFL_EXACT)
         solver = pr * pr * (Pr <= 2000 ? 2 : 1) + 101 * pr;
     else if (method == INFL_CG)
-        solver = 6 * pr + 4 * (double)r->cfg.cg_max_iter + 81 * pr;
+        solver = 5.0 * (double)influence_cg_block(Pr, (size_t)(mt + (r->cfg.self_influence
+                                                                          ? nc : 0))) * pr +
+                 81 * pr + 5.0 * 128 * 128;
     else
         solver = 34 * pr + (double)r->cfg.batch_size * d + n;
     double loo = 0;
@@ -492,8 +494,10 @@ static int infl_run(const json_t *request, job_io *io, json_t **result_out,
                                                   jx_real(ir.max_eig), "exact", ir.eig_exact));
     json_object_set_new(res, "gradient_norm", jx_real(ir.grad_norm));
     if (r.cfg.method == INFL_CG)
-        json_object_set_new(res, "cg", json_pack("{s:I, s:o}", "iterations",
+        json_object_set_new(res, "cg", json_pack("{s:I, s:I, s:o}", "iterations",
                                                  (json_int_t)ir.cg_iterations,
+                                                 "hessian_vector_products",
+                                                 (json_int_t)ir.cg_products,
                                                  "relative_residual", jx_real(ir.cg_relres)));
     else
         json_object_set_new(res, "cg", json_null());

@@ -15,9 +15,11 @@
  *   - INFL_EXACT: the explicit H (curv_hessian), Cholesky (dpotrf) once, dpotrs for all
  *     test gradients at once; self-influence from one triangular solve of all training
  *     gradients (||L^-1 g_i||^2);
- *   - INFL_CG: conjugate gradients on exact Hessian-vector products (curv_hvp), stopping
- *     at relative residual cg_tol; negative curvature p^T H p <= 0 is reported as
- *     TG_ENUMERICAL with a Lanczos estimate of the smallest eigenvalue;
+ *   - INFL_CG: block conjugate gradients on exact Hessian-vector products (curv_hvp):
+ *     the right-hand sides in blocks of influence_cg_block columns share one growing
+ *     Krylov space, each column stopping at relative residual cg_tol; a non-positive
+ *     eigenvalue of a projected D H D^T is reported as TG_ENUMERICAL with a Lanczos
+ *     estimate of the smallest eigenvalue;
  *   - INFL_LISSA: the truncated Neumann series (the theory's Problem 10.1.3; Agarwal,
  *     Bullins & Hazan 2017): r_0 = v, r_t = v + (I - H_t/s) r_{t-1}, H^-1 v ~ r_depth / s,
  *     H_t the Hessian of a random batch (or the full H), averaged over `repeats`.
@@ -86,7 +88,8 @@ typedef struct infl_result {
     double min_eig, max_eig;   /* of H (with damping): exact or Lanczos/CG-Ritz estimates;
                                 * NAN when unknown */
     int eig_exact;
-    size_t cg_iterations;      /* worst over the solves */
+    size_t cg_iterations;      /* block CG iterations, worst block */
+    size_t cg_products;        /* Hessian-vector products of block CG, all blocks */
     double cg_relres;          /* worst relative residual */
     size_t cg_unconverged;     /* solves that stopped at cg_max_iter */
     double scale;              /* lissa: the scale used */
@@ -95,6 +98,11 @@ typedef struct infl_result {
 } infl_result;
 
 void infl_result_deinit(infl_result *r);
+
+/* Columns per block of INFL_CG for a range of Pr parameters and `solves` right-hand sides:
+ * what fits in ~256 MiB of block vectors (5 x Pr doubles per column), 8 to 128, at most
+ * solves. */
+size_t influence_cg_block(size_t Pr, size_t solves);
 
 /* Per-example gradients of the loss on the parameter range: G (n x (p_hi - p_lo)) row i
  * = grad l(x_i, y_i) restricted. p_hi - p_lo is P, or the last layer's range. */

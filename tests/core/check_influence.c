@@ -309,6 +309,59 @@ START_TEST(test_loo)
 }
 END_TEST
 
+/* Block CG with several blocks and linearly dependent right-hand sides: the test set is the
+ * case's test points and training points repeated to 300 rows (blocks of 128, 128, 44,
+ * each with equal columns); against exact, and equal rows give equal influence rows. */
+START_TEST(test_cg_blocks)
+{
+    json_t *f = fixture_load(FIX, SCRIPT);
+    for (size_t ci = 0; ci < 3; ci++) {
+        icase c;
+        tg_err err;
+        infl_result re, rc;
+        load_case(f, CASES[ci], &c);
+        size_t d = c.arch.dims[0], m = 300;
+        double *xt = malloc(m * d * sizeof(double)), *yt = malloc(m * c.kdim * sizeof(double));
+        for (size_t j = 0; j < m; j++) {
+            int tr = (j / 7) % 2; /* runs of 7 test rows, then 7 training rows */
+            size_t src = tr ? j % c.n : j % c.m;
+            memcpy(xt + j * d, (tr ? c.x : c.xt) + src * d, d * sizeof(double));
+            memcpy(yt + j * c.kdim, (tr ? c.y : c.yt) + src * c.kdim, c.kdim * sizeof(double));
+        }
+        infl_problem pb = problem(&c);
+        pb.x_test = xt;
+        pb.y_test = yt;
+        pb.m = m;
+        infl_cfg cfg = cfg_of(INFL_EXACT);
+        ck_assert_int_eq(influence_run(&pb, &cfg, &re, NULL, &err), TG_OK);
+        cfg = cfg_of(INFL_CG);
+        cfg.cg_tol = 1e-12;
+        ck_assert_int_eq(influence_run(&pb, &cfg, &rc, NULL, &err), TG_OK);
+        double e1 = rel(rc.influence, re.influence, m * c.n);
+        double e2 = rel(rc.self_influence, re.self_influence, c.n);
+        printf("influence cg blocks %s: influence %.2e self %.2e, %zu iterations, %zu products "
+               "(P %zu, %zu solves)\n", CASES[ci], e1, e2, rc.cg_iterations, rc.cg_products,
+               c.p_hi - c.p_lo, m + c.n);
+        ck_assert(e1 < 1e-9 && e2 < 1e-9);
+        ck_assert(rc.cg_unconverged == 0 && rc.cg_relres <= 1e-12);
+        /* equal rows give equal influence rows */
+        size_t a = 0; /* test row 0 holds the case's test point 0, as do later ones */
+        for (size_t j = 0; j < m; j++) {
+            int tr = (j / 7) % 2;
+            size_t src = tr ? j % c.n : j % c.m;
+            if (!tr && src == 0 && j != a)
+                ck_assert(rel(rc.influence + j * c.n, rc.influence + a * c.n, c.n) < 1e-9);
+        }
+        infl_result_deinit(&re);
+        infl_result_deinit(&rc);
+        free(xt);
+        free(yt);
+        free_case(&c);
+    }
+    json_decref(f);
+}
+END_TEST
+
 START_TEST(test_not_pd)
 {
     json_t *f = fixture_load(FIX, SCRIPT);
@@ -391,6 +444,7 @@ Suite *influence_suite(void)
     tcase_add_test(tc, test_grads);
     tcase_add_test(tc, test_exact);
     tcase_add_test(tc, test_cg);
+    tcase_add_test(tc, test_cg_blocks);
     tcase_add_test(tc, test_lissa);
     tcase_add_test(tc, test_loo);
     tcase_add_test(tc, test_not_pd);

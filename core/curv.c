@@ -665,6 +665,13 @@ double curv_hessian_bytes(const curv_obj *o)
     return 8.0 * d * d + curv_ws_bytes(o->arch, o->n, threads_of(o));
 }
 
+double curv_hessian_flops(const curv_obj *o)
+{
+    if (!o->no_struct && curv_struct_applies(o))
+        return curv_struct_flops(o);
+    return 2.0 * (double)o->n * (double)mlp_param_count(o->arch) * (double)curv_dim(o);
+}
+
 int curv_hessian(const curv_obj *o, double *H)
 {
     if (!o->no_struct && curv_struct_applies(o))

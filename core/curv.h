@@ -111,12 +111,17 @@ int curv_hvp_ws(curv_ws *w, const double *v, double *Hv);
 int curv_hessian(const curv_obj *o, double *H);
 /* Peak bytes of curv_hessian on o, H included (for memory estimates). */
 double curv_hessian_bytes(const curv_obj *o);
+/* Floating-point operations of curv_hessian on o, about (for plans): the structured
+ * build's GEMMs, or 2 n P per column (a cached HVP). */
+double curv_hessian_flops(const curv_obj *o);
 
 /* The structured build (core/curv_struct.c), used by curv_hessian: 1 when it applies to
- * o (and costs fewer operations than the column path); its peak bytes without H (0 when
- * it does not apply); H as curv_hessian (TG_EINVAL when it does not apply). */
+ * o (and costs fewer operations than the column path); its peak bytes without H and its
+ * flops (0 when it does not apply); H as curv_hessian (TG_EINVAL when it does not
+ * apply). */
 int curv_struct_applies(const curv_obj *o);
 double curv_struct_bytes(const curv_obj *o);
+double curv_struct_flops(const curv_obj *o);
 int curv_struct_hessian(const curv_obj *o, double *H);
 
 /* g (curv_dim) = gradient of J on the subset (damping does not enter); *J_out (may be

@@ -56,6 +56,7 @@ typedef struct sshape {
     size_t wo1, bo1, wo2, bo2;
     int need1, need2;
     size_t B;              /* rows per block */
+    double cost;           /* multiply-adds, about */
 } sshape;
 
 static size_t tri(size_t n)
@@ -145,6 +146,7 @@ static int shape_of(const curv_obj *o, sshape *s)
         cost += n * (double)s->Kp * (double)s->S2;
     if (s->need1 && s->need2)
         cost += n * ((double)s->na2 + (double)s->k) * (double)s->KHN;
+    s->cost = cost;
     return cost <= 6.0 * (double)P * n * dim;
 }
 
@@ -152,6 +154,12 @@ int curv_struct_applies(const curv_obj *o)
 {
     sshape s;
     return shape_of(o, &s);
+}
+
+double curv_struct_flops(const curv_obj *o)
+{
+    sshape s;
+    return shape_of(o, &s) ? 2.0 * s.cost : 0;
 }
 
 double curv_struct_bytes(const curv_obj *o)
@@ -495,8 +503,21 @@ static void scatter(const curv_obj *o, const sshape *s, const sbuf *b, double *H
 #undef IN_SUB
 }
 
+#ifdef CURV_STRUCT_PROFILE
+#include <time.h>
+static double prof_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+#endif
+
 int curv_struct_hessian(const curv_obj *o, double *H)
 {
+#ifdef CURV_STRUCT_PROFILE
+    double prof_f = 0, prof_g = 0;
+#endif
     sshape s;
     sbuf b;
     if (!shape_of(o, &s))
@@ -514,14 +535,29 @@ int curv_struct_hessian(const curv_obj *o, double *H)
             rc = TG_ECANCELLED;
             goto out;
         }
+#ifdef CURV_STRUCT_PROFILE
+        double t0 = prof_now();
+        block_factors(o, &s, &b, i, m);
+        double t1 = prof_now();
+        block_gemms(&s, &b, m);
+        prof_f += t1 - t0, prof_g += prof_now() - t1;
+#else
         block_factors(o, &s, &b, i, m);
         block_gemms(&s, &b, m);
+#endif
     }
     if ((o->cancel && *o->cancel) || tg_progress_report(o->prog, 0.95, "hessian assembly")) {
         rc = TG_ECANCELLED;
         goto out;
     }
+#ifdef CURV_STRUCT_PROFILE
+    double t2 = prof_now();
     scatter(o, &s, &b, H);
+    fprintf(stderr, "curv_struct: B %zu factors %.3f gemms %.3f scatter %.3f\n", s.B, prof_f,
+            prof_g, prof_now() - t2);
+#else
+    scatter(o, &s, &b, H);
+#endif
     size_t dim = o->p_hi - o->p_lo;
     for (size_t q = 0; q < dim; q++)
         H[q * dim + q] += o->l2 + o->damping;

@@ -249,8 +249,8 @@ static double estimate(const infl_req *r, const tg_model *m, const tg_dataset *d
     if (method == INFL_EXACT) {
         /* H with the Hessian build's buffers (core/curv.h), then H and its copy for the
          * eigenvalues when Pr <= 2000 */
-        curv_obj o = {.arch = &m->arch, .n = ds->n_train, .p_lo = r->p_lo, .p_hi = r->p_hi,
-                      .threads = 1};
+        curv_obj o = {.arch = &m->arch, .n = ds->n_train, .p_lo = m->P - Pr, .p_hi = m->P,
+                      .threads = 1}; /* the subsets are suffixes of theta */
         solver = fmax(curv_hessian_bytes(&o) / 8, pr * pr * (Pr <= 2000 ? 2 : 1)) + 101 * pr;
     }
     else if (method == INFL_CG)

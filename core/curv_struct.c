@@ -69,10 +69,10 @@ static double per_row(const sshape *s)
 {
     double r = (double)s->na2 + (double)s->Kp + (double)s->S2 + (double)s->k;
     if (s->need1)
-        r += (double)s->T1 + (double)s->S1 + (double)s->na1 + 4.0 * (double)s->k * (double)s->h +
-             3.0 * (double)s->h;
+        r += (double)s->T1 + (double)s->S1 + (double)s->na1 + (double)s->k * (double)s->h +
+             (double)s->h;
     if (s->need1 && s->need2)
-        r += (double)s->KHN + (double)s->HN;
+        r += (double)s->HN;
     return r;
 }
 
@@ -232,9 +232,10 @@ typedef struct sbuf {
     mlp_ws *mws;
     /* per-block factors (B rows each) */
     double *Ap, *Hfp, *at, *g;        /* na2, Kp, S2... see struct_alloc */
-    double *Hzp, *Xp, *V, *Wd;
+    double *Hzp, *Xp, *xt, *HfM, *dp; /* ... tri(h), tri(na1), na1, k h, h */
+    double *V;                        /* B x h na1: one cross factor at a time */
     /* per-row scratch */
-    double *Hf, *prob, *xt, *M, *HfM, *dp, *d2, *r;
+    double *Hf, *prob, *M, *d2, *r;
     /* accumulators */
     double *R11, *R22, *R21, *G21;
     size_t *off_h, *off_n1, *off_n2, *off_k;
@@ -243,7 +244,7 @@ typedef struct sbuf {
 static void sbuf_free(sbuf *b)
 {
     mlp_ws_free(b->mws);
-    double *ds[] = {b->Ap, b->Hfp, b->at, b->g, b->Hzp, b->Xp, b->V, b->Wd, b->Hf, b->prob,
+    double *ds[] = {b->Ap, b->Hfp, b->at, b->g, b->Hzp, b->Xp, b->V, b->Hf, b->prob,
                     b->xt, b->M, b->HfM, b->dp, b->d2, b->r, b->R11, b->R22, b->R21, b->G21};
     for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
         free(ds[i]);
@@ -286,10 +287,10 @@ static int sbuf_alloc(const curv_obj *o, const sshape *s, sbuf *b)
         return TG_OK;
     b->Hzp = zarr(B, s->T1);
     b->Xp = zarr(B, s->S1);
-    b->xt = zarr(s->na1, 1);
+    b->xt = zarr(B, s->na1);
     b->M = zarr(k, s->h);
-    b->HfM = zarr(k, s->h);
-    b->dp = zarr(s->h, 1);
+    b->HfM = zarr(B, k * s->h);
+    b->dp = zarr(B, s->h);
     b->d2 = zarr(s->h, 1);
     b->r = zarr(s->h, 1);
     b->R11 = zarr(s->T1, s->S1);
@@ -302,11 +303,10 @@ static int sbuf_alloc(const curv_obj *o, const sshape *s, sbuf *b)
     tri_offsets(s->na1, b->off_n1);
     if (!s->need2)
         return TG_OK;
-    b->V = zarr(B, s->KHN);
-    b->Wd = zarr(B, s->HN);
+    b->V = zarr(B, s->HN);
     b->R21 = zarr(s->na2, s->KHN);
     b->G21 = zarr(k, s->HN);
-    if (!b->V || !b->Wd || !b->R21 || !b->G21)
+    if (!b->V || !b->R21 || !b->G21)
         return TG_ENOMEM;
     return TG_OK;
 }
@@ -341,14 +341,14 @@ static void block_factors(const curv_obj *o, const sshape *s, sbuf *b, size_t i,
             continue;
         /* the first layer (L == 2, h hidden units) */
         const double *zr = z1 + r * h, *xr = x + r * s->d;
-        double *xt = b->xt;
+        double *xt = b->xt + r * s->na1, *dp = b->dp + r * h, *HfM = b->HfM + r * k * h;
         for (size_t q = 0; q < s->d; q++)
             xt[q] = s1 * xr[q];
         if (s->hb)
             xt[s->d] = t1;
         pack_outer(xt, s->na1, b->Xp + r * s->S1);
         for (size_t p = 0; p < h; p++) {
-            b->dp[p] = mlp_dphi(a->act, a->leaky_slope, zr[p]);
+            dp[p] = mlp_dphi(a->act, a->leaky_slope, zr[p]);
             b->d2[p] = mlp_d2phi(a->act, a->leaky_slope, zr[p]);
             b->r[p] = 0;
         }
@@ -356,12 +356,12 @@ static void block_factors(const curv_obj *o, const sshape *s, sbuf *b, size_t i,
             const double *w = W2 + c * h;
             double *Mc = b->M + c * h;
             for (size_t p = 0; p < h; p++) {
-                Mc[p] = s2 * w[p] * b->dp[p];
+                Mc[p] = s2 * w[p] * dp[p];
                 b->r[p] += s2 * w[p] * g[c];
             }
         }
         for (size_t c = 0; c < k; c++) {
-            double *hm = b->HfM + c * h;
+            double *hm = HfM + c * h;
             memset(hm, 0, h * sizeof(double));
             for (size_t e = 0; e < k; e++) {
                 double v = b->Hf[c * k + e];
@@ -380,29 +380,13 @@ static void block_factors(const curv_obj *o, const sshape *s, sbuf *b, size_t i,
                 out[p] = 0;
             for (size_t c = 0; c < k; c++) {
                 double mj = b->M[c * h + j];
-                const double *hm = b->HfM + c * h;
+                const double *hm = HfM + c * h;
                 if (mj == 0)
                     continue;
                 for (size_t p = j; p < h; p++)
                     out[p] += mj * hm[p];
             }
             out[j] += b->d2[j] * b->r[j];
-        }
-        if (!s->need2)
-            continue;
-        /* cross factors: V[c][p][q] = (Hf M)[c,p] x~_q, Wd[p][q] = phi'(z1_p) x~_q */
-        double *V = b->V + r * s->KHN, *Wd = b->Wd + r * s->HN;
-        for (size_t cp = 0; cp < k * h; cp++) {
-            double v = b->HfM[cp];
-            double *o1 = V + cp * s->na1;
-            for (size_t q = 0; q < s->na1; q++)
-                o1[q] = v * xt[q];
-        }
-        for (size_t p = 0; p < h; p++) {
-            double v = b->dp[p];
-            double *o1 = Wd + p * s->na1;
-            for (size_t q = 0; q < s->na1; q++)
-                o1[q] = v * xt[q];
         }
     }
 }
@@ -417,11 +401,29 @@ static void block_gemms(const sshape *s, sbuf *b, size_t m)
     if (s->need1)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->T1, (int)s->S1, M, 1.0,
                     b->Hzp, (int)s->T1, b->Xp, (int)s->S1, 1.0, b->R11, (int)s->S1);
-    if (s->need1 && s->need2) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->na2, (int)s->KHN, M, 1.0,
-                    b->at, (int)s->na2, b->V, (int)s->KHN, 1.0, b->R21, (int)s->KHN);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->k, (int)s->HN, M, 1.0,
-                    b->g, (int)s->k, b->Wd, (int)s->HN, 1.0, b->G21, (int)s->HN);
+    if (!(s->need1 && s->need2))
+        return;
+    /* the cross block, one factor at a time in V (rows r, entries (p, q)): phi'(z1_p) x~_q
+     * against g, then (Hf M)[c,p] x~_q against a~ for each output c */
+    size_t h = s->h, na = s->na1, k = s->k;
+    for (size_t c = 0; c <= k; c++) {
+        for (size_t r = 0; r < m; r++) {
+            const double *xt = b->xt + r * na;
+            const double *u = c == 0 ? b->dp + r * h : b->HfM + r * k * h + (c - 1) * h;
+            double *out = b->V + r * s->HN;
+            for (size_t p = 0; p < h; p++) {
+                double v = u[p];
+                for (size_t q = 0; q < na; q++)
+                    out[p * na + q] = v * xt[q];
+            }
+        }
+        if (c == 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)s->HN, M, 1.0,
+                        b->g, (int)k, b->V, (int)s->HN, 1.0, b->G21, (int)s->HN);
+        else
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->na2, (int)s->HN, M,
+                        1.0, b->at, (int)s->na2, b->V, (int)s->HN, 1.0,
+                        b->R21 + (c - 1) * s->HN, (int)s->KHN);
     }
 }
 

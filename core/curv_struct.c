@@ -30,6 +30,8 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@
 #define CURV_SBLOCK 256
 #define CURV_SBLOCK_MIN 16
 #define CURV_SBLOCK_BYTES ((double)(64 << 20))
+#define CURV_SMAX_LANES 64
 
 /* The shapes of a structured build. Layer "1" is the first layer of a one-hidden-layer
  * network (need1: the subset meets it); "2" is the last layer (need2), whatever the
@@ -150,6 +153,18 @@ static int shape_of(const curv_obj *o, sshape *s)
     return cost <= 6.0 * (double)P * n * dim;
 }
 
+/* Lanes: o->threads, at most one per block of rows. */
+static int lanes_of(const curv_obj *o, const sshape *s)
+{
+    int t = o->threads > 0 ? o->threads : 1;
+    size_t nb = (o->n + s->B - 1) / s->B;
+    if (t > CURV_SMAX_LANES)
+        t = CURV_SMAX_LANES;
+    if ((size_t)t > nb)
+        t = (int)(nb ? nb : 1);
+    return t;
+}
+
 int curv_struct_applies(const curv_obj *o)
 {
     sshape s;
@@ -177,7 +192,7 @@ double curv_struct_bytes(const curv_obj *o)
     /* the accumulators, a block's factors and the block's mlp workspace */
     double ws = (double)s.B * (4.0 * (double)total + 4.0 * (double)md + 2.0 * (double)s.k) +
                 (double)mlp_param_count(o->arch);
-    return 8.0 * (acc_doubles(&s) + (double)s.B * per_row(&s) + ws);
+    return 8.0 * lanes_of(o, &s) * (acc_doubles(&s) + (double)s.B * per_row(&s) + ws);
 }
 
 /* Packed upper-triangle row offsets: off[a] = index of (a, a) in an n x n packing. */
@@ -293,7 +308,7 @@ static int sbuf_alloc(const curv_obj *o, const sshape *s, sbuf *b)
     b->dp = zarr(B, s->h);
     b->d2 = zarr(s->h, 1);
     b->r = zarr(s->h, 1);
-    b->R11 = zarr(s->T1, s->S1);
+    b->R11 = zarr(s->S1, s->T1);
     b->off_h = calloc(s->h ? s->h : 1, sizeof(size_t));
     b->off_n1 = calloc(s->na1 ? s->na1 : 1, sizeof(size_t));
     if (!b->Hzp || !b->Xp || !b->xt || !b->M || !b->HfM || !b->dp || !b->d2 || !b->r ||
@@ -399,8 +414,8 @@ static void block_gemms(const sshape *s, sbuf *b, size_t m)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->Kp, (int)s->S2, M, 1.0,
                     b->Hfp, (int)s->Kp, b->Ap, (int)s->S2, 1.0, b->R22, (int)s->S2);
     if (s->need1)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->T1, (int)s->S1, M, 1.0,
-                    b->Hzp, (int)s->T1, b->Xp, (int)s->S1, 1.0, b->R11, (int)s->S1);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->S1, (int)s->T1, M, 1.0,
+                    b->Xp, (int)s->S1, b->Hzp, (int)s->T1, 1.0, b->R11, (int)s->T1);
     if (!(s->need1 && s->need2))
         return;
     /* the cross block, one factor at a time in V (rows r, entries (p, q)): phi'(z1_p) x~_q
@@ -462,20 +477,21 @@ static void scatter(const curv_obj *o, const sshape *s, const sbuf *b, double *H
             }
     if (!s->need1)
         return;
+    /* R11 is x~ x~^T-major (tri(na1) x tri(h)): the rows (j, m) of one m read the same
+     * na1 rows of it */
     size_t d = s->d, na = s->na1;
-    for (size_t j = 0; j < h; j++)
-        for (size_t m = 0; m < na; m++) {
+    for (size_t m = 0; m < na; m++)
+        for (size_t j = 0; j < h; j++) {
             size_t ri = pidx(s->wo1, s->bo1, d, j, m);
             if (!IN_SUB(ri))
                 continue;
             double *row = H + (ri - lo) * dim;
             for (size_t p = 0; p < h; p++) {
-                const double *R = b->R11 + pk(b->off_h, j, p) * s->S1;
-                /* q < m: packed (q, m); q >= m: packed (m, q), contiguous */
+                const double *R = b->R11 + pk(b->off_h, j, p);
                 for (size_t q = 0; q < na; q++) {
                     size_t cj = pidx(s->wo1, s->bo1, d, p, q);
                     if (IN_SUB(cj))
-                        row[cj - lo] = inv_n * R[pk(b->off_n1, m, q)];
+                        row[cj - lo] = inv_n * R[pk(b->off_n1, m, q) * s->T1];
                 }
             }
         }
@@ -505,67 +521,105 @@ static void scatter(const curv_obj *o, const sshape *s, const sbuf *b, double *H
 #undef IN_SUB
 }
 
-#ifdef CURV_STRUCT_PROFILE
-#include <time.h>
-static double prof_now(void)
+/* A lane: rows [lo, hi) into its own buffers and accumulators; lane 0 runs on the
+ * calling thread and is the only one that reports progress. */
+typedef struct slane {
+    const curv_obj *o;
+    const sshape *s;
+    sbuf b;
+    size_t lo, hi;
+    int t;
+    atomic_int *stop;
+} slane;
+
+static void *lane_rows(void *arg)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    slane *L = arg;
+    const curv_obj *o = L->o;
+    size_t nb = (L->hi - L->lo + L->s->B - 1) / L->s->B, done = 0;
+    for (size_t i = L->lo; i < L->hi; i += L->s->B, done++) {
+        size_t m = L->hi - i < L->s->B ? L->hi - i : L->s->B;
+        if (atomic_load(L->stop))
+            return NULL;
+        if (o->cancel && *o->cancel) {
+            atomic_store(L->stop, 1);
+            return NULL;
+        }
+        if (L->t == 0) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "hessian rows %zu/%zu", i - L->lo, L->hi - L->lo);
+            if (tg_progress_report(o->prog, 0.95 * (double)done / (double)nb, msg)) {
+                atomic_store(L->stop, 1);
+                return NULL;
+            }
+        }
+        block_factors(o, L->s, &L->b, i, m);
+        block_gemms(L->s, &L->b, m);
+    }
+    return NULL;
 }
-#endif
+
+/* a += b, n doubles */
+static void add_to(double *restrict a, const double *restrict b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] += b[i];
+}
 
 int curv_struct_hessian(const curv_obj *o, double *H)
 {
-#ifdef CURV_STRUCT_PROFILE
-    double prof_f = 0, prof_g = 0;
-#endif
     sshape s;
-    sbuf b;
+    slane lanes[CURV_SMAX_LANES];
+    pthread_t th[CURV_SMAX_LANES];
+    int started[CURV_SMAX_LANES] = {0};
+    atomic_int stop;
     if (!shape_of(o, &s))
         return TG_EINVAL;
-    int rc = sbuf_alloc(o, &s, &b);
-    if (rc)
-        goto out;
-    size_t nb = (o->n + s.B - 1) / s.B, done = 0;
-    for (size_t i = 0; i < o->n; i += s.B, done++) {
-        size_t m = o->n - i < s.B ? o->n - i : s.B;
-        char msg[64];
-        snprintf(msg, sizeof msg, "hessian rows %zu/%zu", i, o->n);
-        if ((o->cancel && *o->cancel) ||
-            tg_progress_report(o->prog, 0.95 * (double)done / (double)nb, msg)) {
-            rc = TG_ECANCELLED;
+    int T = lanes_of(o, &s), rc = TG_OK;
+    atomic_init(&stop, 0);
+    memset(lanes, 0, sizeof lanes);
+    for (int t = 0; t < T; t++) {
+        lanes[t] = (slane){.o = o, .s = &s, .t = t, .stop = &stop,
+                           .lo = o->n * (size_t)t / (size_t)T,
+                           .hi = o->n * (size_t)(t + 1) / (size_t)T};
+        if ((rc = sbuf_alloc(o, &s, &lanes[t].b)))
             goto out;
-        }
-#ifdef CURV_STRUCT_PROFILE
-        double t0 = prof_now();
-        block_factors(o, &s, &b, i, m);
-        double t1 = prof_now();
-        block_gemms(&s, &b, m);
-        prof_f += t1 - t0, prof_g += prof_now() - t1;
-#else
-        block_factors(o, &s, &b, i, m);
-        block_gemms(&s, &b, m);
-#endif
     }
-    if ((o->cancel && *o->cancel) || tg_progress_report(o->prog, 0.95, "hessian assembly")) {
+    for (int t = 1; t < T; t++)
+        started[t] = pthread_create(&th[t], NULL, lane_rows, &lanes[t]) == 0;
+    lane_rows(&lanes[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            lane_rows(&lanes[t]);
+    }
+    if (atomic_load(&stop) || (o->cancel && *o->cancel) ||
+        tg_progress_report(o->prog, 0.95, "hessian assembly")) {
         rc = TG_ECANCELLED;
         goto out;
     }
-#ifdef CURV_STRUCT_PROFILE
-    double t2 = prof_now();
-    scatter(o, &s, &b, H);
-    fprintf(stderr, "curv_struct: B %zu factors %.3f gemms %.3f scatter %.3f\n", s.B, prof_f,
-            prof_g, prof_now() - t2);
-#else
-    scatter(o, &s, &b, H);
-#endif
+    /* the lanes' sums, in lane order */
+    sbuf *b0 = &lanes[0].b;
+    for (int t = 1; t < T; t++) {
+        const sbuf *bt = &lanes[t].b;
+        if (s.need2)
+            add_to(b0->R22, bt->R22, s.Kp * s.S2);
+        if (s.need1)
+            add_to(b0->R11, bt->R11, s.S1 * s.T1);
+        if (s.need1 && s.need2) {
+            add_to(b0->R21, bt->R21, s.na2 * s.KHN);
+            add_to(b0->G21, bt->G21, s.k * s.HN);
+        }
+    }
+    scatter(o, &s, b0, H);
     size_t dim = o->p_hi - o->p_lo;
     for (size_t q = 0; q < dim; q++)
         H[q * dim + q] += o->l2 + o->damping;
     if (tg_progress_report(o->prog, 1.0, "hessian done"))
         rc = TG_ECANCELLED;
 out:
-    sbuf_free(&b);
+    for (int t = 0; t < T; t++)
+        sbuf_free(&lanes[t].b);
     return rc;
 }

@@ -284,6 +284,30 @@ START_TEST(struct_matches_finite_differences)
 }
 END_TEST
 
+/* Lanes: 3 threads over 900 rows (4 blocks) agree with one to rounding, and repeat
+ * bit for bit. */
+START_TEST(struct_lanes_agree)
+{
+    size_t hid[1] = {6};
+    scase c;
+    scase_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid, 1, 3, 900, ACT_TANH, 1.0, 0.5, 19);
+    c.o.l2 = 0.01;
+    size_t dim = curv_dim(&c.o);
+    double *H1 = malloc(dim * dim * sizeof(double)), *H3 = malloc(dim * dim * sizeof(double)),
+           *H3b = malloc(dim * dim * sizeof(double));
+    ck_assert_int_eq(curv_hessian(&c.o, H1), TG_OK);
+    c.o.threads = 3;
+    ck_assert_int_eq(curv_hessian(&c.o, H3), TG_OK);
+    ck_assert_int_eq(curv_hessian(&c.o, H3b), TG_OK);
+    ck_assert(memcmp(H3, H3b, dim * dim * sizeof(double)) == 0);
+    ck_assert_msg(max_rel(H3, H1, dim * dim) < 1e-14, "3 lanes vs 1: %g",
+                  max_rel(H3, H1, dim * dim));
+    struct_vs_cols(&c, "3 lanes");
+    free(H1), free(H3), free(H3b);
+    scase_free(&c);
+}
+END_TEST
+
 typedef struct prog_log {
     double last;
     int calls, monotone;
@@ -325,6 +349,9 @@ START_TEST(struct_progress_and_cancel)
     c.o.prog = NULL;
     c.o.cancel = &cancel;
     ck_assert_int_eq(curv_hessian(&c.o, H), TG_ECANCELLED);
+    c.o.threads = 2;
+    ck_assert_int_eq(curv_hessian(&c.o, H), TG_ECANCELLED);
+    c.o.threads = 1;
     /* the memory estimate covers H and the accumulators */
     c.o.cancel = NULL;
     ck_assert(curv_hessian_bytes(&c.o) > 8.0 * (double)(dim * dim));
@@ -338,5 +365,6 @@ Suite *curv_struct_suite(void)
     return SUITE_TCASE(suite_create("curv_struct"), "curv_struct", 60,
                        linear_models_match_columns, one_hidden_layer_matches_columns,
                        one_hidden_layer_variants, subsets_match_columns,
-                       struct_matches_finite_differences, struct_progress_and_cancel);
+                       struct_matches_finite_differences, struct_lanes_agree,
+                       struct_progress_and_cancel);
 }

@@ -18,8 +18,12 @@
  * the Kronecker symmetry; about P1^2 n / 4 multiply-adds for P1 first-layer parameters
  * instead of ~6 P n per column (bench/influence, P = 5043, n = 2000: see its README).
  * It equals the column path to rounding (tests/core/check_curv_struct.c: relative
- * 1e-12). It runs on the calling thread with OpenBLAS's threads for the GEMMs (its
- * result does not depend on `threads`). Other cases (two or more hidden layers with a
+ * 1e-12). `threads` lanes split the rows (each its own accumulators, summed in lane
+ * order); with one lane (what the hessian and influence kinds use) the GEMMs run on the
+ * calling thread with OpenBLAS's threads (measured on bench/influence's Hessian, 2 cores
+ * under load ~2.5: 0.80 s with 1 lane x 2 BLAS threads, 0.89-0.93 s with 2 lanes x 1).
+ * Peak memory: H plus about P1^2/4 + P1 P2 doubles of accumulators per lane and up to
+ * 64 MiB of per-block factors (curv_hessian_bytes). Other cases (two or more hidden layers with a
  * subset reaching below the last layer, or an arbitrary small subset that the column
  * path would do with fewer operations) take the column path; `no_struct` forces it.
  *

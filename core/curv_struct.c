@@ -23,12 +23,15 @@
  * (as the column path does). H is exactly symmetric (each entry is written from one
  * packed value).
  *
- * Threads: everything runs on the calling thread; the GEMMs use OpenBLAS's own threads
- * (the service calls curv_hessian with one curv lane and --blas-threads OpenBLAS
- * threads). The result does not depend on o->threads. Cancellation and progress are
- * checked between blocks of rows.
+ * Threads: o->threads lanes take contiguous ranges of rows, each with its own buffers
+ * and accumulators, summed in lane order (deterministic for a given count); lane 0 runs
+ * on the calling thread and alone reports progress. The service calls curv_hessian with
+ * one lane, so the GEMMs run on the calling thread with --blas-threads OpenBLAS threads.
+ * Cancellation (o->cancel, or progress returning nonzero) is checked between blocks of
+ * rows.
  */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,8 +45,11 @@
 /* Rows per block (fewer when the per-row factors of a block would exceed
  * CURV_SBLOCK_BYTES; never fewer than CURV_SBLOCK_MIN). */
 #define CURV_SBLOCK 256
-#define CURV_SBLOCK_MIN 16
+#define CURV_SBLOCK_MIN 8
 #define CURV_SBLOCK_BYTES ((double)(64 << 20))
+/* The packed a~ a~^T of a block is built CURV_SCHUNK_BYTES at a time (columns of the
+ * last-layer GEMM): with a wide last hidden layer it would be ~h^2/2 doubles per row. */
+#define CURV_SCHUNK_BYTES ((double)(16 << 20))
 #define CURV_SMAX_LANES 64
 
 /* The shapes of a structured build. Layer "1" is the first layer of a one-hidden-layer
@@ -59,6 +65,7 @@ typedef struct sshape {
     size_t wo1, bo1, wo2, bo2;
     int need1, need2;
     size_t B;              /* rows per block */
+    size_t C2;             /* columns of the packed a~ a~^T built at a time (<= S2) */
     double cost;           /* multiply-adds, about */
 } sshape;
 
@@ -70,7 +77,7 @@ static size_t tri(size_t n)
 /* Doubles per row of a block's factors. */
 static double per_row(const sshape *s)
 {
-    double r = (double)s->na2 + (double)s->Kp + (double)s->S2 + (double)s->k;
+    double r = (double)s->na2 + (double)s->Kp + (double)s->C2 + (double)s->k;
     if (s->need1)
         r += (double)s->T1 + (double)s->S1 + (double)s->na1 + (double)s->k * (double)s->h +
              (double)s->h;
@@ -132,17 +139,29 @@ static int shape_of(const curv_obj *o, sshape *s)
         s->wo2 = wl;
         s->bo2 = bl;
     }
-    double pr = per_row(s), B = CURV_SBLOCK_BYTES / (8.0 * pr);
+    /* CBLAS dimensions are ints */
+    size_t big = s->T1 > s->S1 ? s->T1 : s->S1;
+    big = big > s->S2 ? big : s->S2;
+    big = big > s->KHN ? big : s->KHN;
+    if (big > (size_t)INT_MAX || s->Kp > (size_t)INT_MAX || o->n > (size_t)INT_MAX)
+        return 0;
+    s->C2 = 0;
+    double B = CURV_SBLOCK_BYTES / (8.0 * per_row(s));
     if (B > CURV_SBLOCK)
         B = CURV_SBLOCK;
     if (B < CURV_SBLOCK_MIN)
         B = CURV_SBLOCK_MIN;
     s->B = o->n < (size_t)B ? o->n : (size_t)B;
+    double c2 = CURV_SCHUNK_BYTES / (8.0 * (double)s->B);
+    s->C2 = c2 >= (double)s->S2 ? s->S2 : (size_t)(c2 > 64 ? c2 : 64);
+    if (s->C2 > s->S2)
+        s->C2 = s->S2;
+    double pr = per_row(s);
     /* Multiply-adds of both builds (the column path: ~6 P per row per HVP, measured
      * order of magnitude); an arbitrary small subset of a wide first layer can favour
      * the columns. */
     double n = (double)o->n, dim = (double)(o->p_hi - o->p_lo);
-    double cost = n * pr; /* the per-row factors */
+    double cost = n * (pr + (double)s->S2); /* the per-row factors */
     if (s->need1)
         cost += n * (double)s->T1 * (double)s->S1 + n * (double)s->T1 * (double)s->k;
     if (s->need2)
@@ -215,6 +234,23 @@ static void pack_outer(const double *restrict v, size_t n, double *restrict out)
     }
 }
 
+/* out (cw) = the packed upper triangle of v v^T (n; row offsets off) from index c0. */
+static void pack_outer_range(const double *restrict v, size_t n, const size_t *off, size_t c0,
+                             size_t cw, double *restrict out)
+{
+    size_t a = 0;
+    while (a + 1 < n && off[a + 1] <= c0)
+        a++;
+    size_t b = a + (c0 - off[a]), left = cw;
+    while (left > 0 && a < n) {
+        double va = v[a];
+        for (; b < n && left > 0; b++, left--)
+            *out++ = va * v[b];
+        a++;
+        b = a;
+    }
+}
+
 /* The loss curvature Hf (k x k) and gradient g (k) of one row at output f. */
 static void loss_curv(const curv_obj *o, const double *f, size_t k, const double *y,
                       double *g, double *Hf, double *p)
@@ -284,7 +320,7 @@ static int sbuf_alloc(const curv_obj *o, const sshape *s, sbuf *b)
     size_t B = s->B, k = s->k;
     memset(b, 0, sizeof *b);
     b->mws = mlp_ws_new(o->arch, B);
-    b->Ap = zarr(B, s->S2);
+    b->Ap = zarr(B, s->C2);
     b->Hfp = zarr(B, s->Kp);
     b->at = zarr(B, s->na2);
     b->g = zarr(B, k);
@@ -347,7 +383,6 @@ static void block_factors(const curv_obj *o, const sshape *s, sbuf *b, size_t i,
             at[q] = s2 * in[r * h + q];
         if (s->hb)
             at[h] = t2;
-        pack_outer(at, s->na2, b->Ap + r * s->S2);
         double *hp = b->Hfp + r * s->Kp;
         for (size_t c = 0; c < k; c++)
             for (size_t e = c; e < k; e++)
@@ -411,8 +446,13 @@ static void block_gemms(const sshape *s, sbuf *b, size_t m)
 {
     int M = (int)m;
     if (s->need2)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->Kp, (int)s->S2, M, 1.0,
-                    b->Hfp, (int)s->Kp, b->Ap, (int)s->S2, 1.0, b->R22, (int)s->S2);
+        for (size_t c0 = 0; c0 < s->S2; c0 += s->C2) {
+            size_t cw = s->S2 - c0 < s->C2 ? s->S2 - c0 : s->C2;
+            for (size_t r = 0; r < m; r++)
+                pack_outer_range(b->at + r * s->na2, s->na2, b->off_n2, c0, cw, b->Ap + r * cw);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->Kp, (int)cw, M, 1.0,
+                        b->Hfp, (int)s->Kp, b->Ap, (int)cw, 1.0, b->R22 + c0, (int)s->S2);
+        }
     if (s->need1)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->S1, (int)s->T1, M, 1.0,
                     b->Xp, (int)s->S1, b->Hzp, (int)s->T1, 1.0, b->R11, (int)s->T1);

@@ -227,6 +227,17 @@ START_TEST(subsets_match_columns)
             }
             scase_free(&c);
         }
+    /* a wide last hidden layer (401 inputs to the last layer over 30 rows: its packed
+     * a~ a~^T, 80601 per row, is built in two column chunks) */
+    {
+        size_t wide[2] = {3, 400};
+        scase c;
+        scase_make(&c, LOSS_CROSS_ENTROPY, 0, 4, wide, 2, 2, 30, ACT_TANH, 1.0, 0.3, 71);
+        curv_subset_last_layer(&c.a, &c.o.p_lo, &c.o.p_hi);
+        c.o.l2 = 0.01;
+        struct_vs_cols(&c, "wide last layer");
+        scase_free(&c);
+    }
     /* arbitrary ranges of a one-hidden-layer network (d 4, h 6, k 3: P1 = 30, P = 51) */
     static const size_t ranges[][2] = {{0, 30}, {3, 41}, {25, 51}, {31, 50}, {7, 8}, {0, 51}};
     for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {

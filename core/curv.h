@@ -22,10 +22,11 @@
  * order); with one lane (what the hessian and influence kinds use) the GEMMs run on the
  * calling thread with OpenBLAS's threads (measured on bench/influence's Hessian, 2 cores
  * under load ~2.5: 0.80 s with 1 lane x 2 BLAS threads, 0.89-0.93 s with 2 lanes x 1).
- * Peak memory: H plus about P1^2/4 + P1 P2 doubles of accumulators per lane and up to
- * 64 MiB of per-block factors (curv_hessian_bytes). Other cases (two or more hidden layers with a
- * subset reaching below the last layer, or an arbitrary small subset that the column
- * path would do with fewer operations) take the column path; `no_struct` forces it.
+ * Peak memory: H plus, per lane, about P1^2/4 + P1 P2 doubles of accumulators (P2 the
+ * last layer's parameters) and up to ~80 MiB of per-block factors (curv_hessian_bytes).
+ * Other cases (two or more hidden layers with a subset reaching below the last layer, or
+ * an arbitrary small subset that the column path would do with fewer operations) take
+ * the column path; `no_struct` forces it.
  *
  * The objective equals what the train kind minimizes (core/train.c batch_grad): the mean
  * loss over the rows plus weight_decay/2 ||theta||^2 over all parameters, except that

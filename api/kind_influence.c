@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/curv.h"
 #include "../core/influence.h"
 #include "../core/preprocess.h"
 #include "jx.h"
@@ -245,8 +246,13 @@ static double estimate(const infl_req *r, const tg_model *m, const tg_dataset *d
     double keep = nc * pr + mt * pr + mt * nc * 2 + nc * 2;
     double ws = 16 * 256 * total + 4 * P;
     double solver = 0;
-    if (method == INFL_EXACT)
-        solver = pr * pr * (Pr <= 2000 ? 2 : 1) + 101 * pr;
+    if (method == INFL_EXACT) {
+        /* H with the Hessian build's buffers (core/curv.h), then H and its copy for the
+         * eigenvalues when Pr <= 2000 */
+        curv_obj o = {.arch = &m->arch, .n = ds->n_train, .p_lo = m->P - Pr, .p_hi = m->P,
+                      .threads = 1}; /* the subsets are suffixes of theta */
+        solver = fmax(curv_hessian_bytes(&o) / 8, pr * pr * (Pr <= 2000 ? 2 : 1)) + 101 * pr;
+    }
     else if (method == INFL_CG)
         solver = 5.0 * (double)influence_cg_block(Pr, (size_t)(mt + (r->cfg.self_influence
                                                                           ? nc : 0))) * pr +
@@ -279,7 +285,9 @@ static int infl_validate(const json_t *req, const kind_env *env, json_t *filled,
         double solves = mt + (r.cfg.self_influence ? nc : 0);
         double grads = 4.0 * (n + mt) * (double)model->P + 2 * mt * nc * (double)Pr;
         if (r.cfg.method == INFL_EXACT)
-            plan->flops = grads + (double)Pr * hvp / 4 + (double)Pr * Pr * Pr / 3 +
+            plan->flops = grads + curv_hessian_flops(&(curv_obj){.arch = &model->arch,
+                                   .n = ds->n_train, .p_lo = r.p_lo, .p_hi = r.p_hi}) +
+                          (double)Pr * Pr * Pr / 3 +
                           2 * solves * (double)Pr * Pr;
         else if (r.cfg.method == INFL_CG)
             plan->flops = grads + solves * fmin((double)r.cfg.cg_max_iter, 2.0 * Pr) * hvp;

@@ -660,11 +660,22 @@ int curv_op(void *ud, const double *x, double *y)
 double curv_hessian_bytes(const curv_obj *o)
 {
     double d = (double)curv_dim(o);
+    if (!o->no_struct && curv_struct_applies(o))
+        return 8.0 * d * d + curv_struct_bytes(o);
     return 8.0 * d * d + curv_ws_bytes(o->arch, o->n, threads_of(o));
+}
+
+double curv_hessian_flops(const curv_obj *o)
+{
+    if (!o->no_struct && curv_struct_applies(o))
+        return curv_struct_flops(o);
+    return 2.0 * (double)o->n * (double)mlp_param_count(o->arch) * (double)curv_dim(o);
 }
 
 int curv_hessian(const curv_obj *o, double *H)
 {
+    if (!o->no_struct && curv_struct_applies(o))
+        return curv_struct_hessian(o, H);
     /* Columns are whole-data HVPs: as many lanes as threads, whatever the row count. */
     curv_ws *w = ws_new(o, threads_of(o));
     if (!w)

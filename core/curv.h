@@ -5,8 +5,28 @@
  *
  * restricted to the parameters theta[p_lo..p_hi) (the others held fixed: "last_layer"
  * is the last layer's W and b, see curv_subset_last_layer). Everything is exact: HVPs by
- * the R-operator (mlp_hvp, Pearlmutter 1994), the explicit Hessian from HVPs against the
- * unit vectors (column j of H is H e_j, symmetrized), gradients by backpropagation.
+ * the R-operator (mlp_hvp, Pearlmutter 1994), gradients by backpropagation, and the
+ * explicit Hessian either from the network's structure (below) or from HVPs against the
+ * unit vectors (column j of H is H e_j, symmetrized).
+ *
+ * Structured Hessian (core/curv_struct.c): for a network with at most one hidden layer
+ * (any subset), and at any depth for a subset inside the last layer (f is linear in the
+ * last layer's W and b, so that block is mean_i Hf_i (x) a~_i a~_i^T with a~ the layer's
+ * scaled input and 1), curv_hessian assembles H block by block from per-row factors (the
+ * loss curvature Hf = d2loss/df2, the pre-activation Hessian Hz = M^T Hf M + diag(phi''
+ * .* r), the inputs' outer products) with one GEMM over the rows per block, exploiting
+ * the Kronecker symmetry; about P1^2 n / 4 multiply-adds for P1 first-layer parameters
+ * instead of ~6 P n per column (bench/influence, P = 5043, n = 2000: see its README).
+ * It equals the column path to rounding (tests/core/check_curv_struct.c: relative
+ * 1e-12). `threads` lanes split the rows (each its own accumulators, summed in lane
+ * order); with one lane (what the hessian and influence kinds use) the GEMMs run on the
+ * calling thread with OpenBLAS's threads (measured on bench/influence's Hessian, 2 cores
+ * under load ~2.5: 0.80 s with 1 lane x 2 BLAS threads, 0.89-0.93 s with 2 lanes x 1).
+ * Peak memory: H plus, per lane, about P1^2/4 + P1 P2 doubles of accumulators (P2 the
+ * last layer's parameters) and up to ~80 MiB of per-block factors (curv_hessian_bytes).
+ * Other cases (two or more hidden layers with a subset reaching below the last layer, or
+ * an arbitrary small subset that the column path would do with fewer operations) take
+ * the column path; `no_struct` forces it.
  *
  * The objective equals what the train kind minimizes (core/train.c batch_grad): the mean
  * loss over the rows plus weight_decay/2 ||theta||^2 over all parameters, except that
@@ -62,6 +82,8 @@ typedef struct curv_obj {
                                 * curv_hessian also reports its fraction of columns */
     int no_cache;              /* 1: every HVP recomputes the forward pass (no cache; see
                                 * below); 0 (default): cache when it takes <= 768 MiB */
+    int no_struct;             /* 1: curv_hessian always takes the column path (tests,
+                                * the reference); 0 (default): structured when it applies */
 } curv_obj;
 
 /* p_hi - p_lo. */
@@ -84,14 +106,28 @@ double curv_ws_bytes(const mlp_arch *a, size_t n, int threads);
 int curv_hvp(const curv_obj *o, const double *v, double *Hv);
 int curv_hvp_ws(curv_ws *w, const double *v, double *Hv);
 
-/* The explicit (H + damping I), dim x dim, row-major = column-major (symmetric: the
- * mean of H and H^T, which agree to rounding), from dim HVPs against unit vectors,
- * columns dealt to `threads` threads (one pass of the rows per column: measured, passing
- * 16 columns at once through GEMMs of 16x the size gained nothing on 64-38-10). Progress: fraction of columns done. Returns TG_OK,
- * TG_ENOMEM, TG_ECANCELLED. */
+/* The explicit (H + damping I), dim x dim, row-major = column-major. Structured when it
+ * applies (see above: exactly symmetric; progress = fraction of the rows' blocks done),
+ * else from dim HVPs against unit vectors (symmetric: the mean of H and H^T, which agree
+ * to rounding), columns dealt to `threads` threads (one pass of the rows per column:
+ * measured, passing 16 columns at once through GEMMs of 16x the size gained nothing on
+ * 64-38-10; progress = fraction of columns done). Returns TG_OK, TG_ENOMEM,
+ * TG_ECANCELLED. */
 int curv_hessian(const curv_obj *o, double *H);
 /* Peak bytes of curv_hessian on o, H included (for memory estimates). */
 double curv_hessian_bytes(const curv_obj *o);
+/* Floating-point operations of curv_hessian on o, about (for plans): the structured
+ * build's GEMMs, or 2 n P per column (a cached HVP). */
+double curv_hessian_flops(const curv_obj *o);
+
+/* The structured build (core/curv_struct.c), used by curv_hessian: 1 when it applies to
+ * o (and costs fewer operations than the column path); its peak bytes without H and its
+ * flops (0 when it does not apply); H as curv_hessian (TG_EINVAL when it does not
+ * apply). */
+int curv_struct_applies(const curv_obj *o);
+double curv_struct_bytes(const curv_obj *o);
+double curv_struct_flops(const curv_obj *o);
+int curv_struct_hessian(const curv_obj *o, double *H);
 
 /* g (curv_dim) = gradient of J on the subset (damping does not enter); *J_out (may be
  * NULL) = J(theta). Returns TG_OK, TG_ENOMEM, TG_ECANCELLED. */

@@ -42,7 +42,8 @@ double hessian_flops(const mlp_arch *a, size_t n, size_t dim, const hessian_cfg 
 {
     double h = hvp_flops(a, n), D = (double)dim, f = h / 4; /* the gradient */
     if (cfg->method == HESSIAN_EXACT) {
-        f += D * h + 4.0 / 3.0 * D * D * D;
+        curv_obj o = {.arch = a, .n = n, .p_lo = 0, .p_hi = dim, .threads = 1};
+        f += (curv_struct_applies(&o) ? curv_struct_flops(&o) : D * h) + 4.0 / 3.0 * D * D * D;
     } else {
         double s = (double)cfg->max_steps;
         f += s * h + 4.0 * s * s * D;

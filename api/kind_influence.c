@@ -429,9 +429,11 @@ static int infl_run(const json_t *request, job_io *io, json_t **result_out,
     }
     if (r.cfg.method == INFL_CG && ir.cg_unconverged) {
         snprintf(w, sizeof w,
-                 "conjugate gradients stopped at cg_max_iter before cg_tol in %zu of %zu solves "
-                 "(worst relative residual %.3g)", ir.cg_unconverged,
-                 m + (r.cfg.self_influence ? nc : 0), ir.cg_relres);
+                 "conjugate gradients did not reach cg_tol in %zu of %zu solves (worst true "
+                 "relative residual %.3g): cg_max_iter ran out, or cg_tol is below what "
+                 "rounding allows (about 1e-16 x the condition number of H; raise damping or "
+                 "cg_tol)", ir.cg_unconverged, m + (r.cfg.self_influence ? nc : 0),
+                 ir.cg_relres);
         json_array_append_new(warnings, json_string(w));
     }
     if (r.cfg.method == INFL_LISSA && !(ir.lissa_bound <= 1e-3)) {

@@ -331,32 +331,75 @@ static size_t bcg_orth(bcg_ws *w, size_t u)
     return q;
 }
 
+/* One conjugate-gradient run on H e = r from e = 0 for a column the block left above its
+ * tolerance: x += e, r -= H e, until ||r|| <= goal or max_iter steps. p, Hp: Pr each. */
+static int cg_column(curv_ws *cw, double *x, double *r, double *p, double *Hp, size_t Pr,
+                     double goal, size_t max_iter, size_t *iters, int *neg, double *curv_min,
+                     const tg_progress *prog)
+{
+    double rr = linalg_dot(r, r, Pr);
+    int rc;
+    memcpy(p, r, Pr * sizeof(double));
+    *iters = 0;
+    while (sqrt(rr) > goal && *iters < max_iter) {
+        if (tg_progress_report(prog, -1, NULL))
+            return TG_ECANCELLED;
+        if ((rc = curv_hvp_ws(cw, p, Hp)))
+            return rc;
+        double pHp = linalg_dot(p, Hp, Pr), pp = linalg_dot(p, p, Pr);
+        if (pp > 0 && pHp / pp < *curv_min)
+            *curv_min = pHp / pp;
+        if (!(pHp > 0)) {
+            *neg = 1;
+            return TG_ENUMERICAL;
+        }
+        double al = rr / pHp;
+        cblas_daxpy((int)Pr, al, p, 1, x, 1);
+        cblas_daxpy((int)Pr, -al, Hp, 1, r, 1);
+        double rr1 = linalg_dot(r, r, Pr);
+        for (size_t q = 0; q < Pr; q++)
+            p[q] = r[q] + rr1 / rr * p[q];
+        rr = rr1;
+        (*iters)++;
+    }
+    return TG_OK;
+}
+
 /* Solves H X = B for the s rows of B (s x Pr; s <= w->s) into w->X. `done`/`solves`
- * place the block in the job's progress. */
+ * place the block in the job's progress. The block iterations stop when every column's
+ * recurrence residual is below tol, or when the worst one has not halved in 8 iterations
+ * (block CG keeps H-conjugacy only against the previous block: on hard spectra it can
+ * stagnate); then every column's true residual b - H x is computed and a column still
+ * above tol continues by plain conjugate gradients from the block's x (cg_column). On
+ * TG_ENUMERICAL, *neg says whether a non-positive curvature was met (else err is set). */
 static int bcg_solve(curv_ws *cw, bcg_ws *w, const double *B, size_t s, double tol,
                      size_t max_iter, cg_stats *st, size_t done, size_t solves,
-                     const tg_progress *prog, double *curv_min)
+                     const tg_progress *prog, double *curv_min, int *neg, tg_err *err)
 {
     size_t Pr = w->Pr;
-    int ip = (int)Pr, is = (int)s, rc;
+    int ip = (int)Pr, is = (int)s, rc, info = 0;
     memset(w->X, 0, s * Pr * sizeof(double));
     memcpy(w->R, B, s * Pr * sizeof(double));
     size_t u = 0;
     for (size_t c = 0; c < s; c++) {
         w->bn[c] = linalg_norm(B + c * Pr, Pr);
+        if (!isfinite(w->bn[c]))
+            return tg_err_set(err, TG_ENUMERICAL,
+                              "a gradient to solve for is not finite (overflow in the model's "
+                              "outputs or the loss)");
         if (w->bn[c] > 0)
             w->live[u++] = c;
     }
-    double worst = u ? 1 : 0;
-    size_t it = 0;
-    if (u > 0) {
-        for (size_t j = 0; j < u; j++)
-            memcpy(w->Z + j * Pr, w->R + w->live[j] * Pr, Pr * sizeof(double));
-    }
+    double worst = u ? 1 : 0, mark = worst;
+    size_t it = 0, it_mark = 0;
+    for (size_t j = 0; j < u; j++)
+        memcpy(w->Z + j * Pr, w->R + w->live[j] * Pr, Pr * sizeof(double));
     while (u > 0 && it < max_iter) {
+        if (tg_progress_report(prog, -1, NULL))
+            return TG_ECANCELLED;
         size_t q = bcg_orth(w, u);
         if (q == 0)
-            return TG_ENUMERICAL;
+            break; /* no usable direction: the columns go on one by one */
         int iq = (int)q;
         for (size_t r = 0; r < q; r++) {
             if (tg_progress_report(prog, -1, NULL))
@@ -379,14 +422,14 @@ static int bcg_solve(curv_ws *cw, bcg_ws *w, const double *B, size_t s, double t
                 st->ritz_hi = w->ev[q - 1];
             if (w->ev[0] < *curv_min)
                 *curv_min = w->ev[0];
-            if (!(w->ev[0] > 0))
-                return TG_ENUMERICAL; /* the caller estimates lambda_min */
+            if (!(w->ev[0] > 0)) {
+                *neg = 1; /* a Rayleigh quotient of H <= 0: the caller estimates lambda_min */
+                return TG_ENUMERICAL;
+            }
         }
-        int info = 0;
         dpotrf_("U", &iq, w->M, &iq, &info);
         if (info != 0)
-            return TG_ENUMERICAL;
-        /* alpha = M^-1 D R^T (q x s); X += alpha^T D; R -= alpha^T HD */
+            break; /* M numerically singular: finish column by column */
         /* R D^T (s x q row-major) is D R^T as a column-major q x s: dpotrs turns it into
          * alpha (column-major q x s), i.e. alpha^T row-major s x q */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, is, iq, ip, 1.0, w->R, ip, w->D, ip,
@@ -415,7 +458,11 @@ static int bcg_solve(curv_ws *cw, bcg_ws *w, const double *B, size_t s, double t
         if (tg_progress_report(prog, 0.05 + 0.9 * ((double)done + (double)(s - u)) / (double)solves,
                                msg))
             return TG_ECANCELLED;
-        if (u == 0 || it >= max_iter)
+        if (worst <= 0.5 * mark) {
+            mark = worst;
+            it_mark = it;
+        }
+        if (u == 0 || it >= max_iter || it - it_mark >= 8 || !(worst <= 4 * mark))
             break;
         /* Z = R_live - beta^T D, beta = M^-1 HD R_live^T (q x u): the live residuals made
          * H-orthogonal to D */
@@ -428,11 +475,50 @@ static int bcg_solve(curv_ws *cw, bcg_ws *w, const double *B, size_t s, double t
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, iu, ip, iq, -1.0, w->C, iq, w->D,
                     ip, 1.0, w->Z, ip);
     }
-    if (it > st->iters)
-        st->iters = it;
+    /* The true residuals b - H x of every column (the recurrence drifts), and plain CG for
+     * the columns still above tol (D and HD serve as its p and Hp). */
+    size_t extra = 0;
+    worst = 0;
+    for (size_t c = 0; c < s; c++) {
+        if (!(w->bn[c] > 0))
+            continue;
+        double *x = w->X + c * Pr, *r = w->R + c * Pr;
+        if (tg_progress_report(prog, -1, NULL))
+            return TG_ECANCELLED;
+        /* up to 3 rounds of: the true residual, then CG from x if it is above tol (CG's
+         * recurrence residual drifts from the true one on hard spectra); the reported
+         * residual is a true one */
+        size_t ci = 0;
+        for (int round = 0; round < 4; round++) {
+            if (it > 0 || round > 0) {
+                if ((rc = curv_hvp_ws(cw, x, w->HD)))
+                    return rc;
+                st->products++;
+                for (size_t q = 0; q < Pr; q++)
+                    r[q] = B[c * Pr + q] - w->HD[q];
+            }
+            size_t used = it + ci, budget = max_iter > used ? max_iter - used : 0, k = 0;
+            if (linalg_norm(r, Pr) <= tol * w->bn[c] || budget == 0 || round == 3)
+                break;
+            rc = cg_column(cw, x, r, w->D, w->HD, Pr, tol * w->bn[c], budget, &k, neg,
+                           curv_min, prog);
+            st->products += k;
+            ci += k;
+            if (rc)
+                return rc;
+        }
+        if (ci > extra)
+            extra = ci;
+        double rr = linalg_norm(r, Pr) / w->bn[c];
+        if (!(rr <= worst))
+            worst = rr;
+        if (!(rr <= tol))
+            st->unconverged++;
+    }
+    if (it + extra > st->iters)
+        st->iters = it + extra;
     if (!(worst <= st->relres))
         st->relres = worst;
-    st->unconverged += u;
     return TG_OK;
 }
 
@@ -724,6 +810,7 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
             bcg_ws bw;
             cg_stats st = {0, 0, 0, 0, NAN, NAN};
             double curv_min = INFINITY;
+            int neg = 0;
             if (bcg_init(&bw, bs, Pr))
                 goto oom;
             for (int part = 0; part < 2; part++) { /* a block is all test or all training */
@@ -732,7 +819,7 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
                     size_t cnt = j_hi - j0 < bs ? j_hi - j0 : bs;
                     double *B = part ? G + (j0 - m) * Pr : S + j0 * Pr;
                     rc = bcg_solve(cw, &bw, B, cnt, cfg->cg_tol, cfg->cg_max_iter, &st, j0,
-                                   solves, prog, &curv_min);
+                                   solves, prog, &curv_min, &neg, err);
                     if (rc == TG_OK && !part)
                         memcpy(B, bw.X, cnt * Pr * sizeof(double));
                     else if (rc == TG_OK)
@@ -742,6 +829,8 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
                 }
             }
             bcg_free(&bw);
+            if (rc == TG_ENUMERICAL && !neg)
+                goto out; /* err says why */
             if (rc == TG_ENUMERICAL) {
                 double l0 = curv_min, l1 = NAN;
                 int r2 = lanczos_extremes(curv_op, cw, Pr, 80, cfg->seed, &l0, &l1);
@@ -769,6 +858,12 @@ int influence_run(const infl_problem *pb, const infl_cfg *cfg, infl_result *res,
             }
             res->min_eig = fmin(l0, st.ritz_lo);
             res->max_eig = fmax(l1, st.ritz_hi);
+            if (!(res->min_eig > 0)) {
+                /* a Ritz value is a Rayleigh quotient: H is not positive definite even if
+                 * the right-hand sides converged */
+                rc = not_pd(err, res->min_eig, pb->damping, "Lanczos estimate after the solves");
+                goto out;
+            }
         } else {
             double *x = malloc(Pr * sizeof(double));
             if (!x)

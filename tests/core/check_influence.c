@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/curv.h"
 #include "core/influence.h"
+#include "core/linalg.h"
 #include "core/mlp.h"
 #include "fixture.h"
 
@@ -362,6 +364,67 @@ START_TEST(test_cg_blocks)
 }
 END_TEST
 
+/* An indefinite H whose right-hand sides never see the negative direction: logistic
+ * regression with l2 moved so that exactly one eigenvalue of H is negative, and test
+ * inputs chosen with [x; 1] orthogonal to its eigenvector (so are their gradients). The
+ * block CG solves converge inside the positive subspace; the job must still fail
+ * TG_ENUMERICAL (the Lanczos estimate after the solves). */
+START_TEST(test_cg_indefinite_hidden)
+{
+    json_t *f = fixture_load(FIX, SCRIPT);
+    icase c;
+    tg_err err;
+    infl_result r;
+    load_case(f, "logreg", &c);
+    ck_assert_int_eq((int)c.arch.n_layers, 1);
+    size_t P = c.P, d = c.arch.dims[0], m = 5;
+    curv_obj o = {.arch = &c.arch, .theta = c.theta, .x = c.x, .y = c.y,
+                  .y_is_class = c.y_is_class, .n = c.n, .loss = c.loss, .l2 = c.l2,
+                  .p_lo = 0, .p_hi = P, .threads = 1};
+    double *H = malloc(P * P * sizeof(double)), ev[64], work[4096];
+    int iwork[512], n = (int)P, lw = 4096, liw = 512, info = 0;
+    ck_assert_int_eq(curv_hessian(&o, H), TG_OK);
+    dsyevd_("V", "U", &n, H, &n, ev, work, &lw, iwork, &liw, &info);
+    ck_assert_int_eq(info, 0);
+    ck_assert(ev[0] < ev[1]);
+    const double *v1 = H; /* column 0 (column-major): the eigenvector of ev[0] */
+    size_t j = 0; /* the input coordinate with the largest weight in v1 */
+    for (size_t q = 1; q < d; q++)
+        if (fabs(v1[q]) > fabs(v1[j]))
+            j = q;
+    double *xt = malloc(m * d * sizeof(double)), *yt = malloc(m * sizeof(double));
+    for (size_t t = 0; t < m; t++) {
+        double dot = v1[d]; /* the bias coordinate times 1 */
+        for (size_t q = 0; q < d; q++) {
+            xt[t * d + q] = sin(1.0 + 3.0 * (double)(t * d + q));
+            if (q != j)
+                dot += v1[q] * xt[t * d + q];
+        }
+        xt[t * d + j] = -dot / v1[j];
+        yt[t] = (double)(t % 2);
+    }
+    infl_problem pb = problem(&c);
+    pb.x_test = xt;
+    pb.y_test = yt;
+    pb.m = m;
+    pb.damping = 0;
+    pb.l2 = c.l2 - 0.5 * (ev[0] + ev[1]); /* eigenvalues (ev[0] - ev[1]) / 2 < 0, then > 0 */
+    infl_cfg cfg = cfg_of(INFL_CG);
+    cfg.self_influence = 0;
+    tg_err_clear(&err);
+    ck_assert_int_eq(influence_run(&pb, &cfg, &r, NULL, &err), TG_ENUMERICAL);
+    printf("influence cg, indefinite H unseen by the right-hand sides (lambda_min %.4g): %s\n",
+           0.5 * (ev[0] - ev[1]), err.msg);
+    ck_assert(strstr(err.msg, "smallest eigenvalue") && strstr(err.msg, "try damping"));
+    infl_result_deinit(&r);
+    free(H);
+    free(xt);
+    free(yt);
+    free_case(&c);
+    json_decref(f);
+}
+END_TEST
+
 START_TEST(test_not_pd)
 {
     json_t *f = fixture_load(FIX, SCRIPT);
@@ -445,6 +508,7 @@ Suite *influence_suite(void)
     tcase_add_test(tc, test_exact);
     tcase_add_test(tc, test_cg);
     tcase_add_test(tc, test_cg_blocks);
+    tcase_add_test(tc, test_cg_indefinite_hidden);
     tcase_add_test(tc, test_lissa);
     tcase_add_test(tc, test_loo);
     tcase_add_test(tc, test_not_pd);

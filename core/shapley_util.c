@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -317,7 +318,271 @@ static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, 
     memcpy(idx, tmp, n * sizeof(size_t));
 }
 
-#define KNN_BLOCK 16
+/* ---- knn_exact ------------------------------------------------------------------------
+ *
+ * The order of the training points by (distance, index) per test point, exactly as the
+ * distances of sqdist_block define it, at the cost of a GEMM-like pass:
+ *  1. The data are centered by the training mean (a = fl(x - mu), b = fl(z - mu)) and
+ *     G = b . a (dot_block, fused multiply-adds), giving approximations
+ *     Dt = fl(fl(|b|^2 + |a|^2) - 2 G) of the exact distances E (sqdist_block's values).
+ *  2. |Dt - E| <= beta for every training point of the test point, with
+ *     beta = 2 (4d + 12) u S + (8d + 32) 2^-1074, u = 2^-53, S = |b|^2 + max |a|^2
+ *     (computed norms). The factor 2 is a margin over the bound (4d + 11.04) u S of:
+ *     centering (|(a - b) - (x - z)|_j <= 1.01 u (|a_j| + |b_j|): 4.04 u S on the squared
+ *     distance), Dt against |a - b|^2 (2 gamma_d + 3u, gamma_n = nu / (1 - nu), whatever
+ *     the summation order), E against |x - z|^2 <= 2S (2 gamma_{d+2}); the absolute term
+ *     covers subnormal results (at most 2^-1075 per rounding, < 3d + 10 roundings).
+ *  3. The points are sorted by Dt (a 22-bit quantization of Dt packed with the index,
+ *     two 11-bit LSD radix passes, then equal quantized keys put in Dt order: the
+ *     quantization is monotone, so the result is in Dt order, ties by index).
+ *  4. Consecutive sorted points whose Dt differ by more than 2 beta are in the right
+ *     order (E strictly increasing across the gap). The maximal runs without such a gap
+ *     get their exact E (the direct sums, in sqdist_block's order: the same values) and
+ *     are sorted by (E, index); equal E are always in one run. The result is the exact
+ *     (E, index) order.
+ * Where beta is not finite or too large for the data (runs cover more than an eighth of
+ * the points, or one run is long), the test point falls back to the exact distances of
+ * all its training points (sqdist_block) and bucket_order. */
+
+#define KNN_BLOCK 16  /* test points per block (the partial sums' grouping) */
+#define KNN_CHUNK 64  /* training points per chunk of dot_block (d x 64 in L1 for d <= 64) */
+#define KNN_QBITS 22
+#define KNN_QMAX ((1u << KNN_QBITS) - 1)
+#define KNN_RUN_MAX 256
+
+typedef double v8d __attribute__((vector_size(64)));
+typedef long long v8l __attribute__((vector_size(64)));
+
+/* G (mb x n) = Z (mb x d) . XT (d x n). Contraction is allowed here only: G is an
+ * approximation whose error the order's proof bounds for any summation (step 2). */
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=fast")))
+static void dot_block(const double *restrict Z, size_t mb, const double *restrict XT,
+                      size_t n, size_t d, double *restrict G)
+{
+    for (size_t i0 = 0; i0 < n; i0 += KNN_CHUNK) {
+        size_t i1 = i0 + KNN_CHUNK < n ? i0 + KNN_CHUNK : n;
+        size_t t = 0;
+        for (; t + 4 <= mb; t += 4) {
+            const double *z0 = Z + t * d, *z1 = z0 + d, *z2 = z1 + d, *z3 = z2 + d;
+            size_t i = i0;
+            for (; i + 16 <= i1; i += 16) {
+                v8d a0 = {0}, b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+                for (size_t j = 0; j < d; j++) {
+                    const double *xr = XT + j * n + i;
+                    v8d xa, xb;
+                    memcpy(&xa, xr, sizeof xa);
+                    memcpy(&xb, xr + 8, sizeof xb);
+                    v8d c = {z0[j], z0[j], z0[j], z0[j], z0[j], z0[j], z0[j], z0[j]};
+                    a0 += c * xa;
+                    b0 += c * xb;
+                    c = (v8d){z1[j], z1[j], z1[j], z1[j], z1[j], z1[j], z1[j], z1[j]};
+                    a1 += c * xa;
+                    b1 += c * xb;
+                    c = (v8d){z2[j], z2[j], z2[j], z2[j], z2[j], z2[j], z2[j], z2[j]};
+                    a2 += c * xa;
+                    b2 += c * xb;
+                    c = (v8d){z3[j], z3[j], z3[j], z3[j], z3[j], z3[j], z3[j], z3[j]};
+                    a3 += c * xa;
+                    b3 += c * xb;
+                }
+                memcpy(G + t * n + i, &a0, sizeof a0);
+                memcpy(G + t * n + i + 8, &b0, sizeof b0);
+                memcpy(G + (t + 1) * n + i, &a1, sizeof a1);
+                memcpy(G + (t + 1) * n + i + 8, &b1, sizeof b1);
+                memcpy(G + (t + 2) * n + i, &a2, sizeof a2);
+                memcpy(G + (t + 2) * n + i + 8, &b2, sizeof b2);
+                memcpy(G + (t + 3) * n + i, &a3, sizeof a3);
+                memcpy(G + (t + 3) * n + i + 8, &b3, sizeof b3);
+            }
+            for (; i < i1; i++)
+                for (size_t r = 0; r < 4; r++) {
+                    const double *z = Z + (t + r) * d;
+                    double a = 0;
+                    for (size_t j = 0; j < d; j++)
+                        a += z[j] * XT[j * n + i];
+                    G[(t + r) * n + i] = a;
+                }
+        }
+        for (; t < mb; t++) {
+            const double *restrict z = Z + t * d;
+            double *restrict Gt = G + t * n;
+            for (size_t i = i0; i < i1; i++)
+                Gt[i] = 0;
+            for (size_t j = 0; j < d; j++) {
+                const double zj = z[j], *restrict xr = XT + j * n;
+                for (size_t i = i0; i < i1; i++)
+                    Gt[i] += zj * xr[i];
+            }
+        }
+    }
+}
+
+/* row[i] = fl(fl(bn + xn[i]) - 2 row[i]) (no contraction in this file but dot_block);
+ * *lo, *hi: their min and max. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void knn_approx_row(double *restrict row, size_t n, double bn,
+                           const double *restrict xn, double *lo, double *hi)
+{
+    v8d l8, h8;
+    for (int q = 0; q < 8; q++) {
+        l8[q] = INFINITY;
+        h8[q] = -INFINITY;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8d g, x;
+        memcpy(&g, row + i, sizeof g);
+        memcpy(&x, xn + i, sizeof x);
+        v8d v = (bn + x) - 2 * g;
+        memcpy(row + i, &v, sizeof v);
+        v8l ml = v < l8, mh = v > h8;
+        l8 = (v8d)((ml & (v8l)v) | (~ml & (v8l)l8));
+        h8 = (v8d)((mh & (v8l)v) | (~mh & (v8l)h8));
+    }
+    double l = INFINITY, h = -INFINITY;
+    for (int q = 0; q < 8; q++) {
+        l = l8[q] < l ? l8[q] : l;
+        h = h8[q] > h ? h8[q] : h;
+    }
+    for (; i < n; i++) {
+        double v = (bn + xn[i]) - 2 * row[i];
+        row[i] = v;
+        l = v < l ? v : l;
+        h = v > h ? v : h;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+/* The exact squared distance of z to x (d), as sqdist_block computes it. */
+static double knn_exact_dist(const double *z, const double *x, size_t d)
+{
+    double s = 0;
+    for (size_t j = 0; j < d; j++) {
+        double e = z[j] - x[j];
+        s += e * e;
+    }
+    return s;
+}
+
+typedef struct knn_item {
+    double e;
+    size_t i;
+    uint64_t key;
+} knn_item;
+
+static int knn_item_cmp(const void *pa, const void *pb)
+{
+    const knn_item *a = pa, *b = pb;
+    if (a->e != b->e)
+        return a->e < b->e ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+typedef struct knn_ws {
+    uint64_t *a, *b;  /* n packed keys: quantized Dt << ib | index */
+    double *sd;       /* n: Dt in sorted order */
+    knn_item *run;    /* KNN_RUN_MAX */
+    double *exact;    /* n: fallback distances */
+    size_t *idx, *tmp, *cnt; /* fallback: n, n, n + 1 */
+    uint64_t *bits, *bits2;  /* fallback: n each */
+} knn_ws;
+
+/* The (E, index) order of the n training points for test point z (original features)
+ * into ws->a (index in the low ib bits) from Dt (row, n, with lo and hi) and beta.
+ * Returns 0, or 1 where the fast path does not apply (the caller falls back). */
+static int knn_fast_order(const double *row, size_t n, double lo, double hi, double beta,
+                          const double *z, const double *x, size_t d, int ib, knn_ws *ws)
+{
+    if (!(beta < INFINITY) || !(hi - lo > 2 * beta))
+        return 1;
+    double scale = (double)KNN_QMAX / (hi - lo);
+    if (!(scale < INFINITY))
+        return 1;
+    uint64_t *a = ws->a, *b = ws->b, imask = ((uint64_t)1 << ib) - 1;
+    double *sd = ws->sd;
+    for (size_t i = 0; i < n; i++) {
+        int64_t q = (int64_t)((row[i] - lo) * scale);
+        a[i] = (uint64_t)(q < (int64_t)KNN_QMAX ? q : (int64_t)KNN_QMAX) << ib | i;
+    }
+    uint32_t h0[2048], h1[2048];
+    memset(h0, 0, sizeof h0);
+    memset(h1, 0, sizeof h1);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t q = a[i] >> ib;
+        h0[q & 2047]++;
+        h1[q >> 11]++;
+    }
+    uint32_t s0 = 0, s1 = 0;
+    for (int c = 0; c < 2048; c++) {
+        uint32_t v = h0[c];
+        h0[c] = s0;
+        s0 += v;
+        v = h1[c];
+        h1[c] = s1;
+        s1 += v;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = a[i];
+        b[h0[(v >> ib) & 2047]++] = v;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = b[i];
+        a[h1[v >> (ib + 11)]++] = v;
+    }
+    /* equal quantized keys (in index order) into Dt order: insertion, stable */
+    sd[0] = row[a[0] & imask];
+    for (size_t r = 1; r < n; r++) {
+        uint64_t v = a[r];
+        double dv = row[v & imask];
+        size_t j = r;
+        while (j > 0 && (a[j - 1] >> ib) == (v >> ib) && sd[j - 1] > dv) {
+            a[j] = a[j - 1];
+            sd[j] = sd[j - 1];
+            j--;
+        }
+        a[j] = v;
+        sd[j] = dv;
+    }
+    /* runs without a gap > 2 beta: exact distances, (E, index) order */
+    size_t start = 0, in_runs = 0;
+    double gap = 2 * beta;
+    for (size_t r = 1; r <= n; r++) {
+        if (r < n && !(sd[r] - sd[r - 1] > gap))
+            continue;
+        size_t len = r - start;
+        if (len > 1) {
+            in_runs += len;
+            if (len > KNN_RUN_MAX || in_runs > n / 8)
+                return 1;
+            knn_item *it = ws->run;
+            for (size_t q = 0; q < len; q++) {
+                uint64_t v = a[start + q];
+                it[q].key = v;
+                it[q].i = v & imask;
+                it[q].e = knn_exact_dist(z, x + (v & imask) * d, d);
+            }
+            if (len <= 16) {
+                for (size_t q = 1; q < len; q++) {
+                    knn_item v = it[q];
+                    size_t j = q;
+                    while (j > 0 && (it[j - 1].e > v.e ||
+                                     (it[j - 1].e == v.e && it[j - 1].i > v.i))) {
+                        it[j] = it[j - 1];
+                        j--;
+                    }
+                    it[j] = v;
+                }
+            } else {
+                qsort(it, len, sizeof *it, knn_item_cmp);
+            }
+            for (size_t q = 0; q < len; q++)
+                a[start + q] = it[q].key;
+        }
+        start = r;
+    }
+    return 0;
+}
 
 typedef struct knn_job {
     const shap_data *data;
@@ -328,7 +593,14 @@ typedef struct knn_job {
     atomic_size_t done;
     double *partial;   /* n_blocks x n */
     double *hits;      /* m: matches among the first min(k, n) */
-    const double *XT;  /* d x n */
+    const double *XT;  /* d x n: the training points transposed (exact distances) */
+    const double *XTc; /* d x n: centered (a = fl(x - mu)), transposed */
+    const double *Zc;  /* m x d: the centered test points (b = fl(z - mu)) */
+    const double *xn;  /* n: |a|^2 */
+    const double *bn;  /* m: |b|^2 */
+    double xn_max;
+    int fast;          /* the fast order applies (n < 2^31) */
+    int ib;            /* bits of an index in the packed keys */
     double *coef;      /* n: coef[i] = 1/k * min(k, i) / i (Jia et al.'s factor) */
     int failed;
 } knn_job;
@@ -338,16 +610,27 @@ static void *knn_worker(void *arg)
     knn_job *J = arg;
     const shap_data *D = J->data;
     size_t n = D->n, d = D->d, k = J->k;
-    double *dist = malloc(KNN_BLOCK * n * sizeof(double));
-    size_t *idx = malloc(n * sizeof(size_t)), *tmp = malloc(n * sizeof(size_t));
-    size_t *cnt = malloc((n + 1) * sizeof(size_t));
-    double *match = malloc(n * sizeof(double));
-    uint64_t *bits = malloc(n * sizeof(uint64_t)), *bits2 = malloc(n * sizeof(uint64_t));
-    if (!dist || !idx || !tmp || !cnt || !match || !bits || !bits2) {
+    double *G = malloc(KNN_BLOCK * n * sizeof(double));
+    knn_ws w;
+    w.a = malloc(n * sizeof(uint64_t));
+    w.b = malloc(n * sizeof(uint64_t));
+    w.sd = malloc(n * sizeof(double));
+    w.run = malloc(KNN_RUN_MAX * sizeof(knn_item));
+    w.exact = malloc(n * sizeof(double));
+    w.idx = malloc(n * sizeof(size_t));
+    w.tmp = malloc(n * sizeof(size_t));
+    w.cnt = malloc((n + 1) * sizeof(size_t));
+    w.bits = malloc(n * sizeof(uint64_t));
+    w.bits2 = malloc(n * sizeof(uint64_t));
+    if (!G || !w.a || !w.b || !w.sd || !w.run || !w.exact || !w.idx || !w.tmp || !w.cnt ||
+        !w.bits || !w.bits2) {
         J->failed = 1;
         atomic_store(&J->stop, 1);
         goto out;
     }
+    uint64_t imask = ((uint64_t)1 << J->ib) - 1;
+    /* step 2's bound: beta = cb * S + ca */
+    double cb = 2 * (4 * (double)d + 12) * 0x1p-53, ca = (8 * (double)d + 32) * 0x1p-1074;
     for (;;) {
         if (atomic_load(&J->stop))
             break;
@@ -358,34 +641,56 @@ static void *knn_worker(void *arg)
         memset(acc, 0, n * sizeof(double));
         size_t t0 = b * KNN_BLOCK;
         size_t t1 = (b + 1) * KNN_BLOCK < D->m ? (b + 1) * KNN_BLOCK : D->m;
-        sqdist_block(D->xt + t0 * d, t1 - t0, J->XT, n, d, dist);
+        if (J->fast)
+            dot_block(J->Zc + t0 * d, t1 - t0, J->XTc, n, d, G);
         for (size_t t = t0; t < t1; t++) {
-            bucket_order(dist + (t - t0) * n, n, idx, cnt, tmp, bits, bits2);
+            const double *z = D->xt + t * d;
+            int slow = 1;
+            if (J->fast) {
+                double *row = G + (t - t0) * n, lo, hi;
+                knn_approx_row(row, n, J->bn[t], J->xn, &lo, &hi);
+                double beta = cb * (J->bn[t] + J->xn_max) + ca;
+                slow = knn_fast_order(row, n, lo, hi, beta, z, D->x, d, J->ib, &w);
+            }
+            if (slow) { /* the exact distances of every point, then their order */
+                sqdist_block(z, 1, J->XT, n, d, w.exact);
+                bucket_order(w.exact, n, w.idx, w.cnt, w.tmp, w.bits, w.bits2);
+                for (size_t i = 0; i < n; i++)
+                    w.a[i] = w.idx[i];
+            }
+            const uint64_t *a = w.a;
             double yt = D->yt[t];
-            for (size_t i = 0; i < n; i++)
-                match[i] = D->y[idx[i]] == yt;
-            /* i is 1-based in the recursion: position i-1 in idx */
-            double sv = match[n - 1] / (double)(n > k ? n : k);
-            acc[idx[n - 1]] += sv;
+            /* i is 1-based in the recursion: position i-1 in a */
+            size_t cur = a[n - 1] & imask;
+            double m_cur = D->y[cur] == yt;
+            double sv = m_cur / (double)(n > k ? n : k);
+            acc[cur] += sv;
             for (size_t i = n - 1; i >= 1; i--) {
-                sv += (match[i - 1] - match[i]) * J->coef[i];
-                acc[idx[i - 1]] += sv;
+                size_t prev = a[i - 1] & imask;
+                double m_prev = D->y[prev] == yt;
+                sv += (m_prev - m_cur) * J->coef[i];
+                acc[prev] += sv;
+                m_cur = m_prev;
             }
             double h = 0;
             for (size_t i = 0; i < n && i < k; i++)
-                h += match[i];
+                h += (double)(D->y[a[i] & imask] == yt);
             J->hits[t] = h;
         }
         atomic_fetch_add(&J->done, 1);
     }
 out:
-    free(dist);
-    free(idx);
-    free(tmp);
-    free(cnt);
-    free(match);
-    free(bits);
-    free(bits2);
+    free(G);
+    free(w.a);
+    free(w.b);
+    free(w.sd);
+    free(w.run);
+    free(w.exact);
+    free(w.idx);
+    free(w.tmp);
+    free(w.cnt);
+    free(w.bits);
+    free(w.bits2);
     return NULL;
 }
 
@@ -393,7 +698,7 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
                    int (*report)(void *ud, double fraction, const shap_progress *p),
                    void *report_ud, double *values, double *u_full_out, tg_err *err)
 {
-    size_t n = data->n, m = data->m;
+    size_t n = data->n, m = data->m, d = data->d;
     knn_job J;
     memset(&J, 0, sizeof J);
     J.data = data;
@@ -404,16 +709,55 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
     atomic_init(&J.done, 0);
     J.partial = tg_alloc_array(J.n_blocks, n, sizeof(double));
     J.hits = tg_alloc_array(m, 1, sizeof(double));
-    double *XT = transpose(data->x, n, data->d);
+    double *XT = transpose(data->x, n, d);
     J.XT = XT;
     J.coef = tg_alloc_array(n, 1, sizeof(double));
+    double *XTc = tg_alloc_array(n, d, sizeof(double)), *Zc = tg_alloc_array(m, d, sizeof(double));
+    double *xn = tg_alloc_array(n, 1, sizeof(double)), *bn = tg_alloc_array(m, 1, sizeof(double));
+    double *mu = tg_alloc_array(d, 1, sizeof(double));
     int rc = TG_OK;
-    if (!J.partial || !J.hits || !XT || !J.coef) {
+    if (!J.partial || !J.hits || !XT || !J.coef || !XTc || !Zc || !xn || !bn || !mu) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for knn_exact");
         goto out;
     }
     for (size_t i = 1; i < n; i++) /* as ((1[.] - 1[.]) / k) * min(k, i) / i for +-1 */
         J.coef[i] = 1.0 / (double)k * (double)(i < k ? i : k) / (double)i;
+    /* centering (step 1): any mu keeps the bound; the mean makes S small */
+    for (size_t j = 0; j < d; j++)
+        mu[j] = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            mu[j] += data->x[i * d + j];
+    for (size_t j = 0; j < d; j++)
+        mu[j] /= (double)n;
+    J.xn_max = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) {
+            double a = data->x[i * d + j] - mu[j];
+            XTc[j * n + i] = a;
+            s += a * a;
+        }
+        xn[i] = s;
+        J.xn_max = s > J.xn_max ? s : J.xn_max;
+    }
+    for (size_t t = 0; t < m; t++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) {
+            double b = data->xt[t * d + j] - mu[j];
+            Zc[t * d + j] = b;
+            s += b * b;
+        }
+        bn[t] = s;
+    }
+    J.XTc = XTc;
+    J.Zc = Zc;
+    J.xn = xn;
+    J.bn = bn;
+    J.ib = 1;
+    while (J.ib < 40 && ((size_t)1 << J.ib) < n)
+        J.ib++;
+    J.fast = n >= 2 && n < ((size_t)1 << 31);
     if (threads < 1)
         threads = 1;
     pthread_t th[64];
@@ -472,6 +816,11 @@ out:
     free(J.hits);
     free(XT);
     free(J.coef);
+    free(XTc);
+    free(Zc);
+    free(xn);
+    free(bn);
+    free(mu);
     return rc;
 }
 

@@ -168,13 +168,27 @@ static void sqdist_block(const double *restrict Z, size_t mb, const double *rest
     }
 }
 
+/* XT (d x n) = (X - mu)^T for X (n x d), mu (d) or NULL (0), in 16 x 16 tiles. */
+static void transpose_into(const double *X, size_t n, size_t d, const double *mu, double *XT)
+{
+    for (size_t i0 = 0; i0 < n; i0 += 16) {
+        size_t i1 = i0 + 16 < n ? i0 + 16 : n;
+        for (size_t j0 = 0; j0 < d; j0 += 16) {
+            size_t j1 = j0 + 16 < d ? j0 + 16 : d;
+            for (size_t j = j0; j < j1; j++) {
+                double c = mu ? mu[j] : 0;
+                for (size_t i = i0; i < i1; i++)
+                    XT[j * n + i] = X[i * d + j] - c;
+            }
+        }
+    }
+}
+
 static double *transpose(const double *X, size_t n, size_t d)
 {
     double *XT = tg_alloc_array(n, d, sizeof(double));
     if (XT)
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < d; j++)
-                XT[j * n + i] = X[i * d + j];
+        transpose_into(X, n, d, NULL, XT);
     return XT;
 }
 
@@ -481,12 +495,42 @@ static int knn_item_cmp(const void *pa, const void *pb)
 
 typedef struct knn_ws {
     uint64_t *a, *b;  /* n packed keys: quantized Dt << ib | index */
-    double *sd;       /* n: Dt in sorted order */
+    double *sa;       /* n: Dt in sorted order */
     knn_item *run;    /* KNN_RUN_MAX */
     double *exact;    /* n: fallback distances */
     size_t *idx, *tmp, *cnt; /* fallback: n, n, n + 1 */
     uint64_t *bits, *bits2;  /* fallback: n each */
 } knn_ws;
+
+/* a[i] = min(floor((row[i] - lo) * scale), KNN_QMAX) << ib | i: monotone in row[i]. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void knn_keys(const double *restrict row, size_t n, double lo, double scale, int ib,
+                     uint64_t *restrict a)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t q = (int32_t)((row[i] - lo) * scale);
+        q = q < (int32_t)KNN_QMAX ? q : (int32_t)KNN_QMAX;
+        a[i] = (uint64_t)q << ib | (uint64_t)i;
+    }
+}
+
+/* Sorts the run it[0..len) by (exact distance, index). */
+static void knn_sort_run(knn_item *it, size_t len)
+{
+    if (len > 16) {
+        qsort(it, len, sizeof *it, knn_item_cmp);
+        return;
+    }
+    for (size_t q = 1; q < len; q++) {
+        knn_item v = it[q];
+        size_t j = q;
+        while (j > 0 && (it[j - 1].e > v.e || (it[j - 1].e == v.e && it[j - 1].i > v.i))) {
+            it[j] = it[j - 1];
+            j--;
+        }
+        it[j] = v;
+    }
+}
 
 /* The (E, index) order of the n training points for test point z (original features)
  * into ws->a (index in the low ib bits) from Dt (row, n, with lo and hi) and beta.
@@ -500,11 +544,8 @@ static int knn_fast_order(const double *row, size_t n, double lo, double hi, dou
     if (!(scale < INFINITY))
         return 1;
     uint64_t *a = ws->a, *b = ws->b, imask = ((uint64_t)1 << ib) - 1;
-    double *sd = ws->sd;
-    for (size_t i = 0; i < n; i++) {
-        int64_t q = (int64_t)((row[i] - lo) * scale);
-        a[i] = (uint64_t)(q < (int64_t)KNN_QMAX ? q : (int64_t)KNN_QMAX) << ib | i;
-    }
+    double *sd = ws->sa;
+    knn_keys(row, n, lo, scale, ib, a);
     uint32_t h0[2048], h1[2048];
     memset(h0, 0, sizeof h0);
     memset(h1, 0, sizeof h1);
@@ -522,6 +563,7 @@ static int knn_fast_order(const double *row, size_t n, double lo, double hi, dou
         h1[c] = s1;
         s1 += v;
     }
+    /* two stable passes: (quantized Dt, index) order */
     for (size_t i = 0; i < n; i++) {
         uint64_t v = a[i];
         b[h0[(v >> ib) & 2047]++] = v;
@@ -530,7 +572,7 @@ static int knn_fast_order(const double *row, size_t n, double lo, double hi, dou
         uint64_t v = b[i];
         a[h1[v >> (ib + 11)]++] = v;
     }
-    /* equal quantized keys (in index order) into Dt order: insertion, stable */
+    /* equal quantized keys (rare; in index order) into Dt order: insertion, stable */
     sd[0] = row[a[0] & imask];
     for (size_t r = 1; r < n; r++) {
         uint64_t v = a[r];
@@ -562,20 +604,7 @@ static int knn_fast_order(const double *row, size_t n, double lo, double hi, dou
                 it[q].i = v & imask;
                 it[q].e = knn_exact_dist(z, x + (v & imask) * d, d);
             }
-            if (len <= 16) {
-                for (size_t q = 1; q < len; q++) {
-                    knn_item v = it[q];
-                    size_t j = q;
-                    while (j > 0 && (it[j - 1].e > v.e ||
-                                     (it[j - 1].e == v.e && it[j - 1].i > v.i))) {
-                        it[j] = it[j - 1];
-                        j--;
-                    }
-                    it[j] = v;
-                }
-            } else {
-                qsort(it, len, sizeof *it, knn_item_cmp);
-            }
+            knn_sort_run(it, len);
             for (size_t q = 0; q < len; q++)
                 a[start + q] = it[q].key;
         }
@@ -593,7 +622,9 @@ typedef struct knn_job {
     atomic_size_t done;
     double *partial;   /* n_blocks x n */
     double *hits;      /* m: matches among the first min(k, n) */
-    const double *XT;  /* d x n: the training points transposed (exact distances) */
+    pthread_mutex_t xt_lock;
+    double *XT;        /* d x n: the training points transposed, for the fallback's exact
+                        * distances: made by the first fallback (under xt_lock) */
     const double *XTc; /* d x n: centered (a = fl(x - mu)), transposed */
     const double *Zc;  /* m x d: the centered test points (b = fl(z - mu)) */
     const double *xn;  /* n: |a|^2 */
@@ -614,7 +645,7 @@ static void *knn_worker(void *arg)
     knn_ws w;
     w.a = malloc(n * sizeof(uint64_t));
     w.b = malloc(n * sizeof(uint64_t));
-    w.sd = malloc(n * sizeof(double));
+    w.sa = malloc(n * sizeof(double));
     w.run = malloc(KNN_RUN_MAX * sizeof(knn_item));
     w.exact = malloc(n * sizeof(double));
     w.idx = malloc(n * sizeof(size_t));
@@ -622,7 +653,7 @@ static void *knn_worker(void *arg)
     w.cnt = malloc((n + 1) * sizeof(size_t));
     w.bits = malloc(n * sizeof(uint64_t));
     w.bits2 = malloc(n * sizeof(uint64_t));
-    if (!G || !w.a || !w.b || !w.sd || !w.run || !w.exact || !w.idx || !w.tmp || !w.cnt ||
+    if (!G || !w.a || !w.b || !w.sa || !w.run || !w.exact || !w.idx || !w.tmp || !w.cnt ||
         !w.bits || !w.bits2) {
         J->failed = 1;
         atomic_store(&J->stop, 1);
@@ -653,7 +684,17 @@ static void *knn_worker(void *arg)
                 slow = knn_fast_order(row, n, lo, hi, beta, z, D->x, d, J->ib, &w);
             }
             if (slow) { /* the exact distances of every point, then their order */
-                sqdist_block(z, 1, J->XT, n, d, w.exact);
+                pthread_mutex_lock(&J->xt_lock);
+                if (!J->XT)
+                    J->XT = transpose(D->x, n, d);
+                const double *XT = J->XT;
+                pthread_mutex_unlock(&J->xt_lock);
+                if (!XT) {
+                    J->failed = 1;
+                    atomic_store(&J->stop, 1);
+                    break;
+                }
+                sqdist_block(z, 1, XT, n, d, w.exact);
                 bucket_order(w.exact, n, w.idx, w.cnt, w.tmp, w.bits, w.bits2);
                 for (size_t i = 0; i < n; i++)
                     w.a[i] = w.idx[i];
@@ -683,7 +724,7 @@ out:
     free(G);
     free(w.a);
     free(w.b);
-    free(w.sd);
+    free(w.sa);
     free(w.run);
     free(w.exact);
     free(w.idx);
@@ -709,14 +750,13 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
     atomic_init(&J.done, 0);
     J.partial = tg_alloc_array(J.n_blocks, n, sizeof(double));
     J.hits = tg_alloc_array(m, 1, sizeof(double));
-    double *XT = transpose(data->x, n, d);
-    J.XT = XT;
+    pthread_mutex_init(&J.xt_lock, NULL);
     J.coef = tg_alloc_array(n, 1, sizeof(double));
     double *XTc = tg_alloc_array(n, d, sizeof(double)), *Zc = tg_alloc_array(m, d, sizeof(double));
     double *xn = tg_alloc_array(n, 1, sizeof(double)), *bn = tg_alloc_array(m, 1, sizeof(double));
     double *mu = tg_alloc_array(d, 1, sizeof(double));
     int rc = TG_OK;
-    if (!J.partial || !J.hits || !XT || !J.coef || !XTc || !Zc || !xn || !bn || !mu) {
+    if (!J.partial || !J.hits || !J.coef || !XTc || !Zc || !xn || !bn || !mu) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for knn_exact");
         goto out;
     }
@@ -730,12 +770,12 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
             mu[j] += data->x[i * d + j];
     for (size_t j = 0; j < d; j++)
         mu[j] /= (double)n;
+    transpose_into(data->x, n, d, mu, XTc);
     J.xn_max = 0;
     for (size_t i = 0; i < n; i++) {
         double s = 0;
         for (size_t j = 0; j < d; j++) {
             double a = data->x[i * d + j] - mu[j];
-            XTc[j * n + i] = a;
             s += a * a;
         }
         xn[i] = s;
@@ -814,7 +854,8 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
 out:
     free(J.partial);
     free(J.hits);
-    free(XT);
+    free(J.XT);
+    pthread_mutex_destroy(&J.xt_lock);
     free(J.coef);
     free(XTc);
     free(Zc);

@@ -363,6 +363,7 @@ static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, 
 #define KNN_QBITS 22
 #define KNN_QMAX ((1u << KNN_QBITS) - 1)
 #define KNN_RUN_MAX 256
+#define KNN_GROUP 4   /* test points ordered together (knn_recursion4) */
 
 typedef double v8d __attribute__((vector_size(64)));
 typedef long long v8l __attribute__((vector_size(64)));
@@ -494,7 +495,8 @@ static int knn_item_cmp(const void *pa, const void *pb)
 }
 
 typedef struct knn_ws {
-    uint64_t *a, *b;  /* n packed keys: quantized Dt << ib | index */
+    uint64_t *a;      /* KNN_GROUP x n: orders (packed keys: quantized Dt << ib | index) */
+    uint64_t *b;      /* n: radix sort workspace */
     double *sa;       /* n: Dt in sorted order */
     knn_item *run;    /* KNN_RUN_MAX */
     double *exact;    /* n: fallback distances */
@@ -502,15 +504,16 @@ typedef struct knn_ws {
     uint64_t *bits, *bits2;  /* fallback: n each */
 } knn_ws;
 
-/* a[i] = min(floor((row[i] - lo) * scale), KNN_QMAX) << ib | i: monotone in row[i]. */
+/* a[i] = min(floor((row[i] - lo) * scale), KNN_QMAX) << (ib + 1) | (y[i] == yt) << ib | i:
+ * the quantized key is monotone in row[i]. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void knn_keys(const double *restrict row, size_t n, double lo, double scale, int ib,
-                     uint64_t *restrict a)
+static void knn_keys(const double *restrict row, const double *restrict y, double yt,
+                     size_t n, double lo, double scale, int ib, uint64_t *restrict a)
 {
     for (size_t i = 0; i < n; i++) {
         int32_t q = (int32_t)((row[i] - lo) * scale);
         q = q < (int32_t)KNN_QMAX ? q : (int32_t)KNN_QMAX;
-        a[i] = (uint64_t)q << ib | (uint64_t)i;
+        a[i] = (uint64_t)q << (ib + 1) | (uint64_t)(y[i] == yt) << ib | (uint64_t)i;
     }
 }
 
@@ -532,25 +535,76 @@ static void knn_sort_run(knn_item *it, size_t len)
     }
 }
 
+/* The cluster a[0..len) of a sorted order (by quantized Dt, ties by index): equal keys
+ * into Dt order, then the runs without a gap > 2 beta into (E, index) order. Counts the
+ * points in runs into *in_runs; returns 1 where the runs are too long (fallback). */
+static int knn_cluster(const double *row, uint64_t *a, size_t len, double beta,
+                       const double *z, const double *x, size_t d, int ib, size_t *in_runs,
+                       size_t n, knn_ws *ws)
+{
+    uint64_t imask = ((uint64_t)1 << ib) - 1;
+    int sh = ib + 1;
+    double *sd = ws->sa;
+    /* equal quantized keys (in index order) into Dt order: insertion, stable */
+    sd[0] = row[a[0] & imask];
+    for (size_t r = 1; r < len; r++) {
+        uint64_t v = a[r];
+        double dv = row[v & imask];
+        size_t j = r;
+        while (j > 0 && (a[j - 1] >> sh) == (v >> sh) && sd[j - 1] > dv) {
+            a[j] = a[j - 1];
+            sd[j] = sd[j - 1];
+            j--;
+        }
+        a[j] = v;
+        sd[j] = dv;
+    }
+    size_t start = 0;
+    double gap = 2 * beta;
+    for (size_t r = 1; r <= len; r++) {
+        if (r < len && !(sd[r] - sd[r - 1] > gap))
+            continue;
+        size_t rl = r - start;
+        if (rl > 1) {
+            *in_runs += rl;
+            if (rl > KNN_RUN_MAX || *in_runs > n / 8)
+                return 1;
+            knn_item *it = ws->run;
+            for (size_t q = 0; q < rl; q++) {
+                uint64_t v = a[start + q];
+                it[q].key = v;
+                it[q].i = v & imask;
+                it[q].e = knn_exact_dist(z, x + (v & imask) * d, d);
+            }
+            knn_sort_run(it, rl);
+            for (size_t q = 0; q < rl; q++)
+                a[start + q] = it[q].key;
+        }
+        start = r;
+    }
+    return 0;
+}
+
 /* The (E, index) order of the n training points for test point z (original features)
- * into ws->a (index in the low ib bits) from Dt (row, n, with lo and hi) and beta.
+ * into a (n keys: the index in the low ib bits, bit ib its label's match) from Dt (row, n, with lo and hi) and beta.
  * Returns 0, or 1 where the fast path does not apply (the caller falls back). */
 static int knn_fast_order(const double *row, size_t n, double lo, double hi, double beta,
-                          const double *z, const double *x, size_t d, int ib, knn_ws *ws)
+                          const double *z, const double *x, size_t d, const double *y,
+                          double yt, int ib, uint64_t *a, knn_ws *ws)
 {
     if (!(beta < INFINITY) || !(hi - lo > 2 * beta))
         return 1;
     double scale = (double)KNN_QMAX / (hi - lo);
     if (!(scale < INFINITY))
         return 1;
-    uint64_t *a = ws->a, *b = ws->b, imask = ((uint64_t)1 << ib) - 1;
-    double *sd = ws->sa;
-    knn_keys(row, n, lo, scale, ib, a);
+    uint64_t *b = ws->b;
+    knn_keys(row, y, yt, n, lo, scale, ib, a);
+    int sh = ib + 1;
     uint32_t h0[2048], h1[2048];
     memset(h0, 0, sizeof h0);
     memset(h1, 0, sizeof h1);
     for (size_t i = 0; i < n; i++) {
-        uint64_t q = a[i] >> ib;
+        uint64_t q = a[i] >> sh;
         h0[q & 2047]++;
         h1[q >> 11]++;
     }
@@ -566,51 +620,91 @@ static int knn_fast_order(const double *row, size_t n, double lo, double hi, dou
     /* two stable passes: (quantized Dt, index) order */
     for (size_t i = 0; i < n; i++) {
         uint64_t v = a[i];
-        b[h0[(v >> ib) & 2047]++] = v;
+        b[h0[(v >> sh) & 2047]++] = v;
     }
     for (size_t i = 0; i < n; i++) {
         uint64_t v = b[i];
-        a[h1[v >> (ib + 11)]++] = v;
+        a[h1[v >> (sh + 11)]++] = v;
     }
-    /* equal quantized keys (rare; in index order) into Dt order: insertion, stable */
-    sd[0] = row[a[0] & imask];
-    for (size_t r = 1; r < n; r++) {
-        uint64_t v = a[r];
-        double dv = row[v & imask];
-        size_t j = r;
-        while (j > 0 && (a[j - 1] >> ib) == (v >> ib) && sd[j - 1] > dv) {
-            a[j] = a[j - 1];
-            sd[j] = sd[j - 1];
-            j--;
-        }
-        a[j] = v;
-        sd[j] = dv;
-    }
-    /* runs without a gap > 2 beta: exact distances, (E, index) order */
-    size_t start = 0, in_runs = 0;
-    double gap = 2 * beta;
-    for (size_t r = 1; r <= n; r++) {
-        if (r < n && !(sd[r] - sd[r - 1] > gap))
-            continue;
-        size_t len = r - start;
-        if (len > 1) {
-            in_runs += len;
-            if (len > KNN_RUN_MAX || in_runs > n / 8)
-                return 1;
-            knn_item *it = ws->run;
-            for (size_t q = 0; q < len; q++) {
-                uint64_t v = a[start + q];
-                it[q].key = v;
-                it[q].i = v & imask;
-                it[q].e = knn_exact_dist(z, x + (v & imask) * d, d);
-            }
-            knn_sort_run(it, len);
-            for (size_t q = 0; q < len; q++)
-                a[start + q] = it[q].key;
-        }
-        start = r;
+    /* Clusters: maximal stretches whose consecutive quantized keys differ by at most 1.
+     * Where a bucket is wider than 2 beta (qgap), consecutive points whose keys differ
+     * by 2 or more are more than 2 beta apart in Dt (the quantization's rounding moves
+     * a key by less than 1e-8 of a bucket), so only the clusters need Dt. Otherwise the
+     * whole order is one cluster. */
+    int qgap = (1 - 1e-6) / scale > 2 * beta;
+    size_t in_runs = 0;
+    for (size_t c0 = 0; c0 < n;) {
+        size_t c1 = c0 + 1;
+        if (!qgap)
+            c1 = n;
+        else
+            while (c1 < n && (a[c1] >> sh) - (a[c1 - 1] >> sh) <= 1)
+                c1++;
+        if (c1 - c0 > 1 && knn_cluster(row, a + c0, c1 - c0, beta, z, x, d, ib, &in_runs, n,
+                                       ws))
+            return 1;
+        c0 = c1;
     }
     return 0;
+}
+
+/* Jia et al.'s recursion for one test point: v[i] = s of training point i, from the
+ * order a (n packed keys: the index in the low ib bits, bit ib the label's match). */
+static void knn_recursion1(const uint64_t *a, size_t n, size_t k, int ib, const double *coef,
+                           double *v)
+{
+    uint64_t imask = ((uint64_t)1 << ib) - 1;
+    /* i is 1-based in the recursion: position i-1 in a */
+    size_t cur = a[n - 1] & imask;
+    double m_cur = (double)(a[n - 1] >> ib & 1);
+    double sv = m_cur / (double)(n > k ? n : k);
+    v[cur] = sv;
+    for (size_t i = n - 1; i >= 1; i--) {
+        size_t prev = a[i - 1] & imask;
+        double m_prev = (double)(a[i - 1] >> ib & 1);
+        sv += (m_prev - m_cur) * coef[i];
+        v[prev] = sv;
+        m_cur = m_prev;
+    }
+}
+
+/* knn_recursion1 for 4 test points at once (orders a + r n, rows v + r n): four
+ * independent chains of additions instead of one latency-bound chain. */
+static void knn_recursion4(const uint64_t *a, size_t n, size_t k, int ib, const double *coef,
+                           double *v)
+{
+    uint64_t imask = ((uint64_t)1 << ib) - 1;
+    const uint64_t *a0 = a, *a1 = a + n, *a2 = a + 2 * n, *a3 = a + 3 * n;
+    double *v0 = v, *v1 = v + n, *v2 = v + 2 * n, *v3 = v + 3 * n;
+    double den = (double)(n > k ? n : k);
+    size_t c0 = a0[n - 1] & imask, c1 = a1[n - 1] & imask, c2 = a2[n - 1] & imask,
+           c3 = a3[n - 1] & imask;
+    double m0 = (double)(a0[n - 1] >> ib & 1), m1 = (double)(a1[n - 1] >> ib & 1),
+           m2 = (double)(a2[n - 1] >> ib & 1), m3 = (double)(a3[n - 1] >> ib & 1);
+    double s0 = m0 / den, s1 = m1 / den, s2 = m2 / den, s3 = m3 / den;
+    v0[c0] = s0;
+    v1[c1] = s1;
+    v2[c2] = s2;
+    v3[c3] = s3;
+    for (size_t i = n - 1; i >= 1; i--) {
+        double f = coef[i];
+        size_t p0 = a0[i - 1] & imask, p1 = a1[i - 1] & imask, p2 = a2[i - 1] & imask,
+               p3 = a3[i - 1] & imask;
+        double q0 = (double)(a0[i - 1] >> ib & 1), q1 = (double)(a1[i - 1] >> ib & 1),
+               q2 = (double)(a2[i - 1] >> ib & 1), q3 = (double)(a3[i - 1] >> ib & 1);
+        s0 += (q0 - m0) * f;
+        s1 += (q1 - m1) * f;
+        s2 += (q2 - m2) * f;
+        s3 += (q3 - m3) * f;
+        v0[p0] = s0;
+        v1[p1] = s1;
+        v2[p2] = s2;
+        v3[p3] = s3;
+        m0 = q0;
+        m1 = q1;
+        m2 = q2;
+        m3 = q3;
+    }
 }
 
 typedef struct knn_job {
@@ -643,7 +737,7 @@ static void *knn_worker(void *arg)
     size_t n = D->n, d = D->d, k = J->k;
     double *G = malloc(KNN_BLOCK * n * sizeof(double));
     knn_ws w;
-    w.a = malloc(n * sizeof(uint64_t));
+    w.a = tg_alloc_array(KNN_GROUP * n, sizeof(uint64_t), 1);
     w.b = malloc(n * sizeof(uint64_t));
     w.sa = malloc(n * sizeof(double));
     w.run = malloc(KNN_RUN_MAX * sizeof(knn_item));
@@ -674,49 +768,54 @@ static void *knn_worker(void *arg)
         size_t t1 = (b + 1) * KNN_BLOCK < D->m ? (b + 1) * KNN_BLOCK : D->m;
         if (J->fast)
             dot_block(J->Zc + t0 * d, t1 - t0, J->XTc, n, d, G);
-        for (size_t t = t0; t < t1; t++) {
-            const double *z = D->xt + t * d;
-            int slow = 1;
-            if (J->fast) {
-                double *row = G + (t - t0) * n, lo, hi;
-                knn_approx_row(row, n, J->bn[t], J->xn, &lo, &hi);
-                double beta = cb * (J->bn[t] + J->xn_max) + ca;
-                slow = knn_fast_order(row, n, lo, hi, beta, z, D->x, d, J->ib, &w);
-            }
-            if (slow) { /* the exact distances of every point, then their order */
-                pthread_mutex_lock(&J->xt_lock);
-                if (!J->XT)
-                    J->XT = transpose(D->x, n, d);
-                const double *XT = J->XT;
-                pthread_mutex_unlock(&J->xt_lock);
-                if (!XT) {
-                    J->failed = 1;
-                    atomic_store(&J->stop, 1);
-                    break;
+        for (size_t g0 = t0; g0 < t1 && !J->failed; g0 += KNN_GROUP) {
+            size_t g1 = g0 + KNN_GROUP < t1 ? g0 + KNN_GROUP : t1;
+            for (size_t t = g0; t < g1; t++) {
+                const double *z = D->xt + t * d;
+                uint64_t *a = w.a + (t - g0) * n;
+                int slow = 1;
+                if (J->fast) {
+                    double *row = G + (t - t0) * n, lo, hi;
+                    knn_approx_row(row, n, J->bn[t], J->xn, &lo, &hi);
+                    double beta = cb * (J->bn[t] + J->xn_max) + ca;
+                    slow = knn_fast_order(row, n, lo, hi, beta, z, D->x, d, D->y, D->yt[t],
+                                          J->ib, a, &w);
                 }
-                sqdist_block(z, 1, XT, n, d, w.exact);
-                bucket_order(w.exact, n, w.idx, w.cnt, w.tmp, w.bits, w.bits2);
+                if (slow) { /* the exact distances of every point, then their order */
+                    pthread_mutex_lock(&J->xt_lock);
+                    if (!J->XT)
+                        J->XT = transpose(D->x, n, d);
+                    const double *XT = J->XT;
+                    pthread_mutex_unlock(&J->xt_lock);
+                    if (!XT) {
+                        J->failed = 1;
+                        atomic_store(&J->stop, 1);
+                        break;
+                    }
+                    sqdist_block(z, 1, XT, n, d, w.exact);
+                    bucket_order(w.exact, n, w.idx, w.cnt, w.tmp, w.bits, w.bits2);
+                    for (size_t i = 0; i < n; i++)
+                        a[i] = (uint64_t)(D->y[w.idx[i]] == D->yt[t]) << J->ib | w.idx[i];
+                }
+                double h = 0;
+                for (size_t i = 0; i < n && i < k; i++)
+                    h += (double)(a[i] >> J->ib & 1);
+                J->hits[t] = h;
+            }
+            if (J->failed)
+                break;
+            /* each point's term per test point into the test point's (consumed) row of
+             * G, then added to acc in test point order: the sums of a plain loop */
+            size_t t = g0;
+            for (; t + 4 <= g1; t += 4)
+                knn_recursion4(w.a + (t - g0) * n, n, k, J->ib, J->coef, G + (t - t0) * n);
+            for (; t < g1; t++)
+                knn_recursion1(w.a + (t - g0) * n, n, k, J->ib, J->coef, G + (t - t0) * n);
+            for (t = g0; t < g1; t++) {
+                const double *v = G + (t - t0) * n;
                 for (size_t i = 0; i < n; i++)
-                    w.a[i] = w.idx[i];
+                    acc[i] += v[i];
             }
-            const uint64_t *a = w.a;
-            double yt = D->yt[t];
-            /* i is 1-based in the recursion: position i-1 in a */
-            size_t cur = a[n - 1] & imask;
-            double m_cur = D->y[cur] == yt;
-            double sv = m_cur / (double)(n > k ? n : k);
-            acc[cur] += sv;
-            for (size_t i = n - 1; i >= 1; i--) {
-                size_t prev = a[i - 1] & imask;
-                double m_prev = D->y[prev] == yt;
-                sv += (m_prev - m_cur) * J->coef[i];
-                acc[prev] += sv;
-                m_cur = m_prev;
-            }
-            double h = 0;
-            for (size_t i = 0; i < n && i < k; i++)
-                h += (double)(D->y[a[i] & imask] == yt);
-            J->hits[t] = h;
         }
         atomic_fetch_add(&J->done, 1);
     }

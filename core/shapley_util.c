@@ -295,6 +295,14 @@ static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, 
         return;
     }
     double scale = (double)n / (hi - lo);
+    if (!(scale < INFINITY) || !(hi - lo < INFINITY)) {
+        /* a range below n x the least subnormal (keys that underflowed) or with infinite
+         * keys (overflow): the buckets would not be monotone; the bits order as well */
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        radix_order(key, n, idx, tmp, bits, bits_tmp);
+        return;
+    }
     memset(cnt, 0, (n + 1) * sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
         size_t b = (size_t)((key[i] - lo) * scale);
@@ -567,7 +575,7 @@ static int knn_cluster(const double *row, uint64_t *a, size_t len, double beta,
         size_t rl = r - start;
         if (rl > 1) {
             *in_runs += rl;
-            if (rl > KNN_RUN_MAX || *in_runs > n / 8)
+            if (rl > KNN_RUN_MAX || *in_runs > n / 4)
                 return 1;
             knn_item *it = ws->run;
             for (size_t q = 0; q < rl; q++) {
@@ -753,7 +761,6 @@ static void *knn_worker(void *arg)
         atomic_store(&J->stop, 1);
         goto out;
     }
-    uint64_t imask = ((uint64_t)1 << J->ib) - 1;
     /* step 2's bound: beta = cb * S + ca */
     double cb = 2 * (4 * (double)d + 12) * 0x1p-53, ca = (8 * (double)d + 32) * 0x1p-1074;
     for (;;) {

@@ -341,10 +341,11 @@ START_TEST(test_knn_exact_order)
     for (size_t t = 0; t < m; t++)
         xto[t] = t % 2 ? 0 : 1e-3 * (double)t;
     knn_check_order("d = 1, near ties", xo, y, n, 1, xto, yt, m, 5);
-    /* (6) n < k, n = 1, n = 2 with equal points */
+    /* (6) n < k (three equal rows), n = 1, n = 2 with equal points */
     knn_check_order("n = 3 < k = 5", x, y, 3, d, xt, yt, m, 5);
     knn_check_order("n = 1", x, y, 1, d, xt, yt, m, 2);
-    knn_check_order("n = 2, one point twice", x, y, 2, 1, xt, yt, 4, 1);
+    double x2[2] = {0.5, 0.5}, y2[2] = {1, 0}, z2[4] = {0.5, 0, 1, 0.25}, yt2[4] = {0, 1, 0, 1};
+    knn_check_order("n = 2, one point twice", x2, y2, 2, 1, z2, yt2, 4, 1);
     /* (7) tiny and huge scales (squares that underflow; that overflow in the dot
      * products' bound) */
     for (size_t i = 0; i < n * d; i++)

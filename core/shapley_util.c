@@ -376,14 +376,17 @@ static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, 
 typedef double v8d __attribute__((vector_size(64)));
 typedef long long v8l __attribute__((vector_size(64)));
 
-/* G (mb x n) = Z (mb x d) . XT (d x n). Contraction is allowed here only: G is an
- * approximation whose error the order's proof bounds for any summation (step 2). */
+/* G (mb x n) = Z (mb x d) . X^T for X packed by knn_pack (chunks of KNN_CHUNK points,
+ * each d x width, contiguous: one chunk's rows share a few pages). Contraction is allowed
+ * here only: G is an approximation whose error the order's proof bounds for any
+ * summation (step 2). */
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=fast")))
-static void dot_block(const double *restrict Z, size_t mb, const double *restrict XT,
+static void dot_block(const double *restrict Z, size_t mb, const double *restrict XP,
                       size_t n, size_t d, double *restrict G)
 {
     for (size_t i0 = 0; i0 < n; i0 += KNN_CHUNK) {
-        size_t i1 = i0 + KNN_CHUNK < n ? i0 + KNN_CHUNK : n;
+        size_t i1 = i0 + KNN_CHUNK < n ? i0 + KNN_CHUNK : n, w = i1 - i0;
+        const double *XC = XP + i0 * d; /* d x w: XC[j w + i - i0] = x_i,j */
         size_t t = 0;
         for (; t + 4 <= mb; t += 4) {
             const double *z0 = Z + t * d, *z1 = z0 + d, *z2 = z1 + d, *z3 = z2 + d;
@@ -391,7 +394,7 @@ static void dot_block(const double *restrict Z, size_t mb, const double *restric
             for (; i + 16 <= i1; i += 16) {
                 v8d a0 = {0}, b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
                 for (size_t j = 0; j < d; j++) {
-                    const double *xr = XT + j * n + i;
+                    const double *xr = XC + j * w + (i - i0);
                     v8d xa, xb;
                     memcpy(&xa, xr, sizeof xa);
                     memcpy(&xb, xr + 8, sizeof xb);
@@ -422,7 +425,7 @@ static void dot_block(const double *restrict Z, size_t mb, const double *restric
                     const double *z = Z + (t + r) * d;
                     double a = 0;
                     for (size_t j = 0; j < d; j++)
-                        a += z[j] * XT[j * n + i];
+                        a += z[j] * XC[j * w + (i - i0)];
                     G[(t + r) * n + i] = a;
                 }
         }
@@ -432,11 +435,24 @@ static void dot_block(const double *restrict Z, size_t mb, const double *restric
             for (size_t i = i0; i < i1; i++)
                 Gt[i] = 0;
             for (size_t j = 0; j < d; j++) {
-                const double zj = z[j], *restrict xr = XT + j * n;
+                const double zj = z[j], *restrict xr = XC + j * w;
                 for (size_t i = i0; i < i1; i++)
-                    Gt[i] += zj * xr[i];
+                    Gt[i] += zj * xr[i - i0];
             }
         }
+    }
+}
+
+/* XP = (X - mu) packed for dot_block: chunk i0 (KNN_CHUNK points, the last one w < that)
+ * at XP + i0 d, d rows of w. */
+static void knn_pack(const double *X, size_t n, size_t d, const double *mu, double *XP)
+{
+    for (size_t i0 = 0; i0 < n; i0 += KNN_CHUNK) {
+        size_t i1 = i0 + KNN_CHUNK < n ? i0 + KNN_CHUNK : n, w = i1 - i0;
+        double *XC = XP + i0 * d;
+        for (size_t i = i0; i < i1; i++)
+            for (size_t j = 0; j < d; j++)
+                XC[j * w + (i - i0)] = X[i * d + j] - mu[j];
     }
 }
 
@@ -722,12 +738,15 @@ typedef struct knn_job {
     atomic_size_t next;
     atomic_int stop;
     atomic_size_t done;
+    pthread_mutex_t mu; /* exited, cv: a worker's exit wakes the reporting thread */
+    pthread_cond_t cv;
+    int exited;
     double *partial;   /* n_blocks x n */
     double *hits;      /* m: matches among the first min(k, n) */
     pthread_mutex_t xt_lock;
     double *XT;        /* d x n: the training points transposed, for the fallback's exact
                         * distances: made by the first fallback (under xt_lock) */
-    const double *XTc; /* d x n: centered (a = fl(x - mu)), transposed */
+    const double *XTc; /* n x d: centered (a = fl(x - mu)), packed by knn_pack */
     const double *Zc;  /* m x d: the centered test points (b = fl(z - mu)) */
     const double *xn;  /* n: |a|^2 */
     const double *bn;  /* m: |b|^2 */
@@ -827,6 +846,10 @@ static void *knn_worker(void *arg)
         atomic_fetch_add(&J->done, 1);
     }
 out:
+    pthread_mutex_lock(&J->mu);
+    J->exited++;
+    pthread_cond_signal(&J->cv);
+    pthread_mutex_unlock(&J->mu);
     free(G);
     free(w.a);
     free(w.b);
@@ -857,6 +880,8 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
     J.partial = tg_alloc_array(J.n_blocks, n, sizeof(double));
     J.hits = tg_alloc_array(m, 1, sizeof(double));
     pthread_mutex_init(&J.xt_lock, NULL);
+    pthread_mutex_init(&J.mu, NULL);
+    pthread_cond_init(&J.cv, NULL);
     J.coef = tg_alloc_array(n, 1, sizeof(double));
     double *XTc = tg_alloc_array(n, d, sizeof(double)), *Zc = tg_alloc_array(m, d, sizeof(double));
     double *xn = tg_alloc_array(n, 1, sizeof(double)), *bn = tg_alloc_array(m, 1, sizeof(double));
@@ -876,7 +901,7 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
             mu[j] += data->x[i * d + j];
     for (size_t j = 0; j < d; j++)
         mu[j] /= (double)n;
-    transpose_into(data->x, n, d, mu, XTc);
+    knn_pack(data->x, n, d, mu, XTc);
     J.xn_max = 0;
     for (size_t i = 0; i < n; i++) {
         double s = 0;
@@ -914,10 +939,24 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
     if (started == 0) {
         knn_worker(&J);
     } else {
-        /* the calling thread reports while the workers run */
-        while (atomic_load(&J.done) < J.n_blocks && !atomic_load(&J.stop)) {
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+        /* the calling thread reports (every 20 ms) while the workers run, and goes on
+         * as soon as the last one exits */
+        for (;;) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_mutex_lock(&J.mu);
+            while (J.exited < started &&
+                   pthread_cond_timedwait(&J.cv, &J.mu, &ts) == 0)
+                ;
+            int all = J.exited == started;
+            pthread_mutex_unlock(&J.mu);
+            if (all || atomic_load(&J.stop))
+                break;
             shap_progress p = {0, 0, NAN, NAN, 0};
             if (report && report(report_ud, 0.95 * (double)atomic_load(&J.done) /
                                                 (double)J.n_blocks, &p)) {
@@ -962,6 +1001,8 @@ out:
     free(J.hits);
     free(J.XT);
     pthread_mutex_destroy(&J.xt_lock);
+    pthread_mutex_destroy(&J.mu);
+    pthread_cond_destroy(&J.cv);
     free(J.coef);
     free(XTc);
     free(Zc);

@@ -354,17 +354,24 @@ static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, 
  *     distance), Dt against |a - b|^2 (2 gamma_d + 3u, gamma_n = nu / (1 - nu), whatever
  *     the summation order), E against |x - z|^2 <= 2S (2 gamma_{d+2}); the absolute term
  *     covers subnormal results (at most 2^-1075 per rounding, < 3d + 10 roundings).
- *  3. The points are sorted by Dt (a 22-bit quantization of Dt packed with the index,
- *     two 11-bit LSD radix passes, then equal quantized keys put in Dt order: the
- *     quantization is monotone, so the result is in Dt order, ties by index).
- *  4. Consecutive sorted points whose Dt differ by more than 2 beta are in the right
- *     order (E strictly increasing across the gap). The maximal runs without such a gap
- *     get their exact E (the direct sums, in sqdist_block's order: the same values) and
- *     are sorted by (E, index); equal E are always in one run. The result is the exact
- *     (E, index) order.
- * Where beta is not finite or too large for the data (runs cover more than an eighth of
- * the points, or one run is long), the test point falls back to the exact distances of
- * all its training points (sqdist_block) and bucket_order. */
+ *     Centering makes S small for data with a large common offset (features + 1e6).
+ *  3. The points are sorted by Dt: a 22-bit quantization of Dt (monotone) packed with the
+ *     label's match and the index, two 11-bit LSD radix passes (stable: ties by index).
+ *  4. Where consecutive keys differ by 2 or more, the points' Dt differ by more than 2
+ *     beta (when a quantization step exceeds 2 beta, checked), so their E are in that
+ *     order. Elsewhere (clusters of keys that differ by at most 1, a few per cent of the
+ *     points) equal keys are put in Dt order, and the maximal runs of points without a
+ *     Dt gap > 2 beta get their exact E (the direct sums in sqdist_block's order: the
+ *     same values) and the (E, index) order; equal E are always in one run. The result
+ *     is the exact (E, index) order, so the values are those of the plain algorithm
+ *     bit for bit.
+ * Where beta is not finite or too large for the data (runs cover more than a quarter of
+ * the points, or one run has more than KNN_RUN_MAX: e.g. small integer features, or
+ * clusters far apart), the test point falls back to the exact distances of all its
+ * training points (sqdist_block) and bucket_order: the previous algorithm.
+ * The recursion then runs for 4 test points at once (independent chains of additions),
+ * each writing its terms into its row of G, added to the block's sums in test point
+ * order. */
 
 #define KNN_BLOCK 16  /* test points per block (the partial sums' grouping) */
 #define KNN_CHUNK 64  /* training points per chunk of dot_block (d x 64 in L1 for d <= 64) */

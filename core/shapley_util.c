@@ -387,7 +387,13 @@ typedef long long v8l __attribute__((vector_size(64)));
  * each d x width, contiguous: one chunk's rows share a few pages). Contraction is allowed
  * here only: G is an approximation whose error the order's proof bounds for any
  * summation (step 2). */
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=fast")))
+#if defined(__GNUC__) && !defined(__clang__)
+#define KNN_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#else
+#define KNN_CONTRACT /* no fused multiply-adds: slower, the same order */
+#endif
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) KNN_CONTRACT
 static void dot_block(const double *restrict Z, size_t mb, const double *restrict XP,
                       size_t n, size_t d, double *restrict G)
 {

@@ -6,7 +6,11 @@
  * - knn_exact (Jia et al.'s recursion) == exact enumeration of the knn utility on
  *   N = 12 (ties, k = 3 and k = 15 > N) to 1e-12, and == the NumPy recursion on N = 2000
  *   with 200 test points (data from an LCG reimplemented here) to 1e-12; 1 and 2 threads
- *   bit-identical;
+ *   bit-identical; and bit for bit the plain algorithm (shap_sqdist, qsort by (distance,
+ *   index), the recursion) per test point on data where the fast order's rounding bound
+ *   matters: duplicated rows, coinciding points, features + 1e6, clusters at +-1e6,
+ *   small integers (+ 1e3), near ties 2^-50 apart in d = 1, n < k, n = 1, scales 1e-160
+ *   and 1e150 (the fast path, its exact runs and its fallback all exercised);
  * - the logistic utility (binary, softmax by Newton with Cholesky and by Newton-CG) ==
  *   scikit-learn on all 1024 subsets of
  *   N = 10 (accuracy exactly, neg_mse to 1e-7: both fits stop at gradient norm 1e-8 or below), the exact Shapley values, efficiency

@@ -487,8 +487,11 @@ static void estimate(const shap_req *r, const tg_dataset *ds, const tg_model *mo
         switch (r->util.kind) {
         case SHAP_U_KNN:
             if (r->method == SHAP_KNN_EXACT) {
-                mem += 8 * ceil(m / 16) * n + thr * 40 * n;
-                fl = m * n * (3 * d + 30);
+                /* block sums; the centered training points packed, the centered test
+                 * points, the exact transposed copy (fallback); per thread 16 rows of
+                 * dot products, 4 orders and the sorts' buffers */
+                mem += 8 * ceil(m / 16) * n + 8 * (2 * n + m) * d + thr * 240 * n;
+                fl = m * n * (2 * d + 40);
             } else {
                 mem += 8 * m * n + thr * 8 * m * (double)r->util.k;
                 fl = m * n * 3 * d + evals * m * 4;

@@ -192,8 +192,11 @@ int shap_run(const shap_utility *u, const shap_run_cfg *cfg, double *values,
  * point, with alpha_1..alpha_N the training points by increasing distance (ties: lower
  * index first), s_{alpha_N} = 1[y_{alpha_N} = y] / max(N, k) and s_{alpha_i} =
  * s_{alpha_{i+1}} + (1[y_{alpha_i} = y] - 1[y_{alpha_{i+1}} = y]) / k * min(k, i) / i;
- * values = the mean over test points, shifted by -empty_score/N. O(N (d + log N)) per
- * test point. *u_full_out = U(all). threads >= 1. Returns TG_OK, TG_ENOMEM,
+ * values = the mean over test points, shifted by -empty_score/N. The distances are
+ * shap_sqdist's; the order is found from centered dot products with an exact recheck of
+ * the points closer than their rounding bound (shapley_util.c), so it is exactly that
+ * order. O(N d) per test point. *u_full_out = U(all). threads >= 1 (values identical for
+ * any count). Returns TG_OK, TG_ENOMEM,
  * TG_ECANCELLED (report asked to stop; called with fraction and NULL). */
 int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int threads,
                    int (*report)(void *ud, double fraction, const shap_progress *p),

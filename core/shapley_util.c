@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -167,13 +168,27 @@ static void sqdist_block(const double *restrict Z, size_t mb, const double *rest
     }
 }
 
+/* XT (d x n) = (X - mu)^T for X (n x d), mu (d) or NULL (0), in 16 x 16 tiles. */
+static void transpose_into(const double *X, size_t n, size_t d, const double *mu, double *XT)
+{
+    for (size_t i0 = 0; i0 < n; i0 += 16) {
+        size_t i1 = i0 + 16 < n ? i0 + 16 : n;
+        for (size_t j0 = 0; j0 < d; j0 += 16) {
+            size_t j1 = j0 + 16 < d ? j0 + 16 : d;
+            for (size_t j = j0; j < j1; j++) {
+                double c = mu ? mu[j] : 0;
+                for (size_t i = i0; i < i1; i++)
+                    XT[j * n + i] = X[i * d + j] - c;
+            }
+        }
+    }
+}
+
 static double *transpose(const double *X, size_t n, size_t d)
 {
     double *XT = tg_alloc_array(n, d, sizeof(double));
     if (XT)
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < d; j++)
-                XT[j * n + i] = X[i * d + j];
+        transpose_into(X, n, d, NULL, XT);
     return XT;
 }
 
@@ -280,6 +295,14 @@ static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, 
         return;
     }
     double scale = (double)n / (hi - lo);
+    if (!(scale < INFINITY) || !(hi - lo < INFINITY)) {
+        /* a range below n x the least subnormal (keys that underflowed) or with infinite
+         * keys (overflow): the buckets would not be monotone; the bits order as well */
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        radix_order(key, n, idx, tmp, bits, bits_tmp);
+        return;
+    }
     memset(cnt, 0, (n + 1) * sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
         size_t b = (size_t)((key[i] - lo) * scale);
@@ -317,7 +340,409 @@ static void bucket_order(const double *key, size_t n, size_t *idx, size_t *cnt, 
     memcpy(idx, tmp, n * sizeof(size_t));
 }
 
-#define KNN_BLOCK 16
+/* ---- knn_exact ------------------------------------------------------------------------
+ *
+ * The order of the training points by (distance, index) per test point, exactly as the
+ * distances of sqdist_block define it, at the cost of a GEMM-like pass:
+ *  1. The data are centered by the training mean (a = fl(x - mu), b = fl(z - mu)) and
+ *     G = b . a (dot_block, fused multiply-adds), giving approximations
+ *     Dt = fl(fl(|b|^2 + |a|^2) - 2 G) of the exact distances E (sqdist_block's values).
+ *  2. |Dt - E| <= beta for every training point of the test point, with
+ *     beta = 2 (4d + 12) u S + (8d + 32) 2^-1074, u = 2^-53, S = |b|^2 + max |a|^2
+ *     (computed norms). The factor 2 is a margin over the bound (4d + 11.04) u S of:
+ *     centering (|(a - b) - (x - z)|_j <= 1.01 u (|a_j| + |b_j|): 4.04 u S on the squared
+ *     distance), Dt against |a - b|^2 (2 gamma_d + 3u, gamma_n = nu / (1 - nu), whatever
+ *     the summation order), E against |x - z|^2 <= 2S (2 gamma_{d+2}); the absolute term
+ *     covers subnormal results (at most 2^-1075 per rounding, < 3d + 10 roundings).
+ *     Centering makes S small for data with a large common offset (features + 1e6).
+ *  3. The points are sorted by Dt: a 22-bit quantization of Dt (monotone) packed with the
+ *     label's match and the index, two 11-bit LSD radix passes (stable: ties by index).
+ *  4. Where consecutive keys differ by 2 or more, the points' Dt differ by more than 2
+ *     beta (when a quantization step exceeds 2 beta, checked), so their E are in that
+ *     order. Elsewhere (clusters of keys that differ by at most 1, a few per cent of the
+ *     points) equal keys are put in Dt order, and the maximal runs of points without a
+ *     Dt gap > 2 beta get their exact E (the direct sums in sqdist_block's order: the
+ *     same values) and the (E, index) order; equal E are always in one run. The result
+ *     is the exact (E, index) order, so the values are those of the plain algorithm
+ *     bit for bit.
+ * Where beta is not finite or too large for the data (runs cover more than a quarter of
+ * the points, or one run has more than KNN_RUN_MAX: e.g. small integer features, or
+ * clusters far apart), the test point falls back to the exact distances of all its
+ * training points (sqdist_block) and bucket_order: the previous algorithm.
+ * The recursion then runs for 4 test points at once (independent chains of additions),
+ * each writing its terms into its row of G, added to the block's sums in test point
+ * order. */
+
+#define KNN_BLOCK 16  /* test points per block (the partial sums' grouping) */
+#define KNN_CHUNK 64  /* training points per chunk of dot_block (d x 64 in L1 for d <= 64) */
+#define KNN_QBITS 22
+#define KNN_QMAX ((1u << KNN_QBITS) - 1)
+#define KNN_RUN_MAX 256
+#define KNN_GROUP 4   /* test points ordered together (knn_recursion4) */
+
+typedef double v8d __attribute__((vector_size(64)));
+typedef long long v8l __attribute__((vector_size(64)));
+
+/* G (mb x n) = Z (mb x d) . X^T for X packed by knn_pack (chunks of KNN_CHUNK points,
+ * each d x width, contiguous: one chunk's rows share a few pages). Contraction is allowed
+ * here only: G is an approximation whose error the order's proof bounds for any
+ * summation (step 2). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KNN_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#else
+#define KNN_CONTRACT /* no fused multiply-adds: slower, the same order */
+#endif
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) KNN_CONTRACT
+static void dot_block(const double *restrict Z, size_t mb, const double *restrict XP,
+                      size_t n, size_t d, double *restrict G)
+{
+    for (size_t i0 = 0; i0 < n; i0 += KNN_CHUNK) {
+        size_t i1 = i0 + KNN_CHUNK < n ? i0 + KNN_CHUNK : n, w = i1 - i0;
+        const double *XC = XP + i0 * d; /* d x w: XC[j w + i - i0] = x_i,j */
+        size_t t = 0;
+        for (; t + 4 <= mb; t += 4) {
+            const double *z0 = Z + t * d, *z1 = z0 + d, *z2 = z1 + d, *z3 = z2 + d;
+            size_t i = i0;
+            for (; i + 16 <= i1; i += 16) {
+                v8d a0 = {0}, b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+                for (size_t j = 0; j < d; j++) {
+                    const double *xr = XC + j * w + (i - i0);
+                    v8d xa, xb;
+                    memcpy(&xa, xr, sizeof xa);
+                    memcpy(&xb, xr + 8, sizeof xb);
+                    v8d c = {z0[j], z0[j], z0[j], z0[j], z0[j], z0[j], z0[j], z0[j]};
+                    a0 += c * xa;
+                    b0 += c * xb;
+                    c = (v8d){z1[j], z1[j], z1[j], z1[j], z1[j], z1[j], z1[j], z1[j]};
+                    a1 += c * xa;
+                    b1 += c * xb;
+                    c = (v8d){z2[j], z2[j], z2[j], z2[j], z2[j], z2[j], z2[j], z2[j]};
+                    a2 += c * xa;
+                    b2 += c * xb;
+                    c = (v8d){z3[j], z3[j], z3[j], z3[j], z3[j], z3[j], z3[j], z3[j]};
+                    a3 += c * xa;
+                    b3 += c * xb;
+                }
+                memcpy(G + t * n + i, &a0, sizeof a0);
+                memcpy(G + t * n + i + 8, &b0, sizeof b0);
+                memcpy(G + (t + 1) * n + i, &a1, sizeof a1);
+                memcpy(G + (t + 1) * n + i + 8, &b1, sizeof b1);
+                memcpy(G + (t + 2) * n + i, &a2, sizeof a2);
+                memcpy(G + (t + 2) * n + i + 8, &b2, sizeof b2);
+                memcpy(G + (t + 3) * n + i, &a3, sizeof a3);
+                memcpy(G + (t + 3) * n + i + 8, &b3, sizeof b3);
+            }
+            for (; i < i1; i++)
+                for (size_t r = 0; r < 4; r++) {
+                    const double *z = Z + (t + r) * d;
+                    double a = 0;
+                    for (size_t j = 0; j < d; j++)
+                        a += z[j] * XC[j * w + (i - i0)];
+                    G[(t + r) * n + i] = a;
+                }
+        }
+        for (; t < mb; t++) {
+            const double *restrict z = Z + t * d;
+            double *restrict Gt = G + t * n;
+            for (size_t i = i0; i < i1; i++)
+                Gt[i] = 0;
+            for (size_t j = 0; j < d; j++) {
+                const double zj = z[j], *restrict xr = XC + j * w;
+                for (size_t i = i0; i < i1; i++)
+                    Gt[i] += zj * xr[i - i0];
+            }
+        }
+    }
+}
+
+/* XP = (X - mu) packed for dot_block: chunk i0 (KNN_CHUNK points, the last one w < that)
+ * at XP + i0 d, d rows of w. */
+static void knn_pack(const double *X, size_t n, size_t d, const double *mu, double *XP)
+{
+    for (size_t i0 = 0; i0 < n; i0 += KNN_CHUNK) {
+        size_t i1 = i0 + KNN_CHUNK < n ? i0 + KNN_CHUNK : n, w = i1 - i0;
+        double *XC = XP + i0 * d;
+        for (size_t i = i0; i < i1; i++)
+            for (size_t j = 0; j < d; j++)
+                XC[j * w + (i - i0)] = X[i * d + j] - mu[j];
+    }
+}
+
+/* row[i] = fl(fl(bn + xn[i]) - 2 row[i]) (no contraction in this file but dot_block);
+ * *lo, *hi: their min and max. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void knn_approx_row(double *restrict row, size_t n, double bn,
+                           const double *restrict xn, double *lo, double *hi)
+{
+    v8d l8, h8;
+    for (int q = 0; q < 8; q++) {
+        l8[q] = INFINITY;
+        h8[q] = -INFINITY;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8d g, x;
+        memcpy(&g, row + i, sizeof g);
+        memcpy(&x, xn + i, sizeof x);
+        v8d v = (bn + x) - 2 * g;
+        memcpy(row + i, &v, sizeof v);
+        v8l ml = v < l8, mh = v > h8;
+        l8 = (v8d)((ml & (v8l)v) | (~ml & (v8l)l8));
+        h8 = (v8d)((mh & (v8l)v) | (~mh & (v8l)h8));
+    }
+    double l = INFINITY, h = -INFINITY;
+    for (int q = 0; q < 8; q++) {
+        l = l8[q] < l ? l8[q] : l;
+        h = h8[q] > h ? h8[q] : h;
+    }
+    for (; i < n; i++) {
+        double v = (bn + xn[i]) - 2 * row[i];
+        row[i] = v;
+        l = v < l ? v : l;
+        h = v > h ? v : h;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+/* The exact squared distance of z to x (d), as sqdist_block computes it. */
+static double knn_exact_dist(const double *z, const double *x, size_t d)
+{
+    double s = 0;
+    for (size_t j = 0; j < d; j++) {
+        double e = z[j] - x[j];
+        s += e * e;
+    }
+    return s;
+}
+
+typedef struct knn_item {
+    double e;
+    size_t i;
+    uint64_t key;
+} knn_item;
+
+static int knn_item_cmp(const void *pa, const void *pb)
+{
+    const knn_item *a = pa, *b = pb;
+    if (a->e != b->e)
+        return a->e < b->e ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+typedef struct knn_ws {
+    uint64_t *a;      /* KNN_GROUP x n: orders (packed keys: quantized Dt << ib | index) */
+    uint64_t *b;      /* n: radix sort workspace */
+    double *sa;       /* n: Dt in sorted order */
+    knn_item *run;    /* KNN_RUN_MAX */
+    double *exact;    /* n: fallback distances */
+    size_t *idx, *tmp, *cnt; /* fallback: n, n, n + 1 */
+    uint64_t *bits, *bits2;  /* fallback: n each */
+} knn_ws;
+
+/* a[i] = min(floor((row[i] - lo) * scale), KNN_QMAX) << (ib + 1) | (y[i] == yt) << ib | i:
+ * the quantized key is monotone in row[i]. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void knn_keys(const double *restrict row, const double *restrict y, double yt,
+                     size_t n, double lo, double scale, int ib, uint64_t *restrict a)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t q = (int32_t)((row[i] - lo) * scale);
+        q = q < (int32_t)KNN_QMAX ? q : (int32_t)KNN_QMAX;
+        a[i] = (uint64_t)q << (ib + 1) | (uint64_t)(y[i] == yt) << ib | (uint64_t)i;
+    }
+}
+
+/* Sorts the run it[0..len) by (exact distance, index). */
+static void knn_sort_run(knn_item *it, size_t len)
+{
+    if (len > 16) {
+        qsort(it, len, sizeof *it, knn_item_cmp);
+        return;
+    }
+    for (size_t q = 1; q < len; q++) {
+        knn_item v = it[q];
+        size_t j = q;
+        while (j > 0 && (it[j - 1].e > v.e || (it[j - 1].e == v.e && it[j - 1].i > v.i))) {
+            it[j] = it[j - 1];
+            j--;
+        }
+        it[j] = v;
+    }
+}
+
+/* The cluster a[0..len) of a sorted order (by quantized Dt, ties by index): equal keys
+ * into Dt order, then the runs without a gap > 2 beta into (E, index) order. Counts the
+ * points in runs into *in_runs; returns 1 where the runs are too long (fallback). */
+static int knn_cluster(const double *row, uint64_t *a, size_t len, double beta,
+                       const double *z, const double *x, size_t d, int ib, size_t *in_runs,
+                       size_t n, knn_ws *ws)
+{
+    uint64_t imask = ((uint64_t)1 << ib) - 1;
+    int sh = ib + 1;
+    double *sd = ws->sa;
+    /* equal quantized keys (in index order) into Dt order: insertion, stable */
+    sd[0] = row[a[0] & imask];
+    for (size_t r = 1; r < len; r++) {
+        uint64_t v = a[r];
+        double dv = row[v & imask];
+        size_t j = r;
+        while (j > 0 && (a[j - 1] >> sh) == (v >> sh) && sd[j - 1] > dv) {
+            a[j] = a[j - 1];
+            sd[j] = sd[j - 1];
+            j--;
+        }
+        a[j] = v;
+        sd[j] = dv;
+    }
+    size_t start = 0;
+    double gap = 2 * beta;
+    for (size_t r = 1; r <= len; r++) {
+        if (r < len && !(sd[r] - sd[r - 1] > gap))
+            continue;
+        size_t rl = r - start;
+        if (rl > 1) {
+            *in_runs += rl;
+            if (rl > KNN_RUN_MAX || *in_runs > n / 4)
+                return 1;
+            knn_item *it = ws->run;
+            for (size_t q = 0; q < rl; q++) {
+                uint64_t v = a[start + q];
+                it[q].key = v;
+                it[q].i = v & imask;
+                it[q].e = knn_exact_dist(z, x + (v & imask) * d, d);
+            }
+            knn_sort_run(it, rl);
+            for (size_t q = 0; q < rl; q++)
+                a[start + q] = it[q].key;
+        }
+        start = r;
+    }
+    return 0;
+}
+
+/* The (E, index) order of the n training points for test point z (original features)
+ * into a (n keys: the index in the low ib bits, bit ib its label's match) from Dt (row, n, with lo and hi) and beta.
+ * Returns 0, or 1 where the fast path does not apply (the caller falls back). */
+static int knn_fast_order(const double *row, size_t n, double lo, double hi, double beta,
+                          const double *z, const double *x, size_t d, const double *y,
+                          double yt, int ib, uint64_t *a, knn_ws *ws)
+{
+    if (!(beta < INFINITY) || !(hi - lo > 2 * beta))
+        return 1;
+    double scale = (double)KNN_QMAX / (hi - lo);
+    if (!(scale < INFINITY))
+        return 1;
+    uint64_t *b = ws->b;
+    knn_keys(row, y, yt, n, lo, scale, ib, a);
+    int sh = ib + 1;
+    uint32_t h0[2048], h1[2048];
+    memset(h0, 0, sizeof h0);
+    memset(h1, 0, sizeof h1);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t q = a[i] >> sh;
+        h0[q & 2047]++;
+        h1[q >> 11]++;
+    }
+    uint32_t s0 = 0, s1 = 0;
+    for (int c = 0; c < 2048; c++) {
+        uint32_t v = h0[c];
+        h0[c] = s0;
+        s0 += v;
+        v = h1[c];
+        h1[c] = s1;
+        s1 += v;
+    }
+    /* two stable passes: (quantized Dt, index) order */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = a[i];
+        b[h0[(v >> sh) & 2047]++] = v;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = b[i];
+        a[h1[v >> (sh + 11)]++] = v;
+    }
+    /* Clusters: maximal stretches whose consecutive quantized keys differ by at most 1.
+     * Where a bucket is wider than 2 beta (qgap), consecutive points whose keys differ
+     * by 2 or more are more than 2 beta apart in Dt (the quantization's rounding moves
+     * a key by less than 1e-8 of a bucket), so only the clusters need Dt. Otherwise the
+     * whole order is one cluster. */
+    int qgap = (1 - 1e-6) / scale > 2 * beta;
+    size_t in_runs = 0;
+    for (size_t c0 = 0; c0 < n;) {
+        size_t c1 = c0 + 1;
+        if (!qgap)
+            c1 = n;
+        else
+            while (c1 < n && (a[c1] >> sh) - (a[c1 - 1] >> sh) <= 1)
+                c1++;
+        if (c1 - c0 > 1 && knn_cluster(row, a + c0, c1 - c0, beta, z, x, d, ib, &in_runs, n,
+                                       ws))
+            return 1;
+        c0 = c1;
+    }
+    return 0;
+}
+
+/* Jia et al.'s recursion for one test point: v[i] = s of training point i, from the
+ * order a (n packed keys: the index in the low ib bits, bit ib the label's match). */
+static void knn_recursion1(const uint64_t *a, size_t n, size_t k, int ib, const double *coef,
+                           double *v)
+{
+    uint64_t imask = ((uint64_t)1 << ib) - 1;
+    /* i is 1-based in the recursion: position i-1 in a */
+    size_t cur = a[n - 1] & imask;
+    double m_cur = (double)(a[n - 1] >> ib & 1);
+    double sv = m_cur / (double)(n > k ? n : k);
+    v[cur] = sv;
+    for (size_t i = n - 1; i >= 1; i--) {
+        size_t prev = a[i - 1] & imask;
+        double m_prev = (double)(a[i - 1] >> ib & 1);
+        sv += (m_prev - m_cur) * coef[i];
+        v[prev] = sv;
+        m_cur = m_prev;
+    }
+}
+
+/* knn_recursion1 for 4 test points at once (orders a + r n, rows v + r n): four
+ * independent chains of additions instead of one latency-bound chain. */
+static void knn_recursion4(const uint64_t *a, size_t n, size_t k, int ib, const double *coef,
+                           double *v)
+{
+    uint64_t imask = ((uint64_t)1 << ib) - 1;
+    const uint64_t *a0 = a, *a1 = a + n, *a2 = a + 2 * n, *a3 = a + 3 * n;
+    double *v0 = v, *v1 = v + n, *v2 = v + 2 * n, *v3 = v + 3 * n;
+    double den = (double)(n > k ? n : k);
+    size_t c0 = a0[n - 1] & imask, c1 = a1[n - 1] & imask, c2 = a2[n - 1] & imask,
+           c3 = a3[n - 1] & imask;
+    double m0 = (double)(a0[n - 1] >> ib & 1), m1 = (double)(a1[n - 1] >> ib & 1),
+           m2 = (double)(a2[n - 1] >> ib & 1), m3 = (double)(a3[n - 1] >> ib & 1);
+    double s0 = m0 / den, s1 = m1 / den, s2 = m2 / den, s3 = m3 / den;
+    v0[c0] = s0;
+    v1[c1] = s1;
+    v2[c2] = s2;
+    v3[c3] = s3;
+    for (size_t i = n - 1; i >= 1; i--) {
+        double f = coef[i];
+        size_t p0 = a0[i - 1] & imask, p1 = a1[i - 1] & imask, p2 = a2[i - 1] & imask,
+               p3 = a3[i - 1] & imask;
+        double q0 = (double)(a0[i - 1] >> ib & 1), q1 = (double)(a1[i - 1] >> ib & 1),
+               q2 = (double)(a2[i - 1] >> ib & 1), q3 = (double)(a3[i - 1] >> ib & 1);
+        s0 += (q0 - m0) * f;
+        s1 += (q1 - m1) * f;
+        s2 += (q2 - m2) * f;
+        s3 += (q3 - m3) * f;
+        v0[p0] = s0;
+        v1[p1] = s1;
+        v2[p2] = s2;
+        v3[p3] = s3;
+        m0 = q0;
+        m1 = q1;
+        m2 = q2;
+        m3 = q3;
+    }
+}
 
 typedef struct knn_job {
     const shap_data *data;
@@ -326,9 +751,21 @@ typedef struct knn_job {
     atomic_size_t next;
     atomic_int stop;
     atomic_size_t done;
+    pthread_mutex_t mu; /* exited, cv: a worker's exit wakes the reporting thread */
+    pthread_cond_t cv;
+    int exited;
     double *partial;   /* n_blocks x n */
     double *hits;      /* m: matches among the first min(k, n) */
-    const double *XT;  /* d x n */
+    pthread_mutex_t xt_lock;
+    double *XT;        /* d x n: the training points transposed, for the fallback's exact
+                        * distances: made by the first fallback (under xt_lock) */
+    const double *XTc; /* n x d: centered (a = fl(x - mu)), packed by knn_pack */
+    const double *Zc;  /* m x d: the centered test points (b = fl(z - mu)) */
+    const double *xn;  /* n: |a|^2 */
+    const double *bn;  /* m: |b|^2 */
+    double xn_max;
+    int fast;          /* the fast order applies (n < 2^31) */
+    int ib;            /* bits of an index in the packed keys */
     double *coef;      /* n: coef[i] = 1/k * min(k, i) / i (Jia et al.'s factor) */
     int failed;
 } knn_job;
@@ -338,16 +775,26 @@ static void *knn_worker(void *arg)
     knn_job *J = arg;
     const shap_data *D = J->data;
     size_t n = D->n, d = D->d, k = J->k;
-    double *dist = malloc(KNN_BLOCK * n * sizeof(double));
-    size_t *idx = malloc(n * sizeof(size_t)), *tmp = malloc(n * sizeof(size_t));
-    size_t *cnt = malloc((n + 1) * sizeof(size_t));
-    double *match = malloc(n * sizeof(double));
-    uint64_t *bits = malloc(n * sizeof(uint64_t)), *bits2 = malloc(n * sizeof(uint64_t));
-    if (!dist || !idx || !tmp || !cnt || !match || !bits || !bits2) {
+    double *G = malloc(KNN_BLOCK * n * sizeof(double));
+    knn_ws w;
+    w.a = tg_alloc_array(KNN_GROUP * n, sizeof(uint64_t), 1);
+    w.b = malloc(n * sizeof(uint64_t));
+    w.sa = malloc(n * sizeof(double));
+    w.run = malloc(KNN_RUN_MAX * sizeof(knn_item));
+    w.exact = malloc(n * sizeof(double));
+    w.idx = malloc(n * sizeof(size_t));
+    w.tmp = malloc(n * sizeof(size_t));
+    w.cnt = malloc((n + 1) * sizeof(size_t));
+    w.bits = malloc(n * sizeof(uint64_t));
+    w.bits2 = malloc(n * sizeof(uint64_t));
+    if (!G || !w.a || !w.b || !w.sa || !w.run || !w.exact || !w.idx || !w.tmp || !w.cnt ||
+        !w.bits || !w.bits2) {
         J->failed = 1;
         atomic_store(&J->stop, 1);
         goto out;
     }
+    /* step 2's bound: beta = cb * S + ca */
+    double cb = 2 * (4 * (double)d + 12) * 0x1p-53, ca = (8 * (double)d + 32) * 0x1p-1074;
     for (;;) {
         if (atomic_load(&J->stop))
             break;
@@ -358,34 +805,75 @@ static void *knn_worker(void *arg)
         memset(acc, 0, n * sizeof(double));
         size_t t0 = b * KNN_BLOCK;
         size_t t1 = (b + 1) * KNN_BLOCK < D->m ? (b + 1) * KNN_BLOCK : D->m;
-        sqdist_block(D->xt + t0 * d, t1 - t0, J->XT, n, d, dist);
-        for (size_t t = t0; t < t1; t++) {
-            bucket_order(dist + (t - t0) * n, n, idx, cnt, tmp, bits, bits2);
-            double yt = D->yt[t];
-            for (size_t i = 0; i < n; i++)
-                match[i] = D->y[idx[i]] == yt;
-            /* i is 1-based in the recursion: position i-1 in idx */
-            double sv = match[n - 1] / (double)(n > k ? n : k);
-            acc[idx[n - 1]] += sv;
-            for (size_t i = n - 1; i >= 1; i--) {
-                sv += (match[i - 1] - match[i]) * J->coef[i];
-                acc[idx[i - 1]] += sv;
+        if (J->fast)
+            dot_block(J->Zc + t0 * d, t1 - t0, J->XTc, n, d, G);
+        for (size_t g0 = t0; g0 < t1 && !J->failed; g0 += KNN_GROUP) {
+            size_t g1 = g0 + KNN_GROUP < t1 ? g0 + KNN_GROUP : t1;
+            for (size_t t = g0; t < g1; t++) {
+                const double *z = D->xt + t * d;
+                uint64_t *a = w.a + (t - g0) * n;
+                int slow = 1;
+                if (J->fast) {
+                    double *row = G + (t - t0) * n, lo, hi;
+                    knn_approx_row(row, n, J->bn[t], J->xn, &lo, &hi);
+                    double beta = cb * (J->bn[t] + J->xn_max) + ca;
+                    slow = knn_fast_order(row, n, lo, hi, beta, z, D->x, d, D->y, D->yt[t],
+                                          J->ib, a, &w);
+                }
+                if (slow) { /* the exact distances of every point, then their order */
+                    pthread_mutex_lock(&J->xt_lock);
+                    if (!J->XT)
+                        J->XT = transpose(D->x, n, d);
+                    const double *XT = J->XT;
+                    pthread_mutex_unlock(&J->xt_lock);
+                    if (!XT) {
+                        J->failed = 1;
+                        atomic_store(&J->stop, 1);
+                        break;
+                    }
+                    sqdist_block(z, 1, XT, n, d, w.exact);
+                    bucket_order(w.exact, n, w.idx, w.cnt, w.tmp, w.bits, w.bits2);
+                    for (size_t i = 0; i < n; i++)
+                        a[i] = (uint64_t)(D->y[w.idx[i]] == D->yt[t]) << J->ib | w.idx[i];
+                }
+                double h = 0;
+                for (size_t i = 0; i < n && i < k; i++)
+                    h += (double)(a[i] >> J->ib & 1);
+                J->hits[t] = h;
             }
-            double h = 0;
-            for (size_t i = 0; i < n && i < k; i++)
-                h += match[i];
-            J->hits[t] = h;
+            if (J->failed)
+                break;
+            /* each point's term per test point into the test point's (consumed) row of
+             * G, then added to acc in test point order: the sums of a plain loop */
+            size_t t = g0;
+            for (; t + 4 <= g1; t += 4)
+                knn_recursion4(w.a + (t - g0) * n, n, k, J->ib, J->coef, G + (t - t0) * n);
+            for (; t < g1; t++)
+                knn_recursion1(w.a + (t - g0) * n, n, k, J->ib, J->coef, G + (t - t0) * n);
+            for (t = g0; t < g1; t++) {
+                const double *v = G + (t - t0) * n;
+                for (size_t i = 0; i < n; i++)
+                    acc[i] += v[i];
+            }
         }
         atomic_fetch_add(&J->done, 1);
     }
 out:
-    free(dist);
-    free(idx);
-    free(tmp);
-    free(cnt);
-    free(match);
-    free(bits);
-    free(bits2);
+    pthread_mutex_lock(&J->mu);
+    J->exited++;
+    pthread_cond_signal(&J->cv);
+    pthread_mutex_unlock(&J->mu);
+    free(G);
+    free(w.a);
+    free(w.b);
+    free(w.sa);
+    free(w.run);
+    free(w.exact);
+    free(w.idx);
+    free(w.tmp);
+    free(w.cnt);
+    free(w.bits);
+    free(w.bits2);
     return NULL;
 }
 
@@ -393,7 +881,7 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
                    int (*report)(void *ud, double fraction, const shap_progress *p),
                    void *report_ud, double *values, double *u_full_out, tg_err *err)
 {
-    size_t n = data->n, m = data->m;
+    size_t n = data->n, m = data->m, d = data->d;
     knn_job J;
     memset(&J, 0, sizeof J);
     J.data = data;
@@ -404,16 +892,56 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
     atomic_init(&J.done, 0);
     J.partial = tg_alloc_array(J.n_blocks, n, sizeof(double));
     J.hits = tg_alloc_array(m, 1, sizeof(double));
-    double *XT = transpose(data->x, n, data->d);
-    J.XT = XT;
+    pthread_mutex_init(&J.xt_lock, NULL);
+    pthread_mutex_init(&J.mu, NULL);
+    pthread_cond_init(&J.cv, NULL);
     J.coef = tg_alloc_array(n, 1, sizeof(double));
+    double *XTc = tg_alloc_array(n, d, sizeof(double)), *Zc = tg_alloc_array(m, d, sizeof(double));
+    double *xn = tg_alloc_array(n, 1, sizeof(double)), *bn = tg_alloc_array(m, 1, sizeof(double));
+    double *mu = tg_alloc_array(d, 1, sizeof(double));
     int rc = TG_OK;
-    if (!J.partial || !J.hits || !XT || !J.coef) {
+    if (!J.partial || !J.hits || !J.coef || !XTc || !Zc || !xn || !bn || !mu) {
         rc = tg_err_set(err, TG_ENOMEM, "out of memory for knn_exact");
         goto out;
     }
     for (size_t i = 1; i < n; i++) /* as ((1[.] - 1[.]) / k) * min(k, i) / i for +-1 */
         J.coef[i] = 1.0 / (double)k * (double)(i < k ? i : k) / (double)i;
+    /* centering (step 1): any mu keeps the bound; the mean makes S small */
+    for (size_t j = 0; j < d; j++)
+        mu[j] = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            mu[j] += data->x[i * d + j];
+    for (size_t j = 0; j < d; j++)
+        mu[j] /= (double)n;
+    knn_pack(data->x, n, d, mu, XTc);
+    J.xn_max = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) {
+            double a = data->x[i * d + j] - mu[j];
+            s += a * a;
+        }
+        xn[i] = s;
+        J.xn_max = s > J.xn_max ? s : J.xn_max;
+    }
+    for (size_t t = 0; t < m; t++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) {
+            double b = data->xt[t * d + j] - mu[j];
+            Zc[t * d + j] = b;
+            s += b * b;
+        }
+        bn[t] = s;
+    }
+    J.XTc = XTc;
+    J.Zc = Zc;
+    J.xn = xn;
+    J.bn = bn;
+    J.ib = 1;
+    while (J.ib < 40 && ((size_t)1 << J.ib) < n)
+        J.ib++;
+    J.fast = n >= 2 && n < ((size_t)1 << 31);
     if (threads < 1)
         threads = 1;
     pthread_t th[64];
@@ -424,10 +952,24 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
     if (started == 0) {
         knn_worker(&J);
     } else {
-        /* the calling thread reports while the workers run */
-        while (atomic_load(&J.done) < J.n_blocks && !atomic_load(&J.stop)) {
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+        /* the calling thread reports (every 20 ms) while the workers run, and goes on
+         * as soon as the last one exits */
+        for (;;) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_mutex_lock(&J.mu);
+            while (J.exited < started &&
+                   pthread_cond_timedwait(&J.cv, &J.mu, &ts) == 0)
+                ;
+            int all = J.exited == started;
+            pthread_mutex_unlock(&J.mu);
+            if (all || atomic_load(&J.stop))
+                break;
             shap_progress p = {0, 0, NAN, NAN, 0};
             if (report && report(report_ud, 0.95 * (double)atomic_load(&J.done) /
                                                 (double)J.n_blocks, &p)) {
@@ -470,8 +1012,16 @@ int shap_knn_exact(const shap_data *data, size_t k, double empty_score, int thre
 out:
     free(J.partial);
     free(J.hits);
-    free(XT);
+    free(J.XT);
+    pthread_mutex_destroy(&J.xt_lock);
+    pthread_mutex_destroy(&J.mu);
+    pthread_cond_destroy(&J.cv);
     free(J.coef);
+    free(XTc);
+    free(Zc);
+    free(xn);
+    free(bn);
+    free(mu);
     return rc;
 }
 

@@ -6,7 +6,11 @@
  * - knn_exact (Jia et al.'s recursion) == exact enumeration of the knn utility on
  *   N = 12 (ties, k = 3 and k = 15 > N) to 1e-12, and == the NumPy recursion on N = 2000
  *   with 200 test points (data from an LCG reimplemented here) to 1e-12; 1 and 2 threads
- *   bit-identical;
+ *   bit-identical; and bit for bit the plain algorithm (shap_sqdist, qsort by (distance,
+ *   index), the recursion) per test point on data where the fast order's rounding bound
+ *   matters: duplicated rows, coinciding points, features + 1e6, clusters at +-1e6,
+ *   small integers (+ 1e3), near ties 2^-50 apart in d = 1, n < k, n = 1, scales 1e-160
+ *   and 1e150 (the fast path, its exact runs and its fallback all exercised);
  * - the logistic utility (binary, softmax by Newton with Cholesky and by Newton-CG) ==
  *   scikit-learn on all 1024 subsets of
  *   N = 10 (accuracy exactly, neg_mse to 1e-7: both fits stop at gradient norm 1e-8 or below), the exact Shapley values, efficiency
@@ -204,6 +208,167 @@ START_TEST(test_knn_exact_large)
     free(ref);
     lcg_free(&o);
     json_decref(f);
+}
+END_TEST
+
+/* ---- knn_exact's order (fast distances with an exact recheck) against the definition ---
+ * The reference: the distances of shap_sqdist (the definition's), qsort by (distance,
+ * index), the plain recursion. With one test point, shap_knn_exact's values are those
+ * numbers exactly, so any misplaced pair of points whose labels differ shows. */
+
+static const double *ord_key;
+
+static int ord_cmp(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    if (ord_key[a] != ord_key[b])
+        return ord_key[a] < ord_key[b] ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+static void knn_ref_one(const double *x, const double *y, size_t n, size_t d, const double *z,
+                        double yt, size_t k, double *v)
+{
+    double *D = malloc(n * sizeof(double));
+    size_t *idx = malloc(n * sizeof(size_t));
+    shap_sqdist(z, 1, x, n, d, D);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    ord_key = D;
+    qsort(idx, n, sizeof *idx, ord_cmp);
+    double m_cur = y[idx[n - 1]] == yt, sv = m_cur / (double)(n > k ? n : k);
+    v[idx[n - 1]] = sv;
+    for (size_t i = n - 1; i >= 1; i--) {
+        double m_prev = y[idx[i - 1]] == yt;
+        double coef = 1.0 / (double)k * (double)(i < k ? i : k) / (double)i;
+        sv += (m_prev - m_cur) * coef;
+        v[idx[i - 1]] = sv;
+        m_cur = m_prev;
+    }
+    free(D);
+    free(idx);
+}
+
+/* Every test point alone (bit for bit against knn_ref_one), then all at once with 1 and 2
+ * threads (identical; the mean of the references to 1e-15). */
+static void knn_check_order(const char *name, const double *x, const double *y, size_t n,
+                            size_t d, const double *xt, const double *yt, size_t m, size_t k)
+{
+    double *v = malloc(n * sizeof(double)), *r = malloc(n * sizeof(double));
+    double *mean = calloc(n, sizeof(double)), *v2 = malloc(n * sizeof(double)), uf;
+    tg_err err;
+    size_t bad = 0;
+    for (size_t t = 0; t < m; t++) {
+        shap_data D1 = {n, d, 1, 1, 1, 10, x, y, xt + t * d, yt + t};
+        ck_assert_int_eq(shap_knn_exact(&D1, k, 0, 1, NULL, NULL, v, &uf, &err), TG_OK);
+        knn_ref_one(x, y, n, d, xt + t * d, yt[t], k, r);
+        if (memcmp(v, r, n * sizeof(double)) != 0)
+            bad++;
+        for (size_t i = 0; i < n; i++)
+            mean[i] += r[i];
+    }
+    shap_data D = {n, d, m, 1, 1, 10, x, y, xt, yt};
+    ck_assert_int_eq(shap_knn_exact(&D, k, 0, 1, NULL, NULL, v, &uf, &err), TG_OK);
+    ck_assert_int_eq(shap_knn_exact(&D, k, 0, 2, NULL, NULL, v2, &uf, &err), TG_OK);
+    for (size_t i = 0; i < n; i++)
+        mean[i] /= (double)m;
+    double e = maxdiff(v, mean, n);
+    fprintf(stderr, "shapley: knn_exact order, %s (n %zu, d %zu, k %zu): %zu of %zu test points "
+                    "differ from the definition; all: |values - reference| %.2e\n",
+            name, n, d, k, bad, m, e);
+    ck_assert_msg(bad == 0, "%s: %zu test points", name, bad);
+    ck_assert(memcmp(v, v2, n * sizeof(double)) == 0);
+    ck_assert_msg(e < 1e-15, "%s: %g", name, e);
+    free(v);
+    free(r);
+    free(mean);
+    free(v2);
+}
+
+START_TEST(test_knn_exact_order)
+{
+    uint64_t s = 12345;
+#define U01() (s = s * 6364136223846793005ULL + 1442695040888963407ULL, \
+               (double)(s >> 11) * 0x1p-53)
+    size_t n = 600, m = 24, d = 8;
+    double *x = malloc(n * d * sizeof(double)), *y = malloc(n * sizeof(double));
+    double *xt = malloc(m * d * sizeof(double)), *yt = malloc(m * sizeof(double));
+    double *xo = malloc(n * d * sizeof(double)), *xto = malloc(m * d * sizeof(double));
+    /* (1) real-valued data (3 decimals) with duplicated training rows (exact ties at
+     * different indices) and test points coinciding with training points (distance 0) */
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = round(2000 * U01() - 1000) / 1000;
+        y[i] = (double)(i % 2);
+    }
+    for (size_t i = 0; i < 10; i++) /* rows 3i + 1 and 3i + 2 repeat row 3i */
+        for (size_t j = 0; j < d; j++)
+            x[(3 * i + 1) * d + j] = x[(3 * i + 2) * d + j] = x[3 * i * d + j];
+    for (size_t t = 0; t < m; t++) {
+        for (size_t j = 0; j < d; j++)
+            xt[t * d + j] = t % 3 == 0 ? x[(t / 3 * 4) * d + j]
+                                       : round(2000 * U01() - 1000) / 1000;
+        yt[t] = (double)(t % 2);
+    }
+    knn_check_order("duplicates and coinciding points", x, y, n, d, xt, yt, m, 5);
+    /* (2) the same with a large common offset (every feature + 1e6): dot products of the
+     * raw data would lose every digit of the distances; centering keeps them */
+    for (size_t i = 0; i < n * d; i++)
+        xo[i] = x[i] + 1e6;
+    for (size_t i = 0; i < m * d; i++)
+        xto[i] = xt[i] + 1e6;
+    knn_check_order("offset 1e6", xo, y, n, d, xto, yt, m, 5);
+    /* (3) two clusters at +-1e6 (centering cannot help): the bound covers every pair of
+     * the near cluster, which takes the exact distances */
+    for (size_t i = 0; i < n * d; i++)
+        xo[i] = x[i] + (i / d % 2 ? 1e6 : -1e6);
+    for (size_t i = 0; i < m * d; i++)
+        xto[i] = xt[i] + (i / d % 3 ? 1e6 : -1e6);
+    knn_check_order("clusters at +-1e6", xo, y, n, d, xto, yt, m, 5);
+    /* (4) small integers: many exact ties; and with an offset of 1e3 (ties and near ties
+     * under a coarser bound) */
+    for (size_t i = 0; i < n * d; i++)
+        xo[i] = floor(4 * U01());
+    for (size_t i = 0; i < m * d; i++)
+        xto[i] = floor(4 * U01());
+    knn_check_order("integers 0..3", xo, y, n, d, xto, yt, m, 3);
+    for (size_t i = 0; i < n * d; i++)
+        xo[i] += 1e3;
+    for (size_t i = 0; i < m * d; i++)
+        xto[i] += 1e3;
+    knn_check_order("integers 0..3 + 1e3", xo, y, n, d, xto, yt, m, 3);
+    /* (5) d = 1 with near ties far below the bound: 40 points at 1 + j 2^-50 from z = 0
+     * on either side, alternating labels, among points spread over [-3, 3] */
+    for (size_t i = 0; i < n; i++)
+        xo[i] = i % 15 == 0 ? (i % 2 ? -1 : 1) * (1 + (double)(i % 7) * 0x1p-50)
+                            : 6 * U01() - 3;
+    for (size_t t = 0; t < m; t++)
+        xto[t] = t % 2 ? 0 : 1e-3 * (double)t;
+    knn_check_order("d = 1, near ties", xo, y, n, 1, xto, yt, m, 5);
+    /* (6) n < k (three equal rows), n = 1, n = 2 with equal points */
+    knn_check_order("n = 3 < k = 5", x, y, 3, d, xt, yt, m, 5);
+    knn_check_order("n = 1", x, y, 1, d, xt, yt, m, 2);
+    double x2[2] = {0.5, 0.5}, y2[2] = {1, 0}, z2[4] = {0.5, 0, 1, 0.25}, yt2[4] = {0, 1, 0, 1};
+    knn_check_order("n = 2, one point twice", x2, y2, 2, 1, z2, yt2, 4, 1);
+    /* (7) tiny and huge scales (squares that underflow; that overflow in the dot
+     * products' bound) */
+    for (size_t i = 0; i < n * d; i++)
+        xo[i] = x[i] * 1e-160;
+    for (size_t i = 0; i < m * d; i++)
+        xto[i] = xt[i] * 1e-160;
+    knn_check_order("scale 1e-160", xo, y, n, d, xto, yt, m, 5);
+    for (size_t i = 0; i < n * d; i++)
+        xo[i] = x[i] * 1e150;
+    for (size_t i = 0; i < m * d; i++)
+        xto[i] = xt[i] * 1e150;
+    knn_check_order("scale 1e150", xo, y, n, d, xto, yt, m, 5);
+#undef U01
+    free(x);
+    free(y);
+    free(xt);
+    free(yt);
+    free(xo);
+    free(xto);
 }
 END_TEST
 
@@ -791,6 +956,7 @@ Suite *shapley_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_knn_exact_small);
     tcase_add_test(tc, test_knn_exact_large);
+    tcase_add_test(tc, test_knn_exact_order);
     tcase_add_test(tc, test_logistic_tables);
     tcase_add_test(tc, test_sampling_estimators);
     tcase_add_test(tc, test_cancel);

@@ -84,6 +84,8 @@ typedef struct curv_obj {
                                 * below); 0 (default): cache when it takes <= 768 MiB */
     int no_struct;             /* 1: curv_hessian always takes the column path (tests,
                                 * the reference); 0 (default): structured when it applies */
+    size_t multi_budget;       /* bytes for curv_hvp_multi_ws's stacked buffers; 0 (default):
+                                * 64 MiB (tests set it small to force chunks) */
 } curv_obj;
 
 /* p_hi - p_lo. */
@@ -105,6 +107,25 @@ double curv_ws_bytes(const mlp_arch *a, size_t n, int threads);
  * alias). Returns TG_OK, TG_ENOMEM (curv_hvp only: its workspace) or TG_ECANCELLED. */
 int curv_hvp(const curv_obj *o, const double *v, double *Hv);
 int curv_hvp_ws(curv_ws *w, const double *v, double *Hv);
+
+/* HV = q products at once: row j of HV (q x curv_dim, row-major) = (H + damping I) times
+ * row j of V (q x curv_dim; V and HV must not alias); the same as q calls of curv_hvp_ws
+ * to rounding (tests/core/check_curv_multi.c: relative 1e-13), deterministic for a given
+ * thread count, q and sequence of calls on w. Each block of rows is processed for a chunk
+ * of directions at once with GEMMs stacked across the directions (q times larger than a
+ * single product's: on bench/influence 512 x 140 x 32 becomes 512 x 14000 x 32 for 100
+ * directions), on the workspace's lanes (rows split as for one product). The chunk and
+ * the rows per block are sized so that the buffers (allocated on the first call, kept in
+ * w; reallocated only when a later call needs more directions per chunk) take at most
+ * o->multi_budget bytes (default 64 MiB; more only when one direction over 32 rows
+ * exceeds it): curv_hvp_multi_bytes. Without the activation cache (no_cache, or a cache
+ * over 768 MiB) it makes the q single products. Cancellation and progress: polled between
+ * row blocks, as curv_hvp_ws. Returns TG_OK, TG_ENOMEM (its buffers) or TG_ECANCELLED. */
+int curv_hvp_multi_ws(curv_ws *w, const double *V, size_t q, double *HV);
+/* Bytes of curv_hvp_multi_ws's buffers for calls of up to q directions on a workspace
+ * for (a, n, threads) (budget: o->multi_budget, 0 for the default); on top of
+ * curv_ws_bytes. */
+double curv_hvp_multi_bytes(const mlp_arch *a, size_t n, size_t q, int threads, size_t budget);
 
 /* The explicit (H + damping I), dim x dim, row-major = column-major. Structured when it
  * applies (see above: exactly symmetric; progress = fraction of the rows' blocks done),

@@ -74,7 +74,7 @@ struct curv_ws {
      * packed per layer (see mpack), the rows per block, the layers [mlo, mhi] that hold
      * the subset, and per-lane stacked buffers (mlane) */
     size_t mq, mrows, mlo, mhi;
-    double *mvv, *mvh, *mvb;
+    double *mva, *mvh;
     size_t mcap_dir, mcap_rows; /* the buffers' capacity: directions, rows x directions */
     struct mlane *ml;      /* T */
 };
@@ -476,72 +476,81 @@ static int lane_hvp_frozen(curv_ws *w, int t, size_t lo, size_t hi)
 
 /* ---- many directions at once (curv_hvp_multi_ws) -------------------------------------
  *
- * The R-passes of lane_hvp_frozen for a chunk of qc directions together, so that every
- * GEMM is qc times larger (on bench/influence the single-direction GEMMs, 512 x 140 x 32
- * and the like, run badly with 2 OpenBLAS threads). A block of m rows holds each
- * direction-dependent quantity in the "row-major, directions inside" layout: R{z_l} is m x
- * (qc dout), entry (r, j dout + u) = R{z_l}[r, u] for direction j; the same memory read
- * as (m qc) x dout has row r qc + j. With it,
- *   R{z_l} = s h_{l-1} Vv_l^T + s R{h_{l-1}} W_l^T + t b-term:
- *       h_{l-1} (m x din) times Vv_l^T with Vv_l = the qc directions' V_l stacked
- *       ((qc dout) x din): one m x (qc dout) x din GEMM; the second as (m qc) x dout x din;
+ * The R-passes of lane_hvp_frozen for a chunk of qc directions together. A block of m
+ * rows holds each direction-dependent quantity in the layout "rows outside, directions
+ * inside": R{z_l} is m x (qc dout), entry (r, j dout + u) = R{z_l}[r, u] for direction
+ * j; the same memory read as (m qc) x dout has row r qc + j. With it, per layer,
+ *   R{z_l} = s V_l h_{l-1} + t R{b_l} + s W_l R{h_{l-1}}:
+ *       [s h_{l-1} | t] (m x (din + 1), the bias as a column) times Va_l^T, Va_l = the qc
+ *       directions' [V_l | R{b_l}] stacked ((qc dout) x (din + 1)): one GEMM; then
+ *       R{h_{l-1}} W_l^T as (m qc) x dout x din;
  *   R{delta_{l-1}} = s (R{delta_l} W_l + delta_l V_l) .* phi' + c .* R{z_{l-1}}:
  *       (m qc) x din x dout, and delta_l (m x dout) times Vh_l = the V_l side by side
  *       (dout x (qc din)): m x (qc din) x dout;
- *   H_W v = s (R{delta_l}^T h_{l-1} + delta_l^T R{h_{l-1}}):
- *       A1_l += R{delta_l}^T h_{l-1}: ((qc dout) x din), stacked like Vv_l, inner m;
- *       A2_l += delta_l^T R{h_{l-1}}: (dout x (qc din)), side by side like Vh_l, folded
+ *   H_W v, H_b v = s R{delta_l}^T h_{l-1} + s delta_l^T R{h_{l-1}}, t sum R{delta_l}:
+ *       A1_l += R{delta_l}^T [s h_{l-1} | t] ((qc dout) x (din + 1), stacked like Va_l:
+ *       the bias gradient is its last column), inner dimension m;
+ *       A2_l += s delta_l^T R{h_{l-1}} (dout x (qc din), side by side like Vh_l), folded
  *       into A1_l when the lane's rows are done;
- * and the elementwise parts loop over (row, direction) with the row's phi', c and loss
- * curvature broadcast. Same sums as lane_hvp_frozen (per row block, then the lanes in
- * lane order), grouped differently by the GEMMs: equal to rounding, not bitwise.
+ * and the elementwise parts (phi' and c .* R{z} terms, the loss curvature) loop over
+ * (row, direction) with the row's cached values broadcast. The same sums as
+ * lane_hvp_frozen (blocks of rows, then the lanes in lane order), grouped differently:
+ * equal to rounding, not bitwise.
  *
  * Only the layers [mlo, mhi] that hold part of the subset have nonzero V_l: below mlo the
- * R-forward quantities vanish and the backward pass stops at mlo (whose gradient is the
- * last one needed); above mhi the V terms are skipped.
+ * R-forward quantities vanish and the backward pass stops at mlo (the last gradient
+ * needed); above mhi the V terms are skipped.
  *
- * Memory: per direction, the packs Vv, Vh, Vb (shared by the lanes) and per lane the
- * accumulators A1, A2, Ab: (1 + T)(2 Pw + Pb) doubles (Pw, Pb: weights, biases); per
- * lane and (row x direction) of a block, R{z}, R{h} (sum of dims[1..] each) and two
- * R{delta} buffers (max dim each). multi_plan takes as many directions per chunk (qc) and
- * rows per block (mb, at most CURV_BLOCK) as the budget allows (o->multi_budget, default
- * CURV_MULTI_BUDGET), with at least CURV_MULTI_MIN_ROWS rows per block and one direction
- * per chunk (above the budget only when even that does not fit: P over ~1.4 million
- * parameters); the chunks of a call are balanced (ceil(q / chunks)). */
+ * Sizes (measured on bench/influence's network, 32-140-3 tanh, n 2000, 100 directions,
+ * one lane; ms per product with 1 / 2 OpenBLAS threads): the single-direction path takes
+ * 2.5-2.7 / 2.6-3.0. Stacking all 100 directions over blocks of 112 rows (GEMMs of
+ * 112 x 14000 x 32) took 2.8-3.3 / 2.4-2.7: the block's arrays (12 MB each) leave the
+ * caches and the elementwise passes become memory-bound. Blocks of about 512 KiB of
+ * per-block arrays (R{z}, R{h}, R{delta}: 115 rows x directions here) with 2 to 8
+ * directions per chunk ran 1.5-1.6 / 1.7-1.8; 4 directions are the default
+ * (CURV_MULTI_DIRS) and the rows per block follow from CURV_MULTI_BLOCK_BYTES.
+ *
+ * Memory: per direction of a chunk, the packs Va and Vh (shared by the lanes) and per
+ * lane the accumulators A1, A2: (1 + T)(P_l-sum of dout (din + 1) + dout din) doubles;
+ * per lane and (row x direction) of a block, R{z}, R{h} (sum of dims[1..] each), two
+ * R{delta} buffers (max dim each) and the scaled inputs. Within o->multi_budget (default
+ * CURV_MULTI_BUDGET) unless one direction over one row exceeds it. */
 
 #define CURV_MULTI_BUDGET ((size_t)64 << 20)
-#define CURV_MULTI_MIN_ROWS 32
+#define CURV_MULTI_DIRS 4
+#define CURV_MULTI_BLOCK_BYTES ((size_t)512 << 10)
 
 typedef struct mlane {
     double *rz, *rh;   /* rows x directions x (sum of dims[1..]) */
     double *rd0, *rd1; /* rows x directions x max dim */
-    double *A1, *A2;   /* directions x Pw: per layer, stacked / side by side */
-    double *Ab;        /* directions x Pb: per layer, stacked */
+    double *ina;       /* rows x sum over layers of (din + bias) */
+    double *A1, *A2;   /* directions x PA, directions x PH (mpk) */
 } mlane;
 
-/* Offsets of layer l's block in a per-direction packing of the weights (sum over the
- * layers below of dout din) and of the biases (sum of dout); l = n_layers + 1: Pw, Pb. */
-static void mpk(const mlp_arch *a, size_t l, size_t *wp, size_t *bp)
+/* Offsets of layer l's block in a per-direction packing [W_l | b_l] (sum over the layers
+ * below of dout (din + bias): *wa) and of W_l alone (sum of dout din: *wh); at l =
+ * n_layers + 1 the totals PA (= P) and PH. */
+static void mpk(const mlp_arch *a, size_t l, size_t *wa, size_t *wh)
 {
-    size_t w = 0, b = 0;
+    size_t x = 0, y = 0, hb = mlp_has_bias(a) ? 1 : 0;
     for (size_t k = 1; k < l; k++) {
-        w += a->dims[k] * a->dims[k - 1];
-        b += a->dims[k];
+        x += a->dims[k] * (a->dims[k - 1] + hb);
+        y += a->dims[k] * a->dims[k - 1];
     }
-    *wp = w;
-    *bp = b;
+    *wa = x;
+    *wh = y;
 }
 
 /* Bytes per direction (packs and all lanes' accumulators) and per row x direction (all
- * lanes' block buffers). */
+ * lanes' block buffers, the scaled inputs counted per row x direction). */
 static void multi_unit_bytes(const mlp_arch *a, int T, double *per_d, double *per_rd)
 {
-    size_t md, total = sum_dims(a, &md, NULL), pw, pb;
-    mpk(a, a->n_layers + 1, &pw, &pb);
-    if (!mlp_has_bias(a))
-        pb = 0;
-    *per_d = 8.0 * (2.0 * (double)pw + (double)pb) * (1.0 + (double)T);
-    *per_rd = 8.0 * (2.0 * (double)total + 2.0 * (double)md) * (double)T;
+    size_t md, total = sum_dims(a, &md, NULL), pa, ph, ins = 0;
+    mpk(a, a->n_layers + 1, &pa, &ph);
+    for (size_t l = 1; l <= a->n_layers; l++)
+        ins += a->dims[l - 1] + (mlp_has_bias(a) ? 1 : 0);
+    *per_d = 8.0 * ((double)pa + (double)ph) * (1.0 + (double)T);
+    *per_rd = 8.0 * (2.0 * (double)total + 2.0 * (double)md + (double)ins) * (double)T;
 }
 
 /* Directions per chunk and rows per block for q directions on T lanes (see above). */
@@ -550,20 +559,24 @@ static void multi_plan(const mlp_arch *a, size_t n, size_t q, int T, size_t budg
 {
     double per_d, per_rd, B = (double)(budget ? budget : CURV_MULTI_BUDGET);
     multi_unit_bytes(a, T, &per_d, &per_rd);
-    size_t rmax = block_rows(n), rmin = rmax < CURV_MULTI_MIN_ROWS ? rmax : CURV_MULTI_MIN_ROWS;
-    size_t qc = q ? q : 1;
-    double per_c = per_d + (double)rmin * per_rd;
+    size_t rmax = block_rows(n), qc = q < CURV_MULTI_DIRS ? (q ? q : 1) : CURV_MULTI_DIRS;
+    double per_c = per_d + per_rd;
     if ((double)qc * per_c > B) {
         double f = floor(B / per_c);
-        size_t c = f < 1 ? 1 : (size_t)f, chunks = (qc + c - 1) / c;
-        qc = (qc + chunks - 1) / chunks;
+        qc = f < 1 ? 1 : (size_t)f;
     }
-    double r = (B - (double)qc * per_d) / ((double)qc * per_rd);
+    size_t chunks = ((q ? q : 1) + qc - 1) / qc;
+    qc = ((q ? q : 1) + chunks - 1) / chunks;
+    /* rows: CURV_MULTI_BLOCK_BYTES of one lane's block arrays, within the budget */
+    double r = (double)CURV_MULTI_BLOCK_BYTES * (double)T / (per_rd * (double)qc);
+    double rb = (B - (double)qc * per_d) / ((double)qc * per_rd);
+    if (rb < r)
+        r = rb;
     *qc_out = qc;
-    *mb_out = r >= (double)rmax ? rmax : r < (double)rmin ? rmin : (size_t)r;
+    *mb_out = r >= (double)rmax ? rmax : r < 1 ? 1 : (size_t)r;
 }
 
-/* Lanes of a workspace on o (as ws_new with lanes = 0). */
+/* Lanes of a workspace on n rows (as ws_new with lanes = 0). */
 static int ws_lanes(size_t n, int threads)
 {
     int t = threads > 0 ? threads : 1;
@@ -593,9 +606,9 @@ static void mlane_free(mlane *M)
     free(M->rh);
     free(M->rd0);
     free(M->rd1);
+    free(M->ina);
     free(M->A1);
     free(M->A2);
-    free(M->Ab);
     memset(M, 0, sizeof *M);
 }
 
@@ -605,39 +618,37 @@ static void multi_free(curv_ws *w)
         for (int t = 0; t < w->T; t++)
             mlane_free(&w->ml[t]);
     free(w->ml);
-    free(w->mvv);
+    free(w->mva);
     free(w->mvh);
-    free(w->mvb);
     w->ml = NULL;
-    w->mvv = w->mvh = w->mvb = NULL;
+    w->mva = w->mvh = NULL;
     w->mcap_dir = w->mcap_rows = 0;
 }
 
-/* Buffers for dirs directions and rows x directions = rd (freed and reallocated). */
+/* Buffers for dirs directions and rd rows x directions (freed and reallocated). */
 static int multi_alloc(curv_ws *w, size_t dirs, size_t rd)
 {
     const mlp_arch *a = w->o->arch;
-    size_t md, total = sum_dims(a, &md, NULL), pw, pb;
-    mpk(a, a->n_layers + 1, &pw, &pb);
+    size_t md, total = sum_dims(a, &md, NULL), pa, ph, ins = 0;
+    mpk(a, a->n_layers + 1, &pa, &ph);
+    for (size_t l = 1; l <= a->n_layers; l++)
+        ins += a->dims[l - 1] + (mlp_has_bias(a) ? 1 : 0);
     multi_free(w);
     if (!(w->ml = calloc((size_t)w->T, sizeof *w->ml)))
         return TG_ENOMEM;
-    w->mvv = tg_alloc_array(dirs, pw, sizeof(double));
-    w->mvh = tg_alloc_array(dirs, pw, sizeof(double));
-    w->mvb = tg_alloc_array(dirs, pb, sizeof(double));
-    if (!w->mvv || !w->mvh || !w->mvb)
+    w->mva = tg_alloc_array(dirs, pa, sizeof(double));
+    w->mvh = tg_alloc_array(dirs, ph, sizeof(double));
+    if (!w->mva || !w->mvh)
         goto fail;
     for (int t = 0; t < w->T; t++) {
         mlane *M = &w->ml[t];
-        size_t cells;
-        if (tg_mul_size(rd, total, &cells) ||
-            !(M->rz = tg_alloc_array(cells, 1, sizeof(double))) ||
-            !(M->rh = tg_alloc_array(cells, 1, sizeof(double))) ||
+        if (!(M->rz = tg_alloc_array(rd, total, sizeof(double))) ||
+            !(M->rh = tg_alloc_array(rd, total, sizeof(double))) ||
             !(M->rd0 = tg_alloc_array(rd, md, sizeof(double))) ||
             !(M->rd1 = tg_alloc_array(rd, md, sizeof(double))) ||
-            !(M->A1 = tg_alloc_array(dirs, pw, sizeof(double))) ||
-            !(M->A2 = tg_alloc_array(dirs, pw, sizeof(double))) ||
-            !(M->Ab = tg_alloc_array(dirs, pb, sizeof(double))))
+            !(M->ina = tg_alloc_array(rd, ins, sizeof(double))) ||
+            !(M->A1 = tg_alloc_array(dirs, pa, sizeof(double))) ||
+            !(M->A2 = tg_alloc_array(dirs, ph, sizeof(double))))
             goto fail;
     }
     w->mcap_dir = dirs;
@@ -667,37 +678,40 @@ static void multi_layers(curv_ws *w)
     w->mhi = hi;
 }
 
-/* The packs of the c directions V (c x dim) for layers [mlo, mhi]: zeros off the subset. */
+/* The packs of the c directions V (c x dim) for layers [mlo, mhi]: zeros off the subset.
+ * Parameter p of layer l (W_l[u, i] or b_l[u]) is Va_l[j dout + u, i or din] and
+ * Vh_l[u, j din + i]. */
 static void multi_pack(curv_ws *w, const double *V, size_t c)
 {
     const curv_obj *o = w->o;
     const mlp_arch *a = o->arch;
-    int hb = mlp_has_bias(a);
+    size_t hb = mlp_has_bias(a) ? 1 : 0;
     for (size_t l = w->mlo; l <= w->mhi; l++) {
-        size_t din = a->dims[l - 1], dout = a->dims[l], nw = dout * din, wo, bo, wp, bp;
+        size_t din = a->dims[l - 1], dout = a->dims[l], nw = dout * din, wi = din + hb;
+        size_t wo, bo, wa, wh;
         mlp_layer_offsets(a, l, &wo, &bo);
-        mpk(a, l, &wp, &bp);
-        double *vv = w->mvv + c * wp, *vh = w->mvh + c * wp, *vb = w->mvb + c * bp;
-        memset(vv, 0, c * nw * sizeof(double));
+        mpk(a, l, &wa, &wh);
+        double *va = w->mva + c * wa, *vh = w->mvh + c * wh;
+        memset(va, 0, c * dout * wi * sizeof(double));
         memset(vh, 0, c * nw * sizeof(double));
         size_t p0 = wo > o->p_lo ? wo : o->p_lo, p1 = wo + nw < o->p_hi ? wo + nw : o->p_hi;
-        for (size_t j = 0; j < c; j++) {
+        for (size_t j = 0; p0 < p1 && j < c; j++) {
             const double *vj = V + j * w->dim;
+            size_t u = (p0 - wo) / din, i = (p0 - wo) % din;
             for (size_t p = p0; p < p1; p++) {
-                size_t idx = p - wo, u = idx / din, i = idx % din;
-                double x = vj[p - o->p_lo];
-                vv[j * nw + idx] = x;
-                vh[u * c * din + j * din + i] = x;
+                va[(j * dout + u) * wi + i] = vj[p - o->p_lo];
+                vh[u * c * din + j * din + i] = vj[p - o->p_lo];
+                if (++i == din)
+                    i = 0, u++;
             }
         }
         if (!hb)
             continue;
-        memset(vb, 0, c * dout * sizeof(double));
         p0 = bo > o->p_lo ? bo : o->p_lo;
         p1 = bo + dout < o->p_hi ? bo + dout : o->p_hi;
         for (size_t j = 0; j < c; j++)
             for (size_t p = p0; p < p1; p++)
-                vb[j * dout + p - bo] = V[j * w->dim + p - o->p_lo];
+                va[(j * dout + p - bo) * wi + din] = V[j * w->dim + p - o->p_lo];
     }
 }
 
@@ -712,35 +726,39 @@ static int lane_multi_rows(curv_ws *w, int t, size_t lo, size_t hi)
     const frozen *F = w->fz;
     const double *theta = o->theta;
     size_t qc = w->mq, bs = w->mrows, NL = a->n_layers, k = a->dims[NL];
-    size_t l0 = w->mlo, l1 = w->mhi, pw, pb;
-    int hb = mlp_has_bias(a);
+    size_t l0 = w->mlo, l1 = w->mhi, pa, ph, hb = mlp_has_bias(a) ? 1 : 0;
     double inv_n = 1.0 / (double)o->n;
-    mpk(a, NL + 1, &pw, &pb);
-    memset(M->A1, 0, qc * pw * sizeof(double));
-    memset(M->A2, 0, qc * pw * sizeof(double));
-    if (hb)
-        memset(M->Ab, 0, qc * pb * sizeof(double));
+    mpk(a, NL + 1, &pa, &ph);
+    memset(M->A1, 0, qc * pa * sizeof(double));
+    memset(M->A2, 0, qc * ph * sizeof(double));
     for (size_t i = lo; i < hi; i += bs) {
-        size_t m = hi - i < bs ? hi - i : bs, mq = m * qc, off = 0;
+        size_t m = hi - i < bs ? hi - i : bs, mq = m * qc, off = 0, ioff = 0;
         double *rz[MLP_MAX_LAYERS + 1] = {0}, *rh[MLP_MAX_LAYERS + 1] = {0};
+        double *ina[MLP_MAX_LAYERS + 1] = {0};
         if (should_stop(w, t))
             return 1;
         for (size_t l = l0; l <= NL; l++) {
-            size_t din = a->dims[l - 1], dout = a->dims[l], wo, bo, wp, bp;
+            size_t din = a->dims[l - 1], dout = a->dims[l], wi = din + hb, wo, bo, wa, wh;
             mlp_layer_offsets(a, l, &wo, &bo);
-            mpk(a, l, &wp, &bp);
+            mpk(a, l, &wa, &wh);
             rz[l] = M->rz + off;
             rh[l] = M->rh + off;
             off += mq * dout;
-            const double *in = l == 1 ? o->x + i * w->d : F->h[l - 1] + i * din;
             double s = mlp_scale_w(a, l), tb = mlp_scale_b(a, l);
             if (l <= l1) {
+                /* [s h_{l-1} | t], kept for the backward pass */
+                const double *in = l == 1 ? o->x + i * w->d : F->h[l - 1] + i * din;
+                double *x = ina[l] = M->ina + ioff;
+                ioff += m * wi;
+                for (size_t r = 0; r < m; r++) {
+                    for (size_t u = 0; u < din; u++)
+                        x[r * wi + u] = s * in[r * din + u];
+                    if (hb)
+                        x[r * wi + din] = tb;
+                }
                 cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)(qc * dout),
-                            (int)din, s, in, (int)din, w->mvv + qc * wp, (int)din, 0.0, rz[l],
+                            (int)wi, 1.0, x, (int)wi, w->mva + qc * wa, (int)wi, 0.0, rz[l],
                             (int)(qc * dout));
-                if (hb)
-                    for (size_t r = 0; r < m; r++)
-                        axpy(rz[l] + r * qc * dout, tb, w->mvb + qc * bp, qc * dout);
             }
             if (l > l0)
                 cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mq, (int)dout,
@@ -778,23 +796,19 @@ static int lane_multi_rows(curv_ws *w, int t, size_t lo, size_t hi)
             }
         }
         for (size_t l = NL; l >= l0; l--) {
-            size_t din = a->dims[l - 1], dout = a->dims[l], wo, bo, wp, bp;
+            size_t din = a->dims[l - 1], dout = a->dims[l], wi = din + hb, wo, bo, wa, wh;
             mlp_layer_offsets(a, l, &wo, &bo);
-            mpk(a, l, &wp, &bp);
-            const double *in = l == 1 ? o->x + i * w->d : F->h[l - 1] + i * din;
+            mpk(a, l, &wa, &wh);
             const double *dlt = F->dl[l] + i * dout;
-            double s = mlp_scale_w(a, l), tb = mlp_scale_b(a, l);
+            double s = mlp_scale_w(a, l);
             if (l <= l1) {
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(qc * dout), (int)din,
-                            (int)m, s, rd, (int)(qc * dout), in, (int)din, 1.0, M->A1 + qc * wp,
-                            (int)din);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(qc * dout), (int)wi,
+                            (int)m, 1.0, rd, (int)(qc * dout), ina[l], (int)wi, 1.0,
+                            M->A1 + qc * wa, (int)wi);
                 if (l > l0)
                     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)dout,
                                 (int)(qc * din), (int)m, s, dlt, (int)dout, rh[l - 1],
-                                (int)(qc * din), 1.0, M->A2 + qc * wp, (int)(qc * din));
-                if (hb)
-                    for (size_t r = 0; r < m; r++)
-                        axpy(M->Ab + qc * bp, tb, rd + r * qc * dout, qc * dout);
+                                (int)(qc * din), 1.0, M->A2 + qc * wh, (int)(qc * din));
             }
             if (l == l0)
                 break;
@@ -802,7 +816,7 @@ static int lane_multi_rows(curv_ws *w, int t, size_t lo, size_t hi)
                         s, rd, (int)dout, theta + wo, (int)din, 0.0, rn, (int)din);
             if (l <= l1)
                 cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(qc * din),
-                            (int)dout, s, dlt, (int)dout, w->mvh + qc * wp, (int)(qc * din), 1.0,
+                            (int)dout, s, dlt, (int)dout, w->mvh + qc * wh, (int)(qc * din), 1.0,
                             rn, (int)(qc * din));
             const double *dp = F->dp[l - 1] + i * din, *cc = F->c[l - 1] + i * din;
             for (size_t r = 0; r < m; r++)
@@ -816,13 +830,13 @@ static int lane_multi_rows(curv_ws *w, int t, size_t lo, size_t hi)
     }
     /* A1_l += A2_l rearranged (side by side -> stacked) */
     for (size_t l = l0 + 1; l <= l1; l++) {
-        size_t din = a->dims[l - 1], dout = a->dims[l], wp, bp;
-        mpk(a, l, &wp, &bp);
-        double *A1 = M->A1 + qc * wp;
-        const double *A2 = M->A2 + qc * wp;
+        size_t din = a->dims[l - 1], dout = a->dims[l], wi = din + hb, wa, wh;
+        mpk(a, l, &wa, &wh);
+        double *A1 = M->A1 + qc * wa;
+        const double *A2 = M->A2 + qc * wh;
         for (size_t j = 0; j < qc; j++)
             for (size_t u = 0; u < dout; u++)
-                axpy(A1 + (j * dout + u) * din, 1.0, A2 + u * qc * din + j * din, din);
+                axpy(A1 + (j * dout + u) * wi, 1.0, A2 + u * qc * din + j * din, din);
     }
     return 0;
 }
@@ -833,30 +847,31 @@ static void multi_gather(curv_ws *w, const double *V, size_t c, double *HV)
     const curv_obj *o = w->o;
     const mlp_arch *a = o->arch;
     double diag = o->l2 + o->damping;
-    int hb = mlp_has_bias(a);
+    size_t hb = mlp_has_bias(a) ? 1 : 0, dim = w->dim;
     for (size_t l = w->mlo; l <= w->mhi; l++) {
-        size_t din = a->dims[l - 1], dout = a->dims[l], nw = dout * din, wo, bo, wp, bp;
+        size_t din = a->dims[l - 1], dout = a->dims[l], nw = dout * din, wi = din + hb;
+        size_t wo, bo, wa, wh;
         mlp_layer_offsets(a, l, &wo, &bo);
-        mpk(a, l, &wp, &bp);
-        for (int part = 0; part < 1 + hb; part++) {
+        mpk(a, l, &wa, &wh);
+        for (size_t part = 0; part < 1 + hb; part++) {
             size_t base = part ? bo : wo, len = part ? dout : nw;
             size_t p0 = base > o->p_lo ? base : o->p_lo;
             size_t p1 = base + len < o->p_hi ? base + len : o->p_hi;
-            if (p0 >= p1)
-                continue;
-            for (size_t j = 0; j < c; j++) {
-                double *hv = HV + j * w->dim + (p0 - o->p_lo);
-                const double *vj = V + j * w->dim + (p0 - o->p_lo);
-                for (int t = 0; t < w->T; t++) {
-                    const double *src = part ? w->ml[t].Ab + c * bp + j * dout
-                                             : w->ml[t].A1 + c * wp + j * nw;
-                    src += p0 - base;
-                    if (t == 0)
-                        memcpy(hv, src, (p1 - p0) * sizeof(double));
-                    else
-                        axpy(hv, 1.0, src, p1 - p0);
+            for (size_t j = 0; p0 < p1 && j < c; j++) {
+                double *hv = HV + j * dim;
+                const double *vj = V + j * dim;
+                size_t u = part ? p0 - bo : (p0 - wo) / din, i = part ? din : (p0 - wo) % din;
+                for (size_t p = p0; p < p1; p++) {
+                    size_t at = (j * dout + u) * wi + i;
+                    double sum = w->ml[0].A1[c * wa + at];
+                    for (int tt = 1; tt < w->T; tt++)
+                        sum += w->ml[tt].A1[c * wa + at];
+                    hv[p - o->p_lo] = sum + diag * vj[p - o->p_lo];
+                    if (part)
+                        u++;
+                    else if (++i == din)
+                        i = 0, u++;
                 }
-                axpy(hv, diag, vj, p1 - p0);
             }
         }
     }
@@ -1059,12 +1074,11 @@ int curv_hvp_multi_ws(curv_ws *w, const double *V, size_t q, double *HV)
                 return rc;
         return TG_OK;
     }
-    size_t qc, mb, rmin;
+    size_t qc, mb;
     multi_plan(o->arch, o->n, q, w->T, o->multi_budget, &qc, &mb);
-    rmin = block_rows(o->n) < CURV_MULTI_MIN_ROWS ? block_rows(o->n) : CURV_MULTI_MIN_ROWS;
-    /* Reuse the buffers when they hold the chunk with at least the minimum rows (fewer
-     * rows than planned then: memory stays at one plan's, within the budget). */
-    if (w->ml && w->mcap_dir >= qc && w->mcap_rows / qc >= rmin) {
+    /* Reuse the buffers when they hold the chunk with at least half the planned rows
+     * (then fewer rows than planned: the memory stays one plan's, within the budget). */
+    if (w->ml && w->mcap_dir >= qc && 2 * (w->mcap_rows / qc) >= mb) {
         if (mb > w->mcap_rows / qc)
             mb = w->mcap_rows / qc;
     } else if (multi_alloc(w, qc, qc * mb)) {

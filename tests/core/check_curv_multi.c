@@ -4,8 +4,8 @@
  * classes, logistic, MSE with 2 outputs); activations with phi'' != 0 (tanh, gelu) and
  * phi'' = 0 (relu, leaky relu); no, one and three hidden layers; the subsets all,
  * last_layer and inner ranges (starting and ending inside a layer's weights or biases);
- * q = 1, q below and above the chunk (a small multi_budget forces several chunks and
- * blocks of a few tens of rows); l2 and damping; the ntk parameterization and no biases; 1 and 2
+ * q = 1, q below and above the chunk (4 directions by default; a small multi_budget
+ * forces smaller chunks and blocks down to one row); l2 and damping; the ntk parameterization and no biases; 1 and 2
  * lanes; workspace reuse with varying q; the no-cache fallback; the bytes estimate;
  * determinism; cancellation and progress.
  */
@@ -110,8 +110,8 @@ static double multi_vs_single(const curv_obj *o, size_t q, unsigned long long se
     ck_assert_msg(e < 1e-13, "%s: multi vs single %.3g (q %zu, dim %zu)", what, e, q, dim);
     curv_ws_free(w);
     if (!o->multi_budget && q > 2) {
-        /* again with 2 directions per chunk and blocks of a few tens of rows: the budget
-         * of one direction over the minimum 32 rows, times 2.5 */
+        /* again with 2 directions per chunk and blocks of 1 or 2 rows: 2.5 times the
+         * budget of one direction over one row */
         curv_obj o2 = *o;
         o2.multi_budget = (size_t)(2.5 * curv_hvp_multi_bytes(o->arch, o->n, 1, o->threads, 1));
         w = curv_ws_new(&o2);
@@ -178,13 +178,13 @@ START_TEST(q_one_and_chunks)
     mcase_make(&c, LOSS_CROSS_ENTROPY, 5, hid, 2, 3, 150, ACT_GELU, 7);
     multi_vs_single(&c.o, 1, 21, "q 1");
     multi_vs_single(&c.o, 17, 22, "q 17, default budget");
-    /* a budget that holds 4 directions over 36 rows: chunks of 4, 4, 4, 4, 1 and blocks
-     * of 36 rows (150 rows: a partial last block) */
+    /* a budget that holds 4 directions over 25 rows: chunks of 4, 4, 4, 4, 1 and blocks
+     * of 25 rows */
     c.o.multi_budget = 80000;
     double b = curv_hvp_multi_bytes(&c.a, c.n, 17, 1, c.o.multi_budget);
     ck_assert_msg(b > 0.8 * 80000 && b <= 80000, "bytes %.0f", b);
     all_subsets(&c, 17, "gelu depth 2, small budget");
-    /* smaller than one direction over 32 rows: one direction per chunk, over budget */
+    /* smaller than one direction over one row: one direction per chunk, over budget */
     c.o.multi_budget = 1000;
     ck_assert(curv_hvp_multi_bytes(&c.a, c.n, 5, 1, c.o.multi_budget) > 1000);
     multi_vs_single(&c.o, 5, 23, "one direction per chunk");
@@ -201,7 +201,7 @@ START_TEST(parameterizations_and_lanes)
     multi_vs_single(&c.o, 9, 32, "leaky relu, 1 lane");
     c.o.threads = 2;
     multi_vs_single(&c.o, 9, 33, "leaky relu, 2 lanes");
-    c.o.multi_budget = 100000; /* chunks of 3 directions, blocks of 54 rows per lane */
+    c.o.multi_budget = 100000; /* chunks of 3 directions, blocks of 39 rows per lane */
     all_subsets(&c, 9, "leaky relu, 2 lanes, small budget");
     c.o.multi_budget = 0;
     c.o.threads = 1;
@@ -229,8 +229,8 @@ START_TEST(reuse_determinism_fallback)
     const size_t hid[1] = {6};
     mcase c;
     mcase_make(&c, LOSS_CROSS_ENTROPY, 4, hid, 1, 3, 120, ACT_TANH, 51);
-    /* q 3: one chunk of 3 x 77 rows; q 12: grows to chunks of 6 x 35 rows; then the
-     * buffers are reused with up to 210 rows x directions */
+    /* q 3: one chunk of 3 x 55 rows; q 12: grows to chunks of 4 x 40 rows; then the
+     * buffers are reused with up to 160 rows x directions */
     c.o.multi_budget = 60000;
     size_t dim = curv_dim(&c.o), qs[5] = {3, 12, 3, 20, 1};
     double *V = malloc(20 * dim * sizeof(double)), *H1 = malloc(20 * dim * sizeof(double)),
@@ -282,7 +282,7 @@ START_TEST(multi_cancel_and_progress)
     int calls = 0;
     tg_progress pr = {prog_calls, &calls};
     c.o.prog = &pr;
-    c.o.multi_budget = 20000; /* chunks of 2, blocks of 38 rows: progress between them */
+    c.o.multi_budget = 20000; /* chunks of 4, blocks of 11 rows: progress between them */
     curv_ws *w = curv_ws_new(&c.o);
     ck_assert_int_eq(curv_hvp_multi_ws(w, V, 8, H), TG_ECANCELLED);
     ck_assert_int_eq(calls, 3);

@@ -481,15 +481,16 @@ static int lane_hvp_frozen(curv_ws *w, int t, size_t lo, size_t hi)
  * inside": R{z_l} is m x (qc dout), entry (r, j dout + u) = R{z_l}[r, u] for direction
  * j; the same memory read as (m qc) x dout has row r qc + j. With it, per layer,
  *   R{z_l} = s V_l h_{l-1} + t R{b_l} + s W_l R{h_{l-1}}:
- *       [s h_{l-1} | t] (m x (din + 1), the bias as a column) times Va_l^T, Va_l = the qc
- *       directions' [V_l | R{b_l}] stacked ((qc dout) x (din + 1)): one GEMM; then
+ *       [s h_{l-1} | t] (m x (din + 1), the bias as a column) times Va_l = the qc
+ *       directions' [V_l | R{b_l}]^T side by side ((din + 1) x (qc dout); stored so, not
+ *       transposed in the GEMM, OpenBLAS takes its small-matrix kernels): one GEMM; then
  *       R{h_{l-1}} W_l^T as (m qc) x dout x din;
  *   R{delta_{l-1}} = s (R{delta_l} W_l + delta_l V_l) .* phi' + c .* R{z_{l-1}}:
  *       (m qc) x din x dout, and delta_l (m x dout) times Vh_l = the V_l side by side
  *       (dout x (qc din)): m x (qc din) x dout;
  *   H_W v, H_b v = s R{delta_l}^T h_{l-1} + s delta_l^T R{h_{l-1}}, t sum R{delta_l}:
- *       A1_l += R{delta_l}^T [s h_{l-1} | t] ((qc dout) x (din + 1), stacked like Va_l:
- *       the bias gradient is its last column), inner dimension m;
+ *       A1_l += R{delta_l}^T [s h_{l-1} | t] ((qc dout) x (din + 1): the directions'
+ *       [H_W v | H_b v] stacked), inner dimension m;
  *       A2_l += s delta_l^T R{h_{l-1}} (dout x (qc din), side by side like Vh_l), folded
  *       into A1_l when the lane's rows are done;
  * and the elementwise parts (phi' and c .* R{z} terms, the loss curvature) loop over
@@ -679,7 +680,7 @@ static void multi_layers(curv_ws *w)
 }
 
 /* The packs of the c directions V (c x dim) for layers [mlo, mhi]: zeros off the subset.
- * Parameter p of layer l (W_l[u, i] or b_l[u]) is Va_l[j dout + u, i or din] and
+ * Parameter p of layer l (W_l[u, i] or b_l[u]) is Va_l[i or din, j dout + u] and
  * Vh_l[u, j din + i]. */
 static void multi_pack(curv_ws *w, const double *V, size_t c)
 {
@@ -699,7 +700,7 @@ static void multi_pack(curv_ws *w, const double *V, size_t c)
             const double *vj = V + j * w->dim;
             size_t u = (p0 - wo) / din, i = (p0 - wo) % din;
             for (size_t p = p0; p < p1; p++) {
-                va[(j * dout + u) * wi + i] = vj[p - o->p_lo];
+                va[i * c * dout + j * dout + u] = vj[p - o->p_lo];
                 vh[u * c * din + j * din + i] = vj[p - o->p_lo];
                 if (++i == din)
                     i = 0, u++;
@@ -711,7 +712,7 @@ static void multi_pack(curv_ws *w, const double *V, size_t c)
         p1 = bo + dout < o->p_hi ? bo + dout : o->p_hi;
         for (size_t j = 0; j < c; j++)
             for (size_t p = p0; p < p1; p++)
-                va[(j * dout + p - bo) * wi + din] = V[j * w->dim + p - o->p_lo];
+                va[din * c * dout + j * dout + p - bo] = V[j * w->dim + p - o->p_lo];
     }
 }
 
@@ -756,9 +757,9 @@ static int lane_multi_rows(curv_ws *w, int t, size_t lo, size_t hi)
                     if (hb)
                         x[r * wi + din] = tb;
                 }
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)(qc * dout),
-                            (int)wi, 1.0, x, (int)wi, w->mva + qc * wa, (int)wi, 0.0, rz[l],
-                            (int)(qc * dout));
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(qc * dout),
+                            (int)wi, 1.0, x, (int)wi, w->mva + qc * wa, (int)(qc * dout), 0.0,
+                            rz[l], (int)(qc * dout));
             }
             if (l > l0)
                 cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mq, (int)dout,

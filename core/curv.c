@@ -504,15 +504,16 @@ static int lane_hvp_frozen(curv_ws *w, int t, size_t lo, size_t hi)
  *
  * Sizes (measured on bench/influence's network, 32-140-3 tanh, n 2000, 100 directions,
  * one lane; ms per product with 1 / 2 OpenBLAS threads): the single-direction path takes
- * 2.5-2.7 / 2.6-3.0. Stacking all 100 directions over blocks of 112 rows (GEMMs of
- * 112 x 14000 x 32) took 2.8-3.3 / 2.4-2.7: the block's arrays (12 MB each) leave the
- * caches and the elementwise passes become memory-bound. Blocks of about 512 KiB of
- * per-block arrays (R{z}, R{h}, R{delta}: 115 rows x directions here) with 2 to 8
- * directions per chunk ran 1.5-1.6 / 1.7-1.8; 4 directions are the default
- * (CURV_MULTI_DIRS) and the rows per block follow from CURV_MULTI_BLOCK_BYTES.
+ * 2.4 / 2.6-2.7. All 100 directions stacked over blocks of 112 rows (GEMMs of 112 x 14000
+ * x 33) took 2.3-2.6 / 1.8-4.2: a block's arrays (12 MB each) leave the caches and the
+ * elementwise passes become memory-bound. Blocks whose arrays (R{z}, R{h}, R{delta}) take
+ * ~512 KiB (CURV_MULTI_BLOCK_BYTES; 28 rows x 4 directions there) ran 1.3 / 1.3: in cache,
+ * and every GEMM (at most 28 x 560 x 33) within OpenBLAS's small-matrix kernels, which run
+ * on the calling thread (64 rows x 4 took 1.7: its forward GEMM left them). 2 to 8
+ * directions per chunk were within noise of each other; CURV_MULTI_DIRS = 4.
  *
  * Memory: per direction of a chunk, the packs Va and Vh (shared by the lanes) and per
- * lane the accumulators A1, A2: (1 + T)(P_l-sum of dout (din + 1) + dout din) doubles;
+ * lane the accumulators A1, A2: (1 + T)(P + PH) doubles (PH: the weights, no biases);
  * per lane and (row x direction) of a block, R{z}, R{h} (sum of dims[1..] each), two
  * R{delta} buffers (max dim each) and the scaled inputs. Within o->multi_budget (default
  * CURV_MULTI_BUDGET) unless one direction over one row exceeds it. */

@@ -79,6 +79,7 @@ $(BUILD)/%.o: %.c
 # optimizers) vectorize at -O3; no flag here changes a result (no reassociation).
 # O3_OPT is emptied by `make asan`, which keeps its own -O1 everywhere.
 O3_FILES      := core/ntk.c core/ntk_maps.c core/quad.c core/ntk_emp.c core/mlp.c core/optim.c core/train.c \
+                 core/curv.c \
                  core/shapley_util.c
 # The kernel's elementwise pass vectorizes only without errno and FP-trap semantics
 # (neither is used anywhere in tangentd).

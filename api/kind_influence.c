@@ -253,10 +253,12 @@ static double estimate(const infl_req *r, const tg_model *m, const tg_dataset *d
                       .threads = 1}; /* the subsets are suffixes of theta */
         solver = fmax(curv_hessian_bytes(&o) / 8, pr * pr * (Pr <= 2000 ? 2 : 1)) + 101 * pr;
     }
-    else if (method == INFL_CG)
-        solver = 5.0 * (double)influence_cg_block(Pr, (size_t)(mt + (r->cfg.self_influence
-                                                                          ? nc : 0))) * pr +
-                 81 * pr + 5.0 * 128 * 128;
+    else if (method == INFL_CG) {
+        /* the block CG's arrays, and the buffers of its products (one curv lane) */
+        size_t bs = influence_cg_block(Pr, (size_t)(mt + (r->cfg.self_influence ? nc : 0)));
+        solver = 5.0 * (double)bs * pr + 81 * pr + 5.0 * 128 * 128 +
+                 curv_hvp_multi_bytes(&m->arch, ds->n_train, bs, 1, 0) / 8;
+    }
     else
         solver = 34 * pr + (double)r->cfg.batch_size * d + n;
     double loo = 0;

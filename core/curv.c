@@ -70,7 +70,16 @@ struct curv_ws {
     double loss_sum;       /* gradient mode: per-lane sums are folded in lane order */
     double *lane_loss;     /* T */
     int rc;
+    /* curv_hvp_multi_ws (allocated on its first call): the current chunk's qc directions
+     * packed per layer (see mpack), the rows per block, the layers [mlo, mhi] that hold
+     * the subset, and per-lane stacked buffers (mlane) */
+    size_t mq, mrows, mlo, mhi;
+    double *mva, *mvh;
+    size_t mcap_dir, mcap_rows; /* the buffers' capacity: directions, rows x directions */
+    struct mlane *ml;      /* T */
 };
+
+static void multi_free(curv_ws *w);
 
 size_t curv_dim(const curv_obj *o)
 {
@@ -228,6 +237,7 @@ void curv_ws_free(curv_ws *w)
     if (w->lanes)
         for (int t = 0; t < w->T; t++)
             lane_deinit(&w->lanes[t]);
+    multi_free(w);
     frozen_free(w->fz, w->o->arch);
     free(w->lanes);
     free(w->lane_loss);
@@ -464,6 +474,411 @@ static int lane_hvp_frozen(curv_ws *w, int t, size_t lo, size_t hi)
     return 0;
 }
 
+/* ---- many directions at once (curv_hvp_multi_ws) -------------------------------------
+ *
+ * The R-passes of lane_hvp_frozen for a chunk of qc directions together. A block of m
+ * rows holds each direction-dependent quantity in the layout "rows outside, directions
+ * inside": R{z_l} is m x (qc dout), entry (r, j dout + u) = R{z_l}[r, u] for direction
+ * j; the same memory read as (m qc) x dout has row r qc + j. With it, per layer,
+ *   R{z_l} = s V_l h_{l-1} + t R{b_l} + s W_l R{h_{l-1}}:
+ *       [s h_{l-1} | t] (m x (din + 1), the bias as a column) times Va_l = the qc
+ *       directions' [V_l | R{b_l}]^T side by side ((din + 1) x (qc dout); stored so, not
+ *       transposed in the GEMM, OpenBLAS takes its small-matrix kernels): one GEMM; then
+ *       R{h_{l-1}} W_l^T as (m qc) x dout x din;
+ *   R{delta_{l-1}} = s (R{delta_l} W_l + delta_l V_l) .* phi' + c .* R{z_{l-1}}:
+ *       (m qc) x din x dout, and delta_l (m x dout) times Vh_l = the V_l side by side
+ *       (dout x (qc din)): m x (qc din) x dout;
+ *   H_W v, H_b v = s R{delta_l}^T h_{l-1} + s delta_l^T R{h_{l-1}}, t sum R{delta_l}:
+ *       A1_l += R{delta_l}^T [s h_{l-1} | t] ((qc dout) x (din + 1): the directions'
+ *       [H_W v | H_b v] stacked), inner dimension m;
+ *       A2_l += s delta_l^T R{h_{l-1}} (dout x (qc din), side by side like Vh_l), folded
+ *       into A1_l when the lane's rows are done;
+ * and the elementwise parts (phi' and c .* R{z} terms, the loss curvature) loop over
+ * (row, direction) with the row's cached values broadcast. The same sums as
+ * lane_hvp_frozen (blocks of rows, then the lanes in lane order), grouped differently:
+ * equal to rounding, not bitwise.
+ *
+ * Only the layers [mlo, mhi] that hold part of the subset have nonzero V_l: below mlo the
+ * R-forward quantities vanish and the backward pass stops at mlo (the last gradient
+ * needed); above mhi the V terms are skipped.
+ *
+ * Sizes (measured on bench/influence's network, 32-140-3 tanh, n 2000, 100 directions,
+ * one lane; ms per product with 1 / 2 OpenBLAS threads): the single-direction path takes
+ * 2.4 / 2.6-2.7. All 100 directions stacked over blocks of 112 rows (GEMMs of 112 x 14000
+ * x 33) took 2.3-2.6 / 1.8-4.2: a block's arrays (12 MB each) leave the caches and the
+ * elementwise passes become memory-bound. Blocks whose arrays (R{z}, R{h}, R{delta}) take
+ * ~512 KiB (CURV_MULTI_BLOCK_BYTES; 28 rows x 4 directions there) ran 1.3 / 1.3: in cache,
+ * and every GEMM (at most 28 x 560 x 33) within OpenBLAS's small-matrix kernels, which run
+ * on the calling thread (64 rows x 4 took 1.7: its forward GEMM left them). 2 to 8
+ * directions per chunk were within noise of each other; CURV_MULTI_DIRS = 4.
+ *
+ * Memory: per direction of a chunk, the packs Va and Vh (shared by the lanes) and per
+ * lane the accumulators A1, A2: (1 + T)(P + PH) doubles (PH: the weights, no biases);
+ * per lane and (row x direction) of a block, R{z}, R{h} (sum of dims[1..] each), two
+ * R{delta} buffers (max dim each) and the scaled inputs. Within o->multi_budget (default
+ * CURV_MULTI_BUDGET) unless one direction over one row exceeds it. */
+
+#define CURV_MULTI_BUDGET ((size_t)64 << 20)
+#define CURV_MULTI_DIRS 4
+#define CURV_MULTI_BLOCK_BYTES ((size_t)512 << 10)
+
+typedef struct mlane {
+    double *rz, *rh;   /* rows x directions x (sum of dims[1..]) */
+    double *rd0, *rd1; /* rows x directions x max dim */
+    double *ina;       /* rows x sum over layers of (din + bias) */
+    double *A1, *A2;   /* directions x PA, directions x PH (mpk) */
+} mlane;
+
+/* Offsets of layer l's block in a per-direction packing [W_l | b_l] (sum over the layers
+ * below of dout (din + bias): *wa) and of W_l alone (sum of dout din: *wh); at l =
+ * n_layers + 1 the totals PA (= P) and PH. */
+static void mpk(const mlp_arch *a, size_t l, size_t *wa, size_t *wh)
+{
+    size_t x = 0, y = 0, hb = mlp_has_bias(a) ? 1 : 0;
+    for (size_t k = 1; k < l; k++) {
+        x += a->dims[k] * (a->dims[k - 1] + hb);
+        y += a->dims[k] * a->dims[k - 1];
+    }
+    *wa = x;
+    *wh = y;
+}
+
+/* Bytes per direction (packs and all lanes' accumulators) and per row x direction (all
+ * lanes' block buffers, the scaled inputs counted per row x direction). */
+static void multi_unit_bytes(const mlp_arch *a, int T, double *per_d, double *per_rd)
+{
+    size_t md, total = sum_dims(a, &md, NULL), pa, ph, ins = 0;
+    mpk(a, a->n_layers + 1, &pa, &ph);
+    for (size_t l = 1; l <= a->n_layers; l++)
+        ins += a->dims[l - 1] + (mlp_has_bias(a) ? 1 : 0);
+    *per_d = 8.0 * ((double)pa + (double)ph) * (1.0 + (double)T);
+    *per_rd = 8.0 * (2.0 * (double)total + 2.0 * (double)md + (double)ins) * (double)T;
+}
+
+/* Directions per chunk and rows per block for q directions on T lanes (see above). */
+static void multi_plan(const mlp_arch *a, size_t n, size_t q, int T, size_t budget,
+                       size_t *qc_out, size_t *mb_out)
+{
+    double per_d, per_rd, B = (double)(budget ? budget : CURV_MULTI_BUDGET);
+    multi_unit_bytes(a, T, &per_d, &per_rd);
+    size_t rmax = block_rows(n), qc = q < CURV_MULTI_DIRS ? (q ? q : 1) : CURV_MULTI_DIRS;
+    double per_c = per_d + per_rd;
+    if ((double)qc * per_c > B) {
+        double f = floor(B / per_c);
+        qc = f < 1 ? 1 : (size_t)f;
+    }
+    size_t chunks = ((q ? q : 1) + qc - 1) / qc;
+    qc = ((q ? q : 1) + chunks - 1) / chunks;
+    /* rows: CURV_MULTI_BLOCK_BYTES of one lane's block arrays, within the budget */
+    double r = (double)CURV_MULTI_BLOCK_BYTES * (double)T / (per_rd * (double)qc);
+    double rb = (B - (double)qc * per_d) / ((double)qc * per_rd);
+    if (rb < r)
+        r = rb;
+    *qc_out = qc;
+    *mb_out = r >= (double)rmax ? rmax : r < 1 ? 1 : (size_t)r;
+}
+
+/* Lanes of a workspace on n rows (as ws_new with lanes = 0). */
+static int ws_lanes(size_t n, int threads)
+{
+    int t = threads > 0 ? threads : 1;
+    size_t nb = (n + CURV_BLOCK - 1) / CURV_BLOCK;
+    if (t > CURV_MAX_THREADS)
+        t = CURV_MAX_THREADS;
+    if (nb >= 1 && (size_t)t > nb)
+        t = (int)nb;
+    return t;
+}
+
+double curv_hvp_multi_bytes(const mlp_arch *a, size_t n, size_t q, int threads, size_t budget)
+{
+    int T = ws_lanes(n, threads);
+    size_t qc, mb;
+    double per_d, per_rd;
+    if (q == 0)
+        return 0;
+    multi_plan(a, n, q, T, budget, &qc, &mb);
+    multi_unit_bytes(a, T, &per_d, &per_rd);
+    return (double)qc * per_d + (double)qc * (double)mb * per_rd;
+}
+
+static void mlane_free(mlane *M)
+{
+    free(M->rz);
+    free(M->rh);
+    free(M->rd0);
+    free(M->rd1);
+    free(M->ina);
+    free(M->A1);
+    free(M->A2);
+    memset(M, 0, sizeof *M);
+}
+
+static void multi_free(curv_ws *w)
+{
+    if (w->ml)
+        for (int t = 0; t < w->T; t++)
+            mlane_free(&w->ml[t]);
+    free(w->ml);
+    free(w->mva);
+    free(w->mvh);
+    w->ml = NULL;
+    w->mva = w->mvh = NULL;
+    w->mcap_dir = w->mcap_rows = 0;
+}
+
+/* Buffers for dirs directions and rd rows x directions (freed and reallocated). */
+static int multi_alloc(curv_ws *w, size_t dirs, size_t rd)
+{
+    const mlp_arch *a = w->o->arch;
+    size_t md, total = sum_dims(a, &md, NULL), pa, ph, ins = 0;
+    mpk(a, a->n_layers + 1, &pa, &ph);
+    for (size_t l = 1; l <= a->n_layers; l++)
+        ins += a->dims[l - 1] + (mlp_has_bias(a) ? 1 : 0);
+    multi_free(w);
+    if (!(w->ml = calloc((size_t)w->T, sizeof *w->ml)))
+        return TG_ENOMEM;
+    w->mva = tg_alloc_array(dirs, pa, sizeof(double));
+    w->mvh = tg_alloc_array(dirs, ph, sizeof(double));
+    if (!w->mva || !w->mvh)
+        goto fail;
+    for (int t = 0; t < w->T; t++) {
+        mlane *M = &w->ml[t];
+        if (!(M->rz = tg_alloc_array(rd, total, sizeof(double))) ||
+            !(M->rh = tg_alloc_array(rd, total, sizeof(double))) ||
+            !(M->rd0 = tg_alloc_array(rd, md, sizeof(double))) ||
+            !(M->rd1 = tg_alloc_array(rd, md, sizeof(double))) ||
+            !(M->ina = tg_alloc_array(rd, ins, sizeof(double))) ||
+            !(M->A1 = tg_alloc_array(dirs, pa, sizeof(double))) ||
+            !(M->A2 = tg_alloc_array(dirs, ph, sizeof(double))))
+            goto fail;
+    }
+    w->mcap_dir = dirs;
+    w->mcap_rows = rd;
+    return TG_OK;
+fail:
+    multi_free(w);
+    return TG_ENOMEM;
+}
+
+/* [mlo, mhi]: the layers whose parameters meet [p_lo, p_hi) (dim >= 1). */
+static void multi_layers(curv_ws *w)
+{
+    const curv_obj *o = w->o;
+    const mlp_arch *a = o->arch;
+    size_t lo = 0, hi = 0;
+    for (size_t l = 1; l <= a->n_layers; l++) {
+        size_t wo, bo, end;
+        mlp_layer_offsets(a, l, &wo, &bo);
+        end = wo + a->dims[l] * a->dims[l - 1] + (mlp_has_bias(a) ? a->dims[l] : 0);
+        if (!lo && end > o->p_lo)
+            lo = l;
+        if (wo < o->p_hi)
+            hi = l;
+    }
+    w->mlo = lo;
+    w->mhi = hi;
+}
+
+/* The packs of the c directions V (c x dim) for layers [mlo, mhi]: zeros off the subset.
+ * Parameter p of layer l (W_l[u, i] or b_l[u]) is Va_l[i or din, j dout + u] and
+ * Vh_l[u, j din + i]. */
+static void multi_pack(curv_ws *w, const double *V, size_t c)
+{
+    const curv_obj *o = w->o;
+    const mlp_arch *a = o->arch;
+    size_t hb = mlp_has_bias(a) ? 1 : 0;
+    for (size_t l = w->mlo; l <= w->mhi; l++) {
+        size_t din = a->dims[l - 1], dout = a->dims[l], nw = dout * din, wi = din + hb;
+        size_t wo, bo, wa, wh;
+        mlp_layer_offsets(a, l, &wo, &bo);
+        mpk(a, l, &wa, &wh);
+        double *va = w->mva + c * wa, *vh = w->mvh + c * wh;
+        memset(va, 0, c * dout * wi * sizeof(double));
+        memset(vh, 0, c * nw * sizeof(double));
+        size_t p0 = wo > o->p_lo ? wo : o->p_lo, p1 = wo + nw < o->p_hi ? wo + nw : o->p_hi;
+        for (size_t j = 0; p0 < p1 && j < c; j++) {
+            const double *vj = V + j * w->dim;
+            size_t u = (p0 - wo) / din, i = (p0 - wo) % din;
+            for (size_t p = p0; p < p1; p++) {
+                va[i * c * dout + j * dout + u] = vj[p - o->p_lo];
+                vh[u * c * din + j * din + i] = vj[p - o->p_lo];
+                if (++i == din)
+                    i = 0, u++;
+            }
+        }
+        if (!hb)
+            continue;
+        p0 = bo > o->p_lo ? bo : o->p_lo;
+        p1 = bo + dout < o->p_hi ? bo + dout : o->p_hi;
+        for (size_t j = 0; j < c; j++)
+            for (size_t p = p0; p < p1; p++)
+                va[din * c * dout + j * dout + p - bo] = V[j * w->dim + p - o->p_lo];
+    }
+}
+
+/* Lane t's accumulators = the sums over rows [lo, hi) for the chunk's w->mq directions
+ * (see above; the rows' weight 1/n is in the cached deltas and the loss curvature
+ * step). Returns 1 when stopped. */
+static int lane_multi_rows(curv_ws *w, int t, size_t lo, size_t hi)
+{
+    const curv_obj *o = w->o;
+    const mlp_arch *a = o->arch;
+    mlane *M = &w->ml[t];
+    const frozen *F = w->fz;
+    const double *theta = o->theta;
+    size_t qc = w->mq, bs = w->mrows, NL = a->n_layers, k = a->dims[NL];
+    size_t l0 = w->mlo, l1 = w->mhi, pa, ph, hb = mlp_has_bias(a) ? 1 : 0;
+    double inv_n = 1.0 / (double)o->n;
+    mpk(a, NL + 1, &pa, &ph);
+    memset(M->A1, 0, qc * pa * sizeof(double));
+    memset(M->A2, 0, qc * ph * sizeof(double));
+    for (size_t i = lo; i < hi; i += bs) {
+        size_t m = hi - i < bs ? hi - i : bs, mq = m * qc, off = 0, ioff = 0;
+        double *rz[MLP_MAX_LAYERS + 1] = {0}, *rh[MLP_MAX_LAYERS + 1] = {0};
+        double *ina[MLP_MAX_LAYERS + 1] = {0};
+        if (should_stop(w, t))
+            return 1;
+        for (size_t l = l0; l <= NL; l++) {
+            size_t din = a->dims[l - 1], dout = a->dims[l], wi = din + hb, wo, bo, wa, wh;
+            mlp_layer_offsets(a, l, &wo, &bo);
+            mpk(a, l, &wa, &wh);
+            rz[l] = M->rz + off;
+            rh[l] = M->rh + off;
+            off += mq * dout;
+            double s = mlp_scale_w(a, l), tb = mlp_scale_b(a, l);
+            if (l <= l1) {
+                /* [s h_{l-1} | t], kept for the backward pass */
+                const double *in = l == 1 ? o->x + i * w->d : F->h[l - 1] + i * din;
+                double *x = ina[l] = M->ina + ioff;
+                ioff += m * wi;
+                for (size_t r = 0; r < m; r++) {
+                    for (size_t u = 0; u < din; u++)
+                        x[r * wi + u] = s * in[r * din + u];
+                    if (hb)
+                        x[r * wi + din] = tb;
+                }
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(qc * dout),
+                            (int)wi, 1.0, x, (int)wi, w->mva + qc * wa, (int)(qc * dout), 0.0,
+                            rz[l], (int)(qc * dout));
+            }
+            if (l > l0)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mq, (int)dout,
+                            (int)din, s, rh[l - 1], (int)din, theta + wo, (int)din,
+                            l <= l1 ? 1.0 : 0.0, rz[l], (int)dout);
+            if (l < NL) {
+                const double *dp = F->dp[l] + i * dout;
+                for (size_t r = 0; r < m; r++)
+                    for (size_t j = 0; j < qc; j++)
+                        mul2(rh[l] + (r * qc + j) * dout, dp + r * dout,
+                             rz[l] + (r * qc + j) * dout, dout);
+            }
+        }
+        /* R{delta_{L+1}} = (d2l/df2) R{f} / n, per row and direction */
+        double *rd = M->rd0, *rn = M->rd1;
+        const double *rf = rz[NL];
+        for (size_t r = 0; r < m; r++) {
+            const double *p = o->loss == LOSS_CROSS_ENTROPY ? F->oh + (i + r) * k : NULL;
+            double hq = o->loss == LOSS_LOGISTIC ? F->oh[i + r] * inv_n : 0;
+            for (size_t j = 0; j < qc; j++) {
+                const double *x = rf + (r * qc + j) * k;
+                double *out = rd + (r * qc + j) * k;
+                if (o->loss == LOSS_CROSS_ENTROPY) {
+                    double dot = 0;
+                    for (size_t u = 0; u < k; u++)
+                        dot += p[u] * x[u];
+                    for (size_t u = 0; u < k; u++)
+                        out[u] = p[u] * (x[u] - dot) * inv_n;
+                } else if (o->loss == LOSS_LOGISTIC) {
+                    out[0] = hq * x[0];
+                } else {
+                    for (size_t u = 0; u < k; u++)
+                        out[u] = x[u] * inv_n;
+                }
+            }
+        }
+        for (size_t l = NL; l >= l0; l--) {
+            size_t din = a->dims[l - 1], dout = a->dims[l], wi = din + hb, wo, bo, wa, wh;
+            mlp_layer_offsets(a, l, &wo, &bo);
+            mpk(a, l, &wa, &wh);
+            const double *dlt = F->dl[l] + i * dout;
+            double s = mlp_scale_w(a, l);
+            if (l <= l1) {
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(qc * dout), (int)wi,
+                            (int)m, 1.0, rd, (int)(qc * dout), ina[l], (int)wi, 1.0,
+                            M->A1 + qc * wa, (int)wi);
+                if (l > l0)
+                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)dout,
+                                (int)(qc * din), (int)m, s, dlt, (int)dout, rh[l - 1],
+                                (int)(qc * din), 1.0, M->A2 + qc * wh, (int)(qc * din));
+            }
+            if (l == l0)
+                break;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mq, (int)din, (int)dout,
+                        s, rd, (int)dout, theta + wo, (int)din, 0.0, rn, (int)din);
+            if (l <= l1)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(qc * din),
+                            (int)dout, s, dlt, (int)dout, w->mvh + qc * wh, (int)(qc * din), 1.0,
+                            rn, (int)(qc * din));
+            const double *dp = F->dp[l - 1] + i * din, *cc = F->c[l - 1] + i * din;
+            for (size_t r = 0; r < m; r++)
+                for (size_t j = 0; j < qc; j++)
+                    fma2(rn + (r * qc + j) * din, dp + r * din, cc + r * din,
+                         rz[l - 1] + (r * qc + j) * din, din);
+            double *sw = rd;
+            rd = rn;
+            rn = sw;
+        }
+    }
+    /* A1_l += A2_l rearranged (side by side -> stacked) */
+    for (size_t l = l0 + 1; l <= l1; l++) {
+        size_t din = a->dims[l - 1], dout = a->dims[l], wi = din + hb, wa, wh;
+        mpk(a, l, &wa, &wh);
+        double *A1 = M->A1 + qc * wa;
+        const double *A2 = M->A2 + qc * wh;
+        for (size_t j = 0; j < qc; j++)
+            for (size_t u = 0; u < dout; u++)
+                axpy(A1 + (j * dout + u) * wi, 1.0, A2 + u * qc * din + j * din, din);
+    }
+    return 0;
+}
+
+/* HV (c x dim) = the lanes' sums (in lane order) on the subset + (l2 + damping) V. */
+static void multi_gather(curv_ws *w, const double *V, size_t c, double *HV)
+{
+    const curv_obj *o = w->o;
+    const mlp_arch *a = o->arch;
+    double diag = o->l2 + o->damping;
+    size_t hb = mlp_has_bias(a) ? 1 : 0, dim = w->dim;
+    for (size_t l = w->mlo; l <= w->mhi; l++) {
+        size_t din = a->dims[l - 1], dout = a->dims[l], nw = dout * din, wi = din + hb;
+        size_t wo, bo, wa, wh;
+        mlp_layer_offsets(a, l, &wo, &bo);
+        mpk(a, l, &wa, &wh);
+        for (size_t part = 0; part < 1 + hb; part++) {
+            size_t base = part ? bo : wo, len = part ? dout : nw;
+            size_t p0 = base > o->p_lo ? base : o->p_lo;
+            size_t p1 = base + len < o->p_hi ? base + len : o->p_hi;
+            for (size_t j = 0; p0 < p1 && j < c; j++) {
+                double *hv = HV + j * dim;
+                const double *vj = V + j * dim;
+                size_t u = part ? p0 - bo : (p0 - wo) / din, i = part ? din : (p0 - wo) % din;
+                for (size_t p = p0; p < p1; p++) {
+                    size_t at = (j * dout + u) * wi + i;
+                    double sum = w->ml[0].A1[c * wa + at];
+                    for (int tt = 1; tt < w->T; tt++)
+                        sum += w->ml[tt].A1[c * wa + at];
+                    hv[p - o->p_lo] = sum + diag * vj[p - o->p_lo];
+                    if (part)
+                        u++;
+                    else if (++i == din)
+                        i = 0, u++;
+                }
+            }
+        }
+    }
+}
+
 /* L->acc = sum over rows [lo, hi) of the block HVPs against L->vfull, each weighted by
  * its rows / n (so the lanes' sums add up to H_loss v). Returns 1 when stopped. */
 static int lane_hvp_rows(curv_ws *w, int t, size_t lo, size_t hi)
@@ -564,6 +979,10 @@ static void lane_work(curv_ws *w, int t)
         lane_range(w, t, &lo, &hi);
         lane_freeze_rows(w, t, lo, hi);
         break;
+    case 4:
+        lane_range(w, t, &lo, &hi);
+        lane_multi_rows(w, t, lo, hi);
+        break;
     default:
         lane_range(w, t, &lo, &hi);
         lane_grad_rows(w, t, lo, hi);
@@ -638,6 +1057,45 @@ int curv_hvp_ws(curv_ws *w, const double *v, double *Hv)
         for (int t = 0; t < w->T; t++)
             s += w->lanes[t].acc[o->p_lo + i];
         Hv[i] = s + diag * v[i];
+    }
+    return TG_OK;
+}
+
+int curv_hvp_multi_ws(curv_ws *w, const double *V, size_t q, double *HV)
+{
+    const curv_obj *o = w->o;
+    if (q == 0 || w->dim == 0)
+        return TG_OK;
+    int rc = ensure_frozen(w);
+    if (rc)
+        return rc;
+    if (!w->fz) {
+        /* no cache: the products one by one (mlp_hvp per block) */
+        for (size_t j = 0; j < q; j++)
+            if ((rc = curv_hvp_ws(w, V + j * w->dim, HV + j * w->dim)))
+                return rc;
+        return TG_OK;
+    }
+    size_t qc, mb;
+    multi_plan(o->arch, o->n, q, w->T, o->multi_budget, &qc, &mb);
+    /* Reuse the buffers when they hold the chunk with at least half the planned rows
+     * (then fewer rows than planned: the memory stays one plan's, within the budget). */
+    if (w->ml && w->mcap_dir >= qc && 2 * (w->mcap_rows / qc) >= mb) {
+        if (mb > w->mcap_rows / qc)
+            mb = w->mcap_rows / qc;
+    } else if (multi_alloc(w, qc, qc * mb)) {
+        return TG_ENOMEM;
+    }
+    multi_layers(w);
+    w->mrows = mb;
+    for (size_t j0 = 0; j0 < q; j0 += qc) {
+        size_t c = q - j0 < qc ? q - j0 : qc;
+        w->mq = c;
+        multi_pack(w, V + j0 * w->dim, c);
+        w->mode = 4;
+        if ((rc = run_lanes(w)))
+            return rc;
+        multi_gather(w, V + j0 * w->dim, c, HV + j0 * w->dim);
     }
     return TG_OK;
 }

@@ -84,6 +84,8 @@ typedef struct curv_obj {
                                 * below); 0 (default): cache when it takes <= 768 MiB */
     int no_struct;             /* 1: curv_hessian always takes the column path (tests,
                                 * the reference); 0 (default): structured when it applies */
+    size_t multi_budget;       /* bytes for curv_hvp_multi_ws's stacked buffers; 0 (default):
+                                * 64 MiB (tests set it small to force chunks) */
 } curv_obj;
 
 /* p_hi - p_lo. */
@@ -105,6 +107,31 @@ double curv_ws_bytes(const mlp_arch *a, size_t n, int threads);
  * alias). Returns TG_OK, TG_ENOMEM (curv_hvp only: its workspace) or TG_ECANCELLED. */
 int curv_hvp(const curv_obj *o, const double *v, double *Hv);
 int curv_hvp_ws(curv_ws *w, const double *v, double *Hv);
+
+/* HV = q products at once: row j of HV (q x curv_dim, row-major) = (H + damping I) times
+ * row j of V (q x curv_dim; V and HV must not alias); the same as q calls of curv_hvp_ws
+ * to rounding (tests/core/check_curv_multi.c: within 1e-13 relative, ~1e-15 seen),
+ * deterministic for a given thread count, q and sequence of calls on w. The directions go
+ * in chunks of 4 through the R-passes on the cache together, each GEMM stacked across the
+ * chunk's directions, over blocks of rows sized so that a block's arrays take ~512 KiB
+ * (they stay in cache; on bench/influence, 28 rows x 4 directions, every GEMM within
+ * OpenBLAS's small-matrix kernels). Measured there (32-140-3 tanh, n 2000, 100
+ * directions, one lane; ms per product with 1 / 2 OpenBLAS threads): 1.3 / 1.3, against
+ * 2.4 / 2.6-2.7 for curv_hvp_ws (2.6-2.9 / 2.9-3.1 before core/curv.c was built at -O3);
+ * all 100 directions stacked into GEMMs of 112 x 14000 x 33 took 2.3-2.6 / 1.8-4.2 (the
+ * block's arrays leave the caches). The rows are split over the workspace's lanes as for
+ * curv_hvp_ws (2 lanes x single-threaded BLAS: 0.81-0.86 there).
+ * Buffers: allocated on the first call and kept in w (reallocated when a later call needs
+ * more), at most o->multi_budget bytes (default 64 MiB; more only when one direction over
+ * one row exceeds it): curv_hvp_multi_bytes. Without the activation cache (no_cache, or a
+ * cache over 768 MiB) it makes the q single products. Cancellation and progress: polled
+ * between row blocks, as curv_hvp_ws. Returns TG_OK, TG_ENOMEM (its buffers) or
+ * TG_ECANCELLED. */
+int curv_hvp_multi_ws(curv_ws *w, const double *V, size_t q, double *HV);
+/* Bytes of curv_hvp_multi_ws's buffers for calls of up to q directions on a workspace
+ * for (a, n, threads) (budget: o->multi_budget, 0 for the default); on top of
+ * curv_ws_bytes. */
+double curv_hvp_multi_bytes(const mlp_arch *a, size_t n, size_t q, int threads, size_t budget);
 
 /* The explicit (H + damping I), dim x dim, row-major = column-major. Structured when it
  * applies (see above: exactly symmetric; progress = fraction of the rows' blocks done),

@@ -401,12 +401,11 @@ static int bcg_solve(curv_ws *cw, bcg_ws *w, const double *B, size_t s, double t
         if (q == 0)
             break; /* no usable direction: the columns go on one by one */
         int iq = (int)q;
-        for (size_t r = 0; r < q; r++) {
-            if (tg_progress_report(prog, -1, NULL))
-                return TG_ECANCELLED;
-            if ((rc = curv_hvp_ws(cw, w->D + r * Pr, w->HD + r * Pr)))
-                return rc;
-        }
+        /* all q products in one pass (stacked GEMMs; it polls prog between row blocks) */
+        if (tg_progress_report(prog, -1, NULL))
+            return TG_ECANCELLED;
+        if ((rc = curv_hvp_multi_ws(cw, w->D, q, w->HD)))
+            return rc;
         st->products += q;
         /* M = D H D^T (symmetrized), its extreme eigenvalues, its Cholesky factor */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iq, iq, ip, 1.0, w->D, ip, w->HD,

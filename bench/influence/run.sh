@@ -50,7 +50,7 @@ job=$(curl -s -X POST "$B/v1/jobs" -H 'Content-Type: application/json' -d "{\"ki
 mid=$(wait_job "$job" | sed 's/.*"model":"\([^"]*\)".*/\1/')
 curl -s "$B/v1/models/$mid" > "$tmp/model.json"
 echo "{\"l2\": 0.01, \"damping\": $DAMP, \"cg_tol\": $TOL, \"cg_max_iter\": 1000}" > "$tmp/cfg.json"
-printf '%-6s %10s %10s %8s %12s %s\n' method tangentd pytorch ratio rel_diff iterations
+printf '%-6s %10s %10s %8s %12s %s %s\n' method tangentd pytorch ratio rel_diff iterations hvps
 for meth in exact cg; do
   extra=""; [ "$meth" = cg ] && extra=",\"cg_tol\":$TOL"
   job=$(curl -s -X POST "$B/v1/jobs" -H 'Content-Type: application/json' -d "{\"kind\":\"influence\",
@@ -60,14 +60,15 @@ for meth in exact cg; do
   case "$body" in *'"status":"failed"'*) echo "$meth failed: $body"; exit 1;; esac
   ours=$(echo "$body" | sed 's/.*"time_s":\([0-9.e+-]*\).*/\1/')
   its=$(echo "$body" | sed -n 's/.*"iterations":\([0-9]*\).*/\1/p')
+  hvps=$(echo "$body" | sed -n 's/.*"hessian_vector_products":\([0-9]*\).*/\1/p')
   curl -s "$B/v1/jobs/$job/arrays/influence?format=npy" > "$tmp/ours.npy"
   if [ -n "$SKIP_TORCH" ]; then
-    printf '%-6s %9.2fs %10s %8s %12s %s\n' "$meth" "$ours" - - - "${its:--}"; continue
+    printf '%-6s %9.2fs %10s %8s %12s %s %s\n' "$meth" "$ours" - - - "${its:--}" "${hvps:--}"; continue
   fi
   theirs=$(/usr/bin/python3 bench/influence/torch_side.py "$tmp" "$meth" "$TH")
   tt=$(echo "$theirs" | sed 's/.*"time_s": \([0-9.e+-]*\).*/\1/')
   rd=$(echo "$theirs" | sed 's/.*"rel_diff": \([0-9.e+-]*\).*/\1/')
   ti=$(echo "$theirs" | sed 's/.*"iterations": \([0-9]*\).*/\1/')
-  printf '%-6s %9.2fs %9.2fs %7.1fx %12.2e %s\n' "$meth" "$ours" "$tt" \
-    "$(echo "$tt $ours" | awk '{print $1 / $2}')" "$rd" "${its:--}/${ti}"
+  printf '%-6s %9.2fs %9.2fs %7.1fx %12.2e %s %s\n' "$meth" "$ours" "$tt" \
+    "$(echo "$tt $ours" | awk '{print $1 / $2}')" "$rd" "${its:--}/${ti}" "${hvps:--}"
 done

@@ -474,22 +474,33 @@ static int bcg_solve(curv_ws *cw, bcg_ws *w, const double *B, size_t s, double t
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, iu, ip, iq, -1.0, w->C, iq, w->D,
                     ip, 1.0, w->Z, ip);
     }
-    /* The true residuals b - H x of every column (the recurrence drifts), and plain CG for
-     * the columns still above tol (D and HD serve as its p and Hp). */
+    /* The true residuals b - H x of every column (the recurrence drifts; one pass of
+     * products for the whole block), and plain CG for the columns still above tol (D and
+     * HD then serve as its p and Hp). */
     size_t extra = 0;
     worst = 0;
+    if (it > 0) {
+        if (tg_progress_report(prog, -1, NULL))
+            return TG_ECANCELLED;
+        if ((rc = curv_hvp_multi_ws(cw, w->X, s, w->HD)))
+            return rc;
+        st->products += s;
+        for (size_t c = 0; c < s; c++)
+            for (size_t q = 0; q < Pr; q++)
+                w->R[c * Pr + q] = B[c * Pr + q] - w->HD[c * Pr + q];
+    }
     for (size_t c = 0; c < s; c++) {
         if (!(w->bn[c] > 0))
             continue;
         double *x = w->X + c * Pr, *r = w->R + c * Pr;
         if (tg_progress_report(prog, -1, NULL))
             return TG_ECANCELLED;
-        /* up to 3 rounds of: the true residual, then CG from x if it is above tol (CG's
-         * recurrence residual drifts from the true one on hard spectra); the reported
-         * residual is a true one */
+        /* up to 3 rounds of: CG from x while the true residual is above tol, then the
+         * true residual again (CG's recurrence residual drifts from the true one on
+         * hard spectra); the reported residual is a true one */
         size_t ci = 0;
         for (int round = 0; round < 4; round++) {
-            if (it > 0 || round > 0) {
+            if (round > 0) {
                 if ((rc = curv_hvp_ws(cw, x, w->HD)))
                     return rc;
                 st->products++;

@@ -107,15 +107,17 @@ static double max_rel(const double *A, const double *B, size_t n)
     return num / (den + 1e-300);
 }
 
-/* Structured vs columns on c->o; asserts that the structured path applies. */
-static double struct_vs_cols(scase *c, const char *what)
+/* Structured vs columns on c->o; asserts that the structured path applies, or with
+ * `forced` calls the structured build directly (curv_hessian would take the columns). */
+static double struct_vs_cols_f(scase *c, const char *what, int forced)
 {
     size_t dim = curv_dim(&c->o);
     double *H1 = malloc(dim * dim * sizeof(double)), *H2 = malloc(dim * dim * sizeof(double));
-    ck_assert_msg(curv_struct_applies(&c->o), "%s: the structured build should apply", what);
+    ck_assert_msg(forced || curv_struct_applies(&c->o), "%s: the structured build should apply",
+                  what);
     for (size_t i = 0; i < dim * dim; i++)
         H1[i] = NAN; /* every entry must be written */
-    ck_assert_int_eq(curv_hessian(&c->o, H1), TG_OK);
+    ck_assert_int_eq(forced ? curv_struct_hessian(&c->o, H1) : curv_hessian(&c->o, H1), TG_OK);
     c->o.no_struct = 1;
     ck_assert_int_eq(curv_hessian(&c->o, H2), TG_OK);
     c->o.no_struct = 0;
@@ -126,6 +128,11 @@ static double struct_vs_cols(scase *c, const char *what)
     ck_assert_msg(e < 1e-12, "%s: structured vs columns %.3g (dim %zu)", what, e, dim);
     free(H1), free(H2);
     return e;
+}
+
+static double struct_vs_cols(scase *c, const char *what)
+{
+    return struct_vs_cols_f(c, what, 0);
 }
 
 START_TEST(linear_models_match_columns)
@@ -247,7 +254,8 @@ START_TEST(subsets_match_columns)
         scase_free(&c);
     }
     /* arbitrary ranges of a one-hidden-layer network (d 4, h 6, k 3: P1 = 30, P = 51) */
-    static const size_t ranges[][2] = {{0, 30}, {3, 41}, {25, 51}, {31, 50}, {7, 8}, {0, 51}};
+    static const size_t ranges[][2] = {{0, 30}, {3, 41}, {25, 51}, {31, 50}, {7, 8}, {0, 51},
+                                       {29, 31}, {34, 36}, {11, 12}};
     for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
         scase c;
         scase_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid1, 1, 3, 30, ACT_GELU, 1.0, 0.7,
@@ -260,8 +268,9 @@ START_TEST(subsets_match_columns)
         snprintf(what, sizeof what, "range [%zu, %zu)", c.o.p_lo, c.o.p_hi);
         if (curv_struct_applies(&c.o))
             struct_vs_cols(&c, what);
-        else /* only a tiny range may fall back to the columns */
+        else /* only a tiny range may fall back to the columns; forced, it agrees too */
             ck_assert_uint_le(c.o.p_hi - c.o.p_lo, 2);
+        struct_vs_cols_f(&c, what, 1);
         scase_free(&c);
     }
 }

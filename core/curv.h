@@ -60,8 +60,9 @@
  * given count). BLAS calls use the process-wide OpenBLAS setting: use threads > 1 only
  * with a single-threaded BLAS (threads calling a multithreaded OpenBLAS at once contend:
  * measured 2.5x slower with 2 threads x 2 BLAS threads on 2 cores than 1 x 2). Cancellation: `cancel`
- * (nonzero = stop) and `prog` (polled with fraction -1 between row blocks; must be
- * callable only from the calling thread, so it is only called there) are both optional.
+ * (nonzero = stop) and `prog` (polled with fraction -1 between row blocks, and in the
+ * structured build also inside them and while H is assembled; must be callable only from
+ * the calling thread, so it is only called there) are both optional.
  */
 #ifndef TG_CURV_H
 #define TG_CURV_H

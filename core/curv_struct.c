@@ -32,8 +32,9 @@
  * one lane, so the GEMMs run on the calling thread with --blas-threads OpenBLAS threads.
  * Cancellation (o->cancel, or progress returning nonzero; progress is polled with
  * fraction -1 on the calling thread): checked before every row of a block's factors,
- * between pieces of each GEMM of at most CURV_SWORK multiply-adds (a block of wide rows
- * is ~1e10), and in the scatter once per hidden unit (or row, or 64-row band).
+ * between pieces of each GEMM of at most CURV_SWORK multiply-adds (a block of rows of
+ * d 99, h 200, 10 classes is ~2.6e10), and in the scatter once per hidden unit (or row
+ * of the last layer's block, or 64-row band of the cross block's mirror).
  *
  * When: curv_struct_applies says yes when the build costs fewer operations than the
  * column path and its memory is at most 4x the column path's + 64 MiB (the accumulators
@@ -62,8 +63,10 @@
  * last-layer GEMM): with a wide last hidden layer it would be ~h^2/2 doubles per row. */
 #define CURV_SCHUNK_BYTES ((double)(16 << 20))
 #define CURV_SMAX_LANES 64
-/* Multiply-adds of a GEMM piece between two cancellation checks (~0.05-0.2 s on a
- * core). */
+/* Multiply-adds of a GEMM piece between two cancellation checks: ~0.01 s at the ~5e10
+ * multiply-adds/s measured on 2 cores, plus the first touch of the piece's accumulator
+ * rows (on this VM, ~4 s per GB of fresh memory: the first block's R11 of d 99, h 200
+ * is 812 MB). Pieces of ~450 rows of R11 run as fast as one GEMM (measured). */
 #define CURV_SWORK 4e8
 /* The structured build is refused when its bytes exceed CURV_SMEM_RATIO x the column
  * path's + CURV_SMEM_SLACK. */

@@ -263,8 +263,14 @@ static double estimate(const infl_req *r, const tg_model *m, const tg_dataset *d
         solver = 34 * pr + (double)r->cfg.batch_size * d + n;
     double loo = 0;
     if (r->loo) {
+        /* per thread: theta and its copy, the data without one row, a workspace, and
+         * Newton's H (built by curv_hessian on n - 1 rows, with the structured build's
+         * buffers when it applies: ~40 MB on d 190, hidden [1]) and its factor, or
+         * L-BFGS's memory */
+        curv_obj lo = {.arch = &m->arch, .n = ds->n_train > 1 ? ds->n_train - 1 : 1,
+                       .p_lo = m->P - Pr, .p_hi = m->P, .threads = 1};
         double per = P * 2 + n * (d + (double)ds->n_outputs) + 16 * 256 * total +
-                     (pr <= 200 ? 2 * pr * pr : 42 * pr) + 4 * pr;
+                     (pr <= 200 ? curv_hessian_bytes(&lo) / 8 + pr * pr : 42 * pr) + 4 * pr;
         loo = per * (threads > 1 ? threads : 1);
     }
     return 8 * (data + keep + ws + fmax(solver, loo)) + (1 << 20);

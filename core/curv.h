@@ -22,11 +22,19 @@
  * order); with one lane (what the hessian and influence kinds use) the GEMMs run on the
  * calling thread with OpenBLAS's threads (measured on bench/influence's Hessian, 2 cores
  * under load ~2.5: 0.80 s with 1 lane x 2 BLAS threads, 0.89-0.93 s with 2 lanes x 1).
- * Peak memory: H plus, per lane, about P1^2/4 + P1 P2 doubles of accumulators (P2 the
- * last layer's parameters) and up to ~80 MiB of per-block factors (curv_hessian_bytes).
- * Other cases (two or more hidden layers with a subset reaching below the last layer, or
- * an arbitrary small subset that the column path would do with fewer operations) take
- * the column path; `no_struct` forces it.
+ * Peak memory (curv_hessian_bytes): H plus, per lane, about P1^2/4 + P1 P2 doubles of
+ * accumulators (P2 the last layer's parameters; whatever the subset) and a block's
+ * per-row factors: B rows of about h(h+1)/2 + (d+1)(d+2)/2 + h (d+1) + (k+1) h doubles
+ * (one hidden layer; with the last layer only, a few times its h + k), B = 256 rows or
+ * fewer to keep them under 64 MiB, but never fewer than 8 rows, so above 1 Mi doubles
+ * per row (d or h above ~1400) they take 8 rows' worth (d 3000, h 100: ~310 MB); plus up
+ * to 16 MiB of the last layer's packed a~ a~^T. Other cases take the column path: two or more hidden
+ * layers with a subset reaching below the last layer; a subset that the column path
+ * would do with fewer operations; or one whose structured build would take more than 4x
+ * the column path's memory + 64 MiB (a small subset of a wide first layer: 32-[2000]-10
+ * on [0, 3000) would take 9 GB of accumulators for a 72 MB H). `no_struct` forces it.
+ * Cancellation is checked at least every ~4e8 multiply-adds (pieces of each GEMM) and
+ * once per hidden unit while H is assembled.
  *
  * The objective equals what the train kind minimizes (core/train.c batch_grad): the mean
  * loss over the rows plus weight_decay/2 ||theta||^2 over all parameters, except that
@@ -52,8 +60,9 @@
  * given count). BLAS calls use the process-wide OpenBLAS setting: use threads > 1 only
  * with a single-threaded BLAS (threads calling a multithreaded OpenBLAS at once contend:
  * measured 2.5x slower with 2 threads x 2 BLAS threads on 2 cores than 1 x 2). Cancellation: `cancel`
- * (nonzero = stop) and `prog` (polled with fraction -1 between row blocks; must be
- * callable only from the calling thread, so it is only called there) are both optional.
+ * (nonzero = stop) and `prog` (polled with fraction -1 between row blocks, and in the
+ * structured build also inside them and while H is assembled; must be callable only from
+ * the calling thread, so it is only called there) are both optional.
  */
 #ifndef TG_CURV_H
 #define TG_CURV_H
@@ -148,9 +157,10 @@ double curv_hessian_bytes(const curv_obj *o);
 double curv_hessian_flops(const curv_obj *o);
 
 /* The structured build (core/curv_struct.c), used by curv_hessian: 1 when it applies to
- * o (and costs fewer operations than the column path); its peak bytes without H and its
- * flops (0 when it does not apply); H as curv_hessian (TG_EINVAL when it does not
- * apply). */
+ * o (and costs fewer operations than the column path, within the memory bound above);
+ * its peak bytes without H and its flops (0 when it does not apply); H as curv_hessian
+ * (computed for any o it can represent, even one curv_struct_applies declines; TG_EINVAL
+ * when it cannot). */
 int curv_struct_applies(const curv_obj *o);
 double curv_struct_bytes(const curv_obj *o);
 double curv_struct_flops(const curv_obj *o);

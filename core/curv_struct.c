@@ -18,17 +18,29 @@
  * symmetries of the first two: packed upper triangles of Hz and x~ x~^T (resp. Hf and
  * a~ a~^T), so the (W1b1, W1b1) GEMM is h(h+1)/2 x (d+1)(d+2)/2 with the row count as
  * inner dimension: about P1^2 n / 4 multiply-adds for the P1 = h (d+1) first-layer
- * parameters, against ~6 P n per HVP column of the column path. The sums are divided by
- * n and scattered into H in theta's order (mlp.h), then l2 + damping go on the diagonal
- * (as the column path does). H is exactly symmetric (each entry is written from one
- * packed value).
+ * parameters, against ~6 P n per HVP column of the column path. The (W1b1, W1b1)
+ * accumulator R11 is Hz-major (row pk(j,p) holds the tri(na1) packed x~ x~^T sums), so
+ * that the scatter reads one contiguous row of it per pair of hidden units (j, p) and
+ * writes, for each m, the contiguous run of H's row (j, m) over unit p's weights. The
+ * sums are divided by n and scattered into H in theta's order (mlp.h), then l2 + damping
+ * go on the diagonal (as the column path does). H is exactly symmetric (each entry is
+ * written from one packed value; the cross block's mirror is a tiled transpose of it).
  *
  * Threads: o->threads lanes take contiguous ranges of rows, each with its own buffers
  * and accumulators, summed in lane order (deterministic for a given count); lane 0 runs
  * on the calling thread and alone reports progress. The service calls curv_hessian with
  * one lane, so the GEMMs run on the calling thread with --blas-threads OpenBLAS threads.
- * Cancellation (o->cancel, or progress returning nonzero) is checked between blocks of
- * rows.
+ * Cancellation (o->cancel, or progress returning nonzero; progress is polled with
+ * fraction -1 on the calling thread): checked before every row of a block's factors,
+ * between pieces of each GEMM of at most CURV_SWORK multiply-adds (a block of rows of
+ * d 99, h 200, 10 classes is ~2.6e10), and in the scatter once per hidden unit (or row
+ * of the last layer's block, or 64-row band of the cross block's mirror).
+ *
+ * When: curv_struct_applies says yes when the build costs fewer operations than the
+ * column path and its memory is at most 4x the column path's + 64 MiB (the accumulators
+ * are ~P1^2/4 doubles whatever the subset: a small subset of a wide first layer would
+ * take far more than its H). curv_struct_hessian itself computes any shape it can
+ * represent (the tests force it on such cases).
  */
 #include <cblas.h>
 #include <limits.h>
@@ -51,6 +63,17 @@
  * last-layer GEMM): with a wide last hidden layer it would be ~h^2/2 doubles per row. */
 #define CURV_SCHUNK_BYTES ((double)(16 << 20))
 #define CURV_SMAX_LANES 64
+/* Multiply-adds of a GEMM piece between two cancellation checks: ~0.01 s at the ~5e10
+ * multiply-adds/s measured on 2 cores, plus the first touch of the piece's accumulator
+ * rows (on this VM, ~4 s per GB of fresh memory: the first block's R11 of d 99, h 200
+ * is 812 MB). Pieces of ~450 rows of R11 run as fast as one GEMM (measured). */
+#define CURV_SWORK 4e8
+/* The structured build is refused when its bytes exceed CURV_SMEM_RATIO x the column
+ * path's + CURV_SMEM_SLACK. */
+#define CURV_SMEM_RATIO 4.0
+#define CURV_SMEM_SLACK ((double)(64 << 20))
+/* Doubles summed between two cancellation checks when adding lanes. */
+#define CURV_SADD_CHUNK ((size_t)1 << 22)
 
 /* The shapes of a structured build. Layer "1" is the first layer of a one-hidden-layer
  * network (need1: the subset meets it); "2" is the last layer (need2), whatever the
@@ -67,6 +90,8 @@ typedef struct sshape {
     size_t B;              /* rows per block */
     size_t C2;             /* columns of the packed a~ a~^T built at a time (<= S2) */
     double cost;           /* multiply-adds, about */
+    double bytes;          /* peak bytes without H (all lanes) */
+    int worth;             /* cheaper than the column path, memory within bounds */
 } sshape;
 
 static size_t tri(size_t n)
@@ -99,8 +124,36 @@ static double acc_doubles(const sshape *s)
     return r;
 }
 
-/* Fills s for o; 0 when the structured build does not apply (or would cost more
- * than the column path). */
+/* Lanes: o->threads, at most one per block of rows. */
+static int lanes_of(const curv_obj *o, const sshape *s)
+{
+    int t = o->threads > 0 ? o->threads : 1;
+    size_t nb = (o->n + s->B - 1) / s->B;
+    if (t > CURV_SMAX_LANES)
+        t = CURV_SMAX_LANES;
+    if ((size_t)t > nb)
+        t = (int)(nb ? nb : 1);
+    return t;
+}
+
+/* Peak bytes of the build without H: per lane, the accumulators, a block's factors and
+ * the block's mlp workspace. */
+static double struct_bytes(const curv_obj *o, const sshape *s)
+{
+    size_t md = 0, total = 0;
+    for (size_t l = 0; l <= o->arch->n_layers; l++) {
+        if (l)
+            total += o->arch->dims[l];
+        if (o->arch->dims[l] > md)
+            md = o->arch->dims[l];
+    }
+    double ws = (double)s->B * (4.0 * (double)total + 4.0 * (double)md + 2.0 * (double)s->k) +
+                (double)mlp_param_count(o->arch);
+    return 8.0 * lanes_of(o, s) * (acc_doubles(s) + (double)s->B * per_row(s) + ws);
+}
+
+/* Fills s for o; 0 when the structured build cannot represent o (s->worth: whether it
+ * should be used, see the file's comment). */
 static int shape_of(const curv_obj *o, sshape *s)
 {
     const mlp_arch *a = o->arch;
@@ -169,49 +222,32 @@ static int shape_of(const curv_obj *o, sshape *s)
     if (s->need1 && s->need2)
         cost += n * ((double)s->na2 + (double)s->k) * (double)s->KHN;
     s->cost = cost;
-    return cost <= 6.0 * (double)P * n * dim;
-}
-
-/* Lanes: o->threads, at most one per block of rows. */
-static int lanes_of(const curv_obj *o, const sshape *s)
-{
-    int t = o->threads > 0 ? o->threads : 1;
-    size_t nb = (o->n + s->B - 1) / s->B;
-    if (t > CURV_SMAX_LANES)
-        t = CURV_SMAX_LANES;
-    if ((size_t)t > nb)
-        t = (int)(nb ? nb : 1);
-    return t;
+    /* memory: the accumulators do not shrink with the subset (32-[2000]-10 on [0, 3000)
+     * would take 9.2 GB for a 72 MB H); against the column path's H and workspace
+     * (curv_hessian_bytes with no_struct) */
+    s->bytes = struct_bytes(o, s);
+    double cols = 8.0 * dim * dim + curv_ws_bytes(a, o->n, o->threads > 0 ? o->threads : 1);
+    s->worth = cost <= 6.0 * (double)P * n * dim &&
+               8.0 * dim * dim + s->bytes <= CURV_SMEM_RATIO * cols + CURV_SMEM_SLACK;
+    return 1;
 }
 
 int curv_struct_applies(const curv_obj *o)
 {
     sshape s;
-    return shape_of(o, &s);
+    return shape_of(o, &s) && s.worth;
 }
 
 double curv_struct_flops(const curv_obj *o)
 {
     sshape s;
-    return shape_of(o, &s) ? 2.0 * s.cost : 0;
+    return shape_of(o, &s) && s.worth ? 2.0 * s.cost : 0;
 }
 
 double curv_struct_bytes(const curv_obj *o)
 {
     sshape s;
-    if (!shape_of(o, &s))
-        return 0;
-    size_t md = 0, total = 0;
-    for (size_t l = 0; l <= o->arch->n_layers; l++) {
-        if (l)
-            total += o->arch->dims[l];
-        if (o->arch->dims[l] > md)
-            md = o->arch->dims[l];
-    }
-    /* the accumulators, a block's factors and the block's mlp workspace */
-    double ws = (double)s.B * (4.0 * (double)total + 4.0 * (double)md + 2.0 * (double)s.k) +
-                (double)mlp_param_count(o->arch);
-    return 8.0 * lanes_of(o, &s) * (acc_doubles(&s) + (double)s.B * per_row(&s) + ws);
+    return shape_of(o, &s) && s.worth ? s.bytes : 0;
 }
 
 /* Packed upper-triangle row offsets: off[a] = index of (a, a) in an n x n packing. */
@@ -362,9 +398,38 @@ static int sbuf_alloc(const curv_obj *o, const sshape *s, sbuf *b)
     return TG_OK;
 }
 
-/* The factors of rows [i, i + m) into b (row r of each block array). */
-static void block_factors(const curv_obj *o, const sshape *s, sbuf *b, size_t i, size_t m)
+/* A lane: rows [lo, hi) into its own buffers and accumulators; lane 0 runs on the
+ * calling thread and is the only one that reports progress. */
+typedef struct slane {
+    const curv_obj *o;
+    const sshape *s;
+    sbuf b;
+    size_t lo, hi;
+    int t;
+    atomic_int *stop;
+} slane;
+
+/* Nonzero when the lane must stop: another lane stopped, o->cancel is set, or (lane 0
+ * only) the progress callback, polled with fraction -1, says so. */
+static int lane_stopped(slane *L)
 {
+    const curv_obj *o = L->o;
+    if (atomic_load(L->stop))
+        return 1;
+    if ((o->cancel && *o->cancel) || (L->t == 0 && tg_progress_report(o->prog, -1.0, NULL))) {
+        atomic_store(L->stop, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* The factors of rows [i, i + m) into L->b (row r of each block array). Nonzero when
+ * stopped (checked before each row). */
+static int block_factors(slane *ln, size_t i, size_t m)
+{
+    const curv_obj *o = ln->o;
+    const sshape *s = ln->s;
+    sbuf *b = &ln->b;
     const mlp_arch *a = o->arch;
     size_t k = s->k, h = s->h, L = s->L, d0 = a->dims[0];
     size_t yd = (o->loss == LOSS_MSE && !o->y_is_class) ? k : 1;
@@ -376,6 +441,8 @@ static void block_factors(const curv_obj *o, const sshape *s, sbuf *b, size_t i,
     double s1 = mlp_scale_w(a, 1), t1 = mlp_scale_b(a, 1);
     const double *W2 = o->theta + s->wo2;
     for (size_t r = 0; r < m; r++) {
+        if (lane_stopped(ln))
+            return 1;
         double *g = b->g + r * k, *at = b->at + r * s->na2;
         loss_curv(o, f + r * k, k, o->y + (i + r) * yd, g, b->Hf, b->prob);
         /* the last layer: a~ and the packed Hf and a~ a~^T */
@@ -439,29 +506,60 @@ static void block_factors(const curv_obj *o, const sshape *s, sbuf *b, size_t i,
             out[j] += b->d2[j] * b->r[j];
         }
     }
+    return 0;
 }
 
-/* The products of one block's factors, added to the accumulators. */
-static void block_gemms(const sshape *s, sbuf *b, size_t m)
+/* C (M x N, row stride ldc) += A^T Bm, row-major A (K x M, lda) and Bm (K x N, ldb), in
+ * pieces of at most about CURV_SWORK multiply-adds (ranges of rows of C, or of columns
+ * when C is wider than tall), with a stop check before each. Nonzero when stopped. */
+static int gemm_tn(slane *L, size_t M, size_t N, size_t K, const double *A, size_t lda,
+                   const double *Bm, size_t ldb, double *C, size_t ldc)
 {
-    int M = (int)m;
+    int by_rows = M >= N;
+    size_t along = by_rows ? M : N;
+    double per = (double)K * (double)(by_rows ? N : M); /* multiply-adds per row/column */
+    double np = per > 0 ? ceil((double)along * per / CURV_SWORK) : 1;
+    size_t pieces = np < 1 ? 1 : (np > (double)along ? along : (size_t)np);
+    size_t step = (along + pieces - 1) / pieces;
+    for (size_t s0 = 0; s0 < along; s0 += step) {
+        size_t w = along - s0 < step ? along - s0 : step;
+        if (lane_stopped(L))
+            return 1;
+        if (by_rows)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)w, (int)N, (int)K, 1.0,
+                        A + s0, (int)lda, Bm, (int)ldb, 1.0, C + s0 * ldc, (int)ldc);
+        else
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)w, (int)K, 1.0,
+                        A, (int)lda, Bm + s0, (int)ldb, 1.0, C + s0, (int)ldc);
+    }
+    return 0;
+}
+
+/* The products of one block's factors (m rows), added to the accumulators. Nonzero when
+ * stopped. */
+static int block_gemms(slane *L, size_t m)
+{
+    const sshape *s = L->s;
+    sbuf *b = &L->b;
     if (s->need2)
         for (size_t c0 = 0; c0 < s->S2; c0 += s->C2) {
             size_t cw = s->S2 - c0 < s->C2 ? s->S2 - c0 : s->C2;
             for (size_t r = 0; r < m; r++)
                 pack_outer_range(b->at + r * s->na2, s->na2, b->off_n2, c0, cw, b->Ap + r * cw);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->Kp, (int)cw, M, 1.0,
-                        b->Hfp, (int)s->Kp, b->Ap, (int)cw, 1.0, b->R22 + c0, (int)s->S2);
+            if (gemm_tn(L, s->Kp, cw, m, b->Hfp, s->Kp, b->Ap, cw, b->R22 + c0, s->S2))
+                return 1;
         }
-    if (s->need1)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->S1, (int)s->T1, M, 1.0,
-                    b->Xp, (int)s->S1, b->Hzp, (int)s->T1, 1.0, b->R11, (int)s->T1);
+    /* R11 (tri(h) x tri(na1)) += Hz^T X over the block's rows */
+    if (s->need1 && gemm_tn(L, s->T1, s->S1, m, b->Hzp, s->T1, b->Xp, s->S1, b->R11, s->S1))
+        return 1;
     if (!(s->need1 && s->need2))
-        return;
+        return 0;
     /* the cross block, one factor at a time in V (rows r, entries (p, q)): phi'(z1_p) x~_q
      * against g, then (Hf M)[c,p] x~_q against a~ for each output c */
     size_t h = s->h, na = s->na1, k = s->k;
     for (size_t c = 0; c <= k; c++) {
+        if (lane_stopped(L))
+            return 1;
         for (size_t r = 0; r < m; r++) {
             const double *xt = b->xt + r * na;
             const double *u = c == 0 ? b->dp + r * h : b->HfM + r * k * h + (c - 1) * h;
@@ -472,20 +570,12 @@ static void block_gemms(const sshape *s, sbuf *b, size_t m)
                     out[p * na + q] = v * xt[q];
             }
         }
-        if (c == 0)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)s->HN, M, 1.0,
-                        b->g, (int)k, b->V, (int)s->HN, 1.0, b->G21, (int)s->HN);
-        else
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->na2, (int)s->HN, M,
-                        1.0, b->at, (int)s->na2, b->V, (int)s->HN, 1.0,
-                        b->R21 + (c - 1) * s->HN, (int)s->KHN);
+        if (c == 0 ? gemm_tn(L, k, s->HN, m, b->g, k, b->V, s->HN, b->G21, s->HN)
+                   : gemm_tn(L, s->na2, s->HN, m, b->at, s->na2, b->V, s->HN,
+                             b->R21 + (c - 1) * s->HN, s->KHN))
+            return 1;
     }
-}
-
-/* theta index of row j, augmented column m of a layer (w, b offsets; `in` inputs). */
-static size_t pidx(size_t wo, size_t bo, size_t in, size_t j, size_t m)
-{
-    return m < in ? wo + j * in + m : bo + j;
+    return 0;
 }
 
 static size_t pk(const size_t *off, size_t a, size_t c)
@@ -493,84 +583,150 @@ static size_t pk(const size_t *off, size_t a, size_t c)
     return a <= c ? off[a] + (c - a) : off[c] + (a - c);
 }
 
-/* H (dim x dim) from the accumulators, times 1/n, on [p_lo, p_hi). */
-static void scatter(const curv_obj *o, const sshape *s, const sbuf *b, double *H)
+/* The columns of unit p of a layer (`in` inputs, W at wo, b at bo when hb) that lie in
+ * [lo, hi): its weights' inputs q in [*qa, *qb) (empty when *qa == *qb); returns 1 when
+ * its bias does. */
+static int unit_cols(size_t wo, size_t bo, int hb, size_t in, size_t p, size_t lo, size_t hi,
+                     size_t *qa, size_t *qb)
+{
+    size_t c0 = wo + p * in, c1 = c0 + in;
+    size_t a = lo > c0 ? lo : c0, e = hi < c1 ? hi : c1;
+    *qa = a < e ? a - c0 : 0;
+    *qb = a < e ? e - c0 : 0;
+    return hb && bo + p >= lo && bo + p < hi;
+}
+
+/* out[q - qa] = sc S[m][q] for q in [qa, qb), S symmetric with its upper triangle
+ * packed in R (row offsets off; off[m] >= m). */
+static void unpack_row(const double *R, const size_t *off, size_t m, size_t qa, size_t qb,
+                       double sc, double *restrict out)
+{
+    size_t q = qa;
+    for (; q < qb && q < m; q++)
+        out[q - qa] = sc * R[off[q] + (m - q)];
+    const double *Rm = R + (off[m] - m);
+    for (; q < qb; q++)
+        out[q - qa] = sc * Rm[q];
+}
+
+/* Nonzero when the scatter (on the calling thread) must stop. */
+static int scatter_stopped(const curv_obj *o)
+{
+    return (o->cancel && *o->cancel) || tg_progress_report(o->prog, -1.0, NULL);
+}
+
+/* H (dim x dim) from the accumulators, times 1/n, on [p_lo, p_hi); cancellation checked
+ * once per row of the last layer's block, per hidden unit of the first layer's and the
+ * cross block, per 64-row band of the cross block's mirror. TG_OK or TG_ECANCELLED.
+ * Rows and columns of a unit (j, m), m over the layer's inputs and its bias (m = in),
+ * are at wo + j in + m and bo + j (pidx). */
+static int scatter(const curv_obj *o, const sshape *s, const sbuf *b, double *H)
 {
     size_t lo = o->p_lo, hi = o->p_hi, dim = hi - lo, k = s->k, h = s->h;
     double inv_n = 1.0 / (double)o->n, s2 = mlp_scale_w(o->arch, s->L);
-#define IN_SUB(ri) ((ri) >= lo && (ri) < hi)
+    int hb = s->hb;
+    size_t ma, mb, qa, qb;
+    /* (W2b2, W2b2): row (c, m), the columns of output e from row pk(c, e) of R22 */
     if (s->need2)
-        for (size_t c = 0; c < k; c++)
-            for (size_t m = 0; m < s->na2; m++) {
-                size_t ri = pidx(s->wo2, s->bo2, h, c, m);
-                if (!IN_SUB(ri))
-                    continue;
+        for (size_t c = 0; c < k; c++) {
+            int rb = unit_cols(s->wo2, s->bo2, hb, h, c, lo, hi, &ma, &mb);
+            for (size_t m = ma; m < mb + (size_t)rb; m++) {
+                if (m == mb)
+                    m = h; /* the bias row */
+                if (scatter_stopped(o))
+                    return TG_ECANCELLED;
+                size_t ri = m < h ? s->wo2 + c * h + m : s->bo2 + c;
                 double *row = H + (ri - lo) * dim;
                 for (size_t e = 0; e < k; e++) {
                     const double *R = b->R22 + pk(b->off_k, c, e) * s->S2;
-                    for (size_t q = 0; q < s->na2; q++) {
-                        size_t cj = pidx(s->wo2, s->bo2, h, e, q);
-                        if (IN_SUB(cj))
-                            row[cj - lo] = inv_n * R[pk(b->off_n2, m, q)];
-                    }
-                }
-            }
-    if (!s->need1)
-        return;
-    /* R11 is x~ x~^T-major (tri(na1) x tri(h)): the rows (j, m) of one m read the same
-     * na1 rows of it */
-    size_t d = s->d, na = s->na1;
-    for (size_t m = 0; m < na; m++)
-        for (size_t j = 0; j < h; j++) {
-            size_t ri = pidx(s->wo1, s->bo1, d, j, m);
-            if (!IN_SUB(ri))
-                continue;
-            double *row = H + (ri - lo) * dim;
-            for (size_t p = 0; p < h; p++) {
-                const double *R = b->R11 + pk(b->off_h, j, p);
-                for (size_t q = 0; q < na; q++) {
-                    size_t cj = pidx(s->wo1, s->bo1, d, p, q);
-                    if (IN_SUB(cj))
-                        row[cj - lo] = inv_n * R[pk(b->off_n1, m, q) * s->T1];
+                    int cb = unit_cols(s->wo2, s->bo2, hb, h, e, lo, hi, &qa, &qb);
+                    if (qa < qb)
+                        unpack_row(R, b->off_n2, m, qa, qb, inv_n,
+                                   row + (s->wo2 + e * h + qa - lo));
+                    if (cb)
+                        row[s->bo2 + e - lo] = inv_n * R[pk(b->off_n2, m, h)];
                 }
             }
         }
+    if (!s->need1)
+        return TG_OK;
+    /* (W1b1, W1b1): for each pair of hidden units (j, p), row pk(j, p) of R11 (tri(na1))
+     * gives the block of rows (j, m) and columns (p, q); each row's run over unit p's
+     * weights is written contiguously */
+    size_t d = s->d, na = s->na1;
+    for (size_t j = 0; j < h; j++) {
+        if (scatter_stopped(o))
+            return TG_ECANCELLED;
+        int rb = unit_cols(s->wo1, s->bo1, hb, d, j, lo, hi, &ma, &mb);
+        if (ma == mb && !rb)
+            continue;
+        for (size_t p = 0; p < h; p++) {
+            const double *R = b->R11 + pk(b->off_h, j, p) * s->S1;
+            int cb = unit_cols(s->wo1, s->bo1, hb, d, p, lo, hi, &qa, &qb);
+            if (qa == qb && !cb)
+                continue;
+            for (size_t m = ma; m < mb + (size_t)rb; m++) {
+                if (m == mb)
+                    m = d;
+                size_t ri = m < d ? s->wo1 + j * d + m : s->bo1 + j;
+                double *row = H + (ri - lo) * dim;
+                if (qa < qb)
+                    unpack_row(R, b->off_n1, m, qa, qb, inv_n, row + (s->wo1 + p * d + qa - lo));
+                if (cb)
+                    row[s->bo1 + p - lo] = inv_n * R[b->off_n1[m] + (d - m)];
+            }
+        }
+    }
     if (!s->need2)
-        return;
-    for (size_t c = 0; c < k; c++)
-        for (size_t m = 0; m < s->na2; m++) {
-            size_t ri = pidx(s->wo2, s->bo2, h, c, m);
-            if (!IN_SUB(ri))
+        return TG_OK;
+    /* (W2b2, W1b1): row (c, m) of the last layer, the columns (p, q) of the first from
+     * R21's row m (+ s2 G21 on the columns of unit p = m); then the mirror */
+    for (size_t m = 0; m < s->na2; m++) {
+        if (scatter_stopped(o))
+            return TG_ECANCELLED;
+        for (size_t c = 0; c < k; c++) {
+            size_t ri = m < h ? s->wo2 + c * h + m : s->bo2 + c;
+            if (ri < lo || ri >= hi)
                 continue;
             double *row = H + (ri - lo) * dim;
             const double *R = b->R21 + m * s->KHN + c * s->HN;
             const double *G = b->G21 + c * s->HN;
-            for (size_t p = 0; p < h; p++)
-                for (size_t q = 0; q < na; q++) {
-                    size_t cj = pidx(s->wo1, s->bo1, d, p, q);
-                    if (!IN_SUB(cj))
-                        continue;
-                    double v = R[p * na + q];
-                    if (m == p)
-                        v += s2 * G[p * na + q];
-                    v *= inv_n;
-                    row[cj - lo] = v;
-                    H[(cj - lo) * dim + (ri - lo)] = v;
+            for (size_t p = 0; p < h; p++) {
+                const double *Rp = R + p * na, *Gp = G + p * na;
+                int cb = unit_cols(s->wo1, s->bo1, hb, d, p, lo, hi, &qa, &qb);
+                double *out = qa < qb ? row + (s->wo1 + p * d + qa - lo) : NULL;
+                if (m == p) {
+                    for (size_t q = qa; q < qb; q++)
+                        out[q - qa] = inv_n * (Rp[q] + s2 * Gp[q]);
+                    if (cb)
+                        row[s->bo1 + p - lo] = inv_n * (Rp[d] + s2 * Gp[d]);
+                } else {
+                    for (size_t q = qa; q < qb; q++)
+                        out[q - qa] = inv_n * Rp[q];
+                    if (cb)
+                        row[s->bo1 + p - lo] = inv_n * Rp[d];
                 }
+            }
         }
-#undef IN_SUB
+    }
+    /* the mirror: the last layer's rows [r0, r1) x the first layer's columns [0, c1) of
+     * H (theta: W1 b1 W2 b2, so both are contiguous), transposed in 64 x 64 tiles */
+    size_t r0 = s->wo2 - lo, r1 = dim, c1 = s->wo2 - lo;
+    for (size_t rt = r0; rt < r1; rt += 64) {
+        if (scatter_stopped(o))
+            return TG_ECANCELLED;
+        size_t re = r1 - rt < 64 ? r1 : rt + 64;
+        for (size_t ct = 0; ct < c1; ct += 64) {
+            size_t ce = c1 - ct < 64 ? c1 : ct + 64;
+            for (size_t c = ct; c < ce; c++) {
+                double *dst = H + c * dim;
+                for (size_t r = rt; r < re; r++)
+                    dst[r] = H[r * dim + c];
+            }
+        }
+    }
+    return TG_OK;
 }
-
-/* A lane: rows [lo, hi) into its own buffers and accumulators; lane 0 runs on the
- * calling thread and is the only one that reports progress. */
-typedef struct slane {
-    const curv_obj *o;
-    const sshape *s;
-    sbuf b;
-    size_t lo, hi;
-    int t;
-    atomic_int *stop;
-} slane;
 
 static void *lane_rows(void *arg)
 {
@@ -593,17 +749,24 @@ static void *lane_rows(void *arg)
                 return NULL;
             }
         }
-        block_factors(o, L->s, &L->b, i, m);
-        block_gemms(L->s, &L->b, m);
+        if (block_factors(L, i, m) || block_gemms(L, m))
+            return NULL;
     }
     return NULL;
 }
 
-/* a += b, n doubles */
-static void add_to(double *restrict a, const double *restrict b, size_t n)
+/* a += b, n doubles, with a cancellation check every CURV_SADD_CHUNK. Nonzero when
+ * stopped. */
+static int add_to(const curv_obj *o, double *restrict a, const double *restrict b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        a[i] += b[i];
+    for (size_t i0 = 0; i0 < n; i0 += CURV_SADD_CHUNK) {
+        if (scatter_stopped(o))
+            return 1;
+        size_t e = n - i0 < CURV_SADD_CHUNK ? n : i0 + CURV_SADD_CHUNK;
+        for (size_t i = i0; i < e; i++)
+            a[i] += b[i];
+    }
+    return 0;
 }
 
 int curv_struct_hessian(const curv_obj *o, double *H)
@@ -643,16 +806,17 @@ int curv_struct_hessian(const curv_obj *o, double *H)
     sbuf *b0 = &lanes[0].b;
     for (int t = 1; t < T; t++) {
         const sbuf *bt = &lanes[t].b;
-        if (s.need2)
-            add_to(b0->R22, bt->R22, s.Kp * s.S2);
-        if (s.need1)
-            add_to(b0->R11, bt->R11, s.S1 * s.T1);
-        if (s.need1 && s.need2) {
-            add_to(b0->R21, bt->R21, s.na2 * s.KHN);
-            add_to(b0->G21, bt->G21, s.k * s.HN);
+        if ((s.need2 && add_to(o, b0->R22, bt->R22, s.Kp * s.S2)) ||
+            (s.need1 && add_to(o, b0->R11, bt->R11, s.S1 * s.T1)) ||
+            (s.need1 && s.need2 &&
+             (add_to(o, b0->R21, bt->R21, s.na2 * s.KHN) ||
+              add_to(o, b0->G21, bt->G21, s.k * s.HN)))) {
+            rc = TG_ECANCELLED;
+            goto out;
         }
     }
-    scatter(o, &s, b0, H);
+    if ((rc = scatter(o, &s, b0, H)))
+        goto out;
     size_t dim = o->p_hi - o->p_lo;
     for (size_t q = 0; q < dim; q++)
         H[q * dim + q] += o->l2 + o->damping;

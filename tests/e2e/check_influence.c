@@ -11,7 +11,9 @@
  *   self_influence >= 0 and equal across methods;
  * - cancellation of a long retraining within about a second;
  * - bad requests name the field (400); over the memory budget: 422 naming `cg` and
- *   `params_subset "last_layer"`.
+ *   `params_subset "last_layer"`;
+ * - the estimate of validate.loo counts each thread's Newton Hessian with the structured
+ *   build's buffers (blobs d 190, hidden [1]: ~38 MB per thread).
  * The numbers themselves are checked against PyTorch by tests/core/check_influence.c. */
 #include <math.h>
 #include <stdlib.h>
@@ -275,6 +277,32 @@ START_TEST(over_budget_names_what_fits)
 }
 END_TEST
 
+/* blobs d 190, hidden [1], 2 classes: P = 196 <= 200, so each of the 2 LOO threads
+ * retrains by Newton, whose structured Hessian holds 256 rows of packed x~ x~^T (18336
+ * doubles each): ~38 MB per thread, which the estimate used to count as 2 P^2 doubles
+ * (0.6 MB). The dry run's memory_bytes with validate.loo must exceed the one without
+ * (where the exact solve's own ~38 MB dominates) by more than 40 MB. */
+START_TEST(loo_estimate_counts_newton_hessian)
+{
+    json_t *t = job_run(S, "{\"kind\":\"train\",\"data\":{\"builtin\":\"blobs\",\"d\":190,"
+                           "\"centers\":2},\"params\":{\"hidden\":[1],\"epochs\":1}}",
+                        "succeeded", 60);
+    const char *mid = jstr(t, "result.model");
+    resp *with = http_post(S, "/v1/jobs?dry_run=true",
+                           fmt("{\"kind\":\"influence\",\"model\":\"%s\",\"params\":{"
+                               "\"method\":\"exact\",\"validate\":{\"loo\":5}}}", mid));
+    ASSERT_STATUS(with, 200);
+    resp *without = http_post(S, "/v1/jobs?dry_run=true",
+                              fmt("{\"kind\":\"influence\",\"model\":\"%s\",\"params\":"
+                                  "{\"method\":\"exact\"}}", mid));
+    ASSERT_STATUS(without, 200);
+    double mw = jnum(with->json, "estimate.memory_bytes"),
+           mo = jnum(without->json, "estimate.memory_bytes");
+    ck_assert_msg(mw - mo > 40e6, "loo estimate %.0f vs %.0f without", mw, mo);
+    ck_assert_msg(mw > 2 * 38e6, "loo estimate %.0f", mw);
+}
+END_TEST
+
 Suite *e2e_influence_suite(void)
 {
     Suite *s = suite_create("e2e_influence");
@@ -284,5 +312,6 @@ Suite *e2e_influence_suite(void)
     tcase_add_test(tc, cancel_within_a_second);
     tcase_add_test(tc, bad_requests_name_the_field);
     tcase_add_test(tc, over_budget_names_what_fits);
+    tcase_add_test(tc, loo_estimate_counts_newton_hessian);
     return s;
 }

@@ -11,7 +11,7 @@ $PY -c 'import torch, numpy, scipy' 2>/dev/null ||
     { echo "bench/hessian: needs python3-torch, python3-scipy and python3-numpy"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -I. bench/hessian/core_hessian.c core/curv.c \
+${CC:-cc} -std=c11 -D_GNU_SOURCE -O3 -g -I. bench/hessian/core_hessian.c core/curv.c core/curv_struct.c \
     core/mlp.c core/activation.c core/lanczos.c core/rng.c core/linalg.c core/tg.c \
     -o "$tmp/core_hessian" $(pkg-config --cflags --libs openblas) -lm -pthread
 $PY bench/hessian/bench.py --core "$tmp/core_hessian" "$@"

@@ -16,62 +16,19 @@
 #include <string.h>
 
 #include "core/curv.h"
+#include "tests/core/curv_case.h"
 #include "tests/suite.h"
 
-static double lcg(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return ((double)(*s >> 11) / 9007199254740992.0) * 2.0 - 1.0;
-}
+typedef curv_case mcase;
 
-typedef struct mcase {
-    mlp_arch a;
-    size_t n;
-    double *theta, *x, *y;
-    curv_obj o;
-} mcase;
-
-/* hidden: nh widths; k outputs (1 for logistic). */
+/* hidden: nh widths; k outputs (1 for logistic); theta in 0.7 [-1, 1), x in 2 [-1, 1);
+ * l2 0.01, damping 0.1. */
 static void mcase_make(mcase *c, tg_loss loss, size_t d, const size_t *hidden, size_t nh,
                        size_t k, size_t n, tg_act act, unsigned long long seed)
 {
-    memset(c, 0, sizeof *c);
-    c->a.n_layers = nh + 1;
-    c->a.dims[0] = d;
-    for (size_t l = 0; l < nh; l++)
-        c->a.dims[l + 1] = hidden[l];
-    c->a.dims[nh + 1] = loss == LOSS_LOGISTIC ? 1 : k;
-    c->a.act = act;
-    c->a.leaky_slope = 0.1;
-    c->a.bias = 1;
-    c->n = n;
-    size_t P = mlp_param_count(&c->a), K = c->a.dims[nh + 1];
-    c->theta = malloc(P * sizeof(double));
-    c->x = malloc(n * d * sizeof(double));
-    c->y = malloc(n * K * sizeof(double));
-    for (size_t i = 0; i < P; i++)
-        c->theta[i] = 0.7 * lcg(&seed);
-    for (size_t i = 0; i < n * d; i++)
-        c->x[i] = 2.0 * lcg(&seed);
-    int cls = loss != LOSS_MSE;
-    for (size_t i = 0; i < n; i++) {
-        if (cls)
-            c->y[i] = (double)(size_t)((lcg(&seed) + 1.0) * 0.5 *
-                                       (double)(loss == LOSS_LOGISTIC ? 2 : K) * 0.999);
-        else
-            for (size_t j = 0; j < K; j++)
-                c->y[i * K + j] = lcg(&seed);
-    }
-    c->o = (curv_obj){.arch = &c->a, .theta = c->theta, .x = c->x, .y = c->y,
-                      .y_is_class = cls, .n = n, .loss = loss, .p_lo = 0, .p_hi = P,
-                      .threads = 1, .l2 = 0.01, .damping = 0.1};
-}
-
-static void mcase_free(mcase *c)
-{
-    free(c->theta);
-    free(c->x);
-    free(c->y);
+    curv_case_make(c, loss, 0, d, hidden, nh, k, n, act, 2.0, 0.7, seed);
+    c->o.l2 = 0.01;
+    c->o.damping = 0.1;
 }
 
 /* max over directions of max |A - B| / max |B| (per direction's row of dim). */
@@ -166,7 +123,7 @@ START_TEST(losses_activations_depths)
                 snprintf(what, sizeof what, "%s %s depth %zu", lname[li],
                          ai ? "relu" : "tanh", depths[di]);
                 all_subsets(&c, 6, what);
-                mcase_free(&c);
+                curv_case_free(&c);
             }
 }
 END_TEST
@@ -188,7 +145,7 @@ START_TEST(q_one_and_chunks)
     c.o.multi_budget = 1000;
     ck_assert(curv_hvp_multi_bytes(&c.a, c.n, 5, 1, c.o.multi_budget) > 1000);
     multi_vs_single(&c.o, 5, 23, "one direction per chunk");
-    mcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -205,7 +162,7 @@ START_TEST(parameterizations_and_lanes)
     all_subsets(&c, 9, "leaky relu, 2 lanes, small budget");
     c.o.multi_budget = 0;
     c.o.threads = 1;
-    mcase_free(&c);
+    curv_case_free(&c);
     /* the ntk parameterization (s_l, t_l != 1), with and without biases */
     mcase_make(&c, LOSS_CROSS_ENTROPY, 4, hid, 1, 3, 80, ACT_TANH, 41);
     c.a.ntk = 1;
@@ -220,7 +177,7 @@ START_TEST(parameterizations_and_lanes)
     /* no damping, no l2 */
     c.o.l2 = c.o.damping = 0;
     multi_vs_single(&c.o, 3, 42, "no damping");
-    mcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -260,7 +217,7 @@ START_TEST(reuse_determinism_fallback)
     ck_assert_msg(worst_rel(H1, H2, 7, dim) < 1e-13, "no cache");
     curv_ws_free(w);
     free(V), free(H1), free(H2), free(H3);
-    mcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -296,7 +253,7 @@ START_TEST(multi_cancel_and_progress)
     ck_assert_int_eq(curv_hvp_multi_ws(w, V, 8, H), TG_OK);
     curv_ws_free(w);
     free(V), free(H);
-    mcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 

@@ -24,77 +24,8 @@
 #include <unistd.h>
 
 #include "core/curv.h"
+#include "tests/core/curv_case.h"
 #include "tests/suite.h"
-
-static double lcg(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return ((double)(*s >> 11) / 9007199254740992.0) * 2.0 - 1.0;
-}
-
-typedef struct scase {
-    mlp_arch a;
-    size_t n;
-    double *theta, *x, *y;
-    curv_obj o;
-} scase;
-
-/* hidden: nh widths; k outputs (1 for logistic); x scaled by xs, theta by ts. */
-static void scase_make(scase *c, tg_loss loss, int y_is_class, size_t d, const size_t *hidden,
-                       size_t nh, size_t k, size_t n, tg_act act, double xs, double ts,
-                       unsigned long long seed)
-{
-    memset(c, 0, sizeof *c);
-    c->a.n_layers = nh + 1;
-    c->a.dims[0] = d;
-    for (size_t l = 0; l < nh; l++)
-        c->a.dims[l + 1] = hidden[l];
-    c->a.dims[nh + 1] = loss == LOSS_LOGISTIC ? 1 : k;
-    c->a.act = act;
-    c->a.leaky_slope = 0.1;
-    c->a.bias = 1;
-    c->n = n;
-    size_t P = mlp_param_count(&c->a), K = c->a.dims[nh + 1];
-    c->theta = malloc(P * sizeof(double));
-    c->x = malloc(n * d * sizeof(double));
-    c->y = malloc(n * K * sizeof(double));
-    for (size_t i = 0; i < P; i++)
-        c->theta[i] = ts * lcg(&seed);
-    for (size_t i = 0; i < n * d; i++)
-        c->x[i] = xs * lcg(&seed);
-    int cls = loss != LOSS_MSE || y_is_class;
-    for (size_t i = 0; i < n; i++) {
-        if (cls)
-            c->y[i] = (double)(size_t)((lcg(&seed) + 1.0) * 0.5 *
-                                       (double)(loss == LOSS_LOGISTIC ? 2 : K) * 0.999);
-        else
-            for (size_t j = 0; j < K; j++)
-                c->y[i * K + j] = lcg(&seed);
-    }
-    c->o = (curv_obj){.arch = &c->a, .theta = c->theta, .x = c->x, .y = c->y,
-                      .y_is_class = cls, .n = n, .loss = loss, .p_lo = 0, .p_hi = P,
-                      .threads = 1};
-}
-
-/* After changing the architecture in place (ntk, bias): new theta of the new size. */
-static void scase_retheta(scase *c, double ts, unsigned long long seed)
-{
-    size_t P = mlp_param_count(&c->a);
-    free(c->theta);
-    c->theta = malloc(P * sizeof(double));
-    for (size_t i = 0; i < P; i++)
-        c->theta[i] = ts * lcg(&seed);
-    c->o.theta = c->theta;
-    c->o.p_lo = 0;
-    c->o.p_hi = P;
-}
-
-static void scase_free(scase *c)
-{
-    free(c->theta);
-    free(c->x);
-    free(c->y);
-}
 
 /* max |A - B| / max |B| over n entries. */
 static double max_rel(const double *A, const double *B, size_t n)
@@ -109,7 +40,7 @@ static double max_rel(const double *A, const double *B, size_t n)
 
 /* Structured vs columns on c->o; asserts that the structured path applies, or with
  * `forced` calls the structured build directly (curv_hessian would take the columns). */
-static double struct_vs_cols_f(scase *c, const char *what, int forced)
+static double struct_vs_cols_f(curv_case *c, const char *what, int forced)
 {
     size_t dim = curv_dim(&c->o);
     double *H1 = malloc(dim * dim * sizeof(double)), *H2 = malloc(dim * dim * sizeof(double));
@@ -130,7 +61,7 @@ static double struct_vs_cols_f(scase *c, const char *what, int forced)
     return e;
 }
 
-static double struct_vs_cols(scase *c, const char *what)
+static double struct_vs_cols(curv_case *c, const char *what)
 {
     return struct_vs_cols_f(c, what, 0);
 }
@@ -147,9 +78,9 @@ START_TEST(linear_models_match_columns)
               {LOSS_MSE, 0, 1}, {LOSS_MSE, 0, 4}, {LOSS_MSE, 1, 3}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
         for (int v = 0; v < 3; v++) {
-            scase c;
+            curv_case c;
             /* v = 1: l2 and damping; v = 2: unnormalized inputs, 600 rows (3 blocks) */
-            scase_make(&c, cs[i].loss, cs[i].cls, 5, NULL, 0, cs[i].k, v == 2 ? 600 : 40,
+            curv_case_make(&c, cs[i].loss, cs[i].cls, 5, NULL, 0, cs[i].k, v == 2 ? 600 : 40,
                        ACT_TANH, v == 2 ? 1e3 : 1.5, v == 2 ? 1e-3 : 0.7, 3 + i * 5 + (unsigned)v);
             if (v == 1) {
                 c.o.l2 = 0.03;
@@ -159,7 +90,7 @@ START_TEST(linear_models_match_columns)
             snprintf(what, sizeof what, "linear loss %d k %zu variant %d", (int)cs[i].loss,
                      cs[i].k, v);
             struct_vs_cols(&c, what);
-            scase_free(&c);
+            curv_case_free(&c);
         }
 }
 END_TEST
@@ -170,15 +101,15 @@ START_TEST(one_hidden_layer_matches_columns)
     size_t hid[1] = {7};
     for (int act = 0; act < ACT_COUNT; act++)
         for (int li = 0; li < 3; li++) {
-            scase c;
-            scase_make(&c, losses[li], 0, 4, hid, 1, 3, 45, (tg_act)act, 1.5, 0.7,
+            curv_case c;
+            curv_case_make(&c, losses[li], 0, 4, hid, 1, 3, 45, (tg_act)act, 1.5, 0.7,
                        100 + (unsigned)act * 3 + (unsigned)li);
             c.o.l2 = li == 1 ? 0.0 : 0.02;
             c.o.damping = li == 2 ? 0.1 : 0.0;
             char what[64];
             snprintf(what, sizeof what, "act %d loss %d", act, li);
             struct_vs_cols(&c, what);
-            scase_free(&c);
+            curv_case_free(&c);
         }
 }
 END_TEST
@@ -187,27 +118,27 @@ START_TEST(one_hidden_layer_variants)
 {
     size_t hid[1] = {6};
     for (int v = 0; v < 7; v++) {
-        scase c;
+        curv_case c;
         tg_loss loss = v % 2 ? LOSS_MSE : LOSS_CROSS_ENTROPY;
         int big = v == 0 || v == 1;
         /* v 0, 1: unnormalized inputs ~1e3 (theta ~1e-3 keeps tanh off saturation), 600
          * rows (3 blocks); v 2: ntk with biases; v 3: ntk without biases; v 4: cross-entropy
          * with 2 classes; v 5: mse on one-hot class labels; v 6: softplus, 1 output mse */
-        scase_make(&c, loss, v == 5, 5, hid, 1, v == 4 ? 2 : (v == 6 ? 1 : 3), big ? 600 : 50,
+        curv_case_make(&c, loss, v == 5, 5, hid, 1, v == 4 ? 2 : (v == 6 ? 1 : 3), big ? 600 : 50,
                    v == 6 ? ACT_SOFTPLUS : ACT_TANH, big ? 1e3 : 1.2, big ? 1e-3 : 0.6,
                    500 + (unsigned)v);
         if (v == 2 || v == 3) {
             c.a.ntk = 1;
             c.a.w_std = 1.3;
             c.a.b_std = v == 2 ? 0.4 : 0.0;
-            scase_retheta(&c, 0.8, 900 + (unsigned)v);
+            curv_case_retheta(&c, 0.8, 900 + (unsigned)v);
         }
         c.o.l2 = 0.01 * v;
         c.o.damping = v == 1 ? 0.05 : 0.0;
         char what[64];
         snprintf(what, sizeof what, "variant %d", v);
         struct_vs_cols(&c, what);
-        scase_free(&c);
+        curv_case_free(&c);
     }
 }
 END_TEST
@@ -220,14 +151,14 @@ START_TEST(subsets_match_columns)
     static const tg_loss losses[] = {LOSS_CROSS_ENTROPY, LOSS_LOGISTIC, LOSS_MSE};
     for (int li = 0; li < 3; li++)
         for (int depth = 1; depth <= 3; depth += 2) {
-            scase c;
-            scase_make(&c, losses[li], 0, 4, depth == 1 ? hid1 : hid3, depth == 1 ? 1 : 2, 3,
+            curv_case c;
+            curv_case_make(&c, losses[li], 0, 4, depth == 1 ? hid1 : hid3, depth == 1 ? 1 : 2, 3,
                        60, ACT_SIGMOID, 2.0, 0.8, 40 + (unsigned)(li * 4 + depth));
             if (depth == 3 && li == 2) {
                 c.a.ntk = 1;
                 c.a.w_std = 1.1;
                 c.a.b_std = 0.0;
-                scase_retheta(&c, 0.9, 77);
+                curv_case_retheta(&c, 0.9, 77);
             }
             curv_subset_last_layer(&c.a, &c.o.p_lo, &c.o.p_hi);
             c.o.l2 = 0.05;
@@ -240,25 +171,25 @@ START_TEST(subsets_match_columns)
                 c.o.p_lo = 0;
                 ck_assert(!curv_struct_applies(&c.o));
             }
-            scase_free(&c);
+            curv_case_free(&c);
         }
     /* a wide last hidden layer (401 inputs to the last layer over 30 rows: its packed
      * a~ a~^T, 80601 per row, is built in two column chunks) */
     {
         size_t wide[2] = {3, 400};
-        scase c;
-        scase_make(&c, LOSS_CROSS_ENTROPY, 0, 4, wide, 2, 2, 30, ACT_TANH, 1.0, 0.3, 71);
+        curv_case c;
+        curv_case_make(&c, LOSS_CROSS_ENTROPY, 0, 4, wide, 2, 2, 30, ACT_TANH, 1.0, 0.3, 71);
         curv_subset_last_layer(&c.a, &c.o.p_lo, &c.o.p_hi);
         c.o.l2 = 0.01;
         struct_vs_cols(&c, "wide last layer");
-        scase_free(&c);
+        curv_case_free(&c);
     }
     /* arbitrary ranges of a one-hidden-layer network (d 4, h 6, k 3: P1 = 30, P = 51) */
     static const size_t ranges[][2] = {{0, 30}, {3, 41}, {25, 51}, {31, 50}, {7, 8}, {0, 51},
                                        {29, 31}, {34, 36}, {11, 12}};
     for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
-        scase c;
-        scase_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid1, 1, 3, 30, ACT_GELU, 1.0, 0.7,
+        curv_case c;
+        curv_case_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid1, 1, 3, 30, ACT_GELU, 1.0, 0.7,
                    60 + (unsigned)r);
         ck_assert_uint_eq(mlp_param_count(&c.a), 51);
         c.o.p_lo = ranges[r][0];
@@ -271,7 +202,7 @@ START_TEST(subsets_match_columns)
         else /* only a tiny range may fall back to the columns; forced, it agrees too */
             ck_assert_uint_le(c.o.p_hi - c.o.p_lo, 2);
         struct_vs_cols_f(&c, what, 1);
-        scase_free(&c);
+        curv_case_free(&c);
     }
 }
 END_TEST
@@ -280,8 +211,8 @@ END_TEST
 START_TEST(struct_matches_finite_differences)
 {
     size_t hid[1] = {5};
-    scase c;
-    scase_make(&c, LOSS_CROSS_ENTROPY, 0, 3, hid, 1, 3, 25, ACT_SOFTPLUS, 1.3, 0.8, 7);
+    curv_case c;
+    curv_case_make(&c, LOSS_CROSS_ENTROPY, 0, 3, hid, 1, 3, 25, ACT_SOFTPLUS, 1.3, 0.8, 7);
     c.o.l2 = 0.04;
     c.o.damping = 0.3;
     size_t dim = curv_dim(&c.o), P = dim;
@@ -308,7 +239,7 @@ START_TEST(struct_matches_finite_differences)
         }
     }
     free(H), free(gp), free(gm);
-    scase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -317,8 +248,8 @@ END_TEST
 START_TEST(struct_lanes_agree)
 {
     size_t hid[1] = {6};
-    scase c;
-    scase_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid, 1, 3, 900, ACT_TANH, 1.0, 0.5, 19);
+    curv_case c;
+    curv_case_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid, 1, 3, 900, ACT_TANH, 1.0, 0.5, 19);
     c.o.l2 = 0.01;
     size_t dim = curv_dim(&c.o);
     double *H1 = malloc(dim * dim * sizeof(double)), *H3 = malloc(dim * dim * sizeof(double)),
@@ -332,7 +263,7 @@ START_TEST(struct_lanes_agree)
                   max_rel(H3, H1, dim * dim));
     struct_vs_cols(&c, "3 lanes");
     free(H1), free(H3), free(H3b);
-    scase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -358,8 +289,8 @@ static int prog_fn(void *ud, double f, const char *msg)
 START_TEST(struct_progress_and_cancel)
 {
     size_t hid[1] = {6};
-    scase c;
-    scase_make(&c, LOSS_MSE, 0, 4, hid, 1, 2, 900, ACT_TANH, 1.0, 0.5, 9);
+    curv_case c;
+    curv_case_make(&c, LOSS_MSE, 0, 4, hid, 1, 2, 900, ACT_TANH, 1.0, 0.5, 9);
     size_t dim = curv_dim(&c.o);
     double *H = malloc(dim * dim * sizeof(double));
     prog_log pl = {0, 0, 1, 0};
@@ -384,7 +315,7 @@ START_TEST(struct_progress_and_cancel)
     c.o.cancel = NULL;
     ck_assert(curv_hessian_bytes(&c.o) > 8.0 * (double)(dim * dim));
     free(H);
-    scase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -417,8 +348,8 @@ static int poll_stop_fn(void *ud, double f, const char *msg)
 START_TEST(struct_polls_stop_inside)
 {
     size_t hid[1] = {9};
-    scase c;
-    scase_make(&c, LOSS_CROSS_ENTROPY, 0, 5, hid, 1, 3, 60, ACT_TANH, 1.0, 0.5, 31);
+    curv_case c;
+    curv_case_make(&c, LOSS_CROSS_ENTROPY, 0, 5, hid, 1, 3, 60, ACT_TANH, 1.0, 0.5, 31);
     size_t dim = curv_dim(&c.o);
     double *H = malloc(dim * dim * sizeof(double));
     /* a full build polls per row, per GEMM piece and per hidden unit of the assembly */
@@ -438,7 +369,7 @@ START_TEST(struct_polls_stop_inside)
     ck_assert(ps.stopped_on_poll);
     ck_assert_double_eq(ps.max_f, 0.95);
     free(H);
-    scase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -474,8 +405,8 @@ static void *cancel_later(void *arg)
 START_TEST(struct_cancel_within_a_second)
 {
     size_t hid[1] = {200};
-    scase c;
-    scase_make(&c, LOSS_CROSS_ENTROPY, 0, 99, hid, 1, 10, 356, ACT_TANH, 1.0, 0.1, 47);
+    curv_case c;
+    curv_case_make(&c, LOSS_CROSS_ENTROPY, 0, 99, hid, 1, 10, 356, ACT_TANH, 1.0, 0.1, 47);
     c.o.p_lo = 0;
     c.o.p_hi = 1000;
     ck_assert(!curv_struct_applies(&c.o));
@@ -491,7 +422,7 @@ START_TEST(struct_cancel_within_a_second)
     ck_assert_msg(back - k.set_at < 1.5, "returned %.3f s after the cancel flag",
                   back - k.set_at);
     free(H);
-    scase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -519,12 +450,12 @@ START_TEST(struct_memory_choice)
     ck_assert(curv_struct_bytes(&o) > 8e9);
     /* the small cases of this suite are never declined for memory */
     size_t hid[1] = {6};
-    scase c;
-    scase_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid, 1, 3, 30, ACT_TANH, 1.0, 0.5, 5);
+    curv_case c;
+    curv_case_make(&c, LOSS_CROSS_ENTROPY, 0, 4, hid, 1, 3, 30, ACT_TANH, 1.0, 0.5, 5);
     c.o.p_lo = 3;
     c.o.p_hi = 20;
     ck_assert(curv_struct_applies(&c.o));
-    scase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 

@@ -21,65 +21,21 @@
 
 #include "core/curv.h"
 #include "core/hessian.h"
+#include "tests/core/curv_case.h"
 #include "core/lanczos.h"
 #include "core/rng.h"
 #include "fixture.h"
 #include "tests/suite.h"
 
-/* A small deterministic generator, independent of core/rng.c. */
-static double lcg(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return ((double)(*s >> 11) / 9007199254740992.0) * 2.0 - 1.0;
-}
+typedef curv_case hcase;
 
-typedef struct hcase {
-    mlp_arch a;
-    size_t n;
-    double *theta, *x, *y;
-    curv_obj o;
-} hcase;
-
-/* A 2-hidden-layer tanh network (dims d-h1-h2-k) on n random rows. */
+/* A 2-hidden-layer network (dims d-h1-h2-k) on n random rows: theta in 0.6 [-1, 1), x in
+ * 1.5 [-1, 1). */
 static void hcase_make(hcase *c, tg_loss loss, size_t d, size_t h1, size_t h2, size_t k,
                        size_t n, tg_act act, unsigned long long seed)
 {
-    memset(c, 0, sizeof *c);
-    c->a.n_layers = 3;
-    c->a.dims[0] = d;
-    c->a.dims[1] = h1;
-    c->a.dims[2] = h2;
-    c->a.dims[3] = loss == LOSS_LOGISTIC ? 1 : k;
-    c->a.act = act;
-    c->a.leaky_slope = 0.1;
-    c->a.bias = 1;
-    c->n = n;
-    size_t P = mlp_param_count(&c->a), K = c->a.dims[3];
-    c->theta = malloc(P * sizeof(double));
-    c->x = malloc(n * d * sizeof(double));
-    c->y = malloc(n * K * sizeof(double));
-    for (size_t i = 0; i < P; i++)
-        c->theta[i] = 0.6 * lcg(&seed);
-    for (size_t i = 0; i < n * d; i++)
-        c->x[i] = 1.5 * lcg(&seed);
-    int cls = loss != LOSS_MSE;
-    for (size_t i = 0; i < n; i++) {
-        if (cls)
-            c->y[i] = (double)(size_t)((lcg(&seed) + 1.0) * 0.5 * (double)(loss == LOSS_LOGISTIC ? 2 : K) * 0.999);
-        else
-            for (size_t j = 0; j < K; j++)
-                c->y[i * K + j] = lcg(&seed);
-    }
-    c->o = (curv_obj){.arch = &c->a, .theta = c->theta, .x = c->x, .y = c->y,
-                      .y_is_class = cls, .n = n, .loss = loss, .l2 = 0, .damping = 0,
-                      .p_lo = 0, .p_hi = P, .threads = 1};
-}
-
-static void hcase_free(hcase *c)
-{
-    free(c->theta);
-    free(c->x);
-    free(c->y);
+    size_t hidden[2] = {h1, h2};
+    curv_case_make(c, loss, 0, d, hidden, 2, k, n, act, 1.5, 0.6, seed);
 }
 
 static double rel_err(const double *a, const double *b, size_t n)
@@ -152,7 +108,7 @@ START_TEST(hvp_matches_finite_differences)
                           variant, e2);
             free(hv2);
             free(v), free(hv), free(fd);
-            hcase_free(&c);
+            curv_case_free(&c);
         }
 }
 END_TEST
@@ -190,7 +146,7 @@ START_TEST(cached_hvp_matches_mlp_hvp)
             ck_assert_msg(e < 1e-13, "act %d shape %d: cached hvp vs mlp_hvp %g", act, shape, e);
             mlp_ws_free(ws);
             free(v), free(a1), free(a2);
-            hcase_free(&c);
+            curv_case_free(&c);
         }
 }
 END_TEST
@@ -225,7 +181,7 @@ START_TEST(cached_hessian_matches_recomputed)
             double e = rel_err(H1, H2, dim * dim);
             ck_assert_msg(e < 1e-13, "act %d shape %d: cached vs recomputed Hessian %g", act, shape, e);
             free(H1), free(H2);
-            hcase_free(&c);
+            curv_case_free(&c);
         }
 }
 END_TEST
@@ -260,7 +216,7 @@ START_TEST(grad_matches_finite_differences)
     }
     mlp_ws_free(ws);
     free(g), free(gf);
-    hcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -291,7 +247,7 @@ START_TEST(explicit_hessian_columns_are_hvps)
         ck_assert_msg(worst < 1e-12, "explicit column vs hvp %g", worst);
         ck_assert(asym == 0);
         free(H), free(e), free(col);
-        hcase_free(&c);
+        curv_case_free(&c);
     }
 }
 END_TEST
@@ -335,7 +291,7 @@ START_TEST(lanczos_matches_exact_eigenvalues)
     ck_assert_uint_lt(res.steps, dim);
     curv_ws_free(ws);
     free(w);
-    hcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -381,7 +337,7 @@ START_TEST(hutchinson_and_slq)
     free(nodes), free(wts);
     curv_ws_free(ws);
     free(w);
-    hcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 
@@ -535,7 +491,7 @@ START_TEST(lanczos_at_p_100000)
             "basis took %.1f MB (%.0f bytes per parameter)\n", P, hr.lanczos_steps, hr.residual,
             dt, 8.0 * (double)hr.lanczos_steps * (double)P / 1e6, 8.0 * (double)hr.lanczos_steps);
     hessian_result_deinit(&hr);
-    hcase_free(&c);
+    curv_case_free(&c);
 }
 END_TEST
 

@@ -202,13 +202,15 @@ static int not_pd(tg_err *err, double min_eig, double damping, const char *how)
  * builds the next directions from the unconverged residuals, H-orthogonalized against D,
  * with linearly dependent ones dropped (coinciding test points give equal columns). The
  * Krylov space grows by q directions per iteration: on bench/influence (P 5043, 100 test
- * points) 15 iterations and 1416 products where one CG per column needs 63 x 100. */
+ * points) 15 iterations and ~1430 products where one CG per column needs 63 x 100. A block
+ * that stagnates hands its columns to plain CG (see bcg_solve). The products of an
+ * iteration go through curv_hvp_multi_ws together. */
 
 typedef struct cg_stats {
-    size_t iters;      /* block iterations of the worst block */
+    size_t iters;      /* block iterations + plain CG iterations, worst block */
     size_t products;   /* Hessian-vector products, all blocks */
-    double relres;     /* worst relative residual */
-    size_t unconverged;
+    double relres;     /* worst true relative residual */
+    size_t unconverged; /* columns above tol at the end */
     double ritz_lo, ritz_hi; /* extreme eigenvalues of the projected D H D^T (NAN if none) */
 } cg_stats;
 

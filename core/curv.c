@@ -1115,6 +1115,11 @@ int curv_op(void *ud, const double *x, double *y)
     return curv_hvp_ws(ud, x, y) ? 1 : 0;
 }
 
+int curv_block_op(void *ud, const double *X, size_t b, double *Y)
+{
+    return curv_hvp_multi_ws(ud, X, b, Y) ? 1 : 0;
+}
+
 double curv_hessian_bytes(const curv_obj *o)
 {
     double d = (double)curv_dim(o);

@@ -173,6 +173,9 @@ int curv_grad(const curv_obj *o, double *g, double *J_out);
 /* The lanczos_op of a curv_ws (ud = the curv_ws): y = (H + damping I) x; nonzero on
  * cancellation. */
 int curv_op(void *ud, const double *x, double *y);
+/* The lanczos_block_op of a curv_ws: Y = (H + damping I) X for b rows (curv_hvp_multi_ws);
+ * nonzero on cancellation or failure. */
+int curv_block_op(void *ud, const double *X, size_t b, double *Y);
 
 /* ---- eigen helpers ----------------------------------------------------------------- */
 

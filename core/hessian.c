@@ -11,6 +11,9 @@
 #include "lanczos.h"
 #include "rng.h"
 
+/* Hutchinson probes applied per pass of curv_hvp_multi_ws. */
+#define HESSIAN_TRACE_BLOCK 16
+
 void hessian_result_deinit(hessian_result *r)
 {
     free(r->top);
@@ -74,6 +77,9 @@ double hessian_memory(const mlp_arch *a, size_t n, size_t dim, const hessian_cfg
     }
     if (cfg->density)
         m += 8.0 * ((double)cfg->probes * (double)cfg->steps * 2.0 + 2.0 * (double)cfg->bins);
+    if (cfg->trace_samples) /* the probes' block and the multi-direction products' buffers */
+        m += 8.0 * 2.0 * HESSIAN_TRACE_BLOCK * D +
+             curv_hvp_multi_bytes(a, n, HESSIAN_TRACE_BLOCK, threads, 0);
     return m + ws;
 }
 
@@ -193,8 +199,9 @@ static int run_lanczos(const curv_obj *o, const hessian_cfg *cfg, const tg_progr
         st.lo = b;
         st.hi = c;
         rng_seed_stream(&rng, cfg->seed, 2);
-        if ((rc = lanczos_hutchinson(curv_op, ws, dim, cfg->trace_samples, &rng, &sp,
-                                     &res->trace, &res->trace_stderr))) {
+        if ((rc = lanczos_hutchinson_block(curv_block_op, ws, dim, cfg->trace_samples,
+                                           HESSIAN_TRACE_BLOCK, &rng, &sp, &res->trace,
+                                           &res->trace_stderr))) {
             tg_err_set(err, rc, rc == TG_ECANCELLED ? "cancelled" : "out of memory");
             goto out;
         }

@@ -420,10 +420,40 @@ out:
     return rc;
 }
 
+/* One vector at a time through a lanczos_op. */
+typedef struct single_op {
+    lanczos_op op;
+    void *ud;
+    size_t n;
+} single_op;
+
+static int single_block(void *ud, const double *X, size_t b, double *Y)
+{
+    const single_op *s = ud;
+    for (size_t j = 0; j < b; j++)
+        if (s->op(s->ud, X + j * s->n, Y + j * s->n))
+            return 1;
+    return 0;
+}
+
 int lanczos_hutchinson(lanczos_op op, void *ud, size_t n, size_t samples, tg_rng *rng,
                        const tg_progress *prog, double *trace_out, double *stderr_out)
 {
-    double *z = tg_alloc_array(n, 1, sizeof(double)), *az = tg_alloc_array(n, 1, sizeof(double));
+    single_op s = {op, ud, n};
+    return lanczos_hutchinson_block(single_block, &s, n, samples, 1, rng, prog, trace_out,
+                                    stderr_out);
+}
+
+int lanczos_hutchinson_block(lanczos_block_op op, void *ud, size_t n, size_t samples,
+                             size_t block, tg_rng *rng, const tg_progress *prog,
+                             double *trace_out, double *stderr_out)
+{
+    if (block < 1)
+        block = 1;
+    if (block > samples && samples > 0)
+        block = samples;
+    double *z = tg_alloc_array(block, n, sizeof(double));
+    double *az = tg_alloc_array(block, n, sizeof(double));
     double mean = 0, m2 = 0;
     int rc = TG_OK;
     *trace_out = NAN;
@@ -432,21 +462,25 @@ int lanczos_hutchinson(lanczos_op op, void *ud, size_t n, size_t samples, tg_rng
         rc = TG_ENOMEM;
         goto out;
     }
-    for (size_t s = 0; s < samples; s++) {
-        for (size_t i = 0; i < n; i++)
+    for (size_t s0 = 0; s0 < samples; s0 += block) {
+        size_t b = samples - s0 < block ? samples - s0 : block;
+        for (size_t i = 0; i < b * n; i++)
             z[i] = rng_uniform(rng) < 0.5 ? -1.0 : 1.0;
-        if (op(ud, z, az)) {
+        if (op(ud, z, b, az)) {
             rc = TG_ECANCELLED;
             goto out;
         }
-        double q = cblas_ddot((int)n, z, 1, az, 1);
-        /* Welford's running mean and sum of squared deviations. */
-        double dlt = q - mean;
-        mean += dlt / (double)(s + 1);
-        m2 += dlt * (q - mean);
+        for (size_t j = 0; j < b; j++) {
+            double q = cblas_ddot((int)n, z + j * n, 1, az + j * n, 1);
+            /* Welford's running mean and sum of squared deviations. */
+            size_t s = s0 + j;
+            double dlt = q - mean;
+            mean += dlt / (double)(s + 1);
+            m2 += dlt * (q - mean);
+        }
         char msg[64];
-        snprintf(msg, sizeof msg, "trace probe %zu/%zu", s + 1, samples);
-        if (tg_progress_report(prog, (double)(s + 1) / (double)samples, msg)) {
+        snprintf(msg, sizeof msg, "trace probe %zu/%zu", s0 + b, samples);
+        if (tg_progress_report(prog, (double)(s0 + b) / (double)samples, msg)) {
             rc = TG_ECANCELLED;
             goto out;
         }

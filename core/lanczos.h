@@ -62,6 +62,15 @@ int lanczos_extreme(lanczos_op op, void *ud, size_t n, const lanczos_cfg *cfg, t
 int lanczos_hutchinson(lanczos_op op, void *ud, size_t n, size_t samples, tg_rng *rng,
                        const tg_progress *prog, double *trace_out, double *stderr_out);
 
+/* An operator on b vectors at once: Y = A X row by row (X, Y: b x n); nonzero = stop. */
+typedef int (*lanczos_block_op)(void *ud, const double *X, size_t b, double *Y);
+
+/* lanczos_hutchinson with the probes applied `block` at a time (the same probes in the
+ * same order, so the same estimate up to the rounding of op): 2 x block x n doubles. */
+int lanczos_hutchinson_block(lanczos_block_op op, void *ud, size_t n, size_t samples,
+                             size_t block, tg_rng *rng, const tg_progress *prog,
+                             double *trace_out, double *stderr_out);
+
 /* Stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017; Ghorbani, Krishnan & Xiao
  * 2019): for each of `probes` Rademacher unit vectors v, `steps` Lanczos steps (full
  * reorthogonalization) give nodes theta_j (the Ritz values) and weights tau_j (squared

@@ -629,7 +629,7 @@ static int knn_fast_order(const double *row, size_t n, double lo, double hi, dou
                           const double *z, const double *x, size_t d, const double *y,
                           double yt, int ib, uint64_t *a, knn_ws *ws)
 {
-    if (!(beta < INFINITY) || !(hi - lo > 2 * beta))
+    if (!(beta < INFINITY) || !(hi - lo < INFINITY) || !(hi - lo > 2 * beta))
         return 1;
     double scale = (double)KNN_QMAX / (hi - lo);
     if (!(scale < INFINITY))
@@ -813,7 +813,9 @@ static void *knn_worker(void *arg)
                 const double *z = D->xt + t * d;
                 uint64_t *a = w.a + (t - g0) * n;
                 int slow = 1;
-                if (J->fast) {
+                /* the fast path only while every approximate distance (<= ~2 S) is
+                 * finite: an infinite one would make the keys NaN */
+                if (J->fast && 4 * (J->bn[t] + J->xn_max) < INFINITY) {
                     double *row = G + (t - t0) * n, lo, hi;
                     knn_approx_row(row, n, J->bn[t], J->xn, &lo, &hi);
                     double beta = cb * (J->bn[t] + J->xn_max) + ca;

@@ -362,6 +362,19 @@ START_TEST(test_knn_exact_order)
     for (size_t i = 0; i < m * d; i++)
         xto[i] = xt[i] * 1e150;
     knn_check_order("scale 1e150", xo, y, n, d, xto, yt, m, 5);
+    /* (8) distances that overflow while the norms do not (|a - b|^2 > DBL_MAX): the fast
+     * order is skipped (an infinite approximate distance made NaN keys and an
+     * out-of-bounds histogram write before); a review's reproducer, then random ones */
+    double xh[2] = {-8e153, 8e153}, yh[2] = {0, 1}, zh[1] = {8e153}, yth[1] = {1};
+    knn_check_order("distances overflow (2 points)", xh, yh, 2, 1, zh, yth, 1, 1);
+    for (size_t i = 0; i < n * d + m * d; i++) {
+        double sign = U01() < 0.5 ? -1 : 1, mag = 3e153 + 7e153 * U01();
+        if (i < n * d)
+            xo[i] = sign * mag;
+        else
+            xto[i - n * d] = sign * mag;
+    }
+    knn_check_order("features +-3e153..1e154", xo, y, n, d, xto, yt, m, 5);
 #undef U01
     free(x);
     free(y);

@@ -172,20 +172,8 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
                    tg_model **model, hessian_req *r, kind_plan *plan, tg_err *err)
 {
     json_t *p;
-    int rc;
-    *ds = NULL;
-    *model = NULL;
-    if ((rc = kinds_require(req, "model", "for kind hessian", err)) ||
-        (rc = kinds_params(req, filled, &p, err)))
-        return rc;
-    const char *mid = json_string_value(json_object_get(req, "model"));
-    if (!mid)
-        return tg_err_setf(err, TG_EINVAL, "model", "model must be a model id (a string)");
-    if ((rc = kinds_model(src, "model", mid, model, plan, err)))
-        return rc;
-    if ((rc = kinds_model_job_data(req, filled, "hessian", src, *model, plan, ds, err)))
-        return rc;
-    return decode(p, *model, r, err);
+    int rc = kinds_model_job(req, filled, "hessian", src, &p, model, ds, plan, err);
+    return rc ? rc : decode(p, *model, r, err);
 }
 
 static int hessian_validate(const json_t *req, const kind_env *env, json_t *filled,

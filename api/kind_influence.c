@@ -220,18 +220,8 @@ static int resolve(const json_t *req, json_t *filled, const kind_src *src, tg_da
                    tg_model **model, infl_req *r, kind_plan *plan, tg_err *err)
 {
     json_t *p;
-    int rc;
-    *ds = NULL;
-    *model = NULL;
-    if ((rc = kinds_require(req, "model", "for kind influence", err)) ||
-        (rc = kinds_params(req, filled, &p, err)))
-        return rc;
-    const char *mid = json_string_value(json_object_get(req, "model"));
-    if ((rc = kinds_model(src, "model", mid, model, plan, err)))
-        return rc;
-    if ((rc = kinds_model_job_data(req, filled, "influence", src, *model, plan, ds, err)))
-        return rc;
-    return decode(p, *model, *ds, r, err);
+    int rc = kinds_model_job(req, filled, "influence", src, &p, model, ds, plan, err);
+    return rc ? rc : decode(p, *model, *ds, r, err);
 }
 
 /* Bytes of the run: what a request of size (nc train columns, range Pr) needs. */

@@ -679,3 +679,23 @@ int kinds_stream_end(kinds_stream *sm, json_t *res, tg_err *err)
     sm->spent = 0;
     return rc;
 }
+
+int kinds_model_job(const json_t *req, json_t *filled, const char *kind, const kind_src *src,
+                    json_t **params, tg_model **model, tg_dataset **ds, kind_plan *plan,
+                    tg_err *err)
+{
+    char why[64];
+    int rc;
+    *model = NULL;
+    *ds = NULL;
+    snprintf(why, sizeof why, "for kind %s", kind);
+    if ((rc = kinds_require(req, "model", why, err)) ||
+        (rc = kinds_params(req, filled, params, err)))
+        return rc;
+    const char *mid = json_string_value(json_object_get(req, "model"));
+    if (!mid)
+        return tg_err_setf(err, TG_EINVAL, "model", "model must be a model id (a string)");
+    if ((rc = kinds_model(src, "model", mid, model, plan, err)))
+        return rc;
+    return kinds_model_job_data(req, filled, kind, src, *model, plan, ds, err);
+}

@@ -191,6 +191,12 @@ void kinds_map_labels(const tg_model *m, tg_dataset *ds, size_t *unknown);
 int kinds_model_job_data(const json_t *req, json_t *filled, const char *kind,
                          const kind_src *src, const tg_model *m, kind_plan *plan,
                          tg_dataset **ds, tg_err *err);
+/* The common head of a job on a stored model (hessian, influence): `model` required,
+ * params (kinds_params), the model (kinds_model) and its data (kinds_model_job_data).
+ * *model and *ds: new, also on error (NULL when not reached; the caller frees). */
+int kinds_model_job(const json_t *req, json_t *filled, const char *kind, const kind_src *src,
+                    json_t **params, tg_model **model, tg_dataset **ds, kind_plan *plan,
+                    tg_err *err);
 
 /* ---- helpers for run functions ------------------------------------------------------ */
 
